@@ -1,0 +1,1 @@
+"""Jobs: compositions of transforms with their options and command lines. Nothing imports them."""

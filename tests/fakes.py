@@ -1,0 +1,50 @@
+"""Test doubles: a fast lexicon sentiment model behind the same ModelHandler interface.
+
+Pipeline tests that check counts, metrics and sinks use it so that they run in
+seconds; the real model is exercised through the same `ScoreSentiment` step in
+`test_pipeline_e2e.py` and in `test_models.py`.
+"""
+
+from __future__ import annotations
+
+import typing
+
+from apache_beam.ml.inference.base import ModelHandler, PredictionResult
+
+NEGATIVE = ("bad", "hate", "broken", "awful", "worst", "ужас", "плох", "loš", "лош", "жах", "fail")
+POSITIVE = ("love", "great", "good", "best", "отлич", "люблю", "super", "odličan", "одличан", "чудов")
+
+
+class _Lexicon:
+    model_id = "fake-lexicon-v1"
+
+    def scores(self, text: str) -> typing.Tuple[float, float, float]:
+        low = text.lower()
+        if any(w in low for w in NEGATIVE):
+            return 0.8, 0.15, 0.05
+        if any(w in low for w in POSITIVE):
+            return 0.05, 0.15, 0.8
+        return 0.1, 0.8, 0.1
+
+
+class FakeSentimentHandler(ModelHandler):
+    """Scores by keywords; `fail_on` makes every batch holding that substring raise."""
+
+    def __init__(self, fail_on: typing.Optional[str] = None):
+        super().__init__()
+        self._fail_on = fail_on
+
+    def load_model(self):
+        return _Lexicon()
+
+    def run_inference(self, batch, model, inference_args=None):
+        if self._fail_on and any(self._fail_on in text for text in batch):
+            raise RuntimeError(f"poisoned batch ({self._fail_on!r})")
+        for text in batch:
+            neg, neu, pos = model.scores(text)
+            label = max((neg, "negative"), (neu, "neutral"), (pos, "positive"))[1]
+            yield PredictionResult(text, {"sentiment": label, "p_negative": neg, "p_neutral": neu,
+                                          "p_positive": pos}, model.model_id)
+
+    def batch_elements_kwargs(self):
+        return {"min_batch_size": 1, "max_batch_size": 8}

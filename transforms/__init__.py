@@ -1,0 +1,1 @@
+"""Beam building blocks: reading, dedupe, brand matching, sentiment, metrics and Parquet sinks."""
