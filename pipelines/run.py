@@ -15,7 +15,6 @@ Write{BrandMentions,Metrics,DeadLetters}; then the staged tables are committed i
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import hashlib
 import json
@@ -242,13 +241,13 @@ def _model_handler(opts: SocialListeningOptions) -> ModelHandler:
 
 
 def run(argv: typing.Optional[typing.Sequence[str]] = None, test_pipeline: typing.Optional[beam.Pipeline] = None,
-        save_main_session: bool = False):
+        model_handler: typing.Optional[ModelHandler] = None):
     """Parses flags, builds and runs the job, commits its outputs and writes the manifest.
 
     Args:
         argv: Command-line arguments (defaults to sys.argv[1:]).
         test_pipeline: A pipeline to build into instead of a new one (tests).
-        save_main_session: Beam's flag of the same name.
+        model_handler: Overrides the sentiment model chosen by --model (tests, benchmarks).
 
     Returns:
         The PipelineResult.
@@ -256,7 +255,7 @@ def run(argv: typing.Optional[typing.Sequence[str]] = None, test_pipeline: typin
     options = PipelineOptions(argv if argv is not None else sys.argv[1:])
     opts = options.view_as(SocialListeningOptions)
     brands, patterns = _validate(opts)
-    handler = _model_handler(opts)
+    handler = model_handler or _model_handler(opts)
     run_id = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
     output_dir = opts.output_dir.rstrip("/")
     staging = FileSystems.join(output_dir, "_staging", run_id)

