@@ -77,9 +77,12 @@ def to_arrow_table(rows: typing.Sequence[typing.Any], schema: pa.Schema) -> pa.T
         columns = [[row.get(n) for row in rows] for n in names]
     else:
         columns = [list(col) for col in zip(*rows)] if rows else [[] for _ in names]
-    return pa.Table.from_arrays(
-        [pa.array(col, type=schema.field(n).type) for col, n in zip(columns, names)], schema=schema
-    )
+    arrays = [pa.array(col, type=schema.field(n).type) for col, n in zip(columns, names)]
+    for array, fld in zip(arrays, schema):
+        # pyarrow does not enforce nullable=False itself; a null there is a bug upstream.
+        if not fld.nullable and array.null_count:
+            raise ValueError(f"column {fld.name!r} is required but {array.null_count} row(s) are null")
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def markdown_dictionary(fields: typing.Sequence[Field]) -> str:

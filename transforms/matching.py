@@ -94,7 +94,8 @@ def _alternation(terms: typing.List[str], tagged_ok: bool = True) -> re.Pattern:
     # Longest first so "coca cola zero" wins over "coca cola"; \w boundaries work in any script.
     body = "|".join(re.escape(t) for t in sorted(set(terms), key=lambda t: (-len(t), t)))
     before = r"(?<!\w)" if tagged_ok else r"(?<![\w@#])"
-    return re.compile(f"{before}(?:{body})(?!\\w)")
+    # Not followed by '@' either: "sprite@example.com" is an e-mail address, not a mention.
+    return re.compile(f"{before}(?:{body})(?![\\w@])")
 
 
 class MatchBrandsFn(beam.DoFn):

@@ -1,0 +1,108 @@
+"""Records agree with their pyarrow schemas; the brand config is validated with messages naming the field."""
+
+from __future__ import annotations
+
+import datetime
+import typing
+
+import apache_beam as beam
+import pyarrow as pa
+import pytest
+
+from schemas import TABLES, BrandMention, DeadLetter, Mention, Metric
+from schemas.config import ConfigError, load_config, parse_config
+from schemas.fields import to_arrow_table
+
+PY_TO_ARROW = {str: (pa.types.is_string,), int: (pa.types.is_int64,), bool: (pa.types.is_boolean,),
+               float: (pa.types.is_float32, pa.types.is_float64), datetime.datetime: (pa.types.is_timestamp,),
+               datetime.date: (pa.types.is_date32,)}
+
+
+@pytest.mark.parametrize("record, table", [(BrandMention, "brand_mentions"), (Metric, "metrics"),
+                                           (DeadLetter, "dead_letters")])
+def test_named_tuple_and_arrow_schema_agree(record, table):
+    fields, schema = TABLES[table]
+    assert list(record._fields) == schema.names == [f.name for f in fields]
+    hints = typing.get_type_hints(record)
+    for fld in fields:
+        arrow_field = schema.field(fld.name)
+        assert arrow_field.nullable == fld.nullable
+        assert any(check(arrow_field.type) for check in PY_TO_ARROW[fld.pytype]), fld.name
+        assert (hints[fld.name] == typing.Optional[fld.pytype]) == fld.nullable
+        if fld.pytype is datetime.datetime:
+            assert arrow_field.type.tz == "UTC"
+
+
+def test_mention_has_the_issue_fields():
+    for name in ("platform", "id", "url", "created_at", "author_id", "author_handle", "author_followers", "text",
+                 "lang", "is_repost", "is_reply", "is_quote", "conversation_id", "likes", "reposts", "replies",
+                 "quotes", "impressions", "bookmarks", "fetched_at", "connector", "query"):
+        assert name in Mention._fields
+
+
+def test_row_coder_round_trip_keeps_utc_and_nulls():
+    coder = beam.coders.registry.get_coder(DeadLetter)
+    assert isinstance(coder, beam.coders.RowCoder)
+    row = DeadLetter("parse", "bad", "{}", None, datetime.datetime(2026, 9, 7, 1, 2, 3, tzinfo=datetime.timezone.utc))
+    back = coder.decode(coder.encode(row))
+    assert back == row and back.source is None
+
+
+def test_to_arrow_table_rejects_null_in_required_column():
+    _fields, schema = TABLES["dead_letters"]
+    with pytest.raises((pa.ArrowInvalid, ValueError)):
+        to_arrow_table([DeadLetter("parse", None, "{}", None, None)], schema).validate(full=True)
+
+
+GOOD = {"brands": [{"id": "sprite", "names": ["Sprite"], "handles": ["@Sprite"], "hashtags": ["#Sprite"],
+                    "exclude": ["fairy sprite"], "competitors": ["coke"]},
+                   {"id": "coke", "names": ["Coke"]}]}
+
+
+def test_good_config_parses_and_strips_sigils():
+    cfg = parse_config(GOOD, "b.yaml")
+    sprite = cfg.brands[0]
+    assert sprite.handles == ("Sprite",) and sprite.hashtags == ("Sprite",)
+    assert cfg.competitive_set("sprite") == ("sprite", "coke")
+    assert cfg.competitive_set("coke") == ()
+
+
+def _with(**changes):
+    brand = dict(GOOD["brands"][0], **changes)
+    return {"brands": [brand, GOOD["brands"][1]]}
+
+
+@pytest.mark.parametrize("data, message", [
+    (None, "the top level must be a mapping"),
+    ({"brand": []}, "unknown top-level key(s) ['brand']"),
+    ({"brands": []}, "brands: expected a non-empty list"),
+    ({"brands": ["sprite"]}, "brands[0]: expected a mapping"),
+    (_with(id="Sprite Zero"), "brands[0].id: 'Sprite Zero' is not a valid id"),
+    (_with(names="Sprite", nmes=["x"]), "brands[0]: unknown key(s) ['nmes']"),
+    (_with(names=[""]), "brands[0].names[0]: empty string"),
+    (_with(names=[["nested"]]), "brands[0].names[0]: expected a string"),
+    (_with(names={"a": 1}), "brands[0].names: expected a list of strings"),
+    (_with(handles=["sprite zero"]), "brands[0].handles[0]"),
+    (_with(competitors=["cocacolla"]), "brands[0].competitors[0]: unknown brand 'cocacolla'"),
+    (_with(competitors=["sprite"]), "brands[0].competitors[0]: a brand cannot compete with itself"),
+    (_with(names=[], handles=[], hashtags=[]), "needs at least one of names, handles, hashtags"),
+    ({"brands": [GOOD["brands"][1], GOOD["brands"][1]]}, "brands[1].id: duplicate id 'coke'"),
+])
+def test_bad_config_names_the_field(data, message):
+    with pytest.raises(ConfigError) as err:
+        parse_config(data, "b.yaml")
+    assert message in str(err.value) and str(err.value).startswith("b.yaml")
+
+
+def test_load_config_reports_yaml_errors(tmp_path):
+    path = tmp_path / "b.yaml"
+    path.write_text("brands: [\n  - id: x\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(str(path))
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(str(tmp_path / "missing.yaml"))
+
+
+def test_bundled_config_is_valid():
+    cfg = load_config("brands.yaml")
+    assert len(cfg.brands) >= 4 and all(cfg.competitive_set(b) or True for b in cfg.brand_ids())
