@@ -1,6 +1,6 @@
 """Build the bundled sample of social posts, `data/sample/mentions.jsonl`, deterministically.
 
-The sample is what `make run` feeds the pipeline: about 3,700 posts from 2026-09-07 to
+The sample is what `make run` feeds the pipeline: about 3,450 posts from 2026-09-07 to
 2026-10-18 (UTC) in English, Russian, Ukrainian, Croatian and Serbian (Cyrillic and Latin
 script) about two competitive sets of brands: apple, google, samsung, microsoft (tech) and
 cocacola, pepsi (drinks). It has the shapes the pipeline must handle: brand names inflected and
@@ -194,41 +194,46 @@ PRODUCTS: dict[str, dict[str, dict[str, list[str]]]] = {
     "ru": {
         "apple": _cases(["айфон", "iPhone", "Айфон"], ["айфона", "iPhone", "Айфона"], ["айфону", "iPhone"],
                         ["айфон", "iPhone", "Айфон"], ["айфоном", "iPhone", "Айфоном"], ["айфоне", "iPhone", "Айфоне"]),
-        "samsung": _cases(["самсунг", "Galaxy"], ["самсунга", "Galaxy"], ["самсунгу", "Galaxy"],
-                          ["самсунг", "Galaxy"], ["самсунгом", "Galaxy"], ["самсунге", "Galaxy"]),
-        "google": _cases(["Pixel", "пиксель"], ["Pixel", "пикселя"], ["Pixel", "пикселю"],
-                         ["Pixel", "пиксель"], ["Pixel", "пикселем"], ["Pixel", "пикселе"]),
+        "samsung": _cases(["самсунг", "Samsung Galaxy", "Galaxy"], ["самсунга", "Samsung Galaxy", "Galaxy"],
+                          ["самсунгу", "Samsung Galaxy", "Galaxy"], ["самсунг", "Samsung Galaxy", "Galaxy"],
+                          ["самсунгом", "Samsung Galaxy", "Galaxy"], ["самсунге", "Samsung Galaxy", "Galaxy"]),
+        "google": _cases(["Google Pixel", "пиксель", "Pixel"], ["Google Pixel", "пикселя", "Pixel"],
+                         ["Google Pixel", "пикселю", "Pixel"], ["Google Pixel", "пиксель", "Pixel"],
+                         ["Google Pixel", "пикселем", "Pixel"], ["Google Pixel", "пикселе", "Pixel"]),
     },
     "uk": {
         "apple": _cases(["айфон", "iPhone"], ["айфона", "iPhone"], ["айфону", "iPhone"],
                         ["айфон", "iPhone"], ["айфоном", "iPhone"], ["айфоні", "iPhone"]),
-        "samsung": _cases(["самсунг", "Galaxy"], ["самсунга", "Galaxy"], ["самсунгу", "Galaxy"],
-                          ["самсунг", "Galaxy"], ["самсунгом", "Galaxy"], ["самсунгу", "Galaxy"]),
-        "google": _cases(["Pixel", "піксель"], ["Pixel", "пікселя"], ["Pixel", "пікселю"],
-                         ["Pixel", "піксель"], ["Pixel", "пікселем"], ["Pixel", "пікселі"]),
+        "samsung": _cases(["самсунг", "Samsung Galaxy", "Galaxy"], ["самсунга", "Samsung Galaxy", "Galaxy"],
+                          ["самсунгу", "Samsung Galaxy", "Galaxy"], ["самсунг", "Samsung Galaxy", "Galaxy"],
+                          ["самсунгом", "Samsung Galaxy", "Galaxy"], ["самсунгу", "Samsung Galaxy", "Galaxy"]),
+        "google": _cases(["Google Pixel", "піксель", "Pixel"], ["Google Pixel", "пікселя", "Pixel"],
+                         ["Google Pixel", "пікселю", "Pixel"], ["Google Pixel", "піксель", "Pixel"],
+                         ["Google Pixel", "пікселем", "Pixel"], ["Google Pixel", "пікселі", "Pixel"]),
     },
     "hr": {
         "apple": _cases(["iPhone", "ajfon"], ["iPhonea", "ajfona"], ["iPhoneu", "ajfonu"], ["iPhone", "ajfon"],
                         ["iPhoneom", "ajfonom"], ["iPhoneu", "ajfonu"]),
         "samsung": _cases(["Samsung", "Galaxy"], ["Samsunga", "Galaxyja"], ["Samsungu", "Galaxyju"],
                           ["Samsung", "Galaxy"], ["Samsungom", "Galaxyjem"], ["Samsungu", "Galaxyju"]),
-        "google": _cases(["Pixel"], ["Pixela"], ["Pixelu"], ["Pixel"], ["Pixelom"], ["Pixelu"]),
+        "google": _cases(["Google Pixel", "Pixel"], ["Google Pixela", "Pixela"], ["Google Pixelu", "Pixelu"],
+                         ["Google Pixel", "Pixel"], ["Google Pixelom", "Pixelom"], ["Google Pixelu", "Pixelu"]),
     },
     "sr-Latn": {
         "apple": _cases(["ajfon", "iPhone"], ["ajfona", "iPhonea"], ["ajfonu", "iPhoneu"], ["ajfon", "iPhone"],
                         ["ajfonom", "iPhoneom"], ["ajfonu", "iPhoneu"]),
         "samsung": _cases(["Samsung", "Galaxy"], ["Samsunga", "Galaxyja"], ["Samsungu", "Galaxyju"],
                           ["Samsung", "Galaxy"], ["Samsungom", "Galaxyjem"], ["Samsungu", "Galaxyju"]),
-        "google": _cases(["Pixel", "Piksel"], ["Pixela", "Piksela"], ["Pixelu", "Pikselu"], ["Pixel", "Piksel"],
-                         ["Pixelom", "Pikselom"], ["Pixelu", "Pikselu"]),
+        "google": _cases(["Google Pixel", "Piksel"], ["Google Pixela", "Piksela"], ["Google Pixelu", "Pikselu"],
+                         ["Google Pixel", "Piksel"], ["Google Pixelom", "Pikselom"], ["Google Pixelu", "Pikselu"]),
     },
     "sr-Cyrl": {
         "apple": _cases(["ајфон", "iPhone"], ["ајфона", "iPhonea"], ["ајфону"], ["ајфон", "iPhone"],
                         ["ајфоном"], ["ајфону"]),
         "samsung": _cases(["Самсунг", "Galaxy"], ["Самсунга"], ["Самсунгу"], ["Самсунг", "Galaxy"],
                           ["Самсунгом"], ["Самсунгу"]),
-        "google": _cases(["Пиксел", "Pixel"], ["Пиксела"], ["Пикселу"], ["Пиксел", "Pixel"],
-                         ["Пикселом"], ["Пикселу"]),
+        "google": _cases(["Google Pixel", "Пиксел"], ["Google Pixela", "Пиксела"], ["Google Pixelu", "Пикселу"],
+                         ["Google Pixel", "Пиксел"], ["Google Pixelom", "Пикселом"], ["Google Pixelu", "Пикселу"]),
     },
 }
 
@@ -293,6 +298,8 @@ TEMPLATES: dict[str, dict[str, list[tuple[str, str]]]] = {
             ("P", "Холодная {B:n} после тренировки — лучшее, что случилось за день."),
             ("P", "Взял {B:a} без сахара — на удивление неплохо."),
             ("P", "Реклама {B:g} с футболистами получилась классной, пересматриваю."),
+            ("N", "В {B:l} опять поменяли рецепт, теперь слишком сладко."),
+            ("P", "Воскресный обед с {B:i} из стеклянной бутылки — вкус детства."),
         ],
         "cmp_hw": [
             ("U", "{B:n} или {C:n}? Выбираю телефон до 60 тысяч, помогите."),
@@ -392,6 +399,8 @@ TEMPLATES: dict[str, dict[str, list[tuple[str, str]]]] = {
             ("U", "Хтось пробував нову {B:a} з лаймом?"),
             ("P", "Холодна {B:n} після тренування — найкраще, що сталося за день."),
             ("P", "Взяв {B:a} без цукру — на диво непогано."),
+            ("N", "У {B:l} знову змінили рецепт, тепер занадто солодко."),
+            ("P", "Недільний обід з {B:i} зі скляної пляшки — смак дитинства."),
         ],
         "cmp_hw": [
             ("U", "{B:n} чи {C:n}? Обираю телефон до 25 тисяч, допоможіть."),
@@ -465,12 +474,13 @@ TEMPLATES: dict[str, dict[str, list[tuple[str, str]]]] = {
         ],
         "all": [
             ("N", "{B:n} opet diže cijene pretplate. Dokad?"),
-            ("N", "Još jedan pad {B:g} servisa, pola dana ništa ne radi."),
+            ("N", "Još jedan pad servisa {B:g}, pola dana ništa ne radi."),
             ("N", "Pisao sam podršci {B:g} prije tjedan dana, još uvijek ništa."),
             ("N", "{B:adj} račun mi je blokiran bez objašnjenja. Kako se to uopće rješava?"),
             ("U", "Zanima me što će {B:n} pokazati na konferenciji idući tjedan."),
             ("U", "Je li netko bio na razgovoru za posao u {B:l}? Kakva su iskustva?"),
             ("U", "{B:n} najavljuje novi podatkovni centar u regiji, detalji uskoro."),
+            ("U", "Ima li netko iskustva s {B:i} kao poslodavcem?"),
             ("P", "Skidam kapu {B:d}: vratili su mi novac za pretplatu bez puno pitanja."),
             ("P", "Iskreno, od svih ekosustava meni je {B:adj} najpraktičniji."),
         ],
@@ -480,15 +490,17 @@ TEMPLATES: dict[str, dict[str, list[tuple[str, str]]]] = {
             ("P", "Game Pass je najbolja stvar koju {B:n} trenutno ima, bez zezanja."),
         ],
         "drink": [
-            ("N", "Kupio sam {B:a} na automatu, topla i bez mjehurića. Bačen novac."),
-            ("N", "Prije je {B:n} bila bolja, sad je samo šećer."),
+            ("N", "Kupio sam {B:a} na automatu — toplo i bez mjehurića. Bačen novac."),
+            ("N", "Okus {B:g} više nije kao prije, sad je samo šećer."),
             ("N", "2,50 eura za pola litre {B:g} na benzinskoj? Ljudi su poludjeli."),
             ("N", "Boca {B:g} procurila u dostavi i smočila cijelu vrećicu."),
             ("U", "Što ide uz pizzu — {B:n} ili pivo? 😄"),
-            ("U", "Je li netko probao novu {B:a} s limetom?"),
+            ("U", "Je li netko probao {B:a} s okusom limete?"),
             ("P", "{B:n} iz hladnjaka nakon treninga — najbolji dio dana."),
             ("P", "Uzeo sam {B:a} bez šećera — iznenađujuće dobro."),
             ("P", "Nova reklama {B:g} s nogometašima je baš simpatična."),
+            ("N", "U {B:l} su opet promijenili recept, sad je preslatko."),
+            ("P", "Nedjeljni ručak s {B:i} iz staklene boce — okus djetinjstva."),
         ],
         "cmp_hw": [
             ("U", "{B:n} ili {C:n}? Biram mobitel do 500 eura, pomozite."),
@@ -568,6 +580,7 @@ TEMPLATES: dict[str, dict[str, list[tuple[str, str]]]] = {
             ("U", "Zanima me šta će {B:n} pokazati na konferenciji sledeće nedelje."),
             ("U", "Da li je neko bio na razgovoru za posao u {B:l}? Kakva su iskustva?"),
             ("U", "{B:n} najavljuje novi centar podataka u regionu, detalji uskoro."),
+            ("U", "Da li neko ima iskustva sa {B:i} kao poslodavcem?"),
             ("P", "Skidam kapu {B:d}: vratili su mi novac za pretplatu bez mnogo pitanja."),
             ("P", "Iskreno, od svih ekosistema meni je {B:adj} najpraktičniji."),
         ],
@@ -577,15 +590,17 @@ TEMPLATES: dict[str, dict[str, list[tuple[str, str]]]] = {
             ("P", "[[Game Pass]] je najbolja stvar koju {B:n} trenutno ima, bez zezanja."),
         ],
         "drink": [
-            ("N", "Kupio sam {B:a} na automatu, topla i bez gasa. Bačene pare."),
-            ("N", "Nekad je {B:n} bila bolja, sad je samo šećer."),
+            ("N", "Kupio sam {B:a} na automatu — toplo i bez gasa. Bačene pare."),
+            ("N", "Ukus {B:g} više nije kao nekad, sad je samo šećer."),
             ("N", "250 dinara za pola litre {B:g} na pumpi? Ljudi su poludeli."),
             ("N", "Flaša {B:g} procurila u dostavi i pokvasila celu kesu."),
             ("U", "Šta ide uz picu — {B:n} ili pivo? 😄"),
-            ("U", "Da li je neko probao novu {B:a} sa limetom?"),
+            ("U", "Da li je neko probao {B:a} sa ukusom limete?"),
             ("P", "{B:n} iz frižidera posle treninga — najbolji deo dana."),
             ("P", "Uzeo sam {B:a} bez šećera — iznenađujuće dobro."),
             ("P", "Nova reklama {B:g} sa fudbalerima je baš simpatična."),
+            ("N", "U {B:l} su opet promenili recept, sad je preslatko."),
+            ("P", "Nedeljni ručak sa {B:i} iz staklene flaše — ukus detinjstva."),
         ],
         "cmp_hw": [
             ("U", "{B:n} ili {C:n}? Biram telefon do 60 hiljada dinara, pomozite."),
@@ -721,7 +736,7 @@ EN_TECH = re.compile(r"\b(apple|iphone|google|samsung|microsoft)\b", re.IGNORECA
 EN_ANY_BRAND = re.compile(r"apple|iphone|ipad|\bmac|google|samsung|microsoft|coca|coke|pepsi|galaxy|pixel|xbox|windows",
                           re.IGNORECASE)
 EN_REAL_QUOTA = {"apple": 460, "google": 360, "samsung": 10_000, "microsoft": 10_000}  # all samsung/microsoft
-EN_REAL_NOISE = 110
+EN_REAL_NOISE = 90
 
 REQUIRED = ("id", "text", "created_at")
 FIELDS = ("id", "platform", "url", "created_at", "text", "lang", "author_id", "author_handle", "author_followers",
@@ -1039,7 +1054,7 @@ def build_posts(seed: int, corpus_path: str) -> list[dict]:
     tech_w = {"ru": [30, 22, 30, 18], "uk": [30, 22, 30, 18], "hr": [28, 20, 34, 18],
               "sr-Latn": [28, 20, 34, 18], "sr-Cyrl": [28, 20, 34, 18]}
     categories = ["tech", "cmp_tech", "drink", "cmp_drink", "noise", "trap"]
-    cat_w = [66, 7, 13, 2, 10, 2]
+    cat_w = [69, 7, 14, 2, 6, 2]
     for variant, n in volumes.items():
         for _ in range(n):
             cat = rng.choices(categories, weights=cat_w)[0]

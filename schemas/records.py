@@ -48,7 +48,7 @@ _POST_FIELDS = (
 
 MENTION_FIELDS = (
     f("id", str, pa.string(), "The post's id on its platform.", nullable=False),
-    f("platform", str, pa.string(), "Platform: x, mastodon, reddit, bluesky, or 'file' when unknown.", nullable=False),
+    f("platform", str, pa.string(), "Platform: x, mastodon, reddit, bluesky, ...; 'unknown' when the input does not say.", nullable=False),
     f("created_at", DT, TIMESTAMP, "When the post was published (UTC).", nullable=False),
     f("text", str, pa.string(), "The post's text.", nullable=False),
     f("lang", str, pa.string(), "Language code (ISO 639-1) as reported by the platform; null if unknown."),

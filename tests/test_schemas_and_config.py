@@ -106,3 +106,10 @@ def test_load_config_reports_yaml_errors(tmp_path):
 def test_bundled_config_is_valid():
     cfg = load_config("brands.yaml")
     assert len(cfg.brands) >= 4 and all(cfg.competitive_set(b) or True for b in cfg.brand_ids())
+
+
+def test_readme_data_dictionary_is_current():
+    from schemas.docs import readme_block, render
+
+    with open("README.md", encoding="utf-8") as fh:
+        assert readme_block(fh.read()) == render(), "run: python -m schemas.docs --write README.md"
