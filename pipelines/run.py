@@ -39,7 +39,7 @@ from transforms.matching import MatchBrands
 from transforms.metrics import ComputeMetrics
 from transforms.read import ReadMentionsFromFiles
 from transforms.sentiment import ScoreSentiment
-from transforms.sinks import WriteParquetTable, commit_tables
+from transforms.sinks import WriteParquetTable, delete_tree, commit_tables
 
 TABLES = ("brand_mentions", "metrics", "dead_letters")
 LOG = logging.getLogger("social_listening")
@@ -264,8 +264,13 @@ def run(argv: typing.Optional[typing.Sequence[str]] = None, test_pipeline: typin
     started = time.time()
     pipeline = test_pipeline or beam.Pipeline(options=options)
     build_social_listening(pipeline, job)
-    result = pipeline.run()
-    result.wait_until_finish()
+    try:
+        result = pipeline.run()
+        result.wait_until_finish()
+    except BaseException:
+        # The previous outputs were never touched; only this run's staged files go.
+        delete_tree(staging)
+        raise
     commit_tables(staging, output_dir, TABLES)
 
     manifest = build_manifest(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import typing
 
 import apache_beam as beam
 

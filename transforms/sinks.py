@@ -178,7 +178,8 @@ def _move_tree(src: str, dst: str) -> None:
     FileSystems.rename(sources, [dst + p[len(src):] for p in sources])
 
 
-def _delete_tree(path: str) -> None:
+def delete_tree(path: str) -> None:
+    """Deletes a directory tree (or every object under a prefix); no error if absent."""
     if not FileSystems.exists(path):
         return
     if _is_local(path):
@@ -208,5 +209,5 @@ def commit_tables(staging_dir: str, output_dir: str, tables: typing.Iterable[str
             _move_tree(final, FileSystems.join(trash, table))
         if FileSystems.exists(staged):
             _move_tree(staged, final)
-    _delete_tree(trash)
-    _delete_tree(staging_dir)
+    delete_tree(trash)
+    delete_tree(staging_dir)
