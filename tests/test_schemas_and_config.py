@@ -9,7 +9,7 @@ import apache_beam as beam
 import pyarrow as pa
 import pytest
 
-from schemas import TABLES, BrandMention, DeadLetter, Mention, Metric
+from schemas import MENTION_FIELDS, MENTION_SCHEMA, TABLES, BrandMention, DeadLetter, Mention, Metric
 from schemas.config import ConfigError, load_config, parse_config
 from schemas.fields import to_arrow_table
 
@@ -19,9 +19,9 @@ PY_TO_ARROW = {str: (pa.types.is_string,), int: (pa.types.is_int64,), bool: (pa.
 
 
 @pytest.mark.parametrize("record, table", [(BrandMention, "brand_mentions"), (Metric, "metrics"),
-                                           (DeadLetter, "dead_letters")])
+                                           (DeadLetter, "dead_letters"), (Mention, "mentions")])
 def test_named_tuple_and_arrow_schema_agree(record, table):
-    fields, schema = TABLES[table]
+    fields, schema = TABLES[table] if table in TABLES else (MENTION_FIELDS, MENTION_SCHEMA)
     assert list(record._fields) == schema.names == [f.name for f in fields]
     hints = typing.get_type_hints(record)
     for fld in fields:
