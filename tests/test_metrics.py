@@ -27,7 +27,7 @@ def bm(mid, brand, ts, platform="x", kind="untagged", sentiment="neutral", autho
     probs = {"negative": (0.8, 0.1, 0.1), "neutral": (0.1, 0.8, 0.1), "positive": (0.1, 0.1, 0.8)}[sentiment]
     return BrandMention(
         mention_id=mid, platform=platform, created_at=ts, text="t", lang=None, brand_id=brand, match_kind=kind,
-        matched_term="x", sentiment=sentiment, p_negative=probs[0], p_neutral=probs[1], p_positive=probs[2],
+        matched_term="x", matched_rule="names", sentiment=sentiment, p_negative=probs[0], p_neutral=probs[1], p_positive=probs[2],
         model_id="m", url=None, author_id=author, author_handle=None, author_followers=followers, is_repost=None,
         repost_of=None, is_reply=None, reply_to=None, is_quote=None, quote_of=None, conversation_id=None,
         likes=likes, reposts=reposts, replies=replies, quotes=quotes, impressions=impressions, bookmarks=None,

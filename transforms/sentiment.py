@@ -33,6 +33,7 @@ def to_brand_mentions(scored: typing.Tuple[typing.Tuple[Mention, tuple], Predict
             brand_id=match.brand_id,
             match_kind=match.kind,
             matched_term=match.term,
+            matched_rule=match.rule,
             sentiment=scores["sentiment"],
             p_negative=float(scores["p_negative"]),
             p_neutral=float(scores["p_neutral"]),
