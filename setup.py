@@ -18,7 +18,9 @@ RUNTIME = [
     "pyarrow==25.0.1",
     "fastparquet==2026.9.0",
     "tweepy==4.17.0",
+    "requests==2.34.2",  # the platform connectors' HTTP (tweepy uses it too)
     "PyYAML==6.0.3",
+    "pyahocorasick==2.3.1",  # one automaton over every brand's terms (transforms/matching.py)
 ]
 
 EXTRAS = {

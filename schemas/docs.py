@@ -22,6 +22,14 @@ PARTITIONS = {
     "brand_mentions": "`created_date=YYYY-MM-DD` (UTC day of `created_at`; a directory, not a column in the files)",
     "metrics": "`period=day|week` (the `period` column lives in the directory name)",
     "dead_letters": "`step=<step>` (the `step` column lives in the directory name)",
+    "posts": "`created_date=YYYY-MM-DD` (UTC day of `created_at`; a directory, not a column). Every post the "
+             "platform connectors fetched, over all runs, once per (`platform`, `id`): the archive that "
+             "incremental runs add to and read back. Every column of the file connector's input format, so "
+             "`--input 'out/posts/*/*.parquet'` reads it",
+    "brand_replies": "`created_date=YYYY-MM-DD` (UTC day of `created_at`; a directory, not a column). The brand "
+                     "accounts' own replies (X: `from:<handle> is:reply`), over all runs, once per (`platform`, `id`)",
+    "account_snapshots": "`fetched_date=YYYY-MM-DD` (UTC day of `fetched_at`; a directory, not a column). One row "
+                         "per brand account (X) and run, kept over all runs: follower growth",
 }
 
 

@@ -1,4 +1,4 @@
-"""The pipeline's records: Mention, BrandMention, Metric and DeadLetter.
+"""The pipeline's records: Mention, BrandMention, Metric, DeadLetter, AccountSnapshot and BrandReply.
 
 Each record is a field list (see `schemas.fields`), a NamedTuple registered with
 Beam's RowCoder, and a pyarrow schema built from the same list. Timestamps are
@@ -72,6 +72,9 @@ BRAND_MENTION_FIELDS = (
       nullable=False),
     f("matched_term", str, pa.string(),
       "The config term that matched, as written in the config (with '@'/'#' for tagged).", nullable=False),
+    f("matched_rule", str, pa.string(),
+      "The rule that counted the post: 'names', 'handles', 'hashtags', or 'query: <the top-level OR branch "
+      "of the brand's query, as written>'.", nullable=False),
     f("sentiment", str, pa.string(), "Most probable class: negative, neutral or positive.", nullable=False),
     f("p_negative", float, pa.float32(), "Model probability of negative.", nullable=False),
     f("p_neutral", float, pa.float32(), "Model probability of neutral.", nullable=False),
@@ -146,9 +149,49 @@ DEAD_LETTER_FIELDS = (
 DeadLetter = record_type("DeadLetter", DEAD_LETTER_FIELDS, __name__)
 DEAD_LETTER_SCHEMA = arrow_schema(DEAD_LETTER_FIELDS, "DeadLetter")
 
+# The platform connectors' own records: the brand account over time, and its replies.
+ACCOUNT_SNAPSHOT_FIELDS = (
+    f("brand_id", str, pa.string(), "The brand whose account it is (the config's `id`).", nullable=False),
+    f("platform", str, pa.string(), "Platform of the account.", nullable=False),
+    f("handle", str, pa.string(), "The account's handle, without '@'.", nullable=False),
+    f("account_id", str, pa.string(), "The account's platform id."),
+    f("followers", int, pa.int64(), "Follower count when fetched; null when not reported."),
+    f("following", int, pa.int64(), "Accounts it follows when fetched; null when not reported."),
+    f("posts", int, pa.int64(), "Posts it has published (X: tweet_count); null when not reported."),
+    f("fetched_at", DT, TIMESTAMP, "When the snapshot was taken (UTC); one row per account and run.",
+      nullable=False),
+)
+
+AccountSnapshot = record_type("AccountSnapshot", ACCOUNT_SNAPSHOT_FIELDS, __name__)
+ACCOUNT_SNAPSHOT_SCHEMA = arrow_schema(ACCOUNT_SNAPSHOT_FIELDS, "AccountSnapshot")
+
+BRAND_REPLY_FIELDS = (
+    f("id", str, pa.string(), "The reply's id on its platform.", nullable=False),
+    f("platform", str, pa.string(), "Platform of the reply.", nullable=False),
+    f("brand_id", str, pa.string(), "The brand whose account replied (the config's `id`).", nullable=False),
+    f("handle", str, pa.string(), "The brand account's handle, without '@'.", nullable=False),
+    f("created_at", DT, TIMESTAMP, "When the reply was published (UTC).", nullable=False),
+    f("in_reply_to_id", str, pa.string(),
+      "Id of the post it answers (joins `brand_mentions.mention_id`); null when the platform did not say."),
+    f("in_reply_to_user_id", str, pa.string(), "Author id of the post it answers."),
+    f("conversation_id", str, pa.string(),
+      "Id of the thread's root post (joins `brand_mentions.conversation_id`)."),
+    f("text", str, pa.string(), "The reply's text.", nullable=False),
+    f("url", str, pa.string(), "Link to the reply on its platform."),
+    f("fetched_at", DT, TIMESTAMP, "When the connector fetched it (UTC).", nullable=False),
+    f("query", str, pa.string(), "The query that fetched it (e.g. 'from:Sprite is:reply')."),
+)
+
+BrandReply = record_type("BrandReply", BRAND_REPLY_FIELDS, __name__)
+BRAND_REPLY_SCHEMA = arrow_schema(BRAND_REPLY_FIELDS, "BrandReply")
+
 # Every table the pipeline writes: name -> (fields, schema).
 TABLES: typing.Dict[str, tuple] = {
     "brand_mentions": (BRAND_MENTION_FIELDS, BRAND_MENTION_SCHEMA),
     "metrics": (METRIC_FIELDS, METRIC_SCHEMA),
     "dead_letters": (DEAD_LETTER_FIELDS, DEAD_LETTER_SCHEMA),
+    # Written by runs with a platform --source (x, mastodon, reddit, bluesky):
+    "posts": (MENTION_FIELDS, MENTION_SCHEMA),
+    "brand_replies": (BRAND_REPLY_FIELDS, BRAND_REPLY_SCHEMA),
+    "account_snapshots": (ACCOUNT_SNAPSHOT_FIELDS, ACCOUNT_SNAPSHOT_SCHEMA),
 }
