@@ -1,0 +1,528 @@
+"""The connector contract: queries, fetch tasks, the paging loop, incremental state, and the registry.
+
+A platform connector is a `Connector` subclass in its own module, registered once in
+`REGISTRY` below. It says how to turn the brand config into platform `Query`s, how to
+request and parse one page, and how one item becomes a canonical record; this module
+holds everything the connectors share:
+
+- `Connector.fetch(task)`: the paging loop. It follows cursors newest-first, keeps
+  only the items inside the task's bounds, validates each post into a `Mention`
+  (through the file connector's `parse_mention`, so every source obeys the same
+  rules), turns unreadable pages and posts into `DeadPage`s, stops cleanly on a
+  rate limit that resets too late, and always ends with one `TaskResult` saying
+  how far it got.
+- `plan_tasks` / `merge_state`: incremental fetching. Per query, the state keeps the
+  floor of the next run (`since`: a platform id for X and Mastodon, a time for
+  Reddit and Bluesky), the `gaps` that a stopped task left behind (re-planned on
+  every run until done) and the backfill slices that are `done_slices`.
+
+Connectors know HTTP and the platforms, not Beam: `transforms/fetch.py` runs them.
+"""
+
+from __future__ import annotations
+
+import abc
+import copy
+import datetime
+import importlib
+import json
+import typing
+from dataclasses import dataclass, field
+
+import requests
+
+from connectors.files import DEFAULT_MAX_TEXT_CHARS, InvalidRecord, parse_mention
+from connectors.http import FetchError, HttpClient, HttpPolicy, RateLimited
+from schemas.records import AccountSnapshot, BrandReply, Mention
+
+_UTC = datetime.timezone.utc
+
+# Which connector module implements each --source name: the one place a connector is registered.
+REGISTRY: typing.Dict[str, str] = {
+    "x": "connectors.x:XConnector",
+    "mastodon": "connectors.mastodon:MastodonConnector",
+    "reddit": "connectors.reddit:RedditConnector",
+    "bluesky": "connectors.bluesky:BlueskyConnector",
+}
+
+MENTIONS = "mentions"          # posts that may mention a brand -> Mention
+BRAND_REPLIES = "brand_replies"  # the brand's own replies -> BrandReply
+ACCOUNT = "account"            # the brand account's follower count -> AccountSnapshot
+POSITION_ID = "id"             # incremental position: the platform's increasing post id
+POSITION_TIME = "time"         # incremental position: a post time
+# Time floors step back this far, because search indexes lag behind the clock a little;
+# the overlap comes back as duplicates, which the pipeline's dedupe drops.
+TIME_FLOOR_OVERLAP = datetime.timedelta(minutes=1)
+COMPLETE = "complete"
+STOPPED = "stopped"
+
+
+@dataclass(frozen=True)
+class ConnectorSettings:
+    """Configuration of one connector (no secrets: those are read by `load_credentials`).
+
+    Attributes:
+        base_url: The API root (an enterprise gateway, a proxy, or a test server).
+        http: Timeouts, retries and rate-limit waits.
+        page_size: Items asked for per page (capped at the platform's maximum).
+        max_pages: Pages per task; a task that needs more stops and leaves a gap for the next run.
+        langs: ISO 639-1 codes to restrict the search to (platforms that can filter by language).
+        max_text_chars: Longer texts go to dead letters, as for the file connector.
+        max_query_length: Longest query string the platform accepts (X basic tiers: 512).
+        include_reposts: Keep retweets / reposts (X adds `-is:retweet` otherwise).
+        search: X only: 'recent' (last 7 days) or 'all' (full archive).
+        token_file: X only: a file holding the bearer token (any Beam filesystem path).
+    """
+
+    base_url: str
+    http: HttpPolicy = field(default_factory=HttpPolicy)
+    page_size: int = 100
+    max_pages: int = 100
+    langs: typing.Tuple[str, ...] = ()
+    max_text_chars: int = DEFAULT_MAX_TEXT_CHARS
+    max_query_length: int = 512
+    include_reposts: bool = False
+    search: str = "recent"
+    token_file: typing.Optional[str] = None
+
+
+class Query(typing.NamedTuple):
+    """One thing to fetch repeatedly: a search, a timeline, or an account.
+
+    Attributes:
+        key: Stable key of its incremental state (changes when the query text changes).
+        kind: MENTIONS, BRAND_REPLIES or ACCOUNT.
+        brand_id: The brand it was built for.
+        text: The platform query (X search syntax, a hashtag, a handle, ...).
+    """
+
+    key: str
+    kind: str
+    brand_id: str
+    text: str
+
+
+class FetchTask(typing.NamedTuple):
+    """One unit of parallel work: a query over a range of positions / times.
+
+    Bounds are exclusive ids (`since_id` < id < `until_id`) and a half-open time range
+    (`start_time` <= t < `end_time`, ISO 8601 UTC). `origin` says why it was planned:
+    'new' (incremental, from the stored floor), 'slice' (a backfill slice) or 'gap'
+    (the rest of a task that stopped in an earlier run).
+    """
+
+    connector: str
+    key: str
+    kind: str
+    brand_id: str
+    query: str
+    since_id: typing.Optional[str] = None
+    until_id: typing.Optional[str] = None
+    start_time: typing.Optional[str] = None
+    end_time: typing.Optional[str] = None
+    slice: typing.Optional[str] = None
+    origin: str = "new"
+
+
+class Page(typing.NamedTuple):
+    """A parsed page: its items (newest first), the cursor of the next page, and page-wide data."""
+
+    items: list
+    next_cursor: typing.Optional[str]
+    context: typing.Any = None
+
+
+class DeadPage(typing.NamedTuple):
+    """A page or post that could not be read: becomes a dead letter (step, reason, record, source)."""
+
+    step: str
+    reason: str
+    record: str
+    source: str
+
+
+class TaskResult(typing.NamedTuple):
+    """How far a task got: the last thing `Connector.fetch` yields.
+
+    Attributes:
+        task: The task.
+        status: COMPLETE, or STOPPED (rate limit, failure, page budget) with `reason`.
+        reason: Why it stopped ('' when complete).
+        newest: Position of the newest item seen (id, or ISO time), or None.
+        oldest: Position of the oldest item seen, or None.
+        pages: Pages read.
+        items: Items inside the bounds (posts, dead-lettered posts, replies).
+        cursor: The cursor it would have asked for next when it stopped.
+    """
+
+    task: FetchTask
+    status: str
+    reason: str = ""
+    newest: typing.Optional[str] = None
+    oldest: typing.Optional[str] = None
+    pages: int = 0
+    items: int = 0
+    cursor: typing.Optional[str] = None
+
+
+class MalformedPage(ValueError):
+    """A 2xx page that is not what the platform documents; the message says what is wrong."""
+
+
+FetchEvent = typing.Union[Mention, BrandReply, AccountSnapshot, DeadPage, TaskResult]
+
+
+def iso(ts: datetime.datetime) -> str:
+    """UTC ISO 8601 with milliseconds and 'Z' (accepted by every platform here)."""
+    return ts.astimezone(_UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_iso(text: typing.Optional[str]) -> typing.Optional[datetime.datetime]:
+    """Parses an ISO 8601 timestamp (a trailing Z or no offset means UTC)."""
+    if not text:
+        return None
+    ts = datetime.datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    return ts.replace(tzinfo=_UTC) if ts.tzinfo is None else ts.astimezone(_UTC)
+
+
+def _compact(record: typing.Any) -> str:
+    return json.dumps(record, ensure_ascii=False, default=str, sort_keys=True)
+
+
+class Connector(abc.ABC):
+    """A platform connector. Subclasses set the class attributes and implement the hooks.
+
+    Args:
+        settings: The connector's settings.
+        credentials: What `load_credentials` returned (kept out of every message).
+        http: An HTTP client to use instead of a new one (tests).
+    """
+
+    name: typing.ClassVar[str]
+    platform: typing.ClassVar[str]
+    default_base_url: typing.ClassVar[str]
+    position_kind: typing.ClassVar[str] = POSITION_ID
+    # False: the API has no time-range filter; backfills are one task filtered client-side.
+    supports_time_range: typing.ClassVar[bool] = True
+
+    def __init__(self, settings: ConnectorSettings, credentials: typing.Optional[typing.Dict[str, str]] = None,
+                 http: typing.Optional[HttpClient] = None):
+        self.settings = settings
+        self.credentials = dict(credentials or {})
+        # Every credential is a secret, except an account's public handle.
+        secrets = [v for k, v in self.credentials.items() if k != "handle"]
+        self.http = http or HttpClient(settings.http, secrets=secrets)
+        for secret in secrets:
+            self.http.add_secret(secret)
+        self.base_url = (settings.base_url or self.default_base_url).rstrip("/")
+
+    # ---- driver side: credentials and queries --------------------------------------------
+
+    @classmethod
+    def load_credentials(cls, settings: ConnectorSettings,
+                         opener: typing.Optional[typing.Callable[[str], typing.IO[bytes]]] = None
+                         ) -> typing.Dict[str, str]:
+        """Reads the connector's secrets (environment, secret file). Raises ValueError if required and absent."""
+        return {}
+
+    @classmethod
+    @abc.abstractmethod
+    def queries(cls, brands: typing.Any, settings: ConnectorSettings,
+                credentials: typing.Mapping[str, str]) -> typing.List[Query]:
+        """Builds the platform queries for every brand of the config (raises ValueError when impossible)."""
+
+    # ---- worker side: paging hooks -------------------------------------------------------
+
+    @abc.abstractmethod
+    def request_page(self, task: FetchTask, cursor: typing.Optional[str]) -> requests.Response:
+        """Requests one page of `task` (the first when `cursor` is None)."""
+
+    @abc.abstractmethod
+    def parse_page(self, response: requests.Response, task: FetchTask) -> Page:
+        """Parses a page; raises MalformedPage (or ValueError / KeyError / TypeError) when it cannot."""
+
+    @abc.abstractmethod
+    def item_id(self, item: typing.Any) -> str:
+        """The item's platform id."""
+
+    @abc.abstractmethod
+    def item_time(self, item: typing.Any) -> datetime.datetime:
+        """The time the platform sorts and filters the item by (UTC)."""
+
+    def item_position(self, item: typing.Any) -> typing.Union[int, datetime.datetime]:
+        """The item's incremental position: its numeric id (POSITION_ID) or its time (POSITION_TIME)."""
+        return int(self.item_id(item)) if self.position_kind == POSITION_ID else self.item_time(item)
+
+    @abc.abstractmethod
+    def to_record(self, item: typing.Any, page: Page, task: FetchTask) -> dict:
+        """The item as a canonical record (the file connector's field names; see `connectors.files`)."""
+
+    def to_reply(self, item: typing.Any, page: Page, task: FetchTask, fetched_at: datetime.datetime) -> BrandReply:
+        """The item as a BrandReply (connectors that fetch the brand's replies)."""
+        raise NotImplementedError(f"{self.name} does not fetch brand replies")
+
+    def fetch_account(self, task: FetchTask, now: datetime.datetime) -> typing.Iterator[FetchEvent]:
+        """Yields an AccountSnapshot (or a DeadPage), then a TaskResult (connectors with ACCOUNT queries)."""
+        raise NotImplementedError(f"{self.name} does not fetch accounts")
+
+    def close(self) -> None:
+        """Releases the HTTP session."""
+        self.http.close()
+
+    # ---- the shared paging loop ----------------------------------------------------------
+
+    def source(self, task: FetchTask, cursor: typing.Optional[str]) -> str:
+        """Where a dead letter came from: connector, kind, query and cursor."""
+        return f"{self.name}:{task.kind}:{task.query} cursor={cursor or '-'}"
+
+    def format_position(self, position: typing.Union[int, datetime.datetime]) -> str:
+        """A position as stored in the state file."""
+        return str(position) if self.position_kind == POSITION_ID else iso(position)
+
+    def fetch(self, task: FetchTask, now: typing.Optional[datetime.datetime] = None
+              ) -> typing.Iterator[FetchEvent]:
+        """Fetches every page of `task`, newest first.
+
+        Args:
+            task: What to fetch.
+            now: Reference time for plausibility checks (defaults to now).
+
+        Yields:
+            Mentions (or BrandReplies, or an AccountSnapshot), DeadPages, and last a TaskResult.
+        """
+        now = now or datetime.datetime.now(_UTC)
+        if task.kind == ACCOUNT:
+            yield from self.fetch_account(task, now)
+            return
+        since_id = int(task.since_id) if task.since_id and self.position_kind == POSITION_ID else None
+        until_id = int(task.until_id) if task.until_id and self.position_kind == POSITION_ID else None
+        start, end = parse_iso(task.start_time), parse_iso(task.end_time)
+        cursor: typing.Optional[str] = None
+        newest = oldest = None
+        pages = items = 0
+        status, reason = COMPLETE, ""
+        while True:
+            if pages >= self.settings.max_pages:
+                status, reason = STOPPED, f"read {pages} pages, the most one task may read (--max_pages_per_query)"
+                break
+            where = self.source(task, cursor)
+            try:
+                response = self.request_page(task, cursor)
+            except RateLimited as exc:
+                status, reason = STOPPED, str(exc)
+                break
+            except FetchError as exc:
+                yield DeadPage("fetch", f"page could not be fetched: {exc}", exc.body, where)
+                status, reason = STOPPED, str(exc)
+                break
+            try:
+                page = self.parse_page(response, task)
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                reason = f"malformed page: {self.http.redact(exc)}"
+                yield DeadPage("fetch", reason, self.http.redact(response.text[:200_000]), where)
+                status = STOPPED
+                break
+            pages += 1
+            fetched_at = datetime.datetime.now(_UTC)
+            reached_floor = False
+            for item in page.items:
+                try:
+                    position, when = self.item_position(item), self.item_time(item)
+                except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                    yield DeadPage("fetch", f"malformed post: {self.http.redact(exc)}",
+                                   self.http.redact(_compact(item)), where)
+                    continue
+                if (until_id is not None and position >= until_id) or (end is not None and when >= end):
+                    continue  # newer than the task's range: another task's (or run's) share
+                if (since_id is not None and position <= since_id) or (start is not None and when < start):
+                    reached_floor = True  # older than the range: this and every later page are done
+                    continue
+                newest = position if newest is None or position > newest else newest
+                oldest = position if oldest is None or position < oldest else oldest
+                items += 1
+                yield self._convert(item, page, task, fetched_at, now, where)
+            if reached_floor or not page.items or not page.next_cursor:
+                cursor = None
+                break
+            cursor = page.next_cursor
+        yield TaskResult(task, status, reason,
+                         self.format_position(newest) if newest is not None else None,
+                         self.format_position(oldest) if oldest is not None else None,
+                         pages, items, cursor)
+
+    def _convert(self, item, page: Page, task: FetchTask, fetched_at: datetime.datetime,
+                 now: datetime.datetime, where: str) -> typing.Union[Mention, BrandReply, DeadPage]:
+        try:
+            if task.kind == BRAND_REPLIES:
+                return self.to_reply(item, page, task, fetched_at)
+            record = self.to_record(item, page, task)
+            record.setdefault("platform", self.platform)
+            record.setdefault("fetched_at", fetched_at)
+            return parse_mention(record, connector=self.name, query=task.query,
+                                 max_text_chars=self.settings.max_text_chars, now=now)
+        except (InvalidRecord, ValueError, KeyError, TypeError, AttributeError) as exc:
+            try:
+                item_ref = self.item_id(item)
+            except Exception:  # the id itself may be what is broken
+                item_ref = "?"
+            return DeadPage("validate", self.http.redact(exc), self.http.redact(_compact(item)),
+                            f"{self.platform}:{item_ref} ({where})")
+
+
+def connector_class(name: str) -> typing.Type[Connector]:
+    """The Connector class registered under `name` (imported on first use).
+
+    Raises:
+        KeyError: for a name that is not in REGISTRY.
+    """
+    module_name, _, class_name = REGISTRY[name].partition(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def connector_names() -> typing.List[str]:
+    """The registered connector names."""
+    return sorted(REGISTRY)
+
+
+# ---- planning and incremental state ---------------------------------------------------------
+
+def time_slices(start: datetime.datetime, end: datetime.datetime, hours: float
+                ) -> typing.List[typing.Tuple[datetime.datetime, datetime.datetime]]:
+    """Splits [start, end) into consecutive slices of `hours` (the last one may be shorter)."""
+    step = datetime.timedelta(hours=hours)
+    slices, cursor = [], start
+    while cursor < end:
+        slices.append((cursor, min(cursor + step, end)))
+        cursor += step
+    return slices
+
+
+_BOUNDS = ("since_id", "until_id", "start_time", "end_time", "slice")
+
+
+def plan_tasks(connector: typing.Type[Connector], queries: typing.Sequence[Query], state: typing.Mapping,
+               *, now: datetime.datetime, start: typing.Optional[datetime.datetime] = None,
+               end: typing.Optional[datetime.datetime] = None, slice_hours: float = 24.0,
+               lookback_hours: float = 168.0) -> typing.List[FetchTask]:
+    """Plans the run's tasks for one connector.
+
+    Every gap a stopped task left is planned again. Then either a backfill (`start`
+    given): one task per query and time slice that is not done yet; or an incremental
+    run: one task per query from its stored floor (the first run looks back
+    `lookback_hours`).
+
+    Args:
+        connector: The connector class.
+        queries: Its queries.
+        state: Its state (as `merge_state` wrote it; {} for none).
+        now: The run's reference time.
+        start, end: The backfill window, or None for an incremental run.
+        slice_hours: Length of a backfill slice.
+        lookback_hours: How far the first incremental run looks back.
+
+    Returns:
+        The tasks, in a deterministic order.
+    """
+    known = state.get("queries", {}) if state else {}
+    tasks: typing.List[FetchTask] = []
+    for q in queries:
+        base = FetchTask(connector.name, q.key, q.kind, q.brand_id, q.text)
+        if q.kind == ACCOUNT:
+            tasks.append(base)
+            continue
+        qs = known.get(q.key, {})
+        gaps = qs.get("gaps", [])
+        for gap in gaps:
+            tasks.append(base._replace(origin="gap", **{k: gap.get(k) for k in _BOUNDS}))
+        if start is not None:
+            stop = end or now
+            done = set(qs.get("done_slices", []))
+            pending = {gap.get("slice") for gap in gaps}
+            spans = time_slices(start, stop, slice_hours) if connector.supports_time_range else [(start, stop)]
+            for s, e in spans:
+                name = f"{iso(s)}/{iso(e)}"
+                if name not in done and name not in pending:
+                    tasks.append(base._replace(origin="slice", start_time=iso(s), end_time=iso(e), slice=name))
+        else:
+            floor = dict(qs.get("since") or {"start_time": iso(now - datetime.timedelta(hours=lookback_hours))})
+            tasks.append(base._replace(origin="new", since_id=floor.get("since_id"),
+                                       start_time=floor.get("start_time")))
+    return tasks
+
+
+def _gap(task: FetchTask, result: TaskResult, position_kind: str, now: datetime.datetime) -> dict:
+    gap = {k: getattr(task, k) for k in _BOUNDS if getattr(task, k)}
+    if result.oldest:
+        if position_kind == POSITION_ID:
+            gap["until_id"] = result.oldest
+        else:  # the end is exclusive: keep the oldest post's instant inside (its twins may be unread)
+            gap["end_time"] = iso(parse_iso(result.oldest) + datetime.timedelta(milliseconds=1))
+    gap.update(reason=result.reason, stopped_at=iso(now), cursor=result.cursor)
+    return gap
+
+
+def merge_state(state: typing.Optional[typing.Mapping], results: typing.Iterable[TaskResult], *,
+                connector: typing.Type[Connector], now: datetime.datetime,
+                run_id: typing.Optional[str] = None) -> dict:
+    """The connector's state after a successful run.
+
+    Per query seen in `results`: the floor moves to the newest position fetched by
+    its incremental task; the gaps are rebuilt from the tasks that stopped (every
+    old gap was planned, so one that did not come back stopped is done); completed
+    backfill slices are recorded. Queries without results keep their state.
+
+    Args:
+        state: The state read at the start of the run ({} or None for none).
+        results: Every task's TaskResult.
+        connector: The connector class (its name and position kind).
+        now: The run's reference time.
+        run_id: The run that produced the results.
+
+    Returns:
+        The new state, a JSON-serialisable dict.
+    """
+    new = copy.deepcopy(dict(state or {}))
+    new.update(version=1, connector=connector.name, updated_at=iso(now), run_id=run_id)
+    queries = new.setdefault("queries", {})
+    by_key: typing.Dict[str, typing.List[TaskResult]] = {}
+    for result in results:
+        if result.task.kind != ACCOUNT:
+            by_key.setdefault(result.task.key, []).append(result)
+    for key in sorted(by_key):
+        results_of_key = by_key[key]
+        first = results_of_key[0].task
+        qs = queries.setdefault(key, {})
+        qs.update(kind=first.kind, brand_id=first.brand_id, query=first.query)
+        gaps: typing.List[dict] = []
+        done = set(qs.get("done_slices", []))
+        for result in results_of_key:
+            task = result.task
+            if task.origin == "new":
+                if result.newest:
+                    if connector.position_kind == POSITION_ID:
+                        qs["since"] = {"since_id": result.newest}
+                    else:
+                        qs["since"] = {"start_time": iso(parse_iso(result.newest) - TIME_FLOOR_OVERLAP)}
+                elif not qs.get("since"):
+                    floor = {k: getattr(task, k) for k in ("since_id", "start_time") if getattr(task, k)}
+                    qs["since"] = floor or None
+                if result.status != COMPLETE and result.oldest:
+                    gaps.append(_gap(task, result, connector.position_kind, now))
+            elif result.status == COMPLETE:
+                if task.slice:
+                    done.add(task.slice)
+            else:
+                gaps.append(_gap(task, result, connector.position_kind, now))
+        stops = [r for r in results_of_key if r.status != COMPLETE]
+        qs["gaps"] = gaps
+        qs["done_slices"] = sorted(done)
+        qs["last_run"] = {
+            "at": iso(now),
+            "run_id": run_id,
+            "status": STOPPED if stops else COMPLETE,
+            "reason": stops[0].reason if stops else "",
+            "tasks": len(results_of_key),
+            "pages": sum(r.pages for r in results_of_key),
+            "items": sum(r.items for r in results_of_key),
+        }
+    return new

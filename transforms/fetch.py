@@ -1,0 +1,393 @@
+"""Fetching from the platforms as Beam transforms, and the composite that reads every chosen source.
+
+`plan_fetch` (on the launching machine, before any work) reads each connector's
+credentials and incremental state, builds the queries from the brand config and
+plans the tasks: one per (connector, query, time slice), plus the gaps that stopped
+tasks left in earlier runs. `FetchFromPlatforms` spreads the tasks over workers
+(`Reshuffle`) and runs `FetchFn`, which builds the connectors in `setup()` (the DoFn
+itself carries no secret) and emits:
+
+- `mentions`: valid posts, counted under `read.records` / `read.mentions` like the
+  file connector's, so the manifest's balance covers them;
+- `dead_letters`: unreadable pages (step `fetch`, with query and cursor) and invalid
+  posts (step `validate`), each also counted under `read.records`;
+- `brand_replies`, `account_snapshots`: the brand accounts' replies and follower counts;
+- `progress`: one `TaskResult` per task, merged into the new state.
+
+`ReadSources` is what the job reads: the files (`--input`) and/or the platforms.
+For the platforms it also reads back the `posts/`, `brand_replies/` and
+`account_snapshots/` tables of earlier runs, so that an incremental run, which only
+fetches what is new, still outputs everything: the tables are replaced by (earlier
+rows + fetched rows), once per key. Dedupe by (platform, id) across queries, slices
+and runs happens downstream in the job's `Dedupe` step (and here for the archive).
+
+The new state is staged as `<output>/_state/_staging/<run_id>/<connector>.json` and
+`commit_state` moves it to `<output>/_state/<connector>.json` only after the pipeline
+succeeded and its tables were committed: a run that fails leaves the state where it
+was, and the next run fetches that range again (duplicates are dropped, nothing lost).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import typing
+from dataclasses import dataclass
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet as pq
+from apache_beam.io import fileio
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+from connectors.base import (ConnectorSettings, DeadPage, FetchTask, STOPPED, TaskResult, connector_class,
+                             merge_state, plan_tasks)
+from connectors.files import DEFAULT_MAX_TEXT_CHARS
+from schemas import DeadLetter, Mention
+from schemas.records import AccountSnapshot, BrandReply
+from transforms.dead_letters import dead_letter
+from transforms.dedupe import DedupeMentions
+from transforms.read import ReadMentionsFromFiles
+from transforms.sinks import delete_tree
+
+LOG = logging.getLogger(__name__)
+DEAD = "dead_letters"
+REPLIES = "brand_replies"
+SNAPSHOTS = "account_snapshots"
+PROGRESS = "progress"
+STATE_DIR = "_state"
+# Tables that runs with a platform source write and read back (see schemas.records.TABLES).
+FETCH_TABLES = ("posts", "brand_replies", "account_snapshots")
+_UTC = datetime.timezone.utc
+
+
+# ---- incremental state on any Beam filesystem ---------------------------------------------
+
+def state_path(output_dir: str, connector: str) -> str:
+    """Where a connector's state lives: `<output_dir>/_state/<connector>.json`."""
+    return FileSystems.join(output_dir, STATE_DIR, f"{connector}.json")
+
+
+def staged_state_dir(output_dir: str, run_id: str) -> str:
+    """Where a run stages its new state until it has succeeded."""
+    return FileSystems.join(output_dir, STATE_DIR, "_staging", run_id)
+
+
+def load_state(output_dir: str, connector: str) -> dict:
+    """The connector's stored state, or {} before its first run.
+
+    Raises:
+        ValueError: when the file exists but is not a JSON object (naming the file).
+    """
+    path = state_path(output_dir, connector)
+    if not FileSystems.exists(path):
+        return {}
+    with FileSystems.open(path) as fh:
+        raw = fh.read()
+    try:
+        state = json.loads(raw.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not a valid state file ({exc}); fix or delete it to start afresh") from None
+    if not isinstance(state, dict):
+        raise ValueError(f"{path}: not a valid state file (expected a JSON object)")
+    return state
+
+
+def write_json(path: str, value: typing.Any) -> None:
+    """Writes `value` as indented JSON through FileSystems."""
+    with FileSystems.create(path) as fh:
+        fh.write(json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True).encode("utf-8"))
+
+
+def commit_state(staging_dir: str, output_dir: str, connectors: typing.Iterable[str]) -> None:
+    """Moves each staged state file into place, then removes the staging directory.
+
+    Args:
+        staging_dir: `staged_state_dir(output_dir, run_id)`.
+        output_dir: The job's output directory.
+        connectors: Connector names.
+    """
+    for name in connectors:
+        staged = FileSystems.join(staging_dir, f"{name}.json")
+        if not FileSystems.exists(staged):
+            continue
+        final = state_path(output_dir, name)
+        if FileSystems.exists(final) and "://" in final:
+            FileSystems.delete([final])  # object stores do not overwrite on rename; local rename does
+        FileSystems.rename([staged], [final])
+    delete_tree(staging_dir)
+
+
+# ---- planning ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FetchPlan:
+    """What a run fetches: built on the launching machine by `plan_fetch`.
+
+    Attributes:
+        settings: Connector name -> settings (no secrets).
+        tasks: Every task of the run.
+        states: Connector name -> the state read at start.
+        output_dir: The job's output directory (where earlier tables and the state are).
+        state_staging_dir: Where the new state is staged.
+        run_id: The run's id.
+        now: The run's reference time.
+    """
+
+    settings: typing.Dict[str, ConnectorSettings]
+    tasks: typing.Tuple[FetchTask, ...]
+    states: typing.Dict[str, dict]
+    output_dir: str
+    state_staging_dir: str
+    run_id: str
+    now: datetime.datetime
+
+
+def plan_fetch(brands: typing.Any, settings: typing.Mapping[str, ConnectorSettings], output_dir: str,
+               run_id: str, *, now: typing.Optional[datetime.datetime] = None,
+               start: typing.Optional[datetime.datetime] = None, end: typing.Optional[datetime.datetime] = None,
+               slice_hours: float = 24.0, lookback_hours: float = 168.0) -> FetchPlan:
+    """Checks credentials, reads the state and plans every connector's tasks.
+
+    Args:
+        brands: The validated BrandConfig.
+        settings: Connector name -> settings, for each platform --source.
+        output_dir: The job's output directory.
+        run_id: The run's id.
+        now: Reference time (defaults to now).
+        start, end: Backfill window (None: incremental from the stored state).
+        slice_hours: Backfill slice length.
+        lookback_hours: How far a query's first incremental run looks back.
+
+    Returns:
+        The plan.
+
+    Raises:
+        ValueError: missing credentials, a query that cannot be built, a broken state
+            file; the message names the flag, variable or file.
+    """
+    now = now or datetime.datetime.now(_UTC)
+    tasks: typing.List[FetchTask] = []
+    states: typing.Dict[str, dict] = {}
+    for name, conf in settings.items():
+        cls = connector_class(name)
+        credentials = cls.load_credentials(conf, opener=FileSystems.open)
+        queries = cls.queries(brands, conf, credentials)
+        states[name] = load_state(output_dir, name)
+        tasks.extend(plan_tasks(cls, queries, states[name], now=now, start=start, end=end,
+                                slice_hours=slice_hours, lookback_hours=lookback_hours))
+    return FetchPlan(dict(settings), tuple(tasks), states, output_dir, staged_state_dir(output_dir, run_id),
+                     run_id, now)
+
+
+# ---- fetching ---------------------------------------------------------------------------------
+
+class FetchFn(beam.DoFn):
+    """FetchTask -> Mentions (main), DeadLetters, BrandReplies, AccountSnapshots, TaskResults.
+
+    Args:
+        settings: Connector name -> settings. Credentials are read in `setup()` on the
+            worker (environment or secret file), so they are never pickled with the DoFn.
+    """
+
+    def __init__(self, settings: typing.Mapping[str, ConnectorSettings]):
+        self._settings = dict(settings)
+        self._connectors: typing.Dict[str, typing.Any] = {}
+        self._records = beam.metrics.Metrics.counter("read", "records")
+        self._valid = beam.metrics.Metrics.counter("read", "mentions")
+        self._pages = beam.metrics.Metrics.counter("fetch", "pages")
+        self._replies = beam.metrics.Metrics.counter("fetch", "brand_replies")
+        self._snapshots = beam.metrics.Metrics.counter("fetch", "account_snapshots")
+        self._stopped = beam.metrics.Metrics.counter("fetch", "stopped_tasks")
+        self._tasks = beam.metrics.Metrics.counter("fetch", "tasks")
+
+    def setup(self):
+        self._connectors = {}
+        for name, conf in self._settings.items():
+            cls = connector_class(name)
+            self._connectors[name] = cls(conf, cls.load_credentials(conf, opener=FileSystems.open))
+
+    def process(self, task: FetchTask):
+        connector = self._connectors[task.connector]
+        per_platform = beam.metrics.Metrics.counter("fetch", f"{task.connector}_posts")
+        for event in connector.fetch(task):
+            if isinstance(event, Mention):
+                self._records.inc()
+                self._valid.inc()
+                per_platform.inc()
+                yield event
+            elif isinstance(event, DeadPage):
+                self._records.inc()
+                yield beam.pvalue.TaggedOutput(DEAD, dead_letter(event.step, event.reason, event.record,
+                                                                 event.source))
+            elif isinstance(event, BrandReply):
+                self._replies.inc()
+                yield beam.pvalue.TaggedOutput(REPLIES, event)
+            elif isinstance(event, AccountSnapshot):
+                self._snapshots.inc()
+                yield beam.pvalue.TaggedOutput(SNAPSHOTS, event)
+            elif isinstance(event, TaskResult):
+                self._tasks.inc()
+                self._pages.inc(event.pages)
+                if event.status == STOPPED:
+                    self._stopped.inc()
+                    LOG.warning("%s: %s %r stopped after %d page(s): %s", task.connector, task.kind, task.query,
+                                event.pages, event.reason)
+                yield beam.pvalue.TaggedOutput(PROGRESS, event)
+
+    def teardown(self):
+        for connector in self._connectors.values():
+            connector.close()
+
+
+class FetchFromPlatforms(beam.PTransform):
+    """pbegin -> {'mentions', 'dead_letters', 'brand_replies', 'account_snapshots', 'progress'}.
+
+    Args:
+        plan: The run's FetchPlan.
+    """
+
+    def __init__(self, plan: FetchPlan):
+        super().__init__()
+        self._plan = plan
+
+    def expand(self, pbegin):
+        fetched = (
+            pbegin
+            | "Tasks" >> beam.Create(list(self._plan.tasks), reshuffle=False)
+            # One element per (connector, query, slice): spread them so that workers fetch in parallel.
+            | "SpreadTasks" >> beam.Reshuffle()
+            | "Fetch" >> beam.ParDo(FetchFn(self._plan.settings)).with_outputs(
+                DEAD, REPLIES, SNAPSHOTS, PROGRESS, main="mentions")
+        )
+        return {"mentions": fetched.mentions, "dead_letters": fetched[DEAD], "brand_replies": fetched[REPLIES],
+                "account_snapshots": fetched[SNAPSHOTS], "progress": fetched[PROGRESS]}
+
+
+def _stage_states(results: typing.List[TaskResult], plan: FetchPlan) -> typing.Iterator[str]:
+    for name in sorted(plan.settings):
+        mine = [r for r in results if r.task.connector == name]
+        state = merge_state(plan.states.get(name, {}), mine, connector=connector_class(name), now=plan.now,
+                            run_id=plan.run_id)
+        path = FileSystems.join(plan.state_staging_dir, f"{name}.json")
+        write_json(path, state)
+        yield path
+
+
+# ---- reading back the tables of earlier runs --------------------------------------------------
+
+def _read_rows(readable: fileio.ReadableFile, record_type: type) -> typing.Iterator[typing.Any]:
+    with readable.open(compression_type=CompressionTypes.UNCOMPRESSED) as fh:
+        table = pq.read_table(pa.BufferReader(fh.read()))
+    names = record_type._fields
+    for row in table.to_pylist():
+        yield record_type(**{n: row.get(n) for n in names})
+
+
+class ReadTableRows(beam.PTransform):
+    """Rows of an earlier run's Parquet table as records (nothing when the table does not exist).
+
+    Args:
+        table_dir: The table's directory (`<output>/<table>`).
+        record_type: The NamedTuple to build (every column is in the files).
+    """
+
+    def __init__(self, table_dir: str, record_type: type):
+        super().__init__()
+        self._pattern = FileSystems.join(table_dir, "*", "*.parquet")
+        self._record_type = record_type
+
+    def expand(self, pbegin):
+        return (
+            pbegin
+            | "Pattern" >> beam.Create([self._pattern])
+            | "Match" >> fileio.MatchAll(fileio.EmptyMatchTreatment.ALLOW)
+            | "ReadMatches" >> fileio.ReadMatches()
+            | "Rows" >> beam.FlatMap(_read_rows, self._record_type).with_output_types(self._record_type)
+        )
+
+
+def _reply_key(reply: BrandReply):
+    return (reply.platform, reply.id), reply
+
+
+def _snapshot_key(snapshot: AccountSnapshot):
+    return (snapshot.platform, snapshot.handle, snapshot.fetched_at.isoformat()), snapshot
+
+
+def _freshest(rows: typing.Iterable[typing.Any]) -> typing.Any:
+    return max(rows, key=lambda r: (r.fetched_at.timestamp(), repr(r)))
+
+
+class _OncePerKey(beam.PTransform):
+    def __init__(self, key_fn, record_type):
+        super().__init__()
+        self._key_fn = key_fn
+        self._record_type = record_type
+
+    def expand(self, rows):
+        return (rows
+                | "Key" >> beam.Map(self._key_fn)
+                | "Freshest" >> beam.CombinePerKey(_freshest)
+                | "Rows" >> beam.Values().with_output_types(self._record_type))
+
+
+# ---- the composite the job reads from --------------------------------------------------------
+
+class ReadSources(beam.PTransform):
+    """Every chosen source, flattened: pbegin -> {'mentions', 'dead_letters', ...}.
+
+    With a fetch plan, also 'posts' (earlier + fetched platform posts, once per post),
+    'brand_replies', 'account_snapshots' (earlier + fetched) and 'state_files' (the
+    staged state paths, written when the fetch is done).
+
+    Args:
+        inputs: File patterns (`--input`); empty when `file` is not a source.
+        max_text_chars: Longer texts go to dead letters.
+        fetch: The platforms' FetchPlan, or None.
+    """
+
+    def __init__(self, inputs: typing.Sequence[str] = (), max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
+                 fetch: typing.Optional[FetchPlan] = None):
+        super().__init__()
+        self._inputs = list(inputs)
+        self._max_text_chars = max_text_chars
+        self._fetch = fetch
+
+    def expand(self, pbegin):
+        mentions, dead, out = [], [], {}
+        if self._inputs:
+            files = pbegin | "Files" >> ReadMentionsFromFiles(self._inputs, self._max_text_chars)
+            mentions.append(files["mentions"])
+            dead.append(files["dead_letters"])
+        if self._fetch is not None:
+            plan = self._fetch
+            earlier = pbegin | "EarlierPosts" >> ReadMentionsFromFiles(
+                [FileSystems.join(plan.output_dir, "posts", "*", "*.parquet")], self._max_text_chars)
+            fetched = pbegin | "FetchFromPlatforms" >> FetchFromPlatforms(plan)
+            platform_posts = ((earlier["mentions"], fetched["mentions"])
+                              | "PlatformPosts" >> beam.Flatten().with_output_types(Mention))
+            mentions.append(platform_posts)
+            dead += [earlier["dead_letters"], fetched["dead_letters"]]
+            out["posts"] = (platform_posts | "PostsOnce" >> DedupeMentions())["mentions"]
+            earlier_replies = pbegin | "EarlierReplies" >> ReadTableRows(
+                FileSystems.join(plan.output_dir, "brand_replies"), BrandReply)
+            out["brand_replies"] = (
+                (earlier_replies, fetched["brand_replies"])
+                | "AllReplies" >> beam.Flatten().with_output_types(BrandReply)
+                | "RepliesOnce" >> _OncePerKey(_reply_key, BrandReply))
+            earlier_snapshots = pbegin | "EarlierSnapshots" >> ReadTableRows(
+                FileSystems.join(plan.output_dir, "account_snapshots"), AccountSnapshot)
+            out["account_snapshots"] = (
+                (earlier_snapshots, fetched["account_snapshots"])
+                | "AllSnapshots" >> beam.Flatten().with_output_types(AccountSnapshot)
+                | "SnapshotsOnce" >> _OncePerKey(_snapshot_key, AccountSnapshot))
+            out["state_files"] = (
+                fetched["progress"]
+                | "CollectProgress" >> beam.combiners.ToList()
+                | "StageState" >> beam.FlatMap(_stage_states, plan))
+        out["mentions"] = tuple(mentions) | "AllMentions" >> beam.Flatten().with_output_types(Mention)
+        out["dead_letters"] = tuple(dead) | "AllReadDeadLetters" >> beam.Flatten().with_output_types(DeadLetter)
+        return out
