@@ -12,6 +12,11 @@ import typing
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 NEGATIVE = ("bad", "hate", "broken", "awful", "worst", "ужас", "плох", "loš", "лош", "жах", "fail")
+TOPIC_WORDS = {
+    "price_promotion": ("price", "discount", "promo", "cijena", "цена", "ціна", "скидк"),
+    "purchase_delivery": ("delivery", "order", "arrived", "dostav", "достав"),
+    "customer_service": ("support", "service", "refund", "поддержк", "podrš"),
+}
 POSITIVE = ("love", "great", "good", "best", "отлич", "люблю", "super", "odličan", "одличан", "чудов")
 
 
@@ -43,8 +48,12 @@ class FakeSentimentHandler(ModelHandler):
         for text in batch:
             neg, neu, pos = model.scores(text)
             label = max((neg, "negative"), (neu, "neutral"), (pos, "positive"))[1]
+            low = text.lower()
+            scores = {t: (0.9 if any(w in low for w in words) else 0.1) for t, words in TOPIC_WORDS.items()}
+            topics = sorted((t for t, v in scores.items() if v >= 0.5), key=lambda t: (-scores[t], t))
             yield PredictionResult(text, {"sentiment": label, "p_negative": neg, "p_neutral": neu,
-                                          "p_positive": pos}, model.model_id)
+                                          "p_positive": pos, "topics": topics, "topic_scores": scores},
+                                   model.model_id)
 
     def batch_elements_kwargs(self):
         return {"min_batch_size": 1, "max_batch_size": 8}

@@ -31,7 +31,7 @@ def bm(mid, brand, ts, platform="x", kind="untagged", sentiment="neutral", autho
         model_id="m", url=None, author_id=author, author_handle=None, author_followers=followers, is_repost=None,
         repost_of=None, is_reply=None, reply_to=None, is_quote=None, quote_of=None, conversation_id=None,
         likes=likes, reposts=reposts, replies=replies, quotes=quotes, impressions=impressions, bookmarks=None,
-        fetched_at=None, connector="file", query=None)
+        fetched_at=None, connector="file", query=None, topics=[], topic_scores={})
 
 
 ROWS = [

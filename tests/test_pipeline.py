@@ -78,6 +78,9 @@ def test_brand_mentions_rows(brands_file, mixed_jsonl, tmp_path):
     g1 = rows[("g1", "sprite")]
     assert (g1["likes"], g1["impressions"], g1["author_followers"], g1["lang"]) == (3, 200, 100, "en")
     assert rows[("g2", "sprite")]["impressions"] is None  # not reported stays unknown, not 0
+    assert rows[("g2", "sprite")]["topics"] == ["purchase_delivery"]
+    assert dict(rows[("g2", "sprite")]["topic_scores"])["purchase_delivery"] == pytest.approx(0.9)
+    assert rows[("g1", "sprite")]["topics"] == []
     for r in rows.values():
         assert r["p_negative"] + r["p_neutral"] + r["p_positive"] == pytest.approx(1.0, abs=1e-5)
         assert r["model_id"] == "fake-lexicon-v1"

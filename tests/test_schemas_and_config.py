@@ -15,7 +15,8 @@ from schemas.fields import to_arrow_table
 
 PY_TO_ARROW = {str: (pa.types.is_string,), int: (pa.types.is_int64,), bool: (pa.types.is_boolean,),
                float: (pa.types.is_float32, pa.types.is_float64), datetime.datetime: (pa.types.is_timestamp,),
-               datetime.date: (pa.types.is_date32,)}
+               datetime.date: (pa.types.is_date32,), typing.List[str]: (pa.types.is_list,),
+               typing.Mapping[str, float]: (pa.types.is_map,)}
 
 
 @pytest.mark.parametrize("record, table", [(BrandMention, "brand_mentions"), (Metric, "metrics"),

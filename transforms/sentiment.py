@@ -39,6 +39,9 @@ def to_brand_mentions(scored: typing.Tuple[typing.Tuple[Mention, tuple], Predict
             p_neutral=float(scores["p_neutral"]),
             p_positive=float(scores["p_positive"]),
             model_id=result.model_id,
+            # A model without a topic head leaves these empty (not null: "no topic" is a fact).
+            topics=list(scores.get("topics", ())),
+            topic_scores={str(k): float(v) for k, v in dict(scores.get("topic_scores", {})).items()},
             **base,
         )
 
