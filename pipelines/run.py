@@ -13,10 +13,10 @@ Fetch from the platforms instead of (or beside) files with `--source` (see READM
     X_BEARER_TOKEN=... python -m pipelines.run --config brands.yaml --source x,mastodon --output_dir out/
 
 Steps: ReadMentions (files and/or platforms) -> Dedupe -> MatchBrands -> ScoreSentiment ->
-ComputeMetrics -> Write{BrandMentions,Metrics,DeadLetters} (+ Posts, BrandReplies,
-AccountSnapshots with platform sources); then the staged tables are committed into
-`--output_dir`, the connectors' state after them, and a `manifest.json` records the counts
-of every step.
+ComputeMetrics, ComputeTopicMetrics -> DetectAlerts -> Write{BrandMentions,Metrics,LangMetrics,
+TopicMetrics,Alerts,DeadLetters} (+ Posts, BrandReplies, AccountSnapshots with platform sources); then the staged
+tables are committed into `--output_dir`, the connectors' state after them, and a `manifest.json`
+records the counts of every step.
 """
 
 from __future__ import annotations
@@ -42,16 +42,19 @@ from connectors.files import DEFAULT_MAX_TEXT_CHARS
 from connectors.http import HttpPolicy
 from schemas import (BRAND_MENTION_SCHEMA, DEAD_LETTER_SCHEMA, MENTION_SCHEMA, METRIC_SCHEMA, BrandMention,
                      DeadLetter, Metric)
-from schemas.records import ACCOUNT_SNAPSHOT_SCHEMA, BRAND_REPLY_SCHEMA
+from schemas.records import (ACCOUNT_SNAPSHOT_SCHEMA, ALERT_SCHEMA, BRAND_REPLY_SCHEMA, LANG_METRIC_SCHEMA,
+                             TOPIC_METRIC_SCHEMA)
 from schemas.config import BrandConfig, ConfigError, load_config
 from transforms.dedupe import DedupeMentions
 from transforms.matching import MatchBrands
+from transforms.alerts import DetectAlerts
 from transforms.metrics import ComputeMetrics
+from transforms.metrics_topics import ComputeTopicMetrics
 from transforms.fetch import FETCH_TABLES, FetchPlan, ReadSources, commit_state, plan_fetch, state_path
 from transforms.sentiment import ScoreSentiment
 from transforms.sinks import WriteParquetTable, delete_tree, commit_tables
 
-TABLES = ("brand_mentions", "metrics", "dead_letters")
+TABLES = ("brand_mentions", "metrics", "lang_metrics", "topic_metrics", "alerts", "dead_letters")
 LOG = logging.getLogger("social_listening")
 
 
@@ -143,9 +146,9 @@ def build_social_listening(pipeline: beam.Pipeline, job: JobConfig) -> typing.Di
         job: The validated job configuration.
 
     Returns:
-        The PCollections: 'brand_mentions', 'metrics', 'dead_letters', 'unmatched',
-        and 'written' (one (table, partition, file, rows) per file written); with a
-        fetch plan also 'posts', 'brand_replies' and 'account_snapshots'.
+        The PCollections: 'brand_mentions', 'metrics', 'lang_metrics', 'topic_metrics', 'alerts',
+        'dead_letters', 'unmatched', and 'written' (one (table, partition, file, rows) per file
+        written); with a fetch plan also 'posts', 'brand_replies' and 'account_snapshots'.
     """
     read = pipeline | "ReadMentions" >> ReadSources(job.inputs, job.max_text_chars, job.fetch)
     deduped = read["mentions"] | "Dedupe" >> DedupeMentions()
@@ -154,7 +157,17 @@ def build_social_listening(pipeline: beam.Pipeline, job: JobConfig) -> typing.Di
     brand_mentions = scored["brand_mentions"]
 
     dates = deduped["mentions"] | "MentionDates" >> beam.Map(lambda m: m.created_at.date())
-    metrics = (brand_mentions, dates) | "ComputeMetrics" >> ComputeMetrics(job.brands)
+    # Every valid post goes in too: the brand accounts' own replies among them answer complaints.
+    metric_inputs = {"brand_mentions": brand_mentions, "mention_dates": dates, "posts": deduped["mentions"]}
+    reply_coverage = []
+    if job.fetch is not None:
+        metric_inputs.update({k: read[k] for k in ("brand_replies", "account_snapshots")})
+        if "x" in job.fetch.settings:  # the X connector fetches every brand handle's replies
+            reply_coverage = [(b.id, "x") for b in job.brands.brands if b.search_terms()[1]]
+    computed = metric_inputs | "ComputeMetrics" >> ComputeMetrics(job.brands, reply_coverage)
+    metrics, lang_metrics = computed["metrics"], computed["lang_metrics"]
+    topic_metrics = (brand_mentions, dates) | "ComputeTopicMetrics" >> ComputeTopicMetrics()
+    alerts = (metrics, brand_mentions) | "DetectAlerts" >> DetectAlerts(job.brands)
 
     dead_letters = (
         (read["dead_letters"], scored["dead_letters"])
@@ -173,6 +186,21 @@ def build_social_listening(pipeline: beam.Pipeline, job: JobConfig) -> typing.Di
             FileSystems.join(stage, "metrics"), METRIC_SCHEMA, _by_period, partition_columns=("period",),
             sort_by=("brand_id", "platform", "period_start"))
         | "TagMetricFiles" >> beam.Map(lambda w: ("metrics",) + tuple(w)),
+        lang_metrics
+        | "WriteLangMetrics" >> WriteParquetTable(
+            FileSystems.join(stage, "lang_metrics"), LANG_METRIC_SCHEMA, _by_period, partition_columns=("period",),
+            sort_by=("brand_id", "lang", "period_start"))
+        | "TagLangMetricFiles" >> beam.Map(lambda w: ("lang_metrics",) + tuple(w)),
+        topic_metrics
+        | "WriteTopicMetrics" >> WriteParquetTable(
+            FileSystems.join(stage, "topic_metrics"), TOPIC_METRIC_SCHEMA, _by_period,
+            partition_columns=("period",), sort_by=("brand_id", "topic", "period_start"))
+        | "TagTopicMetricFiles" >> beam.Map(lambda w: ("topic_metrics",) + tuple(w)),
+        alerts
+        | "WriteAlerts" >> WriteParquetTable(
+            FileSystems.join(stage, "alerts"), ALERT_SCHEMA, _by_period, partition_columns=("period",),
+            sort_by=("period_start", "brand_id", "alert"))
+        | "TagAlertFiles" >> beam.Map(lambda w: ("alerts",) + tuple(w)),
         dead_letters
         | "WriteDeadLetters" >> WriteParquetTable(
             FileSystems.join(stage, "dead_letters"), DEAD_LETTER_SCHEMA, _by_step, partition_columns=("step",),
@@ -204,6 +232,9 @@ def build_social_listening(pipeline: beam.Pipeline, job: JobConfig) -> typing.Di
     outputs = {
         "brand_mentions": brand_mentions,
         "metrics": metrics,
+        "lang_metrics": lang_metrics,
+        "topic_metrics": topic_metrics,
+        "alerts": alerts,
         "dead_letters": dead_letters,
         "unmatched": matched.unmatched,
         "written": written,
@@ -221,7 +252,7 @@ def _by_fetched_date(row):
     return (("fetched_date", row.fetched_at.date().isoformat()),)
 
 
-def _by_period(row: Metric):
+def _by_period(row: Metric):  # also LangMetric, TopicMetric and Alert
     return (("period", row.period),)
 
 

@@ -17,6 +17,19 @@ Format::
 ``"Sprite" OR "Спрайт" OR @Sprite OR #Sprite``; with `query:` the brand matches
 when either does (each top-level OR branch is one rule a match is attributed to).
 
+An optional top-level `alerts:` section sets the early-warning thresholds
+(`AlertThresholds`; every key optional, defaults below)::
+
+    alerts:
+      periods: [day, week]                 # which periods are checked
+      baseline_periods: {day: 28, week: 8} # trailing periods in the baseline (or one number for all)
+      min_baseline_periods: {day: 7, week: 3}
+      z_threshold: 3.5                     # robust z-score (median / MAD) that fires
+      min_negative_mentions: 10            # a spike needs at least this many negative mentions
+      min_mentions: 20                     # a rate needs at least this many mentions (set mentions for SoV)
+      min_share_of_voice_drop: 0.05        # and a share-of-voice drop at least this far below the median
+      top_terms: 5                         # terms and topics listed per alert
+
 A bad file raises `ConfigError` whose message names the file and the field
 (e.g. ``brands.yaml: brands[1].competitors[0]: unknown brand 'cocacolla'``).
 """
@@ -29,6 +42,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from schemas.records import PERIODS
 from schemas.query import And, Near, Node, Or, QueryError, Tag, Term, branches, parse_query
 
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -39,6 +53,111 @@ _BRAND_KEYS = ("id", "names", "handles", "hashtags", "exclude", "competitors", "
 
 class ConfigError(ValueError):
     """The brand configuration is invalid; the message names the field."""
+
+
+# Per period type: how many trailing periods form the baseline, and how many it needs at least.
+_DEFAULT_BASELINE = {"day": 28, "week": 8, "month": 6, "quarter": 4}
+_DEFAULT_MIN_BASELINE = {"day": 7, "week": 3, "month": 3, "quarter": 2}
+_ALERT_KEYS = ("periods", "baseline_periods", "min_baseline_periods", "z_threshold", "min_negative_mentions",
+               "min_mentions", "min_share_of_voice_drop", "top_terms")
+
+
+@dataclass(frozen=True)
+class AlertThresholds:
+    """The early-warning thresholds (the config's optional `alerts:` section).
+
+    Attributes:
+        periods: Period types checked (of `day`, `week`, `month`, `quarter`).
+        baseline_periods: Period type -> trailing periods in the baseline.
+        min_baseline_periods: Period type -> fewest baseline periods an alert needs.
+        z_threshold: Robust z-score (on median and MAD) at or beyond which an alert fires.
+        min_negative_mentions: Fewest negative mentions for a negative spike or negative-rate spike.
+        min_mentions: Fewest mentions for a negative-rate spike; fewest competitive-set
+            mentions for a share-of-voice drop.
+        min_share_of_voice_drop: Smallest drop below the baseline median share of voice that alerts.
+        top_terms: How many top terms and topics of the negative mentions an alert lists.
+    """
+
+    periods: typing.Tuple[str, ...] = ("day", "week")
+    baseline_periods: typing.Mapping[str, int] = field(default_factory=lambda: dict(_DEFAULT_BASELINE))
+    min_baseline_periods: typing.Mapping[str, int] = field(default_factory=lambda: dict(_DEFAULT_MIN_BASELINE))
+    z_threshold: float = 3.5
+    min_negative_mentions: int = 10
+    min_mentions: int = 20
+    min_share_of_voice_drop: float = 0.05
+    top_terms: int = 5
+
+
+def _number(value: typing.Any, where: str, kind: type, low: float, high: float = None) -> typing.Any:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (kind is float or isinstance(value, int))
+    if not ok or value < low or (high is not None and value > high):
+        what = "an integer" if kind is int else "a number"
+        bounds = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise ConfigError(f"{where}: expected {what} {bounds}, got {value!r}")
+    return kind(value)
+
+
+def _per_period(value: typing.Any, where: str, defaults: typing.Mapping[str, int]) -> typing.Dict[str, int]:
+    if isinstance(value, dict):
+        unknown = sorted(set(value) - set(PERIODS), key=str)
+        if unknown:
+            raise ConfigError(f"{where}: unknown period(s) {unknown}; allowed: {list(PERIODS)}")
+        return {**defaults, **{k: _number(v, f"{where}.{k}", int, 1) for k, v in value.items()}}
+    n = _number(value, where, int, 1)
+    return {p: n for p in PERIODS}
+
+
+def parse_alerts(raw: typing.Any, source: str = "<config>") -> AlertThresholds:
+    """Validates the optional `alerts:` section.
+
+    Args:
+        raw: The section as parsed (None: every default).
+        source: The file name, used in error messages.
+
+    Returns:
+        The thresholds.
+
+    Raises:
+        ConfigError: naming the offending field (e.g. `brands.yaml: alerts.z_threshold: ...`).
+    """
+    if raw is None:
+        return AlertThresholds()
+    where = f"{source}: alerts"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping of thresholds, got {type(raw).__name__}")
+    extra = sorted(set(raw) - set(_ALERT_KEYS), key=str)
+    if extra:
+        raise ConfigError(f"{where}: unknown key(s) {extra}; allowed: {list(_ALERT_KEYS)}")
+    out: typing.Dict[str, typing.Any] = {}
+    if "periods" in raw:
+        periods = _string_list(raw["periods"], f"{where}.periods")
+        for i, p in enumerate(periods):
+            if p not in PERIODS:
+                raise ConfigError(f"{where}.periods[{i}]: unknown period {p!r}; allowed: {list(PERIODS)}")
+        out["periods"] = tuple(dict.fromkeys(periods))
+    if "baseline_periods" in raw:
+        out["baseline_periods"] = _per_period(raw["baseline_periods"], f"{where}.baseline_periods",
+                                              _DEFAULT_BASELINE)
+    if "min_baseline_periods" in raw:
+        out["min_baseline_periods"] = _per_period(raw["min_baseline_periods"], f"{where}.min_baseline_periods",
+                                                  _DEFAULT_MIN_BASELINE)
+    if "z_threshold" in raw:
+        out["z_threshold"] = _number(raw["z_threshold"], f"{where}.z_threshold", float, 0.5)
+    for key in ("min_negative_mentions", "min_mentions"):
+        if key in raw:
+            out[key] = _number(raw[key], f"{where}.{key}", int, 1)
+    if "min_share_of_voice_drop" in raw:
+        out["min_share_of_voice_drop"] = _number(raw["min_share_of_voice_drop"],
+                                                 f"{where}.min_share_of_voice_drop", float, 0.0, 1.0)
+    if "top_terms" in raw:
+        out["top_terms"] = _number(raw["top_terms"], f"{where}.top_terms", int, 0)
+    thresholds = AlertThresholds(**out)
+    for p in thresholds.periods:
+        if thresholds.min_baseline_periods[p] > thresholds.baseline_periods[p]:
+            raise ConfigError(
+                f"{where}.min_baseline_periods.{p}: {thresholds.min_baseline_periods[p]} is more than "
+                f"baseline_periods.{p} ({thresholds.baseline_periods[p]})")
+    return thresholds
 
 
 @dataclass(frozen=True)
@@ -124,10 +243,11 @@ def _term(text: str) -> Term:
 
 @dataclass(frozen=True)
 class BrandConfig:
-    """The validated configuration: brands in file order."""
+    """The validated configuration: brands in file order, and the alert thresholds."""
 
     brands: typing.Tuple[Brand, ...]
     source: str = "<config>"
+    alerts: AlertThresholds = field(default_factory=AlertThresholds)
 
     def brand_ids(self) -> typing.List[str]:
         """Returns the brand ids in file order."""
@@ -174,9 +294,10 @@ def parse_config(data: typing.Any, source: str = "<config>") -> BrandConfig:
     """
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the top level must be a mapping with a 'brands' list")
-    unknown = sorted(set(data) - {"brands"})
+    unknown = sorted(set(data) - {"brands", "alerts"}, key=str)
     if unknown:
-        raise ConfigError(f"{source}: unknown top-level key(s) {unknown}; expected 'brands'")
+        raise ConfigError(f"{source}: unknown top-level key(s) {unknown}; expected 'brands' (and optionally "
+                          "'alerts')")
     raw_brands = data.get("brands")
     if not isinstance(raw_brands, list) or not raw_brands:
         raise ConfigError(f"{source}: brands: expected a non-empty list of brands")
@@ -249,7 +370,7 @@ def parse_config(data: typing.Any, source: str = "<config>") -> BrandConfig:
             if comp not in seen:
                 raise ConfigError(
                     f"{source}: brands[{i}].competitors[{j}]: unknown brand {comp!r} (known: {sorted(seen)})")
-    return BrandConfig(tuple(brands), source)
+    return BrandConfig(tuple(brands), source, parse_alerts(data.get("alerts"), source))
 
 
 def load_config(path: str, opener: typing.Callable[[str], typing.IO[bytes]] = None) -> BrandConfig:

@@ -20,7 +20,16 @@ END = "<!-- data-dictionary:end -->"
 
 PARTITIONS = {
     "brand_mentions": "`created_date=YYYY-MM-DD` (UTC day of `created_at`; a directory, not a column in the files)",
-    "metrics": "`period=day|week` (the `period` column lives in the directory name)",
+    "metrics": "`period=day|week|month|quarter` (the `period` column lives in the directory name). One row per "
+               "brand, period and platform, and one with `platform` null for all platforms together (the total); "
+               "every period of the run has a row, also without mentions. Files sorted by `brand_id`, `platform`, "
+               "`period_start`",
+    "lang_metrics": "`period=day|week|month|quarter`, like `metrics/`. The same metrics per brand, period and "
+                    "language, all platforms together (sum over `lang` = the total row of `metrics/`)",
+    "topic_metrics": "`period=day|week|month|quarter`. One row per brand, period and topic the brand had in the "
+                     "run (all platforms and languages together), every period of the run",
+    "alerts": "`period=day|week` (the periods the config's `alerts.periods` checks). One row per alert: brand, "
+              "period and test; see README, 'Early warnings'",
     "dead_letters": "`step=<step>` (the `step` column lives in the directory name)",
     "posts": "`created_date=YYYY-MM-DD` (UTC day of `created_at`; a directory, not a column). Every post the "
              "platform connectors fetched, over all runs, once per (`platform`, `id`): the archive that "
@@ -33,11 +42,24 @@ PARTITIONS = {
 }
 
 
+# Tables whose columns are another's but for a few: only those few are listed.
+SAME_COLUMNS_AS = {"lang_metrics": "metrics"}
+
+
 def render() -> str:
     """Returns the Markdown data dictionary for every table."""
     parts = [BEGIN]
     for table, (fields, _schema) in TABLES.items():
         parts.append(f"\n#### `{table}/`\n\nPartitioned by {PARTITIONS[table]}.\n")
+        other = SAME_COLUMNS_AS.get(table)
+        if other:
+            theirs = {fld.name for fld in TABLES[other][0]}
+            mine = [fld for fld in fields if fld.name not in theirs]
+            missing = [fld.name for fld in TABLES[other][0] if fld.name not in {f.name for f in fields}]
+            parts.append(f"The columns of `{other}/`, in the same order, with "
+                         + ", ".join(f"`{fld.name}`" for fld in mine) + " in place of "
+                         + ", ".join(f"`{name}`" for name in missing) + ":\n")
+            fields = mine
         parts.append(markdown_dictionary(fields))
     parts.append(END)
     return "\n".join(parts)

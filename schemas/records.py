@@ -1,4 +1,5 @@
-"""The pipeline's records: Mention, BrandMention, Metric, DeadLetter, AccountSnapshot and BrandReply.
+"""The pipeline's records: Mention, BrandMention, Metric, LangMetric, TopicMetric, Alert,
+DeadLetter, AccountSnapshot, BrandReply.
 
 Each record is a field list (see `schemas.fields`), a NamedTuple registered with
 Beam's RowCoder, and a pyarrow schema built from the same list. Timestamps are
@@ -91,55 +92,227 @@ BRAND_MENTION_FIELDS = (
 BrandMention = record_type("BrandMention", BRAND_MENTION_FIELDS, __name__)
 BRAND_MENTION_SCHEMA = arrow_schema(BRAND_MENTION_FIELDS, "BrandMention")
 
-PERIODS = ("day", "week")
+PERIODS = ("day", "week", "month", "quarter")
+_PERIOD_DOC = "'day', 'week' (ISO week, Monday to Sunday), 'month' or 'quarter' (calendar), all in UTC."
+_COUNT, _NULL_IF_NONE = pa.int64(), "null when none reported it"
 
-METRIC_FIELDS = (
+# The rates of `metrics` that also get `<rate>_change` and `<rate>_vs_trailing4` columns (growth rates
+# are changes already). `transforms.metrics` computes them from this same list.
+METRIC_CHANGE_RATES = (
+    "untagged_share", "share_of_voice", "engagement_share_of_voice", "sentiment_share_of_voice",
+    "negative_rate", "neutral_rate", "positive_rate", "net_sentiment",
+    "engagement_rate_impressions", "beyond_likes_rate", "engagement_rate_followers",
+    "amplification_rate", "conversation_rate", "applause_rate", "negative_reply_rate",
+)
+TOPIC_CHANGE_RATES = ("topic_share", "negative_share", "negative_rate", "neutral_rate", "positive_rate",
+                      "net_sentiment")
+TRAILING_PERIODS = 4
+
+
+def _change_fields(rates: typing.Sequence[str]) -> tuple:
+    out = []
+    for rate in rates:
+        out.append(f(f"{rate}_change", float, pa.float64(),
+                     f"`{rate}` minus its value in the previous period (a difference in rate points); "
+                     "null when either is null."))
+        out.append(f(f"{rate}_vs_trailing4", float, pa.float64(),
+                     f"`{rate}` minus its mean over the {TRAILING_PERIODS} periods before (the brand's own "
+                     f"benchmark; periods where it is null are skipped); null when the run has fewer than "
+                     f"{TRAILING_PERIODS} earlier periods or the rate is null in all of them."))
+    return tuple(out)
+
+
+_BREAKDOWN_FIELDS = (
     f("brand_id", str, pa.string(), "The brand.", nullable=False),
-    f("period", str, pa.string(), "'day' or 'week' (ISO week, Monday to Sunday, UTC).", nullable=False),
+    f("period", str, pa.string(), _PERIOD_DOC, nullable=False),
     f("period_start", DATE, pa.date32(), "First day of the period (UTC).", nullable=False),
-    f("platform", str, pa.string(), "Platform of this breakdown; null for all platforms together."),
-    f("mentions", int, pa.int64(), "Posts that mention the brand in the period.", nullable=False),
-    f("previous_mentions", int, pa.int64(),
+)
+
+_METRIC_VALUE_FIELDS = (
+    f("days_in_run", int, pa.int64(),
+      "Days of the period inside the run's date range (first to last valid post): fewer than the period's "
+      "length for a partial first or last period.", nullable=False),
+    f("competitive_set", str, pa.string(),
+      "The brand and its configured competitors, ids sorted and comma-separated; null when it has none."),
+    # Volume
+    f("mentions", int, _COUNT, "Posts that mention the brand in the period.", nullable=False),
+    f("previous_mentions", int, _COUNT,
       "Mentions in the previous period of the same kind; null for the first period of the run."),
     f("mentions_growth_rate", float, pa.float64(),
       "(mentions - previous_mentions) / previous_mentions; null when previous is 0 or unknown."),
-    f("tagged_mentions", int, pa.int64(), "Mentions with the brand's @handle or #hashtag.", nullable=False),
-    f("untagged_mentions", int, pa.int64(), "Mentions naming the brand only in plain text.", nullable=False),
+    f("mentions_trailing4", float, pa.float64(),
+      f"Mean mentions over the {TRAILING_PERIODS} periods before; null when the run has fewer earlier periods."),
+    f("mentions_vs_trailing4", float, pa.float64(),
+      "(mentions - mentions_trailing4) / mentions_trailing4; null when the trailing mean is 0 or unknown."),
+    f("tagged_mentions", int, _COUNT, "Mentions with the brand's @handle or #hashtag.", nullable=False),
+    f("untagged_mentions", int, _COUNT, "Mentions naming the brand only in plain text.", nullable=False),
     f("untagged_share", float, pa.float64(), "untagged_mentions / mentions; null when mentions is 0."),
-    f("unique_authors", int, pa.int64(), "Distinct author ids among the mentions (authors with no id not counted).",
+    f("unique_authors", int, _COUNT, "Distinct author ids among the mentions (authors with no id not counted).",
       nullable=False),
-    f("competitive_set_mentions", int, pa.int64(),
-      "Mentions of the brand plus its configured competitors in the same period and platform; "
-      "null when the brand has no competitors."),
+    # Share of voice
+    f("competitive_set_mentions", int, _COUNT,
+      "Mentions of the brand plus its configured competitors in the same period and platform (language in "
+      "`lang_metrics`); null when the brand has no competitors."),
     f("share_of_voice", float, pa.float64(),
       "mentions / competitive_set_mentions; null when the brand has no competitors or the set has 0 mentions."),
-    f("negative_mentions", int, pa.int64(), "Mentions scored negative.", nullable=False),
-    f("neutral_mentions", int, pa.int64(), "Mentions scored neutral.", nullable=False),
-    f("positive_mentions", int, pa.int64(), "Mentions scored positive.", nullable=False),
+    f("competitive_set_engagements", int, _COUNT,
+      "engagements of the brand plus its competitors in the same period and platform (language in "
+      "`lang_metrics`); null without competitors."),
+    f("engagement_share_of_voice", float, pa.float64(),
+      "engagements / competitive_set_engagements; null without competitors or when the set has 0 engagements."),
+    f("competitive_set_positive_mentions", int, _COUNT,
+      "positive_mentions of the brand plus its competitors in the same period and platform (language in "
+      "`lang_metrics`); null without competitors."),
+    f("sentiment_share_of_voice", float, pa.float64(),
+      "positive_mentions / competitive_set_positive_mentions: the brand's share of the set's positive talk; "
+      "null without competitors or when the set has no positive mention."),
+    # Sentiment
+    f("negative_mentions", int, _COUNT, "Mentions scored negative.", nullable=False),
+    f("neutral_mentions", int, _COUNT, "Mentions scored neutral.", nullable=False),
+    f("positive_mentions", int, _COUNT, "Mentions scored positive.", nullable=False),
     f("negative_rate", float, pa.float64(), "negative_mentions / mentions; null when mentions is 0."),
+    f("neutral_rate", float, pa.float64(), "neutral_mentions / mentions; null when mentions is 0."),
     f("positive_rate", float, pa.float64(), "positive_mentions / mentions; null when mentions is 0."),
     f("net_sentiment", float, pa.float64(),
       "(positive - negative) / (positive + negative), in [-1, 1]; null when both are 0."),
-    f("engagements", int, pa.int64(),
+    # Engagement
+    f("engagements", int, _COUNT,
       "Sum of likes + reposts + replies + quotes over the mentions that report any of them.", nullable=False),
-    f("engagement_reporting_mentions", int, pa.int64(),
+    f("engagement_reporting_mentions", int, _COUNT,
       "Mentions that report at least one of likes, reposts, replies, quotes.", nullable=False),
-    f("impressions", int, pa.int64(),
+    f("impressions", int, _COUNT,
       "Sum of impressions over the mentions that report impressions and engagement.", nullable=False),
-    f("impression_reporting_mentions", int, pa.int64(),
+    f("impression_reporting_mentions", int, _COUNT,
       "Mentions that report impressions and engagement: the denominator's sample size.", nullable=False),
     f("engagement_rate_impressions", float, pa.float64(),
       "Engagements / impressions over impression-reporting mentions; null when none or 0 impressions."),
-    f("follower_reach", int, pa.int64(),
+    f("beyond_likes_rate", float, pa.float64(),
+      "(reposts + replies + quotes) / impressions over the same impression-reporting mentions: the engagement "
+      "rate that leaves likes out; null when none or 0 impressions."),
+    f("follower_reach", int, _COUNT,
       "Sum of author followers over the mentions that report followers and engagement.", nullable=False),
-    f("follower_reporting_mentions", int, pa.int64(),
+    f("follower_reporting_mentions", int, _COUNT,
       "Mentions that report author followers and engagement: the denominator's sample size.", nullable=False),
     f("engagement_rate_followers", float, pa.float64(),
       "Engagements / follower_reach over follower-reporting mentions; null when none or 0 followers."),
-)
+    f("amplifications", int, _COUNT,
+      "Sum of reposts + quotes over the mentions that report either.", nullable=False),
+    f("amplification_reporting_mentions", int, _COUNT, "Mentions that report reposts or quotes.",
+      nullable=False),
+    f("amplification_rate", float, pa.float64(),
+      f"amplifications / amplification_reporting_mentions (reposts + quotes per mention); {_NULL_IF_NONE}."),
+    f("replies", int, _COUNT, "Sum of replies the mentions received, over the mentions that report replies.",
+      nullable=False),
+    f("reply_reporting_mentions", int, _COUNT, "Mentions that report replies.", nullable=False),
+    f("conversation_rate", float, pa.float64(),
+      f"replies / reply_reporting_mentions (replies per mention); {_NULL_IF_NONE}."),
+    f("likes", int, _COUNT, "Sum of likes over the mentions that report likes.", nullable=False),
+    f("like_reporting_mentions", int, _COUNT, "Mentions that report likes.", nullable=False),
+    f("applause_rate", float, pa.float64(),
+      f"likes / like_reporting_mentions (likes per mention); {_NULL_IF_NONE}."),
+    # Service
+    f("service_negative_mentions", int, _COUNT,
+      "Negative mentions (plain reposts left out) on the platforms where the brand's own replies are known; "
+      "null when they are known on none of this row's platforms."),
+    f("answered_negative_mentions", int, _COUNT,
+      "Of service_negative_mentions, those the brand's own account replied to directly (reply after the post)."),
+    f("negative_reply_rate", float, pa.float64(),
+      "answered_negative_mentions / service_negative_mentions; null when that is 0 or unknown."),
+    f("median_response_minutes", float, pa.float64(),
+      "Median minutes from a negative mention to the brand's first reply, over the answered ones (within 1%); "
+      "null when none was answered."),
+    # Audience
+    f("account_followers", int, _COUNT,
+      "Followers of the brand's own accounts at each one's last snapshot in the period (summed over accounts); "
+      "null without snapshots (and in `lang_metrics`: accounts have no language)."),
+    f("follower_growth_rate", float, pa.float64(),
+      "(followers at the last snapshot in the period - at the last snapshot before the period) / the latter, "
+      "summed over the accounts that have both; null otherwise (and in `lang_metrics`)."),
+) + _change_fields(METRIC_CHANGE_RATES)
+
+METRIC_FIELDS = _BREAKDOWN_FIELDS + (
+    f("platform", str, pa.string(), "Platform of this breakdown; null for all platforms together."),
+) + _METRIC_VALUE_FIELDS
 
 Metric = record_type("Metric", METRIC_FIELDS, __name__)
 METRIC_SCHEMA = arrow_schema(METRIC_FIELDS, "Metric")
+
+# The same metrics broken down by language (all platforms together): a table of its own, so that
+# `metrics` keeps one total row per (brand, period, period_start) where `platform IS NULL`.
+LANG_METRIC_FIELDS = _BREAKDOWN_FIELDS + (
+    f("lang", str, pa.string(),
+      "Language of the posts as reported (e.g. 'en', 'sr'); 'und' for posts that report none.", nullable=False),
+) + _METRIC_VALUE_FIELDS
+
+LangMetric = record_type("LangMetric", LANG_METRIC_FIELDS, __name__)
+LANG_METRIC_SCHEMA = arrow_schema(LANG_METRIC_FIELDS, "LangMetric")
+
+TOPIC_METRIC_FIELDS = _BREAKDOWN_FIELDS + (
+    f("topic", str, pa.string(), "The topic (a name from `brand_mentions.topics`).", nullable=False),
+    f("days_in_run", int, _COUNT, "Days of the period inside the run's date range.", nullable=False),
+    f("brand_total_mentions", int, _COUNT, "All the brand's mentions in the period (every topic or none).",
+      nullable=False),
+    f("brand_negative_mentions", int, _COUNT, "All the brand's negative mentions in the period.", nullable=False),
+    f("mentions", int, _COUNT, "The brand's mentions with this topic among their `topics`.", nullable=False),
+    f("previous_mentions", int, _COUNT, "mentions in the previous period; null for the first period of the run."),
+    f("mentions_growth_rate", float, pa.float64(),
+      "(mentions - previous_mentions) / previous_mentions; null when previous is 0 or unknown."),
+    f("topic_share", float, pa.float64(),
+      "mentions / brand_total_mentions (a post may have several topics); null when the brand has none."),
+    f("negative_mentions", int, _COUNT, "Mentions with this topic scored negative.", nullable=False),
+    f("neutral_mentions", int, _COUNT, "Mentions with this topic scored neutral.", nullable=False),
+    f("positive_mentions", int, _COUNT, "Mentions with this topic scored positive.", nullable=False),
+    f("negative_rate", float, pa.float64(), "negative_mentions / mentions; null when mentions is 0."),
+    f("neutral_rate", float, pa.float64(), "neutral_mentions / mentions; null when mentions is 0."),
+    f("positive_rate", float, pa.float64(), "positive_mentions / mentions; null when mentions is 0."),
+    f("net_sentiment", float, pa.float64(),
+      "(positive - negative) / (positive + negative), in [-1, 1]; null when both are 0."),
+    f("negative_share", float, pa.float64(),
+      "negative_mentions / brand_negative_mentions: how much of the brand's negative talk carries this topic "
+      "(the driver of negative sentiment); null when the brand has no negative mention."),
+) + _change_fields(TOPIC_CHANGE_RATES)
+
+TopicMetric = record_type("TopicMetric", TOPIC_METRIC_FIELDS, __name__)
+TOPIC_METRIC_SCHEMA = arrow_schema(TOPIC_METRIC_FIELDS, "TopicMetric")
+
+ALERT_KINDS = ("negative_spike", "negative_rate_spike", "share_of_voice_drop")
+
+ALERT_FIELDS = _BREAKDOWN_FIELDS + (
+    f("alert", str, pa.string(),
+      "'negative_spike' (negative mentions), 'negative_rate_spike' or 'share_of_voice_drop'.", nullable=False),
+    f("metric", str, pa.string(), "The `metrics` column tested: negative_mentions, negative_rate or "
+      "share_of_voice (all platforms and languages together).", nullable=False),
+    f("value", float, pa.float64(), "The metric in this period.", nullable=False),
+    f("baseline_median", float, pa.float64(), "Median of the metric over the baseline periods.", nullable=False),
+    f("baseline_mad", float, pa.float64(), "Median absolute deviation from that median.", nullable=False),
+    f("baseline_scale", float, pa.float64(),
+      "The z-score's denominator: max(1.4826 x MAD, the noise floor; see README, 'Early warnings').",
+      nullable=False),
+    f("baseline_periods", int, _COUNT,
+      "Baseline periods used: the trailing ones before this period where the metric is defined.",
+      nullable=False),
+    f("z_score", float, pa.float64(), "(value - baseline_median) / baseline_scale.", nullable=False),
+    f("z_threshold", float, pa.float64(), "The configured threshold it crossed (negative for a drop).",
+      nullable=False),
+    f("mentions", int, _COUNT, "The brand's mentions in the period.", nullable=False),
+    f("negative_mentions", int, _COUNT, "The brand's negative mentions in the period.", nullable=False),
+    f("negative_rate", float, pa.float64(), "negative_mentions / mentions."),
+    f("share_of_voice", float, pa.float64(), "The brand's share of voice in the period."),
+    f("competitive_set_mentions", int, _COUNT, "Mentions of the brand's competitive set in the period."),
+    f("top_topics", typing.List[str], pa.list_(pa.string()),
+      "Most frequent topics of the brand's negative mentions in the period, most first.", nullable=False),
+    f("top_topic_mentions", typing.List[int], pa.list_(pa.int64()),
+      "How many of those negative mentions carry each of `top_topics`.", nullable=False),
+    f("top_terms", typing.List[str], pa.list_(pa.string()),
+      "Most frequent words of those negative mentions (lower case; stop words, links, @handles and the "
+      "brand's own names left out), most first.", nullable=False),
+    f("top_term_mentions", typing.List[int], pa.list_(pa.int64()),
+      "How many of those negative mentions use each of `top_terms`.", nullable=False),
+    f("summary", str, pa.string(), "The alert in one sentence, for people.", nullable=False),
+)
+
+Alert = record_type("Alert", ALERT_FIELDS, __name__)
+ALERT_SCHEMA = arrow_schema(ALERT_FIELDS, "Alert")
 
 DEAD_LETTER_FIELDS = (
     f("step", str, pa.string(), "Pipeline step that rejected the record (e.g. 'parse', 'sentiment').",
@@ -195,6 +368,9 @@ BRAND_REPLY_SCHEMA = arrow_schema(BRAND_REPLY_FIELDS, "BrandReply")
 TABLES: typing.Dict[str, tuple] = {
     "brand_mentions": (BRAND_MENTION_FIELDS, BRAND_MENTION_SCHEMA),
     "metrics": (METRIC_FIELDS, METRIC_SCHEMA),
+    "lang_metrics": (LANG_METRIC_FIELDS, LANG_METRIC_SCHEMA),
+    "topic_metrics": (TOPIC_METRIC_FIELDS, TOPIC_METRIC_SCHEMA),
+    "alerts": (ALERT_FIELDS, ALERT_SCHEMA),
     "dead_letters": (DEAD_LETTER_FIELDS, DEAD_LETTER_SCHEMA),
     # Written by runs with a platform --source (x, mastodon, reddit, bluesky):
     "posts": (MENTION_FIELDS, MENTION_SCHEMA),

@@ -89,7 +89,8 @@ def test_brand_mentions_rows(brands_file, mixed_jsonl, tmp_path):
 def test_outputs_are_hive_partitioned_and_match_the_schemas(brands_file, mixed_jsonl, tmp_path):
     out = tmp_path / "out"
     _run(brands_file, [mixed_jsonl], out)
-    assert sorted(p.name for p in (out / "metrics").iterdir()) == ["period=day", "period=week"]
+    assert sorted(p.name for p in (out / "metrics").iterdir()) == ["period=day", "period=month", "period=quarter",
+                                                                 "period=week"]
     assert {p.name for p in (out / "brand_mentions").iterdir()} == {
         "created_date=2026-09-07", "created_date=2026-09-09"}
     for table, schema, part_cols in (("brand_mentions", BRAND_MENTION_SCHEMA, ()),
@@ -112,7 +113,7 @@ def test_readable_by_pyarrow_fastparquet_pandas_and_duckdb(brands_file, mixed_js
 
     pf = fastparquet.ParquetFile(str(out / "metrics"))
     fp = pf.to_pandas()
-    assert set(fp["period"].astype(str)) == {"day", "week"}
+    assert set(fp["period"].astype(str)) == {"day", "week", "month", "quarter"}
     assert "share_of_voice" in fp.columns
 
     import pandas as pd

@@ -1,52 +1,101 @@
-"""Rate-based metrics per brand, period (day, ISO week) and platform.
+"""Rate-based metrics per brand, period (day, ISO week, month, quarter), platform and language.
 
-Three steps, each labelled in the graph:
+Two tables come out: `metrics` (per platform, and platform None for all together) and
+`lang_metrics` (per language, all platforms together).
 
-1. `Aggregate`: one CombinePerKey over (brand, period, period_start, platform),
-   where platform None means "all platforms together". Combiner lifting keeps the
-   shuffle to one small accumulator per key and worker.
-2. `FillAndGrow`: per (brand, period, platform), periods with no mentions inside the
-   run's date range become explicit zero rows, and each period's growth rate is
-   computed against the period just before it.
-3. `ShareOfVoice`: per (period, period_start, platform), each brand's mentions are
-   divided by those of its competitive set.
+Inputs (a dict, or the tuple `(brand_mentions, mention_dates)`): the scored BrandMentions,
+the dates of every valid post (the run's date range), and optionally every valid post
+(`posts`: the brand accounts' own replies among them), the connectors' `brand_replies`
+and `account_snapshots`. Steps, each labelled in the graph:
+
+1. `AnswerComplaints`: negative mentions are joined, per (platform, post id), with the
+   replies of the brand's own account, to learn whether and how fast they were answered.
+2. `Aggregate`: one CombinePerKey over (brand, period, period_start, platform, lang),
+   where platform None / lang None mean "all together" (rows break down by platform or
+   by language, never both). Combiner lifting keeps the shuffle to one small
+   accumulator per key and worker: counts, sums, the set of author ids and a
+   log-bucket histogram of response times.
+3. `Audience`: per brand account, the follower count at its last snapshot in each
+   period against its last snapshot before.
+4. `Fill`: per series (brand, period, platform, lang), periods with no mentions inside
+   the run's date range become explicit zero rows.
+5. `ShareOfVoice`: per (period, period_start, platform, lang), each brand's mentions,
+   engagements and positive mentions are divided by those of its competitive set.
+6. `Compare`: per series again, every rate against the previous period and against
+   the mean of the 4 periods before (the brand's own benchmark); language series
+   become LangMetric rows (a tagged output), the others Metric rows.
 
 Every rate is null when its denominator is zero or unknown, never 0 or infinity;
-each engagement rate says how many mentions reported its denominator.
+each engagement rate says how many mentions reported its denominator. Nothing holds
+the list of all mentions: only per-key groups of small aggregates.
 """
 
 from __future__ import annotations
 
 import datetime
+import math
 import typing
 
 import apache_beam as beam
-from apache_beam.pvalue import AsSingleton
+from apache_beam.pvalue import AsDict, AsSingleton
 
-from schemas import PERIODS, BrandMention, Metric
+from schemas import PERIODS, BrandMention, Mention, Metric
 from schemas.config import BrandConfig
+from schemas.records import METRIC_CHANGE_RATES, TRAILING_PERIODS, AccountSnapshot, BrandReply, LangMetric
+
+UTC = datetime.timezone.utc
+UNKNOWN_LANG = "und"  # ISO 639-2 "undetermined": the language breakdown of posts that report none
 
 
-def period_start(ts: datetime.datetime, period: str) -> datetime.date:
-    """Returns the first day (UTC) of the day or ISO week (Monday) containing `ts`."""
-    day = ts.astimezone(datetime.timezone.utc).date()
+# ---- periods ----------------------------------------------------------------------------------
+
+def _start_of(day: datetime.date, period: str) -> datetime.date:
     if period == "day":
         return day
     if period == "week":
         return day - datetime.timedelta(days=day.weekday())
+    if period == "month":
+        return day.replace(day=1)
+    if period == "quarter":
+        return datetime.date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
     raise ValueError(f"unknown period {period!r}; expected one of {PERIODS}")
+
+
+def period_start(ts: datetime.datetime, period: str) -> datetime.date:
+    """Returns the first day (UTC) of the day, ISO week (Monday), month or quarter containing `ts`."""
+    return _start_of(ts.astimezone(UTC).date(), period)
+
+
+def next_period_start(start: datetime.date, period: str) -> datetime.date:
+    """The first day of the period after the one starting on `start`."""
+    if period == "day":
+        return start + datetime.timedelta(days=1)
+    if period == "week":
+        return start + datetime.timedelta(days=7)
+    months = {"month": 1, "quarter": 3}.get(period)
+    if months is None:
+        raise ValueError(f"unknown period {period!r}; expected one of {PERIODS}")
+    index = start.year * 12 + start.month - 1 + months
+    return datetime.date(index // 12, index % 12 + 1, 1)
 
 
 def period_starts(first: datetime.date, last: datetime.date, period: str) -> typing.List[datetime.date]:
     """Every period start from the period containing `first` to the one containing `last`."""
-    step = datetime.timedelta(days=1 if period == "day" else 7)
-    start = first if period == "day" else first - datetime.timedelta(days=first.weekday())
+    start = _start_of(first, period)
     out = []
     while start <= last:
         out.append(start)
-        start += step
+        start = next_period_start(start, period)
     return out
 
+
+def days_in_run(start: datetime.date, period: str, first: datetime.date, last: datetime.date) -> int:
+    """Days of the period starting on `start` that lie within [first, last]."""
+    end = next_period_start(start, period) - datetime.timedelta(days=1)
+    return max(0, (min(end, last) - max(start, first)).days + 1)
+
+
+# ---- arithmetic -------------------------------------------------------------------------------
 
 def ratio(numerator: typing.Optional[float], denominator: typing.Optional[float]) -> typing.Optional[float]:
     """numerator / denominator, or None when either is unknown or the denominator is 0."""
@@ -57,9 +106,66 @@ def ratio(numerator: typing.Optional[float], denominator: typing.Optional[float]
 
 def engagement(row: BrandMention) -> typing.Optional[int]:
     """likes + reposts + replies + quotes over the counts reported; None when none is."""
-    counts = [c for c in (row.likes, row.reposts, row.replies, row.quotes) if c is not None]
-    return sum(counts) if counts else None
+    return _sum_reported(row.likes, row.reposts, row.replies, row.quotes)
 
+
+def _sum_reported(*counts: typing.Optional[int]) -> typing.Optional[int]:
+    reported = [c for c in counts if c is not None]
+    return sum(reported) if reported else None
+
+
+def add_changes(rows: typing.Sequence[dict], rates: typing.Sequence[str]) -> None:
+    """Fills, in place, growth and change columns of one dense series in period order.
+
+    Sets `previous_mentions`, `mentions_growth_rate` and, for each rate,
+    `<rate>_change` (minus the previous period's value) and `<rate>_vs_trailing4`
+    (minus the mean of the values over the TRAILING_PERIODS periods before, nulls
+    skipped; null while the run has fewer earlier periods).
+    """
+    for i, row in enumerate(rows):
+        prev = rows[i - 1] if i else None
+        window = rows[i - TRAILING_PERIODS:i] if i >= TRAILING_PERIODS else None
+        row["previous_mentions"] = prev["mentions"] if prev else None
+        row["mentions_growth_rate"] = (ratio(row["mentions"] - prev["mentions"], prev["mentions"])
+                                       if prev else None)
+        for rate in rates:
+            value = row[rate]
+            before = prev[rate] if prev else None
+            row[f"{rate}_change"] = None if value is None or before is None else value - before
+            known = [w[rate] for w in window if w[rate] is not None] if window else []
+            row[f"{rate}_vs_trailing4"] = value - sum(known) / len(known) if value is not None and known else None
+
+
+# ---- response times: a mergeable log-bucket histogram ---------------------------------------
+
+_GAMMA = 1.02  # bucket (g^(i-1), g^i]: any value is within (g-1)/(g+1) < 1% of its bucket's representative
+_LOG_GAMMA = math.log(_GAMMA)
+_UNDER_A_SECOND = -1
+
+
+def response_bucket(seconds: float) -> int:
+    """The histogram bucket of a response time in seconds."""
+    return _UNDER_A_SECOND if seconds < 1 else math.ceil(math.log(seconds) / _LOG_GAMMA)
+
+
+def _bucket_value(index: int) -> float:
+    return 0.0 if index == _UNDER_A_SECOND else 2 * _GAMMA ** index / (_GAMMA + 1)
+
+
+def histogram_median(histogram: typing.Mapping[int, int]) -> typing.Optional[float]:
+    """The median (mean of the two middle values for an even count) of a bucket histogram; None if empty."""
+    n = sum(histogram.values())
+    if not n:
+        return None
+    wanted, values, seen = ((n - 1) // 2, n // 2), [], 0
+    for index in sorted(histogram):
+        count = histogram[index]
+        values += [_bucket_value(index) for rank in wanted if seen <= rank < seen + count]
+        seen += count
+    return sum(values) / len(values)
+
+
+# ---- per-mention facts --------------------------------------------------------------------------
 
 class Facts(typing.NamedTuple):
     """The part of a BrandMention the metrics need (keeps the shuffle small)."""
@@ -67,87 +173,196 @@ class Facts(typing.NamedTuple):
     tagged: bool
     sentiment: str
     author_id: typing.Optional[str]
-    engagement: typing.Optional[int]
+    likes: typing.Optional[int]
+    reposts: typing.Optional[int]
+    replies: typing.Optional[int]
+    quotes: typing.Optional[int]
     impressions: typing.Optional[int]
     followers: typing.Optional[int]
+    is_repost: bool
+    # Filled by AnswerComplaints: whether it counts for the service rate (negative, not a plain
+    # repost, on a platform where the brand's replies are known), and the seconds to the reply.
+    service: bool = False
+    reply_seconds: typing.Optional[float] = None
+
+
+class MentionFacts(typing.NamedTuple):
+    """Facts with the keys they are aggregated under."""
+
+    brand_id: str
+    platform: str
+    lang: typing.Optional[str]
+    created_at: datetime.datetime
+    mention_id: str
+    facts: Facts
+
+
+def to_facts(row: BrandMention) -> MentionFacts:
+    """A BrandMention reduced to what the metrics read."""
+    return MentionFacts(row.brand_id, row.platform, row.lang, row.created_at, row.mention_id, Facts(
+        row.match_kind == "tagged", row.sentiment, row.author_id, row.likes, row.reposts, row.replies, row.quotes,
+        row.impressions, row.author_followers, bool(row.is_repost)))
+
+
+def _wants_answer(mf: MentionFacts) -> bool:
+    return mf.facts.sentiment == "negative" and not mf.facts.is_repost
 
 
 # Accumulator slots.
-(MENTIONS, TAGGED, NEG, NEU, POS, ENG, ENG_N, IMPR_ENG, IMPR, IMPR_N, FOLL_ENG, FOLL, FOLL_N) = range(13)
-_N_SLOTS = 13
+(MENTIONS, TAGGED, NEG, NEU, POS, ENG, ENG_N, IMPR_ENG, IMPR_BL, IMPR, IMPR_N, FOLL_ENG, FOLL, FOLL_N,
+ LIKES, LIKE_N, REPLIES, REPLY_N, AMP, AMP_N, SVC_N, SVC_ANSWERED) = range(22)
+_N_SLOTS = 22
 
 
 class MetricsCombineFn(beam.CombineFn):
-    """Counts and sums for one (brand, period, period_start, platform)."""
+    """Counts and sums for one (brand, period, period_start, platform, lang)."""
 
     def create_accumulator(self):
-        return [0] * _N_SLOTS, set()
+        return [0] * _N_SLOTS, set(), {}
 
     def add_input(self, acc, facts: Facts):
-        c, authors = acc
+        c, authors, response = acc
         c[MENTIONS] += 1
         c[TAGGED] += facts.tagged
         c[NEG if facts.sentiment == "negative" else POS if facts.sentiment == "positive" else NEU] += 1
         if facts.author_id is not None:
             authors.add(facts.author_id)
-        if facts.engagement is not None:
-            c[ENG] += facts.engagement
+        eng = _sum_reported(facts.likes, facts.reposts, facts.replies, facts.quotes)
+        if eng is not None:
+            c[ENG] += eng
             c[ENG_N] += 1
             if facts.impressions is not None:
-                c[IMPR_ENG] += facts.engagement
+                c[IMPR_ENG] += eng
+                c[IMPR_BL] += eng - (facts.likes or 0)
                 c[IMPR] += facts.impressions
                 c[IMPR_N] += 1
             if facts.followers is not None:
-                c[FOLL_ENG] += facts.engagement
+                c[FOLL_ENG] += eng
                 c[FOLL] += facts.followers
                 c[FOLL_N] += 1
+        if facts.likes is not None:
+            c[LIKES] += facts.likes
+            c[LIKE_N] += 1
+        if facts.replies is not None:
+            c[REPLIES] += facts.replies
+            c[REPLY_N] += 1
+        amp = _sum_reported(facts.reposts, facts.quotes)
+        if amp is not None:
+            c[AMP] += amp
+            c[AMP_N] += 1
+        if facts.service:
+            c[SVC_N] += 1
+            if facts.reply_seconds is not None:
+                c[SVC_ANSWERED] += 1
+                bucket = response_bucket(facts.reply_seconds)
+                response[bucket] = response.get(bucket, 0) + 1
         return acc
 
     def merge_accumulators(self, accs):
-        total, authors = self.create_accumulator()
-        for c, a in accs:
+        total, authors, response = self.create_accumulator()
+        for c, a, r in accs:
             for i in range(_N_SLOTS):
                 total[i] += c[i]
             authors |= a
-        return total, authors
+            for bucket, n in r.items():
+                response[bucket] = response.get(bucket, 0) + n
+        return total, authors, response
 
     def extract_output(self, acc):
-        c, authors = acc
-        return tuple(c), len(authors)
+        c, authors, response = acc
+        return tuple(c), len(authors), histogram_median(response)
 
 
-_EMPTY = (tuple([0] * _N_SLOTS), 0)
+_EMPTY = (tuple([0] * _N_SLOTS), 0, None)
 
 
-def _explode(row: BrandMention):
-    facts = Facts(row.match_kind == "tagged", row.sentiment, row.author_id, engagement(row),
-                  row.impressions, row.author_followers)
+def _explode(mf: MentionFacts):
+    lang = mf.lang or UNKNOWN_LANG
     for period in PERIODS:
         # Dates travel as ISO strings in keys: GroupByKey needs a deterministic key encoding.
-        start = period_start(row.created_at, period).isoformat()
-        yield (row.brand_id, period, start, None), facts
-        yield (row.brand_id, period, start, row.platform), facts
+        start = period_start(mf.created_at, period).isoformat()
+        yield (mf.brand_id, period, start, None, None), mf.facts
+        yield (mf.brand_id, period, start, mf.platform, None), mf.facts
+        yield (mf.brand_id, period, start, None, lang), mf.facts
 
 
-def _fill_and_grow(keyed, date_range):
-    """Adds zero rows for empty periods and the growth rate against the previous period."""
-    (brand_id, period, platform), values = keyed
-    by_start = {start: agg for start, agg in values if start is not None}
+# ---- service: the brand's own replies to negative mentions ------------------------------------
+
+def _replies_from_posts(post: Mention, handles: typing.Mapping[str, typing.Tuple[str, ...]]):
+    """A post by a brand's own account that replies to another post -> ((platform, post id), (brand, time))."""
+    if post.reply_to is None or not post.author_handle:
+        return
+    for brand_id in handles.get(post.author_handle.lower(), ()):
+        yield (post.platform, post.reply_to), (brand_id, post.created_at)
+
+
+def _replies_from_connector(reply: BrandReply):
+    if reply.in_reply_to_id is not None:
+        yield (reply.platform, reply.in_reply_to_id), (reply.brand_id, reply.created_at)
+
+
+def _answer(keyed, covered: typing.Mapping[typing.Tuple[str, str], bool]):
+    """Marks each negative mention with whether its brand's replies are known and the time to the first."""
+    _key, groups = keyed
+    replies = list(groups["replies"])
+    for mf in groups["mentions"]:
+        known = (mf.brand_id, mf.platform) in covered
+        waits = [(at - mf.created_at).total_seconds() for brand_id, at in replies
+                 if brand_id == mf.brand_id and at >= mf.created_at] if known else []
+        yield mf._replace(facts=mf.facts._replace(service=known, reply_seconds=min(waits) if waits else None))
+
+
+# ---- audience: follower growth of the brand's own accounts -------------------------------------
+
+def _account_growth(keyed: typing.Tuple[tuple, typing.Iterable[AccountSnapshot]]):
+    """Per account: each period's last follower count, and the change from the last one before it."""
+    (brand_id, platform, _handle), snapshots = keyed
+    series = sorted((s.fetched_at, s.followers) for s in snapshots if s.followers is not None)
+    for period in PERIODS:
+        last: typing.Dict[datetime.date, int] = {}
+        for at, followers in series:  # in time order: the period's last snapshot wins
+            last[period_start(at, period)] = followers
+        before = None
+        for start in sorted(last):
+            now = last[start]
+            growth = (now - before, before, 1) if before is not None else (0, 0, 0)
+            for plat in (platform, None):
+                yield (brand_id, period, start.isoformat(), plat), (now,) + growth
+            before = now
+
+
+def _sum_tuples(values):
+    return tuple(map(sum, zip(*values)))
+
+
+# ---- dense series, share of voice, comparisons -----------------------------------------------
+
+def _fill(keyed, date_range, covered):
+    """One series' rows over every period of the run (zero rows where there were no mentions)."""
+    (brand_id, period, platform, lang), values = keyed
     if date_range is None:
         return
     first, last = date_range
-    previous = None
+    aggregates, audience = {}, {}
+    for kind, start, agg in values:
+        if kind == "mentions":
+            aggregates[start] = agg
+        elif kind == "audience":
+            audience[start] = agg
+    service_known = ((brand_id, platform) in covered if platform is not None
+                     else any(b == brand_id for b, _p in covered))
     for start in period_starts(first, last, period):
-        (c, authors) = by_start.get(start.isoformat(), _EMPTY)
+        (c, authors, median_seconds) = aggregates.get(start.isoformat(), _EMPTY)
+        followers, delta, base, accounts = audience.get(start.isoformat(), (None, 0, 0, 0))
         mentions = c[MENTIONS]
-        yield (period, start.isoformat(), platform), {
+        yield (period, start.isoformat(), platform, lang), {
             "brand_id": brand_id,
             "period": period,
             "period_start": start,
             "platform": platform,
+            "lang": lang,
+            "days_in_run": days_in_run(start, period, first, last),
             "mentions": mentions,
-            "previous_mentions": previous,
-            "mentions_growth_rate": ratio(None if previous is None else mentions - previous, previous),
             "tagged_mentions": c[TAGGED],
             "untagged_mentions": mentions - c[TAGGED],
             "untagged_share": ratio(mentions - c[TAGGED], mentions),
@@ -156,6 +371,7 @@ def _fill_and_grow(keyed, date_range):
             "neutral_mentions": c[NEU],
             "positive_mentions": c[POS],
             "negative_rate": ratio(c[NEG], mentions),
+            "neutral_rate": ratio(c[NEU], mentions),
             "positive_rate": ratio(c[POS], mentions),
             "net_sentiment": ratio(c[POS] - c[NEG], c[POS] + c[NEG]),
             "engagements": c[ENG],
@@ -163,67 +379,67 @@ def _fill_and_grow(keyed, date_range):
             "impressions": c[IMPR],
             "impression_reporting_mentions": c[IMPR_N],
             "engagement_rate_impressions": ratio(c[IMPR_ENG], c[IMPR]) if c[IMPR_N] else None,
+            "beyond_likes_rate": ratio(c[IMPR_BL], c[IMPR]) if c[IMPR_N] else None,
             "follower_reach": c[FOLL],
             "follower_reporting_mentions": c[FOLL_N],
             "engagement_rate_followers": ratio(c[FOLL_ENG], c[FOLL]) if c[FOLL_N] else None,
+            "amplifications": c[AMP],
+            "amplification_reporting_mentions": c[AMP_N],
+            "amplification_rate": ratio(c[AMP], c[AMP_N]),
+            "replies": c[REPLIES],
+            "reply_reporting_mentions": c[REPLY_N],
+            "conversation_rate": ratio(c[REPLIES], c[REPLY_N]),
+            "likes": c[LIKES],
+            "like_reporting_mentions": c[LIKE_N],
+            "applause_rate": ratio(c[LIKES], c[LIKE_N]),
+            "service_negative_mentions": c[SVC_N] if service_known else None,
+            "answered_negative_mentions": c[SVC_ANSWERED] if service_known else None,
+            "negative_reply_rate": ratio(c[SVC_ANSWERED], c[SVC_N]) if service_known else None,
+            "median_response_minutes": None if median_seconds is None else median_seconds / 60,
+            "account_followers": followers if lang is None else None,
+            "follower_growth_rate": ratio(delta, base) if accounts and lang is None else None,
         }
-        previous = mentions
 
 
-def _share_of_voice(keyed, competitive_sets: typing.Dict[str, typing.Tuple[str, ...]]):
-    """Completes each brand's row with its share of its competitive set's mentions."""
+def _share_of_voice(keyed, competitive_sets: typing.Mapping[str, typing.Tuple[str, ...]]):
+    """Completes each brand's row with its shares of its competitive set; re-keys it by series."""
     _key, rows = keyed
-    mentions = {}
     rows = list(rows)
-    for row in rows:
-        mentions[row["brand_id"]] = row["mentions"]
+    by_brand = {row["brand_id"]: row for row in rows}
     for row in rows:
         members = competitive_sets.get(row["brand_id"], ())
-        set_total = sum(mentions.get(b, 0) for b in members) if members else None
-        row["competitive_set_mentions"] = set_total
-        row["share_of_voice"] = ratio(row["mentions"], set_total)
-        yield Metric(**row)
+        present = [by_brand[b] for b in members if b in by_brand]
+        for column, set_column, share in (("mentions", "competitive_set_mentions", "share_of_voice"),
+                                          ("engagements", "competitive_set_engagements",
+                                           "engagement_share_of_voice"),
+                                          ("positive_mentions", "competitive_set_positive_mentions",
+                                           "sentiment_share_of_voice")):
+            total = sum(r[column] for r in present) if members else None
+            row[set_column] = total
+            row[share] = ratio(row[column], total)
+        row["competitive_set"] = ",".join(sorted(members)) if members else None
+        yield (row["brand_id"], row["period"], row["platform"], row["lang"]), row
 
 
-class ComputeMetrics(beam.PTransform):
-    """BrandMentions (plus the valid mentions' dates) -> Metric rows.
+LANG = "lang_metrics"
 
-    Args:
-        config: The brand config (the brands to report and their competitive sets).
-    """
 
-    def __init__(self, config: BrandConfig):
-        super().__init__()
-        self._brand_ids = config.brand_ids()
-        self._sets = {b: config.competitive_set(b) for b in self._brand_ids}
-
-    def expand(self, inputs):
-        brand_mentions, mention_dates = inputs
-        # The run's date range comes from every valid post, matched or not, so a
-        # brand silent for the whole run still gets its zero rows.
-        date_range = (
-            mention_dates
-            | "DayBounds" >> beam.Map(lambda d: (d, d))
-            | "DateRange" >> beam.CombineGlobally(_DateRangeFn()).without_defaults()
-        )
-        aggregated = (
-            brand_mentions
-            | "Explode" >> beam.FlatMap(_explode)
-            | "Aggregate" >> beam.CombinePerKey(MetricsCombineFn())
-            | "KeyBySeries" >> beam.Map(lambda kv: ((kv[0][0], kv[0][1], kv[0][3]), (kv[0][2], kv[1])))
-        )
-        every_brand = (
-            aggregated.pipeline
-            | "EveryBrand" >> beam.Create([((b, p, None), (None, None)) for b in self._brand_ids for p in PERIODS])
-        )
-        return (
-            (aggregated, every_brand)
-            | "Series" >> beam.Flatten()
-            | "GroupSeries" >> beam.GroupByKey()
-            | "FillAndGrow" >> beam.FlatMap(_fill_and_grow, AsSingleton(date_range, default_value=None))
-            | "GroupPeriods" >> beam.GroupByKey()
-            | "ShareOfVoice" >> beam.FlatMap(_share_of_voice, self._sets).with_output_types(Metric)
-        )
+def _compare(keyed):
+    """Growth and change columns along one series, then the finished rows: Metric, or LangMetric (tagged)."""
+    (_brand, _period, _platform, lang), rows = keyed
+    rows = sorted(rows, key=lambda r: r["period_start"])
+    add_changes(rows, METRIC_CHANGE_RATES)
+    for i, row in enumerate(rows):
+        trailing = (sum(r["mentions"] for r in rows[i - TRAILING_PERIODS:i]) / TRAILING_PERIODS
+                    if i >= TRAILING_PERIODS else None)
+        row["mentions_trailing4"] = trailing
+        row["mentions_vs_trailing4"] = ratio(None if trailing is None else row["mentions"] - trailing, trailing)
+        if lang is None:
+            del row["lang"]
+            yield Metric(**row)
+        else:
+            del row["platform"]
+            yield beam.pvalue.TaggedOutput(LANG, LangMetric(**row))
 
 
 class _DateRangeFn(beam.CombineFn):
@@ -242,3 +458,123 @@ class _DateRangeFn(beam.CombineFn):
 
     def extract_output(self, acc):
         return acc
+
+
+class RunDateRange(beam.PTransform):
+    """Dates -> one (first, last) element (nothing for no dates): the run's date range."""
+
+    def expand(self, dates):
+        return (dates
+                | "DayBounds" >> beam.Map(lambda d: (d, d))
+                | "DateRange" >> beam.CombineGlobally(_DateRangeFn()).without_defaults())
+
+
+def _inputs(inputs) -> typing.Dict[str, beam.PCollection]:
+    if isinstance(inputs, dict):
+        return dict(inputs)
+    brand_mentions, mention_dates = inputs
+    return {"brand_mentions": brand_mentions, "mention_dates": mention_dates}
+
+
+class ComputeMetrics(beam.PTransform):
+    """BrandMentions (plus the run's dates, posts, brand replies, account snapshots) -> metric rows.
+
+    Returns a dict: 'metrics' (Metric: per brand, period and platform, platform None for
+    the total) and 'lang_metrics' (LangMetric: per brand, period and language).
+
+    Input: a dict with 'brand_mentions' and 'mention_dates' (every valid post's UTC date,
+    matched or not), and optionally 'posts' (every valid Mention: the brand accounts' own
+    replies are read from them), 'brand_replies' (BrandReply) and 'account_snapshots'
+    (AccountSnapshot); or the tuple (brand_mentions, mention_dates).
+
+    Args:
+        config: The brand config (the brands to report, their competitive sets and handles).
+        reply_coverage: (brand_id, platform) pairs where the brand's replies are fetched
+            (so that a brand that never answers shows 0%, not unknown); pairs with at
+            least one known reply are added on their own.
+    """
+
+    def __init__(self, config: BrandConfig, reply_coverage: typing.Iterable[typing.Tuple[str, str]] = ()):
+        super().__init__()
+        self._brand_ids = config.brand_ids()
+        self._sets = {b: config.competitive_set(b) for b in self._brand_ids}
+        handles: typing.Dict[str, typing.List[str]] = {}
+        for brand in config.brands:
+            for handle in brand.search_terms()[1]:
+                handles.setdefault(handle.lower(), []).append(brand.id)
+        self._handles = {h: tuple(ids) for h, ids in handles.items()}
+        self._coverage = sorted(set(map(tuple, reply_coverage)))
+
+    def expand(self, inputs):
+        inputs = _inputs(inputs)
+        brand_mentions = inputs["brand_mentions"]
+        p = brand_mentions.pipeline
+        # The run's date range comes from every valid post, matched or not, so a
+        # brand silent for the whole run still gets its zero rows.
+        date_range = inputs["mention_dates"] | "RunDateRange" >> RunDateRange()
+
+        reply_sources = []
+        if "posts" in inputs:
+            reply_sources.append(inputs["posts"] | "RepliesInPosts" >> beam.FlatMap(
+                _replies_from_posts, self._handles))
+        if "brand_replies" in inputs:
+            reply_sources.append(inputs["brand_replies"] | "ConnectorReplies" >> beam.FlatMap(
+                _replies_from_connector))
+        if not reply_sources:
+            reply_sources.append(p | "NoReplies" >> beam.Create([]))
+        replies = tuple(reply_sources) | "AllReplies" >> beam.Flatten()
+        coverage = (
+            (replies | "RepliedWhere" >> beam.Map(lambda kv: (kv[1][0], kv[0][0])),
+             p | "FetchedReplies" >> beam.Create(self._coverage))
+            | "Coverage" >> beam.Flatten()
+            | "CoverageOnce" >> beam.Distinct()
+            | "CoverageDict" >> beam.Map(lambda pair: (pair, True))
+        )
+
+        facts = brand_mentions | "Facts" >> beam.Map(to_facts)
+        needs_answer, rest = facts | "SplitComplaints" >> beam.Partition(
+            lambda mf, _n: 0 if _wants_answer(mf) else 1, 2)
+        answered = (
+            {"mentions": needs_answer | "KeyComplaints" >> beam.Map(lambda mf: ((mf.platform, mf.mention_id), mf)),
+             "replies": replies}
+            | "JoinReplies" >> beam.CoGroupByKey()
+            | "AnswerComplaints" >> beam.FlatMap(_answer, AsDict(coverage))
+        )
+        aggregated = (
+            (answered, rest)
+            | "AllFacts" >> beam.Flatten()
+            | "Explode" >> beam.FlatMap(_explode)
+            | "Aggregate" >> beam.CombinePerKey(MetricsCombineFn())
+            | "KeyBySeries" >> beam.Map(
+                lambda kv: ((kv[0][0], kv[0][1], kv[0][3], kv[0][4]), ("mentions", kv[0][2], kv[1])))
+        )
+        series = [aggregated]
+        if "account_snapshots" in inputs:
+            series.append(
+                inputs["account_snapshots"]
+                | "KeyByAccount" >> beam.Map(lambda s: ((s.brand_id, s.platform, s.handle), s))
+                | "GroupAccounts" >> beam.GroupByKey()
+                | "AccountGrowth" >> beam.FlatMap(_account_growth)
+                | "Audience" >> beam.CombinePerKey(_sum_tuples)
+                | "KeyAudience" >> beam.Map(
+                    lambda kv: ((kv[0][0], kv[0][1], kv[0][3], None), ("audience", kv[0][2], kv[1]))))
+        series.append(
+            p | "EveryBrand" >> beam.Create(
+                [((b, period, None, None), ("brand", None, None)) for b in self._brand_ids for period in PERIODS]))
+        rows = (
+            tuple(series)
+            | "Series" >> beam.Flatten()
+            | "GroupSeries" >> beam.GroupByKey()
+            | "Fill" >> beam.FlatMap(_fill, AsSingleton(date_range, default_value=None), AsDict(coverage))
+            | "GroupPeriods" >> beam.GroupByKey()
+            | "ShareOfVoice" >> beam.FlatMap(_share_of_voice, self._sets)
+            | "RegroupSeries" >> beam.GroupByKey()
+            | "Compare" >> beam.FlatMap(_compare).with_outputs(LANG, main="metrics")
+        )
+        return {"metrics": rows.metrics | "Metrics" >> beam.Map(lambda m: m).with_output_types(Metric),
+                "lang_metrics": rows[LANG] | "LangMetrics" >> beam.Map(lambda m: m).with_output_types(LangMetric)}
+
+
+__all__ = ["ComputeMetrics", "Facts", "MetricsCombineFn", "RunDateRange", "UNKNOWN_LANG", "add_changes",
+           "days_in_run", "engagement", "histogram_median", "next_period_start", "period_start", "period_starts",
+           "ratio", "response_bucket", "to_facts"]

@@ -1,0 +1,263 @@
+"""The metric tables and alerts from the whole job (`pipelines.run`), read back as an analyst would.
+
+A generated input of five weeks for three brands (one without competitors), in three
+languages and platforms, with engagement counts, the brand account's own replies and a
+negative spike, goes through the job with the keyword model of `tests/fakes.py`. The
+README's example DuckDB and pandas queries run against the outputs.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import pathlib
+import re
+
+import duckdb
+import pandas as pd
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+
+from pipelines.run import run
+from schemas.records import TABLES
+from tests.fake_platforms import TOKEN, UTC, FakeX, serve, x_dataset
+from tests.fakes import FakeSentimentHandler
+
+BRANDS_YAML = """\
+brands:
+  - id: sprite
+    names: [Sprite, Спрайт]
+    handles: [Sprite]
+    competitors: [cocacola]
+  - id: cocacola
+    names: [Coca-Cola, Кока-Кола]
+    handles: [CocaCola]
+    competitors: [sprite]
+  - id: fanta
+    names: [Fanta]
+alerts:
+  periods: [day, week]
+  z_threshold: 3.5
+  min_negative_mentions: 10
+"""
+START = datetime.datetime(2026, 9, 1, tzinfo=UTC)  # a Tuesday
+SPIKE = datetime.date(2026, 9, 29)
+_DAILY = [  # (brand, text, platform, lang): posted every day
+    ("sprite", "I love Sprite, great taste", "x", "en"),
+    ("sprite", "Sprite at the shop today", "mastodon", "en"),
+    ("sprite", "Спрайт купил сегодня", "x", "ru"),
+    ("cocacola", "Coca-Cola is the best", "x", "en"),
+    ("cocacola", "Coca-Cola with pizza", "reddit", None),
+    ("cocacola", "Кока-Кола отлично", "x", "ru"),
+    ("fanta", "Fanta orange, super", "x", "hr"),
+]
+_ODD_DAYS = [
+    ("sprite", "Sprite price is bad lately", "x", "en"),  # negative, price_promotion
+    ("cocacola", "Coca-Cola delivery was awful", "x", "en"),  # negative, purchase_delivery
+    ("cocacola", "Coca-Cola or Sprite? both fine", "mastodon", "en"),
+]
+_OUTPUT: dict = {}
+
+
+def records():
+    """The generated input, in the file connector's format."""
+    out, n = [], 0
+
+    def add(ts, text, platform, lang, **extra):
+        nonlocal n
+        n += 1
+        rec = {"id": f"p{n}", "text": text, "created_at": ts.isoformat().replace("+00:00", "Z"),
+               "platform": platform, "author_id": f"u{n % 17}", "author_handle": f"user{n % 17}"}
+        if lang:
+            rec["lang"] = lang
+        if platform == "x":
+            rec.update(likes=n % 7, reposts=n % 3, replies=n % 2, quotes=0, impressions=100 + n % 50,
+                       author_followers=1000 + n)
+        elif platform == "mastodon":
+            rec.update(likes=n % 5, reposts=1, replies=0)
+        rec.update(extra)
+        out.append(rec)
+        return rec["id"]
+
+    for day in range(35):
+        base = START + datetime.timedelta(days=day, hours=9)
+        for i, (brand, text, platform, lang) in enumerate(_DAILY + (_ODD_DAYS if day % 2 else [])):
+            add(base + datetime.timedelta(minutes=7 * i), text, platform, lang)
+        if base.date() == SPIKE:
+            for k in range(25):
+                pid = add(base + datetime.timedelta(hours=2, minutes=k), f"@Sprite my order arrived broken, awful {k}",
+                          "x", "en")
+                if k % 5 == 0:  # the brand account answers every fifth complaint, 45 minutes later
+                    add(base + datetime.timedelta(hours=2, minutes=45 + k), "@user4 so sorry, please DM us", "x",
+                        "en", author_handle="Sprite", author_id="brand-sprite", is_reply=True, reply_to=pid)
+    # Midnight UTC: the last second of Sunday the 6th, and 00:30 on the 7th in UTC+1 (still the 6th in UTC).
+    add(datetime.datetime(2026, 9, 6, 23, 59, 59, tzinfo=UTC), "Sprite at midnight", "x", "en")
+    out.append({"id": "tz", "text": "Sprite in Belgrade", "created_at": "2026-09-07T00:30:00+01:00",
+                "platform": "x", "lang": "sr"})
+    return out
+
+
+def job_output(tmp_path_factory) -> pathlib.Path:
+    """Runs the job once per test session (shared with tests/test_report.py)."""
+    if "out" not in _OUTPUT:
+        root = tmp_path_factory.mktemp("metrics_job")
+        (root / "brands.yaml").write_text(BRANDS_YAML, encoding="utf-8")
+        (root / "posts.jsonl").write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records()),
+                                          encoding="utf-8")
+        out = root / "out"
+        run(["--config", str(root / "brands.yaml"), "--input", str(root / "posts.jsonl"), "--output_dir", str(out)],
+            model_handler=FakeSentimentHandler())
+        _OUTPUT["out"] = out
+    return _OUTPUT["out"]
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory):
+    return job_output(tmp_path_factory)
+
+
+def _df(out, table):
+    return ds.dataset(out / table, format="parquet", partitioning="hive").to_table().to_pandas()
+
+
+def test_every_table_partitioned_by_period_and_compacted(out):
+    for table in ("metrics", "lang_metrics", "topic_metrics"):
+        assert sorted(p.name for p in (out / table).iterdir()) == [
+            "period=day", "period=month", "period=quarter", "period=week"]
+    assert sorted(p.name for p in (out / "alerts").iterdir()) == ["period=day", "period=week"]
+    for table in ("metrics", "lang_metrics", "topic_metrics", "alerts"):
+        _fields, schema = TABLES[table]
+        for part in (out / table).iterdir():
+            (f,) = part.glob("*.parquet")  # one file per partition at this size
+            assert [x.name for x in pq.read_schema(f)] == [x.name for x in schema if x.name != "period"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert {"metrics", "lang_metrics", "topic_metrics", "alerts"} <= set(manifest["tables"])
+
+
+def test_breakdowns_add_up_to_the_totals(out):
+    metrics, langs = _df(out, "metrics"), _df(out, "lang_metrics")
+    mentions = _df(out, "brand_mentions").groupby("brand_id").size().to_dict()
+    for period in ("day", "week", "month", "quarter"):
+        rows = metrics[metrics["period"] == period]
+        assert rows[rows["platform"].isna()].groupby("brand_id")["mentions"].sum().to_dict() == mentions
+        assert rows[rows["platform"].notna()].groupby("brand_id")["mentions"].sum().to_dict() == mentions
+        by_lang = langs[langs["period"] == period]
+        assert by_lang.groupby("brand_id")["mentions"].sum().to_dict() == mentions
+        # One total row per brand and period start: `platform IS NULL` never double counts.
+        assert not rows[rows["platform"].isna()].duplicated(["brand_id", "period_start"]).any()
+    day = metrics[metrics["period"] == "day"]
+    reddit = day[(day["brand_id"] == "cocacola") & (day["platform"] == "reddit")]
+    assert reddit["impression_reporting_mentions"].sum() == 0 and reddit["engagement_rate_impressions"].isna().all()
+    assert set(langs[langs["brand_id"] == "cocacola"]["lang"]) == {"en", "ru", "und"}
+    assert langs["account_followers"].isna().all()
+
+
+def test_midnight_utc_and_offsets(out):
+    metrics = _df(out, "metrics")
+    sunday = metrics[(metrics["period"] == "day") & (metrics["period_start"] == datetime.date(2026, 9, 6))
+                     & (metrics["brand_id"] == "sprite") & metrics["platform"].isna()]
+    # The day's 3 + 2 (an odd day) posts, and the ones at 23:59:59Z and at 00:30+01:00 on the 7th.
+    assert int(sunday["mentions"].iloc[0]) == 3 + 2 + 2
+    week = metrics[(metrics["period"] == "week") & (metrics["period_start"] == datetime.date(2026, 8, 31))
+                   & (metrics["brand_id"] == "sprite") & metrics["platform"].isna()]
+    assert int(week["days_in_run"].iloc[0]) == 6  # Tuesday 1st to Sunday 6th
+
+
+def test_service_rate_from_the_brand_accounts_own_replies(out):
+    metrics = _df(out, "metrics")
+    spike = metrics[(metrics["period"] == "day") & (metrics["period_start"] == SPIKE)
+                    & (metrics["brand_id"] == "sprite") & metrics["platform"].isna()].iloc[0]
+    assert (spike["service_negative_mentions"], spike["answered_negative_mentions"]) == (25, 5)
+    assert spike["negative_reply_rate"] == pytest.approx(0.2)
+    assert spike["median_response_minutes"] == pytest.approx(45, rel=0.01)
+    fanta = metrics[metrics["brand_id"] == "fanta"]
+    assert fanta["service_negative_mentions"].isna().all()  # fanta's replies are unknown, not 0
+
+
+def test_alerts_flag_the_spike_with_its_topics_and_terms(out):
+    alerts = _df(out, "alerts")
+    day = alerts[(alerts["period"] == "day") & (alerts["brand_id"] == "sprite")]
+    spike = day[day["alert"] == "negative_spike"]
+    assert list(spike["period_start"]) == [SPIKE]
+    row = spike.iloc[0]
+    # The baseline alternates 0 and 1 negative a day: median 0.5, MAD 0.5.
+    assert (row["value"], row["baseline_median"], row["baseline_mad"]) == (25, 0.5, 0.5)
+    assert row["z_score"] == pytest.approx(24.5 / 1.0)  # the Poisson floor sqrt(max(0.5, 1)) beats 1.4826 x 0.5
+    assert list(row["top_topics"])[0] == "purchase_delivery" and list(row["top_topic_mentions"])[0] == 25
+    assert {"order", "arrived", "broken", "awful"} <= set(row["top_terms"])
+    assert "sprite" not in set(row["top_terms"])
+    weekly = alerts[(alerts["period"] == "week") & (alerts["alert"] == "negative_spike")]
+    assert list(zip(weekly["brand_id"], weekly["period_start"])) == [("sprite", datetime.date(2026, 9, 28))]
+    # Nothing fires outside the spike's day and week.
+    assert set(alerts["period_start"]) <= {SPIKE, datetime.date(2026, 9, 28)}
+
+
+def test_topic_metrics_name_the_driver_of_negative_sentiment(out):
+    topics = _df(out, "topic_metrics")
+    week = topics[(topics["period"] == "week") & (topics["period_start"] == datetime.date(2026, 9, 28))
+                  & (topics["brand_id"] == "sprite")].set_index("topic")
+    assert week.loc["purchase_delivery", "negative_mentions"] == 25
+    assert week.loc["purchase_delivery", "negative_share"] > week.loc["price_promotion", "negative_share"]
+
+
+def _readme_examples(language: str) -> list:
+    text = pathlib.Path("README.md").read_text(encoding="utf-8")
+    section = text[text.index("### Example queries"):]
+    section = section[:section.index("\n#", 1)]
+    return re.findall(rf"```{language}\n(.*?)```", section, re.S)
+
+
+def test_readme_duckdb_examples_run_on_the_outputs(out):
+    queries = [q for block in _readme_examples("sql") for q in block.split(";") if q.strip()]
+    assert len(queries) >= 5
+    con = duckdb.connect()
+    for query in queries:
+        rows = con.execute(query.replace("'out/", f"'{out}/")).fetchall()
+        assert rows, query
+
+
+def test_readme_pandas_examples_run_on_the_outputs(out, monkeypatch):
+    blocks = _readme_examples("python")
+    assert blocks
+    monkeypatch.chdir(out.parent)
+    for block in blocks:
+        scope: dict = {}
+        exec(compile(block, "README.md", "exec"), scope)  # noqa: S102 - the README's own examples
+        frames = [v for v in scope.values() if isinstance(v, (pd.DataFrame, pd.Series))]
+        assert frames and all(len(f) for f in frames), block
+
+
+# ---- with the X connector: the brand's replies and account snapshots from the platform --------
+
+@pytest.fixture
+def x_fake(monkeypatch):
+    monkeypatch.setenv("X_BEARER_TOKEN", TOKEN)
+    tweets, users = x_dataset(datetime.datetime.now(UTC))
+    with serve(FakeX(tweets, users)) as fake:
+        yield fake
+
+
+def test_x_connector_replies_and_snapshots_feed_service_and_audience(tmp_path, x_fake):
+    (tmp_path / "brands.yaml").write_text(BRANDS_YAML, encoding="utf-8")
+    out = tmp_path / "out"
+    run(["--config", str(tmp_path / "brands.yaml"), "--output_dir", str(out), "--source", "x", "--x_base_url",
+         x_fake.url, "--http_timeout", "2", "--http_max_attempts", "2"], model_handler=FakeSentimentHandler())
+    mentions = _df(out, "brand_mentions")
+    complaint = next(t for t in x_fake.tweets if t["text"].startswith("@Sprite your can"))
+    day = datetime.datetime.fromisoformat(complaint["created_at"].replace("Z", "+00:00")).date()
+    sprite_x = mentions[(mentions["brand_id"] == "sprite") & (mentions["platform"] == "x")
+                        & (mentions["sentiment"] == "negative") & ~mentions["is_repost"].fillna(False).astype(bool)
+                        & (mentions["created_at"].dt.date == day)]
+    metrics = _df(out, "metrics")
+    row = metrics[(metrics["period"] == "day") & (metrics["period_start"] == day) & (metrics["brand_id"] == "sprite")
+                  & (metrics["platform"] == "x")].iloc[0]
+    assert row["service_negative_mentions"] == len(sprite_x) and row["answered_negative_mentions"] == 1
+    assert row["median_response_minutes"] == pytest.approx(20, rel=0.01)  # the first of its two replies
+    today = datetime.datetime.now(UTC).date()
+    snap = metrics[(metrics["period"] == "day") & (metrics["period_start"] == today) & (metrics["brand_id"] == "sprite")
+                   & metrics["platform"].isna()]
+    if len(snap):  # the snapshot's day is inside the run's range unless the run crossed midnight
+        assert snap.iloc[0]["account_followers"] == 250_000 and pd.isna(snap.iloc[0]["follower_growth_rate"])
+    coke = metrics[(metrics["brand_id"] == "cocacola") & (metrics["platform"] == "x")]
+    assert (coke["service_negative_mentions"].dropna() >= 0).all() and coke["service_negative_mentions"].notna().any()

@@ -1,0 +1,114 @@
+"""Sentiment per topic: per brand, period and topic, from the `topics` column of BrandMentions.
+
+Topics are whatever the model names (the column is a list of topic names above the
+model's threshold); nothing here knows them in advance. Steps:
+
+1. `Aggregate`: one CombinePerKey of sentiment counts over (brand, period,
+   period_start, topic), with topic None for all the brand's mentions (the
+   denominators of `topic_share` and `negative_share`).
+2. `Fill`: per (brand, period), every topic the brand had in the run gets a row for
+   every period of the run (zeros where it was not talked about), its rates, and
+   their change against the previous period and the 4 periods before.
+
+Topic rows are for all platforms and languages together; for finer cuts, query
+`brand_mentions` with `UNNEST(topics)`.
+"""
+
+from __future__ import annotations
+
+import typing
+
+import apache_beam as beam
+from apache_beam.pvalue import AsSingleton
+
+from schemas import PERIODS, BrandMention
+from schemas.records import TOPIC_CHANGE_RATES, TopicMetric
+from transforms.metrics import RunDateRange, add_changes, days_in_run, period_start, period_starts, ratio
+
+_ZERO = (0, 0, 0, 0)  # mentions, negative, neutral, positive
+
+
+class SentimentCountsFn(beam.CombineFn):
+    """(mentions, negative, neutral, positive) of a stream of sentiment labels."""
+
+    def create_accumulator(self):
+        return _ZERO
+
+    def add_input(self, acc, sentiment: str):
+        m, neg, neu, pos = acc
+        return (m + 1, neg + (sentiment == "negative"), neu + (sentiment == "neutral"),
+                pos + (sentiment == "positive"))
+
+    def merge_accumulators(self, accs):
+        return tuple(map(sum, zip(_ZERO, *accs)))
+
+    def extract_output(self, acc):
+        return acc
+
+
+def _explode(row: BrandMention):
+    topics = tuple(dict.fromkeys(row.topics or ()))
+    for period in PERIODS:
+        start = period_start(row.created_at, period).isoformat()
+        yield (row.brand_id, period, start, None), row.sentiment
+        for topic in topics:
+            yield (row.brand_id, period, start, topic), row.sentiment
+
+
+def _topic_rows(keyed, date_range):
+    (brand_id, period), values = keyed
+    if date_range is None:
+        return
+    first, last = date_range
+    totals: typing.Dict[str, tuple] = {}
+    by_topic: typing.Dict[str, typing.Dict[str, tuple]] = {}
+    for topic, start, counts in values:
+        if topic is None:
+            totals[start] = counts
+        else:
+            by_topic.setdefault(topic, {})[start] = counts
+    starts = period_starts(first, last, period)
+    for topic in sorted(by_topic):
+        rows = []
+        for start in starts:
+            m, neg, neu, pos = by_topic[topic].get(start.isoformat(), _ZERO)
+            brand_m, brand_neg, _, _ = totals.get(start.isoformat(), _ZERO)
+            rows.append({
+                "brand_id": brand_id,
+                "period": period,
+                "period_start": start,
+                "topic": topic,
+                "days_in_run": days_in_run(start, period, first, last),
+                "brand_total_mentions": brand_m,
+                "brand_negative_mentions": brand_neg,
+                "mentions": m,
+                "topic_share": ratio(m, brand_m),
+                "negative_mentions": neg,
+                "neutral_mentions": neu,
+                "positive_mentions": pos,
+                "negative_rate": ratio(neg, m),
+                "neutral_rate": ratio(neu, m),
+                "positive_rate": ratio(pos, m),
+                "net_sentiment": ratio(pos - neg, pos + neg),
+                "negative_share": ratio(neg, brand_neg),
+            })
+        add_changes(rows, TOPIC_CHANGE_RATES)
+        for row in rows:
+            yield TopicMetric(**row)
+
+
+class ComputeTopicMetrics(beam.PTransform):
+    """(brand_mentions, mention_dates) -> TopicMetric rows (see the module docstring)."""
+
+    def expand(self, inputs):
+        brand_mentions, mention_dates = inputs
+        date_range = mention_dates | "RunDateRange" >> RunDateRange()
+        return (
+            brand_mentions
+            | "Explode" >> beam.FlatMap(_explode)
+            | "Aggregate" >> beam.CombinePerKey(SentimentCountsFn())
+            | "KeyByBrandPeriod" >> beam.Map(lambda kv: ((kv[0][0], kv[0][1]), (kv[0][3], kv[0][2], kv[1])))
+            | "GroupBrandPeriods" >> beam.GroupByKey()
+            | "Fill" >> beam.FlatMap(_topic_rows, AsSingleton(date_range, default_value=None))
+            .with_output_types(TopicMetric)
+        )
