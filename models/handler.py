@@ -9,10 +9,16 @@ Used keyed, so scores join back to their mention::
         | RunInference(KeyedModelHandler(SentimentModelHandler("embedded")))
     )  # -> (mention_id, PredictionResult(example=text, inference={...}, model_id=...))
 
-The constructor only records configuration (the handler is pickled to workers);
-``load_model`` builds the classifier, which ``RunInference`` does once per worker
-process and shares between its threads. Beam's own Hugging Face handler is not used
-because importing it imports TensorFlow.
+The constructor only records and checks configuration (the handler is pickled to
+workers); ``load_model`` builds the classifier, which ``RunInference`` does once per
+worker process and shares between its threads. Beam's own Hugging Face handler is not
+used because importing it imports TensorFlow.
+
+Batching: each batch is sorted by token count inside the classifier; in streaming
+(``max_batch_duration_secs`` set) Beam's ``BatchElements`` also buckets elements by
+length (``batch_length_fn``) so a batch holds texts of similar length. In batch jobs
+:class:`transforms.sentiment.ScoreSentiment` sorts each bundle by length before
+``RunInference``, which does the same job for the batch path.
 """
 
 from __future__ import annotations
@@ -23,16 +29,29 @@ from typing import Any
 
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
-from models.sentiment import EMBEDDED, LABELS, SentimentClassifier, load_sentiment_classifier
+from models.encoder import PRECISIONS
+from models.sentiment import EMBEDDED, LABELS, NONE, SentimentClassifier, load_sentiment_classifier
+from models.topics import DEFAULT_THRESHOLD, DEFAULT_TOPICS, Topic, validate_taxonomy
 
 METRICS_NAMESPACE = "SentimentModelHandler"
+# Characters, a cheap stand-in for tokens (about 3-4 characters a token in these languages).
+LENGTH_BUCKETS = [64, 128, 256, 512, 1024]
+
+
+def text_length(element: Any) -> int:
+    """Length of a text, or of the text of a ``(key, text)`` pair (what keyed batching sees)."""
+    if isinstance(element, tuple):
+        element = element[-1]
+    return len(element) if isinstance(element, str) else 0
 
 
 class SentimentModelHandler(ModelHandler[str, PredictionResult, SentimentClassifier]):
     """Scores batches of texts; one ``PredictionResult`` per text, in order.
 
     Each inference is ``{'sentiment': label, 'p_negative': float, 'p_neutral': float,
-    'p_positive': float}`` and ``model_id`` names the model that produced it.
+    'p_positive': float}``, plus ``'topics'`` (names at or above the threshold, best
+    first) and ``'topic_scores'`` (name -> score) when topics are scored; ``model_id``
+    names the model (and taxonomy) that produced it.
     """
 
     def __init__(
@@ -44,6 +63,12 @@ class SentimentModelHandler(ModelHandler[str, PredictionResult, SentimentClassif
         max_length: int = 256,
         max_batch_duration_secs: int | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
+        precision: str = "fp32",
+        num_threads: int | None = None,
+        topics: Sequence[Topic] | None = None,
+        topic_model: str | None = None,
+        topic_label_map: Mapping[str, str] | None = None,
+        topic_threshold: float = DEFAULT_THRESHOLD,
     ) -> None:
         """Validates and stores the configuration; loads nothing.
 
@@ -51,10 +76,20 @@ class SentimentModelHandler(ModelHandler[str, PredictionResult, SentimentClassif
             model: ``"embedded"`` or a Hugging Face sequence-classification checkpoint.
             label_map: Label mapping for a Hugging Face model.
             min_batch_size: Smallest batch ``RunInference`` forms.
-            max_batch_size: Largest batch ``RunInference`` forms.
-            max_length: Maximum tokens per text.
+            max_batch_size: Largest batch ``RunInference`` forms (and texts per forward pass).
+            max_length: Maximum tokens per text; longer texts are truncated.
             max_batch_duration_secs: Longest a streaming batch waits to fill up.
             cache_dir: Cache root for the embedded model's conversion.
+            precision: ``fp32``, ``bf16`` or ``int8``.
+            num_threads: Torch intra-op threads per worker process; by default every CPU
+                the process may use.
+            topics: Taxonomy; None for :data:`~models.topics.DEFAULT_TOPICS`.
+            topic_model: ``"embedded"`` (default: the e5 encoder, in the same pass as the
+                embedded sentiment model), ``"none"``, or a Hugging Face zero-shot NLI model
+                or topic classifier.
+            topic_label_map: For a Hugging Face topic model (see
+                :func:`models.sentiment.load_sentiment_classifier`).
+            topic_threshold: Score at or above which a topic is kept on a row.
 
         Raises:
             ValueError: On inconsistent settings, so a job fails before it starts.
@@ -74,10 +109,30 @@ class SentimentModelHandler(ModelHandler[str, PredictionResult, SentimentClassif
             bad = {k: v for k, v in label_map.items() if v not in LABELS}
             if bad:
                 raise ValueError(f"SentimentModelHandler: label_map values must be in {LABELS}, got {bad}.")
+        if precision not in PRECISIONS:
+            raise ValueError(f"SentimentModelHandler: precision must be one of {PRECISIONS}, got {precision!r}.")
+        if num_threads is not None and num_threads < 1:
+            raise ValueError(f"SentimentModelHandler: num_threads must be positive, got {num_threads}.")
+        if not 0.0 < topic_threshold <= 1.0:
+            raise ValueError(f"SentimentModelHandler: topic_threshold must be in (0, 1], got {topic_threshold}.")
+        topic_model = str(topic_model).strip() if topic_model else EMBEDDED
+        if topic_label_map and topic_model in (EMBEDDED, NONE):
+            raise ValueError("SentimentModelHandler: topic_label_map applies to a Hugging Face topic model only.")
+        taxonomy = tuple(DEFAULT_TOPICS if topics is None else topics)
+        if taxonomy and topic_model != NONE:
+            try:
+                validate_taxonomy(taxonomy)
+            except ValueError as exc:
+                raise ValueError(f"SentimentModelHandler: {exc}") from None
+        batching: dict[str, Any] = {}
+        if max_batch_duration_secs is not None:
+            # Only Beam's stateful (streaming) batching reads these.
+            batching = {"batch_length_fn": text_length, "batch_bucket_boundaries": LENGTH_BUCKETS}
         super().__init__(
             min_batch_size=min_batch_size,
             max_batch_size=max_batch_size,
             max_batch_duration_secs=max_batch_duration_secs,
+            **batching,
         )
         self._model = str(model)
         self._label_map = dict(label_map) if label_map else None
@@ -86,11 +141,63 @@ class SentimentModelHandler(ModelHandler[str, PredictionResult, SentimentClassif
         self._max_batch_duration_secs = max_batch_duration_secs
         self._max_length = max_length
         self._cache_dir = None if cache_dir is None else str(cache_dir)
+        self._precision = precision
+        self._num_threads = num_threads
+        self._topics = taxonomy if topic_model != NONE else ()
+        self._topic_model = topic_model
+        self._topic_label_map = dict(topic_label_map) if topic_label_map else None
+        self._topic_threshold = float(topic_threshold)
+
+    @property
+    def topic_names(self) -> tuple[str, ...]:
+        """The topics this handler scores (empty when none)."""
+        return tuple(t.name for t in self._topics)
+
+    def check(self) -> None:
+        """Checks what can be checked without loading weights: Hugging Face label mappings.
+
+        Reads only the checkpoints' ``config.json``; call it before a job starts.
+
+        Raises:
+            ValueError: With a message saying what to declare.
+        """
+        self.check_sentiment_model()
+        self.check_topic_model()
+
+    def check_sentiment_model(self) -> None:
+        """:meth:`check` for the sentiment model only."""
+        if self._model != EMBEDDED:
+            from transformers import AutoConfig
+
+            from models.sentiment import resolve_label_mapping
+
+            try:
+                config = AutoConfig.from_pretrained(self._model)
+            except Exception as exc:  # OSError, ValueError, HTTP errors: all mean "cannot use it"
+                raise ValueError(f"cannot load the sentiment model {self._model!r}: {exc}") from None
+            resolve_label_mapping(config.id2label, self._label_map, model_name=self._model)
+
+    def check_topic_model(self) -> None:
+        """:meth:`check` for the topic model only."""
+        if self._topics and self._topic_model not in (EMBEDDED, NONE):
+            from models.topic_models import check_topic_model
+
+            check_topic_model(self._topic_model, self._topics, self._topic_label_map)
 
     def load_model(self) -> SentimentClassifier:
         """Builds the classifier (called once per worker process by ``RunInference``)."""
         return load_sentiment_classifier(
-            self._model, label_map=self._label_map, max_length=self._max_length, cache_dir=self._cache_dir
+            self._model,
+            label_map=self._label_map,
+            max_length=self._max_length,
+            cache_dir=self._cache_dir,
+            precision=self._precision,
+            num_threads=self._num_threads,
+            batch_size=self._max_batch_size,
+            topics=self._topics,
+            topic_model=self._topic_model,
+            topic_label_map=self._topic_label_map,
+            topic_threshold=self._topic_threshold,
         )
 
     def run_inference(
@@ -110,11 +217,17 @@ class SentimentModelHandler(ModelHandler[str, PredictionResult, SentimentClassif
             One ``PredictionResult`` per text, in batch order.
         """
         texts = list(batch)
-        probabilities = model.predict_proba(texts)
+        scores = model.score(texts)
+        topic_lists = model.topic_labels(scores.topic_scores) if scores.topic_scores is not None else None
         results = []
-        for text, row in zip(texts, probabilities, strict=True):
-            scores = {f"p_{label}": float(p) for label, p in zip(LABELS, row, strict=True)}
-            inference = {"sentiment": LABELS[int(row.argmax())], **scores}
+        for i, (text, row) in enumerate(zip(texts, scores.probs, strict=True)):
+            inference: dict[str, Any] = {"sentiment": LABELS[int(row.argmax())]}
+            inference.update({f"p_{label}": float(p) for label, p in zip(LABELS, row, strict=True)})
+            if topic_lists is not None:
+                inference["topics"] = topic_lists[i]
+                inference["topic_scores"] = {
+                    name: float(v) for name, v in zip(model.topic_names, scores.topic_scores[i], strict=True)
+                }
             results.append(PredictionResult(example=text, inference=inference, model_id=model.model_id))
         return results
 
@@ -131,4 +244,6 @@ class SentimentModelHandler(ModelHandler[str, PredictionResult, SentimentClassif
         kwargs: dict[str, Any] = {"min_batch_size": self._min_batch_size, "max_batch_size": self._max_batch_size}
         if self._max_batch_duration_secs is not None:
             kwargs["max_batch_duration_secs"] = self._max_batch_duration_secs
+            kwargs["length_fn"] = text_length
+            kwargs["bucket_boundaries"] = LENGTH_BUCKETS
         return kwargs

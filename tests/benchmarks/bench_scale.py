@@ -1,0 +1,156 @@
+"""Benchmark: the whole job at 10k, 100k and 1M mentions (`make bench-scale`).
+
+    .venv/bin/python tests/benchmarks/bench_scale.py [--sizes 10000,100000,1000000] [--real_model_size 10000]
+
+For each size, synthetic mentions (`pipelines.synthetic`: realistic lengths, languages,
+reposts, 1 % duplicates; 8 JSON Lines files) are generated once into `--workdir` and the
+job runs on them in a fresh child process (`python -m pipelines.run`'s `run()` on the
+DirectRunner), with the sentiment model swapped for a cheap fake (the lexicon double of
+`tests/fakes.py`, in batches of 256), so that the numbers measure everything but the
+model: reading, dedupe, matching, RunInference's plumbing, metrics, alerts and the
+Parquet sinks. Once more at `--real_model_size` with the real embedded model.
+
+Printed per run: wall time of `run()`, mentions/s, the child's peak RSS; per step up in
+size: how time and memory grow (`t ratio`: time(n2)/time(n1); `per 2x`: the same ratio
+brought to a doubling of the input, (t2/t1)^(log 2 / log(n2/n1)); `marginal/s`: the extra
+mentions per extra second, i.e. throughput without the fixed start-up cost). Targets
+(README, "Running in production"): time per 2x <= 2.2, memory flat, marginal >= 5,000/s.
+Nothing is asserted: speed is measured, not tested. Numbers depend on what else the
+machine's 2 cores run at the time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import pathlib
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+
+def _child(args) -> None:
+    """Runs the job once and prints one JSON line with its time, memory and counts."""
+    from pipelines.run import run
+
+    handler = None
+    if args.model == "fake":
+        from tests.fakes import FakeSentimentHandler
+
+        class BatchedFake(FakeSentimentHandler):
+            def batch_elements_kwargs(self):
+                return {"min_batch_size": 1, "max_batch_size": 256}
+
+        handler = BatchedFake()
+    argv = ["--config", args.config, "--input", os.path.join(args.input, "*.jsonl"), "--output_dir", args.out]
+    started = time.perf_counter()
+    run(argv + args.beam_args, model_handler=handler)
+    seconds = time.perf_counter() - started
+    manifest = json.loads(pathlib.Path(args.out, "manifest.json").read_text())
+    rss = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    print("BENCH " + json.dumps({"seconds": seconds, "rss_mb": rss / 1024, "counts": manifest["counts"]}))
+
+
+def _dataset(workdir: pathlib.Path, size: int, config: str, files: int) -> pathlib.Path:
+    from pipelines.synthetic import brands_from_config, generate, write_files
+
+    path = workdir / f"mentions-{size}"
+    done = path / "_DONE"
+    if not done.exists():
+        started = time.perf_counter()
+        write_files(generate(size, seed=1, brands=brands_from_config(config)), str(path), files)
+        done.write_text("ok")
+        print(f"  generated {size:,} mentions in {time.perf_counter() - started:.1f} s -> {path}", flush=True)
+    return path
+
+
+def _measure(size: int, model: str, data: pathlib.Path, workdir: pathlib.Path, args) -> dict:
+    out = workdir / f"out-{model}-{size}"
+    cmd = [sys.executable, __file__, "--child", "--model", model, "--config", args.config, "--input", str(data),
+           "--out", str(out), "--"] + args.beam_args
+    print(f"  running {size:,} mentions with the {model} model ...", flush=True)
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH ")), None)
+    if proc.returncode or line is None:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        return {"size": size, "model": model, "error": tail[0][:100]}
+    return {"size": size, "model": model, **json.loads(line[len("BENCH "):])}
+
+
+def _table(results) -> str:
+    head = (f"{'mentions':>10}  {'model':<5} {'seconds':>8} {'mentions/s':>10} {'peak RSS MB':>11}   "
+            f"{'t ratio':>7} {'per 2x':>6} {'marginal/s':>10} {'RSS ratio':>9}")
+    lines = [head, "-" * len(head)]
+    previous = None
+    for r in results:
+        if "error" in r:
+            lines.append(f"{r['size']:>10,}  {r['model']:<5} failed: {r['error']}")
+            continue
+        row = (f"{r['size']:>10,}  {r['model']:<5} {r['seconds']:>8.1f} {r['size'] / r['seconds']:>10,.0f} "
+               f"{r['rss_mb']:>11,.0f}")
+        if previous and previous["model"] == r["model"] and "error" not in previous:
+            growth = r["size"] / previous["size"]
+            ratio = r["seconds"] / previous["seconds"]
+            per_2x = ratio ** (math.log(2) / math.log(growth))
+            extra = r["seconds"] - previous["seconds"]
+            marginal = f"{(r['size'] - previous['size']) / extra:>10,.0f}" if extra > 0 else f"{'n/a':>10}"
+            row += (f"   {ratio:>7.2f} {per_2x:>6.2f} {marginal} "
+                    f"{r['rss_mb'] / previous['rss_mb']:>9.2f}")
+        lines.append(row)
+        previous = r
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default=os.environ.get("SIZES") or "10000,100000,1000000",
+                        help="Comma-separated input sizes (env SIZES too).")
+    parser.add_argument("--real_model_size", type=int, default=10000,
+                        help="Also run the real embedded model at this size (0: skip).")
+    parser.add_argument("--config", default=str(ROOT / "brands.yaml"))
+    parser.add_argument("--files", type=int, default=8, help="Input files per size.")
+    parser.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "social-listening-bench"),
+                        help="Where the generated inputs (kept between runs) and outputs go.")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--model", default="fake", help=argparse.SUPPRESS)
+    parser.add_argument("--input", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    parser.add_argument("beam_args", nargs="*", help="Beam flags for the job, after --.")
+    args = parser.parse_args(argv)
+    if args.child:
+        _child(args)
+        return 0
+    sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
+    workdir = pathlib.Path(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    print(f"bench-scale: sizes {', '.join(f'{s:,}' for s in sizes)}; fake model; then the real model at "
+          f"{args.real_model_size:,}; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}", flush=True)
+    results = []
+    for size in sizes:
+        results.append(_measure(size, "fake", _dataset(workdir, size, args.config, args.files), workdir, args))
+        print(_table(results[-1:]).splitlines()[-1], flush=True)
+    if args.real_model_size:
+        data = _dataset(workdir, args.real_model_size, args.config, args.files)
+        results.append(_measure(args.real_model_size, "real", data, workdir, args))
+    print()
+    print(_table(results))
+    fake = [r for r in results if r["model"] == "fake" and "error" not in r]
+    real = [r for r in results if r["model"] == "real" and "error" not in r]
+    if real:
+        same = next((r for r in fake if r["size"] == real[0]["size"]), None)
+        if same:
+            print(f"\nthe real model adds {real[0]['seconds'] - same['seconds']:.1f} s at {same['size']:,} mentions "
+                  f"({same['size'] / max(real[0]['seconds'] - same['seconds'], 1e-9):,.0f} mentions/s of inference)")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} (other work on the machine slows every number)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,194 @@
+"""Windowed and incremental runs: windows, the run log, partition rewrites, metrics recomputed from mentions.
+
+Six weeks of posts (2026-08-03 .. 2026-09-13) are processed once in full and once as a
+chain of incremental runs whose windows cut weeks and months in two; every table of the
+chain must equal the full run's, row for row. The model is the lexicon double.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import pathlib
+import random
+
+import pyarrow.dataset as ds
+import pytest
+
+from pipelines.run import main, run
+from tests.conftest import BAD_LINES
+from tests.fakes import FakeSentimentHandler
+from transforms.incremental import RunWindow, plan_window, previous_period_start, updated_runs
+
+FIRST_DAY = datetime.date(2026, 8, 3)  # a Monday
+DAYS = 42
+TEXTS = [
+    "I love Sprite, great price this week", "@Sprite my order arrived broken, awful support",
+    "Спрайт или Кока-Кола? Кока-Кола лучше", "Coca-Cola delivery was bad again", "Fanta is super with ice",
+    "Coke and Fanta at the party", "Sprite discount at the store", "Koka-Kola je loš izbor, Fanta je super",
+    "nothing about drinks today", "#CocaCola the best summer drink",
+]
+TABLES = ("brand_mentions", "metrics", "lang_metrics", "topic_metrics", "alerts")
+
+
+def _records():
+    rnd = random.Random(7)
+    out = []
+    for day in range(DAYS):
+        date = FIRST_DAY + datetime.timedelta(days=day)
+        for i in range(3 + rnd.randrange(5)):
+            ts = datetime.datetime.combine(date, datetime.time(rnd.randrange(24), rnd.randrange(60)),
+                                           datetime.timezone.utc)
+            out.append({"id": f"p{day:02d}{i}", "text": rnd.choice(TEXTS), "created_at": ts.isoformat(),
+                        "platform": rnd.choice(["x", "mastodon"]), "author_id": f"u{rnd.randrange(30)}",
+                        "lang": rnd.choice(["en", "ru", None]), "likes": rnd.choice([None, 0, 3, 10]),
+                        "fetched_at": (ts + datetime.timedelta(hours=2)).isoformat()})
+    return out
+
+
+@pytest.fixture
+def posts(tmp_path) -> pathlib.Path:
+    path = tmp_path / "in" / "posts.jsonl"
+    path.parent.mkdir(parents=True)
+    lines = [json.dumps(r, ensure_ascii=False).encode() for r in _records()] + [line for line, _ in BAD_LINES[:3]]
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+def _run(brands_file, posts, out, *flags, handler=None):
+    argv = ["--config", str(brands_file), "--input", str(posts), "--output_dir", str(out)] + list(flags)
+    return run(argv, model_handler=handler or FakeSentimentHandler())
+
+
+def _rows(out: pathlib.Path, table: str) -> list:
+    rows = ds.dataset(out / table, format="parquet", partitioning="hive").to_table().to_pylist()
+    norm = [{k: (round(v, 9) if isinstance(v, float) else str(v) if k.endswith("_date") else v)
+             for k, v in r.items()} for r in rows]
+    return sorted(norm, key=lambda r: json.dumps(r, sort_keys=True, default=str))
+
+
+def _dead(out: pathlib.Path) -> list:
+    return [{k: v for k, v in r.items() if k != "time"} for r in _rows(out, "dead_letters")]  # when rejected
+
+
+def _files(out: pathlib.Path) -> dict:
+    return {str(p.relative_to(out)): p.stat().st_mtime_ns for p in out.rglob("*.parquet")}
+
+
+def test_a_chain_of_incremental_runs_equals_one_full_run(brands_file, posts, tmp_path, capsys):
+    full, chain = tmp_path / "full", tmp_path / "chain"
+    _run(brands_file, posts, full)
+    # Windows that cut a week (Aug 17-23) and a month (August) between runs.
+    _run(brands_file, posts, chain, "--incremental", "--window_start", "2026-08-03", "--window_end", "2026-08-20")
+    _run(brands_file, posts, chain, "--incremental", "--window_end", "2026-09-02")
+    manifest = json.loads((chain / "manifest.json").read_text())
+    assert manifest["window"]["start"] == "2026-08-20" and manifest["window"]["end"] == "2026-09-02"
+    assert manifest["counts"]["balanced"] is True and manifest["counts"]["mentions_outside_window"] > 0
+    _run(brands_file, posts, chain, "--incremental", "--window_end", "2026-09-14")
+
+    for table in TABLES:
+        assert _rows(chain, table) == _rows(full, table), table
+    # The week and the month that span runs count every mention of them, not the last run's.
+    metrics = [r for r in _rows(chain, "metrics") if r["brand_id"] == "sprite" and r["platform"] is None]
+    mentions = _rows(chain, "brand_mentions")
+    for period, start, end in (("week", "2026-08-17", "2026-08-24"), ("month", "2026-08-01", "2026-09-01")):
+        (row,) = [r for r in metrics if r["period"] == period and str(r["period_start"]) == start]
+        assert row["mentions"] == sum(1 for m in mentions if m["brand_id"] == "sprite"
+                                      and start <= m["created_at"].date().isoformat() < end)
+
+    log = json.loads((chain / "_state" / "runs.json").read_text())
+    assert log["watermark"] == "2026-09-14"
+    assert (log["first_date"], log["last_date"]) == ("2026-08-03", "2026-09-13")
+    assert [r["start"] for r in log["runs"]] == ["2026-08-03", "2026-08-20", "2026-09-02"]
+    assert not any((chain / "_staging").iterdir())
+
+    # Up to date: the next scheduled run with the same end has nothing to do and touches nothing.
+    before = _files(chain)
+    assert _run(brands_file, posts, chain, "--incremental", "--window_end", "2026-09-14") is None
+    assert "Nothing to do" in capsys.readouterr().out
+    assert _files(chain) == before
+
+
+def test_rerunning_a_window_rewrites_its_partitions_and_nothing_else(brands_file, posts, tmp_path):
+    out = tmp_path / "out"
+    _run(brands_file, posts, out, "--window_start", "2026-08-03", "--window_end", "2026-08-10")
+    _run(brands_file, posts, out, "--window_start", "2026-08-10", "--window_end", "2026-08-17")
+    first_week = {k: v for k, v in _files(out).items() if "brand_mentions" in k and "2026-08-0" in k}
+    mentions, dead = _rows(out, "brand_mentions"), _dead(out)
+    assert len(dead) == 3  # two windows read the same bad lines: each is kept once
+
+    _run(brands_file, posts, out, "--window_start", "2026-08-10", "--window_end", "2026-08-17")
+    assert _rows(out, "brand_mentions") == mentions  # replaced, not appended
+    assert _dead(out) == dead
+    assert {k: v for k, v in _files(out).items() if k in first_week} == first_week  # other days untouched
+
+    # The input loses Aug 12: its partition goes when the window is rerun, the other days stay.
+    kept = [line for line in posts.read_bytes().splitlines() if b'"created_at": "2026-08-12' not in line]
+    posts.write_bytes(b"\n".join(kept) + b"\n")
+    _run(brands_file, posts, out, "--window_start", "2026-08-10", "--window_end", "2026-08-17")
+    days = sorted(p.name for p in (out / "brand_mentions").iterdir())
+    assert "created_date=2026-08-12" not in days and "created_date=2026-08-11" in days
+    assert "created_date=2026-08-05" in days
+    week = [r for r in _rows(out, "metrics") if r["period"] == "week" and r["platform"] is None]
+    recount = _rows(out, "brand_mentions")
+    for row in week:
+        start = datetime.date.fromisoformat(str(row["period_start"]))
+        assert row["mentions"] == sum(
+            1 for m in recount if m["brand_id"] == row["brand_id"]
+            and start <= m["created_at"].date() < start + datetime.timedelta(days=7)), row
+
+
+class _BrokenModel(FakeSentimentHandler):
+    def load_model(self):
+        raise RuntimeError("model store unreachable")
+
+
+def test_a_failed_run_changes_nothing_and_the_next_one_resumes(brands_file, posts, tmp_path):
+    out = tmp_path / "out"
+    _run(brands_file, posts, out, "--incremental", "--window_start", "2026-08-03", "--window_end", "2026-08-24")
+    before, log = _files(out), (out / "_state" / "runs.json").read_text()
+    manifest = (out / "manifest.json").read_text()
+    with pytest.raises(Exception, match="model store unreachable"):
+        _run(brands_file, posts, out, "--incremental", "--window_end", "2026-09-14", handler=_BrokenModel())
+    assert _files(out) == before
+    assert (out / "_state" / "runs.json").read_text() == log
+    assert (out / "manifest.json").read_text() == manifest
+    _run(brands_file, posts, out, "--incremental", "--window_end", "2026-09-14")
+    assert json.loads((out / "manifest.json").read_text())["window"]["start"] == "2026-08-24"
+    assert json.loads((out / "_state" / "runs.json").read_text())["watermark"] == "2026-09-14"
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--incremental"], "give --window_start for the first one"),
+    (["--window_end", "2026-09-01"], "--window_end needs --window_start"),
+    (["--window_start", "2026-09-31"], "--window_start: '2026-09-31' is not a date"),
+    (["--window_start", "2026-09-10", "--window_end", "2026-09-01"], "--window_start must be before"),
+    (["--window_start", "2026-09-10", "--window_end", "2999-01-01"], "is in the future"),
+])
+def test_window_misconfiguration_stops_before_any_work(brands_file, posts, tmp_path, capsys, flags, message):
+    argv = ["--config", str(brands_file), "--input", str(posts), "--output_dir", str(tmp_path / "o")] + flags
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_the_window_plan_looks_back_far_enough_for_every_period(tmp_path):
+    today = datetime.date(2026, 11, 22)
+    window = plan_window(str(tmp_path), start=datetime.date(2026, 9, 9), end=datetime.date(2026, 9, 10),
+                         incremental=False, today=today)
+    assert window.days() == [datetime.date(2026, 9, 9)]
+    assert window.recompute_from == {"day": datetime.date(2026, 9, 9), "week": datetime.date(2026, 9, 7),
+                                     "month": datetime.date(2026, 9, 1), "quarter": datetime.date(2026, 7, 1)}
+    # The quarter's previous 4 quarters are the longest look-back (days: 28 for the alert baseline).
+    assert window.context_start == datetime.date(2025, 7, 1)
+    assert previous_period_start(datetime.date(2026, 1, 5), "week") == datetime.date(2025, 12, 29)
+    assert window.key == "w20260909-20260910"
+    log = updated_runs({}, window, "r1", datetime.datetime(2026, 9, 10, tzinfo=datetime.timezone.utc))
+    assert (log["watermark"], log["first_date"], log["last_date"]) == ("2026-09-10", "2026-09-09", "2026-09-09")
+    # A backfill of an earlier window neither moves the high-water mark back nor shrinks the extent.
+    older = RunWindow(datetime.date(2026, 8, 1), datetime.date(2026, 8, 3), context_start=datetime.date(2025, 7, 1),
+                      extent=(datetime.date(2026, 9, 9), datetime.date(2026, 9, 9)))
+    log = updated_runs(log, older, "r2", datetime.datetime(2026, 9, 11, tzinfo=datetime.timezone.utc))
+    assert (log["watermark"], log["first_date"], log["last_date"]) == ("2026-09-10", "2026-08-01", "2026-09-09")
+    assert plan_window(str(tmp_path), start=datetime.date(2026, 9, 1), end=None, incremental=True,
+                       today=today).end == today
