@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from models.text import model_text
-from models.topics import DEFAULT_THRESHOLD, OTHER, Topic, TopicScorer
+from models.topics import DEFAULT_THRESHOLD, OTHER, Topic
 
 EMBEDDED = "embedded"
 IGNORE = "ignore"

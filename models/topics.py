@@ -5,7 +5,8 @@ languages multilingual-e5 knows (they need not be the posts' languages: the enco
 languages onto one space). At load, every phrase is embedded once (``"query: "`` prefix,
 as the posts are); a post's similarity to a topic is its mean cosine to the topic's
 phrases (the mean, not the best: e5 finds texts of the same language more alike, and a
-topic's best phrase would often be merely the one in the post's language). The similarities are turned into independent scores in [0, 1] (multi-label)::
+topic's best phrase would often be merely the one in the post's language). The
+similarities are turned into independent scores in [0, 1] (multi-label)::
 
     margin_t = sim_t - mean over topics of sim
     score_t  = sigmoid(scale * (margin_t - offset))
@@ -15,7 +16,10 @@ which does not depend on how similar the encoder finds texts of that length or l
 in general. ``other`` is the topic of posts that fit none: unless it is given phrases of
 its own, its score is ``1 - max(score of the others)``.
 
-The posts' embeddings are the ones the sentiment head reads (one encoder pass per text).
+The posts' embeddings come from the same encoder pass as their sentiment: the last layer,
+or, when the shipped model has fine-tuned top layers, the original top layers run beside
+them on the shared lower layers' output (fine-tuning for sentiment bends the geometry the
+multilingual phrases rely on; see :mod:`models.sentiment`).
 :class:`TopicScorer` holds the phrase embeddings and scores embeddings;
 :data:`DEFAULT_TOPICS` is the customer-journey taxonomy used when the config names none.
 """

@@ -537,7 +537,7 @@ def test_keyed_run_inference_with_the_embedded_model(checkpoint_dir: pathlib.Pat
     mentions = [
         ("a1", "I really love this, amazing work!"),
         ("b2", "Horrible. Broken on arrival and support never answered."),
-        ("c3", "Our office will be closed on Friday."),
+        ("c3", "Our store opens at 9am on Monday."),
     ]
     expected = {"a1": "positive", "b2": "negative", "c3": "neutral"}
     with TestPipeline() as p:

@@ -338,6 +338,24 @@ class CountingHandler(ModelHandler):
         return {"min_batch_size": 2, "max_batch_size": 2}
 
 
+def test_each_distinct_text_is_scored_once(tmp_path):
+    log = tmp_path / "calls.txt"
+    sprite = Match("sprite", "untagged", "Sprite", "names")
+    posts = [
+        (_mention("m1", "Sprite is fine https://t.co/aaa"), (sprite,)),
+        (_mention("m2", "RT @fan: Sprite is fine https://t.co/bbb"), (sprite,)),
+        (_mention("m3", "Sprite   is fine  https://t.co/ccc"), (sprite, Match("fanta", "untagged", "Fanta", "names"))),
+        (_mention("m4", "Coke is better than Sprite, honestly"), (sprite,)),
+    ]
+    with TestPipeline() as p:
+        out = p | beam.Create(posts) | ScoreSentiment(CountingHandler(log))
+        assert_that(out["brand_mentions"] | beam.Map(lambda r: (r.mention_id, r.brand_id, r.topics)),
+                    equal_to([("m1", "sprite", ["other"]), ("m2", "sprite", ["other"]), ("m3", "sprite", ["other"]),
+                              ("m3", "fanta", ["other"]), ("m4", "sprite", ["other"])]))
+    seen = [t for line in log.read_text(encoding="utf-8").splitlines() for t in line.split("\x1e")]
+    assert sorted(seen) == ["Coke is better than Sprite, honestly", "Sprite is fine http"]
+
+
 def test_sort_bundle_by_length_reorders_a_bundle():
     dofn = SortBundleByLength()
     dofn.start_bundle()
