@@ -20,8 +20,10 @@ shape (multi-output DoFns, several sinks, DoFns that emit in `finish_bundle`):
 3. only the last transform's bag is computed, so other sinks never run: here every leaf
    of the graph is computed, in one `client.compute` (shared steps run once);
 4. side inputs are recomputed from scratch inside every task that reads them: here each
-   side input is computed once on the cluster and its (small) value shipped with the
-   tasks that read it.
+   side input becomes one node of the same dask graph (its partitions gathered into one
+   list), which the tasks that read it depend on. Computing it ahead, in a graph of its
+   own, would run its upstream steps twice and let a step that waits on it (the sinks'
+   scratch cleanup waits on their file count) run before the second run's files exist.
 
 `Reshuffle` becomes a `repartition` (Beam's runner drops it), so that work spread by a
 Reshuffle (one task per input file) spreads over the workers.
@@ -78,8 +80,19 @@ class _Receivers(dict):
         return self[tag]
 
 
-def _run_bundle(items, fn, label, args, kwargs, side_inputs):
-    """One dask partition as one Beam bundle; returns [(tag, value), ...] (tag None: main output)."""
+def _side_values(*partitions) -> list:
+    """A side input's partitions, gathered into the one list its readers see."""
+    return [_windowed(v) for partition in partitions for v in partition]
+
+
+def _run_bundle(items, fn, label, args, kwargs, side_specs, *side_values):
+    """One dask partition as one Beam bundle; returns [(tag, value), ...] (tag None: main output).
+
+    ``side_specs`` are (view class, view options) per side input and ``side_values`` their
+    gathered values, in the same order (dask passes the computed values of its Delayed args).
+    """
+    side_inputs = [SideInputMap(view, options, values)
+                   for (view, options), values in zip(side_specs, side_values, strict=True)]
     values: list = []
     receivers = _Receivers(values)
     handler = _OutputHandler(window_fn=None, main_receivers=receivers[None], tagged_receivers=receivers,
@@ -124,7 +137,7 @@ class _Translator(beam.pipeline.PipelineVisitor):
         self._parallelism = max(1, sum(client.nthreads().values()))
         self.bags: typing.Dict[pvalue.PCollection, typing.Any] = {}
         self.consumed: typing.Set[pvalue.PCollection] = set()
-        self._side_values: typing.Dict[pvalue.PCollection, list] = {}
+        self._side_values: typing.Dict[pvalue.PCollection, typing.Any] = {}
 
     # -- helpers -------------------------------------------------------------------------------
     def _input_bags(self, node) -> list:
@@ -136,17 +149,20 @@ class _Translator(beam.pipeline.PipelineVisitor):
             bags.append(self.bags[pcoll])
         return bags
 
-    def _side_inputs(self, node) -> typing.List[SideInputMap]:
-        maps = []
+    def _side_inputs(self, node) -> typing.Tuple[list, list]:
+        """(view class, view options) per side input, and a Delayed list of its values each."""
+        import dask
+
+        specs, values = [], []
         for side in node.side_inputs:
             pcoll = side.pvalue
             self.consumed.add(pcoll)
             if pcoll not in self._side_values:
-                # Computed once, on the cluster; the value travels with the tasks that read it.
-                values = self._client.compute(self.bags[pcoll], sync=True)
-                self._side_values[pcoll] = [_windowed(v) for v in values]
-            maps.append(SideInputMap(type(side), side._view_options(), self._side_values[pcoll]))
-        return maps
+                # One node of the same graph: computed once, after what it reads, before its readers.
+                self._side_values[pcoll] = dask.delayed(_side_values)(*self.bags[pcoll].to_delayed())
+            specs.append((type(side), side._view_options()))
+            values.append(self._side_values[pcoll])
+        return specs, values
 
     def _set_outputs(self, node, bag, tagged: bool) -> None:
         for tag, pcoll in node.outputs.items():
@@ -168,9 +184,9 @@ class _Translator(beam.pipeline.PipelineVisitor):
             self._set_outputs(node, inputs[0], tagged=False)  # global windows: the grouping is done
         elif isinstance(transform, beam.ParDo):
             args, kwargs = transform.raw_side_inputs
-            side_inputs = self._side_inputs(node)
+            side_specs, side_values = self._side_inputs(node)
             bag = inputs[0].map_partitions(_run_bundle, transform.fn, transform.label, list(args), kwargs,
-                                           side_inputs)
+                                           side_specs, *side_values)
             # Each output tag's consumers get that tag's elements only.
             self._set_outputs(node, bag, tagged=True)
         elif isinstance(transform, _GroupByKeyOnly):

@@ -67,6 +67,26 @@ def _same_outputs(out: pathlib.Path, direct: pathlib.Path) -> None:
     assert _rows(out, "brand_mentions") and _rows(out, "dead_letters")
 
 
+def test_dask_distributed_cluster_of_two_processes_gives_the_direct_runners_outputs(workload, tmp_path):
+    distributed = pytest.importorskip("dask.distributed")
+    brands, inputs, direct = workload
+    out = tmp_path / "dask"
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1",
+                                  dashboard_address=None) as cluster:
+        workers = cluster.scheduler_info["workers"]
+        assert len(workers) == 2 and len({w["pid"] if "pid" in w else key for key, w in workers.items()}) == 2
+        run(_argv(brands, inputs, out, "--runner", "DaskRunner", "--dask_client_address", cluster.scheduler_address),
+            model_handler=FakeSentimentHandler())
+    _same_outputs(out, direct)
+    manifest = json.loads((out / "manifest.json").read_text())
+    # No Beam metrics on Dask: the manifest counts the rows it wrote, and says so.
+    assert manifest["counted_from"] == "files" and manifest["counts"]["balanced"] is None
+    direct_counts = json.loads((direct / "manifest.json").read_text())["counts"]
+    for key in ("brand_mention_rows", "metric_rows", "dead_letter_rows", "dead_letters_by_step"):
+        assert manifest["counts"][key] == direct_counts[key], key
+    assert not any((out / "_staging").iterdir())
+
+
 def test_direct_runner_with_two_worker_processes_gives_the_same_outputs(workload, tmp_path):
     brands, inputs, direct = workload
     out = tmp_path / "multi"

@@ -404,7 +404,7 @@ def _fill(keyed, date_range, covered):
 def _share_of_voice(keyed, competitive_sets: typing.Mapping[str, typing.Tuple[str, ...]]):
     """Completes each brand's row with its shares of its competitive set; re-keys it by series."""
     _key, rows = keyed
-    rows = list(rows)
+    rows = [dict(row) for row in rows]  # inputs are not ours to change (runners may share them between steps)
     by_brand = {row["brand_id"]: row for row in rows}
     for row in rows:
         members = competitive_sets.get(row["brand_id"], ())
@@ -427,7 +427,7 @@ LANG = "lang_metrics"
 def _compare(keyed):
     """Growth and change columns along one series, then the finished rows: Metric, or LangMetric (tagged)."""
     (_brand, _period, _platform, lang), rows = keyed
-    rows = sorted(rows, key=lambda r: r["period_start"])
+    rows = sorted((dict(row) for row in rows), key=lambda r: r["period_start"])  # copies: inputs stay as given
     add_changes(rows, METRIC_CHANGE_RATES)
     for i, row in enumerate(rows):
         trailing = (sum(r["mentions"] for r in rows[i - TRAILING_PERIODS:i]) / TRAILING_PERIODS
