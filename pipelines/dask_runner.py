@@ -80,16 +80,20 @@ class _Receivers(dict):
         return self[tag]
 
 
-def _side_values(*partitions) -> list:
+def _side_partition(partition) -> list:
+    return [_windowed(v) for v in partition]
+
+
+def _side_concat(partitions) -> list:
     """A side input's partitions, gathered into the one list its readers see."""
-    return [_windowed(v) for partition in partitions for v in partition]
+    return [v for partition in partitions for v in partition]
 
 
 def _run_bundle(items, fn, label, args, kwargs, side_specs, *side_values):
     """One dask partition as one Beam bundle; returns [(tag, value), ...] (tag None: main output).
 
     ``side_specs`` are (view class, view options) per side input and ``side_values`` their
-    gathered values, in the same order (dask passes the computed values of its Delayed args).
+    gathered values, in the same order (dask passes the computed values of its Item args).
     """
     side_inputs = [SideInputMap(view, options, values)
                    for (view, options), values in zip(side_specs, side_values, strict=True)]
@@ -150,16 +154,15 @@ class _Translator(beam.pipeline.PipelineVisitor):
         return bags
 
     def _side_inputs(self, node) -> typing.Tuple[list, list]:
-        """(view class, view options) per side input, and a Delayed list of its values each."""
-        import dask
-
+        """(view class, view options) per side input, and a dask Item of its values each."""
         specs, values = [], []
         for side in node.side_inputs:
             pcoll = side.pvalue
             self.consumed.add(pcoll)
             if pcoll not in self._side_values:
-                # One node of the same graph: computed once, after what it reads, before its readers.
-                self._side_values[pcoll] = dask.delayed(_side_values)(*self.bags[pcoll].to_delayed())
+                # One node of the same graph (a bag Item, so that it is optimised together with the
+                # bags: a Delayed would get an optimised copy of its upstream tasks, run twice).
+                self._side_values[pcoll] = self.bags[pcoll].reduction(_side_partition, _side_concat)
             specs.append((type(side), side._view_options()))
             values.append(self._side_values[pcoll])
         return specs, values
