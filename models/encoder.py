@@ -18,6 +18,7 @@ quantised per output channel, activations per batch: torch's dynamic quantisatio
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import pathlib
 import warnings
@@ -26,6 +27,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from transformers import AutoModel, AutoTokenizer
+
+LOG = logging.getLogger(__name__)
 
 QUERY_PREFIX = "query: "
 PASSAGE_PREFIX = "passage: "
@@ -69,11 +72,37 @@ def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
         return quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
 
 
+def cpu_has_bf16(cpuinfo: str | None = None) -> bool:
+    """Whether this CPU has bfloat16 arithmetic (x86 AVX512-BF16 / AMX-BF16, Arm BF16).
+
+    Without it torch emulates bf16 matrix products, several times slower than fp32
+    (measured 6.7x slower on an AVX2-only AMD EPYC).
+
+    Args:
+        cpuinfo: The text of ``/proc/cpuinfo`` (read when None); unreadable: False.
+    """
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8") as handle:
+                cpuinfo = handle.read()
+        except OSError:
+            return False
+    flags: set[str] = set()
+    for line in cpuinfo.splitlines():
+        name, _, value = line.partition(":")
+        if name.strip().lower() in ("flags", "features"):
+            flags.update(value.split())
+    return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
+
+
 def set_precision(model: torch.nn.Module, precision: str) -> torch.nn.Module:
     """Converts an fp32 model to ``precision`` (one of :data:`PRECISIONS`)."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if precision == "bf16":
+        if not cpu_has_bf16() and not torch.cuda.is_available():
+            LOG.warning("precision bf16 on a CPU without bfloat16 instructions: torch emulates it, several "
+                        "times slower than fp32; use fp32 or int8 here")
         return model.to(torch.bfloat16)
     if precision == "int8":
         return quantize_int8(model)

