@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 
 LORA_A = ".lora_A"
@@ -130,13 +130,6 @@ def merge_lora(base_state: Mapping[str, torch.Tensor], tensors: Mapping[str, tor
                 raise ValueError(f"fine-tuned weights name {name!r}, which the encoder does not have")
             merged[name] = tensor.float()
     return merged
-
-
-def save_lora(layers: Mapping[int, nn.Module], path: str | os.PathLike[str]) -> pathlib.Path:
-    """Writes :func:`export_lora` of ``layers`` to ``path``."""
-    path = pathlib.Path(path)
-    save_file(export_lora(layers), str(path), metadata={"format": "pt", "kind": "lora"})
-    return path
 
 
 def load_encoder_overrides(

@@ -57,7 +57,8 @@ from torch import nn
 
 from models.embedded import default_cache_dir, ensure_embedded_checkpoint, file_sha1
 from models.encoder import QUERY_PREFIX, E5Encoder
-from models.finetune import LayerStates, add_lora, compute_layer_states, export_low_rank, top_forward
+from models.finetune import (LayerStates, add_lora, compute_layer_states, export_lora, export_low_rank, merge_lora,
+                             top_forward)
 from models.head import EmbeddingHead, save_head
 from models.sentiment import DEFAULT_HEAD_PATH, EMBEDDED_MODEL_NAME, LABELS
 from models.text import model_text
@@ -313,8 +314,6 @@ def compress_layers(layers: dict[int, nn.Module], checkpoint: pathlib.Path, rank
     """Cuts fully fine-tuned layers' weight changes to ``rank`` (in place); returns the tensors to store."""
     from transformers import AutoModel
 
-    from models.finetune import merge_lora
-
     base = AutoModel.from_pretrained(checkpoint, add_pooling_layer=False)
     tensors = export_low_rank(layers, {i: base.encoder.layer[i] for i in layers}, rank)
     merged = merge_lora(base.state_dict(), tensors)
@@ -563,8 +562,6 @@ def finish(layers: dict[int, nn.Module], head: EmbeddingHead, checkpoint: pathli
     Returns:
         ``(layer tensors to write, calibrated metrics, metrics before calibration, tau)``.
     """
-    from models.finetune import export_lora
-
     if config.method == "lora":
         tensors = export_lora(layers)
     else:

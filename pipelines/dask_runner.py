@@ -136,7 +136,6 @@ class _Translator(beam.pipeline.PipelineVisitor):
     """Builds one dask bag per PCollection, in pipeline order."""
 
     def __init__(self, client, bag_kwargs: dict):
-        self._client = client
         self._bag_kwargs = bag_kwargs
         self._parallelism = max(1, sum(client.nthreads().values()))
         self.bags: typing.Dict[pvalue.PCollection, typing.Any] = {}
