@@ -25,6 +25,7 @@ import datetime
 import io
 import json
 import math
+import re
 import typing
 
 import pyarrow.parquet as pq
@@ -85,9 +86,12 @@ def detect_format(path: str) -> str:
     raise ValueError(f"{path}: unknown file type; expected .jsonl/.ndjson/.json, .csv/.tsv or .parquet")
 
 
+# surrogateescape maps each undecodable byte to U+DC80..U+DCFF.
+_SURROGATE_ESCAPES = re.compile("[\udc80-\udcff]")
+
+
 def _has_surrogates(text: str) -> bool:
-    # surrogateescape maps each undecodable byte to U+DC80..U+DCFF.
-    return any("\udc80" <= ch <= "\udcff" for ch in text)
+    return _SURROGATE_ESCAPES.search(text) is not None
 
 
 def _escape_invalid(text: str) -> str:

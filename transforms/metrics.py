@@ -12,9 +12,11 @@ and `account_snapshots`. Steps, each labelled in the graph:
    replies of the brand's own account, to learn whether and how fast they were answered.
 2. `Aggregate`: one CombinePerKey over (brand, period, period_start, platform, lang),
    where platform None / lang None mean "all together" (rows break down by platform or
-   by language, never both). Combiner lifting keeps the shuffle to one small
-   accumulator per key and worker: counts, sums, the set of author ids and a
-   log-bucket histogram of response times.
+   by language, never both). Each mention is added once, to the accumulator of its
+   (brand, day, platform, language) cell inside its bundle (`transforms.combine`); the
+   cells' accumulators are then merged into the period keys. The shuffles carry small
+   accumulators only: counts, sums, the set of author ids and a log-bucket histogram of
+   response times.
 3. `Audience`: per brand account, the follower count at its last snapshot in each
    period against its last snapshot before.
 4. `Fill`: per series (brand, period, platform, lang), periods with no mentions inside
@@ -33,7 +35,9 @@ the list of all mentions: only per-key groups of small aggregates.
 from __future__ import annotations
 
 import datetime
+import functools
 import math
+import operator
 import typing
 
 import apache_beam as beam
@@ -42,6 +46,7 @@ from apache_beam.pvalue import AsDict, AsSingleton
 from schemas import PERIODS, BrandMention, Mention, Metric
 from schemas.config import BrandConfig
 from schemas.records import METRIC_CHANGE_RATES, TRAILING_PERIODS, AccountSnapshot, BrandReply, LangMetric
+from transforms.combine import CombineExploded, MergeAccumulatorsFn
 
 UTC = datetime.timezone.utc
 UNKNOWN_LANG = "und"  # ISO 639-2 "undetermined": the language breakdown of posts that report none
@@ -64,6 +69,12 @@ def _start_of(day: datetime.date, period: str) -> datetime.date:
 def period_start(ts: datetime.datetime, period: str) -> datetime.date:
     """Returns the first day (UTC) of the day, ISO week (Monday), month or quarter containing `ts`."""
     return _start_of(ts.astimezone(UTC).date(), period)
+
+
+@functools.lru_cache(maxsize=16384)
+def iso_period_starts_of_day(day: datetime.date) -> typing.Tuple[typing.Tuple[str, str], ...]:
+    """(period, ISO date of its start) for every period containing `day` (cached: called per day cell)."""
+    return tuple((period, _start_of(day, period).isoformat()) for period in PERIODS)
 
 
 def next_period_start(start: datetime.date, period: str) -> datetime.date:
@@ -259,14 +270,20 @@ class MetricsCombineFn(beam.CombineFn):
         return acc
 
     def merge_accumulators(self, accs):
-        total, authors, response = self.create_accumulator()
-        for c, a, r in accs:
-            for i in range(_N_SLOTS):
-                total[i] += c[i]
+        # Merges into the first accumulator, as Beam's contract allows (the others stay as they
+        # are): a quarter's author set is then grown in place, not copied per merged day.
+        merged = None
+        for acc in accs:
+            if merged is None:
+                merged = acc
+                continue
+            total, authors, response = merged
+            c, a, r = acc
+            total[:] = map(operator.add, total, c)
             authors |= a
             for bucket, n in r.items():
                 response[bucket] = response.get(bucket, 0) + n
-        return total, authors, response
+        return merged if merged is not None else self.create_accumulator()
 
     def extract_output(self, acc):
         c, authors, response = acc
@@ -276,14 +293,20 @@ class MetricsCombineFn(beam.CombineFn):
 _EMPTY = (tuple([0] * _N_SLOTS), 0, None)
 
 
-def _explode(mf: MentionFacts):
-    lang = mf.lang or UNKNOWN_LANG
-    for period in PERIODS:
-        # Dates travel as ISO strings in keys: GroupByKey needs a deterministic key encoding.
-        start = period_start(mf.created_at, period).isoformat()
-        yield (mf.brand_id, period, start, None, None), mf.facts
-        yield (mf.brand_id, period, start, mf.platform, None), mf.facts
-        yield (mf.brand_id, period, start, None, lang), mf.facts
+def _day_cell(mf: MentionFacts):
+    """A mention's finest key: brand, UTC day, platform, language (dates as ISO strings: keys must encode
+    deterministically)."""
+    yield (mf.brand_id, mf.created_at.astimezone(UTC).date().isoformat(), mf.platform,
+           mf.lang or UNKNOWN_LANG), mf.facts
+
+
+def _day_to_periods(cell):
+    """A day cell's accumulator under each period's keys: all platforms and languages, per platform, per language."""
+    (brand_id, day, platform, lang), acc = cell
+    for period, start in iso_period_starts_of_day(datetime.date.fromisoformat(day)):
+        yield (brand_id, period, start, None, None), acc
+        yield (brand_id, period, start, platform, None), acc
+        yield (brand_id, period, start, None, lang), acc
 
 
 # ---- service: the brand's own replies to negative mentions ------------------------------------
@@ -543,8 +566,11 @@ class ComputeMetrics(beam.PTransform):
         aggregated = (
             (answered, rest)
             | "AllFacts" >> beam.Flatten()
-            | "Explode" >> beam.FlatMap(_explode)
-            | "Aggregate" >> beam.CombinePerKey(MetricsCombineFn())
+            # Each mention counts once, in its day cell; the cells' accumulators then merge into the
+            # 12 keys of a mention (4 periods x all, per platform, per language).
+            | "AggregateDays" >> CombineExploded(_day_cell, MetricsCombineFn(), extract=False)
+            | "DaysToPeriods" >> beam.FlatMap(_day_to_periods)
+            | "Aggregate" >> beam.CombinePerKey(MergeAccumulatorsFn(MetricsCombineFn()))
             | "KeyBySeries" >> beam.Map(
                 lambda kv: ((kv[0][0], kv[0][1], kv[0][3], kv[0][4]), ("mentions", kv[0][2], kv[1])))
         )
@@ -576,5 +602,5 @@ class ComputeMetrics(beam.PTransform):
 
 
 __all__ = ["ComputeMetrics", "Facts", "MetricsCombineFn", "RunDateRange", "UNKNOWN_LANG", "add_changes",
-           "days_in_run", "engagement", "histogram_median", "next_period_start", "period_start", "period_starts",
-           "ratio", "response_bucket", "to_facts"]
+           "days_in_run", "engagement", "histogram_median", "iso_period_starts_of_day", "next_period_start",
+           "period_start", "period_starts", "ratio", "response_bucket", "to_facts"]

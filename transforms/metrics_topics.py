@@ -3,8 +3,8 @@
 Topics are whatever the model names (the column is a list of topic names above the
 model's threshold); nothing here knows them in advance. Steps:
 
-1. `Aggregate`: one CombinePerKey of sentiment counts over (brand, period,
-   period_start, topic), with topic None for all the brand's mentions (the
+1. `Aggregate`: sentiment counts per (brand, period, period_start, topic), counted per
+   (brand, day, topic) inside each bundle and merged into the periods (`transforms.combine`), with topic None for all the brand's mentions (the
    denominators of `topic_share` and `negative_share`).
 2. `Fill`: per (brand, period), every topic the brand had in the run gets a row for
    every period of the run (zeros where it was not talked about), its rates, and
@@ -16,14 +16,17 @@ Topic rows are for all platforms and languages together; for finer cuts, query
 
 from __future__ import annotations
 
+import datetime
 import typing
 
 import apache_beam as beam
 from apache_beam.pvalue import AsSingleton
 
-from schemas import PERIODS, BrandMention
+from schemas import BrandMention
 from schemas.records import TOPIC_CHANGE_RATES, TopicMetric
-from transforms.metrics import RunDateRange, add_changes, days_in_run, period_start, period_starts, ratio
+from transforms.combine import CombineExploded, MergeAccumulatorsFn
+from transforms.metrics import (UTC, RunDateRange, add_changes, days_in_run, iso_period_starts_of_day,
+                                period_starts, ratio)
 
 _ZERO = (0, 0, 0, 0)  # mentions, negative, neutral, positive
 
@@ -46,13 +49,18 @@ class SentimentCountsFn(beam.CombineFn):
         return acc
 
 
-def _explode(row: BrandMention):
-    topics = tuple(dict.fromkeys(row.topics or ()))
-    for period in PERIODS:
-        start = period_start(row.created_at, period).isoformat()
-        yield (row.brand_id, period, start, None), row.sentiment
-        for topic in topics:
-            yield (row.brand_id, period, start, topic), row.sentiment
+def _day_cells(row: BrandMention):
+    """(brand, UTC day, topic) for each of the mention's topics, and topic None (all its mentions)."""
+    day = row.created_at.astimezone(UTC).date().isoformat()
+    yield (row.brand_id, day, None), row.sentiment
+    for topic in dict.fromkeys(row.topics or ()):
+        yield (row.brand_id, day, topic), row.sentiment
+
+
+def _day_to_periods(cell):
+    (brand_id, day, topic), counts = cell
+    for period, start in iso_period_starts_of_day(datetime.date.fromisoformat(day)):
+        yield (brand_id, period, start, topic), counts
 
 
 def _topic_rows(keyed, date_range):
@@ -105,8 +113,9 @@ class ComputeTopicMetrics(beam.PTransform):
         date_range = mention_dates | "RunDateRange" >> RunDateRange()
         return (
             brand_mentions
-            | "Explode" >> beam.FlatMap(_explode)
-            | "Aggregate" >> beam.CombinePerKey(SentimentCountsFn())
+            | "AggregateDays" >> CombineExploded(_day_cells, SentimentCountsFn(), extract=False)
+            | "DaysToPeriods" >> beam.FlatMap(_day_to_periods)
+            | "Aggregate" >> beam.CombinePerKey(MergeAccumulatorsFn(SentimentCountsFn()))
             | "KeyByBrandPeriod" >> beam.Map(lambda kv: ((kv[0][0], kv[0][1]), (kv[0][3], kv[0][2], kv[1])))
             | "GroupBrandPeriods" >> beam.GroupByKey()
             | "Fill" >> beam.FlatMap(_topic_rows, AsSingleton(date_range, default_value=None))
