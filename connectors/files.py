@@ -230,6 +230,8 @@ def parse_timestamp(value: typing.Any, field: str = "created_at",
 
 
 def _is_number(text: str) -> bool:
+    if ":" in text:  # every ISO time has one, no number has: skips a raised ValueError per timestamp
+        return False
     try:
         float(text)
     except ValueError:

@@ -48,7 +48,7 @@ from schemas.config import BrandConfig, ConfigError, load_config
 from transforms.dedupe import DedupeMentions
 from transforms.matching import MatchBrands
 from transforms.alerts import DetectAlerts
-from transforms.metrics import ComputeMetrics
+from transforms.metrics import ComputeMetrics, MentionDays
 from transforms.metrics_topics import ComputeTopicMetrics
 from transforms.fetch import FETCH_TABLES, FetchPlan, ReadSources, commit_state, plan_fetch, state_path
 from transforms.incremental import (MergeRecomputed, ReadCommitted, RunWindow, SplitByWindow, context_file,
@@ -208,7 +208,7 @@ def build_social_listening(pipeline: beam.Pipeline, job: JobConfig) -> typing.Di
 
     if window is None:
         metric_mentions = brand_mentions
-        dates = mentions | "MentionDates" >> beam.Map(lambda m: m.created_at.date())
+        dates = mentions | "MentionDates" >> MentionDays()
     else:
         # Metrics are recomputed from the mentions: this window's, and the committed ones around it.
         committed = pipeline | "CommittedMentions" >> ReadCommitted(

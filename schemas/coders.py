@@ -10,8 +10,13 @@ datetime). `RecordsCoder` is `FastPrimitivesCoder` with a better fallback:
 - a NamedTuple of one of the coder's `types` -> a tag byte and its fields as a plain
   tuple (encoded by the fast path again, so nested records work too);
 - a datetime in UTC -> microseconds since the epoch; a date -> its ordinal;
-- anything else -> pickled, exactly as before (or, where Beam asks for a deterministic
-  coder, e.g. for GroupByKey keys, Beam's own deterministic encoding).
+- anything else -> pickled, exactly as before.
+
+Where Beam asks for a deterministic coder (GroupByKey keys) it gets Beam's own
+deterministic `FastPrimitivesCoder`: our keys are strings and tuples of them. Record
+types that travel with a type hint keep the `RowCoder` that `schemas.fields.record_type`
+registers for them; this coder is for the elements without one (tuples of records,
+accumulators, keyed pairs), which are most of what crosses a shuffle.
 
 The tag of a type is its position in `types`, which travels inside the (pickled) coder
 object, so the process that encodes and the one that decodes always agree on it.
@@ -35,16 +40,12 @@ _DATETIME, _DATE, _OTHER, _FIRST_RECORD = 0, 1, 2, 3
 class _RecordsFallbackImpl(coder_impl.StreamCoderImpl):
     """What `FastPrimitivesCoderImpl` calls for values it cannot encode itself."""
 
-    def __init__(self, types: typing.Tuple[type, ...], deterministic_label: typing.Optional[str]):
+    def __init__(self, types: typing.Tuple[type, ...]):
         self._types = types
         self._tags = {t: _FIRST_RECORD + i for i, t in enumerate(types)}
         # The fast path, with this object as its fallback: fields of records go through it.
-        self.primitives = coder_impl.FastPrimitivesCoderImpl(
-            self, requires_deterministic_step_label=deterministic_label)
-        if deterministic_label is None:
-            self._other = coders.PickleCoder().get_impl()
-        else:
-            self._other = coders.FastPrimitivesCoder().as_deterministic_coder(deterministic_label).get_impl()
+        self.primitives = coder_impl.FastPrimitivesCoderImpl(self)
+        self._other = coders.PickleCoder().get_impl()
 
     def encode_to_stream(self, value, stream, nested):
         t = type(value)
@@ -78,27 +79,24 @@ class RecordsCoder(coders.FastCoder):
 
     Args:
         types: The NamedTuple classes to encode by field; their order fixes the tags.
-        deterministic_label: Set by `as_deterministic_coder` (keys of GroupByKey): dicts
-            are then sorted and unknown types get Beam's deterministic encoding.
     """
 
-    def __init__(self, types: typing.Sequence[type] = (), deterministic_label: typing.Optional[str] = None):
+    def __init__(self, types: typing.Sequence[type] = ()):
         for t in types:
             if not (issubclass(t, tuple) and hasattr(t, "_fields")):
                 raise TypeError(f"{t.__name__} is not a NamedTuple")
         if len(types) > 255 - _FIRST_RECORD:
             raise ValueError("too many record types for one tag byte")
         self._types = tuple(types)
-        self._deterministic_label = deterministic_label
 
     def _create_impl(self):
-        return _RecordsFallbackImpl(self._types, self._deterministic_label).primitives
+        return _RecordsFallbackImpl(self._types).primitives
 
     def is_deterministic(self) -> bool:
-        return self._deterministic_label is not None
+        return False
 
     def as_deterministic_coder(self, step_label, error_message=None):
-        return self if self.is_deterministic() else RecordsCoder(self._types, step_label)
+        return coders.FastPrimitivesCoder().as_deterministic_coder(step_label, error_message)
 
     def to_type_hint(self):
         return typing.Any
@@ -107,11 +105,10 @@ class RecordsCoder(coders.FastCoder):
         return self
 
     def __eq__(self, other):
-        return (type(self) is type(other) and self._types == other._types
-                and self._deterministic_label == other._deterministic_label)
+        return type(self) is type(other) and self._types == other._types
 
     def __hash__(self):
-        return hash((type(self), self._types, self._deterministic_label))
+        return hash((type(self), self._types))
 
 
 def register(types: typing.Sequence[type]) -> RecordsCoder:

@@ -360,9 +360,26 @@ def test_sort_bundle_by_length_reorders_a_bundle():
     dofn = SortBundleByLength()
     dofn.start_bundle()
     for text in ["ccc", "a", "bb"]:
-        assert list(dofn.process((text, text), timestamp=0, window=GlobalWindow())) == []
-    emitted = [wv.value[1] for wv in dofn.finish_bundle()]
-    assert emitted == ["a", "bb", "ccc"]
+        assert list(dofn.process((text, text))) == []
+    emitted = list(dofn.finish_bundle())
+    assert [wv.value[1] for wv in emitted] == ["a", "bb", "ccc"]
+    assert all(wv.windows == (GlobalWindow(),) for wv in emitted)
+
+
+def test_windowed_input_is_scored_without_the_bundle_sort(tmp_path):
+    # SortBundleByLength re-emits into the global window; windowed input must keep its windows.
+    sprite = Match("sprite", "untagged", "Sprite", "names")
+    posts = [(_mention(f"m{i}", f"Sprite post number {i}"), (sprite,)) for i in range(3)]
+    with TestPipeline() as p:
+        windowed = (p | beam.Create(posts)
+                    | beam.Map(lambda pair: beam.window.TimestampedValue(pair, pair[0].created_at.timestamp()))
+                    | beam.WindowInto(beam.window.FixedWindows(3600)))
+        out = windowed | ScoreSentiment(CountingHandler(tmp_path / "calls.txt"))
+        counted = (out["brand_mentions"] | beam.Map(lambda r: ("all", 1)) | beam.CombinePerKey(sum))
+        assert_that(counted, equal_to([("all", 3)]))
+    names = [t.unique_name for t in p.to_runner_api().components.transforms.values()]
+    assert any(n.endswith("/RunInference") for n in names)
+    assert not any(n.endswith("/SortByLength") for n in names)
 
 
 def test_streaming_batches_are_bucketed_by_length():

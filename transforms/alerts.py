@@ -256,15 +256,26 @@ class TopTermsFn(beam.CombineFn):
         return acc
 
 
-def _negative_terms(row: BrandMention, alert_keys, periods, excluded):
-    if row.sentiment != "negative":
-        return
+class _Negative(typing.NamedTuple):
+    """What the top terms need of a negative mention (all that crosses to the side-input step)."""
+
+    brand_id: str
+    created_at: datetime.datetime
+    text: str
+    topics: typing.Tuple[str, ...]
+
+
+def _negatives(row: BrandMention):
+    if row.sentiment == "negative":
+        yield _Negative(row.brand_id, row.created_at, row.text, tuple(dict.fromkeys(row.topics or ())))
+
+
+def _negative_terms(row: _Negative, alert_keys, periods, excluded):
     item = None
     for period in periods:
         key = (row.brand_id, period, period_start(row.created_at, period).isoformat())
         if key in alert_keys:
-            item = item or (terms_of(row.text, excluded.get(row.brand_id, ())),
-                            tuple(dict.fromkeys(row.topics or ())))
+            item = item or (terms_of(row.text, excluded.get(row.brand_id, ())), row.topics)
             yield key, item
 
 
@@ -334,6 +345,8 @@ class DetectAlerts(beam.PTransform):
                       | "AsKeyDict" >> beam.Map(lambda k: (k, True)))
         terms = (
             brand_mentions
+            # Only negative mentions, and only the fields the terms need, wait for the alert keys.
+            | "Negatives" >> beam.FlatMap(_negatives)
             | "NegativeTerms" >> beam.FlatMap(_negative_terms, AsDict(alert_keys), periods, self._excluded)
             | "CountTerms" >> beam.CombinePerKey(TopTermsFn())
         )

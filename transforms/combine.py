@@ -99,6 +99,8 @@ class MergeAccumulatorsFn(beam.CombineFn):
 class CombineExploded(beam.PTransform):
     """elements -> (key, combine_fn's output) per key over every (key, value) that `explode` yields.
 
+    The input is a PCollection or a tuple of them (combined together, as if flattened).
+
     Args:
         explode: element -> iterable of (key, value); keys must be hashable and have a
             deterministic encoding (strings, numbers, tuples of them, None).
@@ -116,9 +118,14 @@ class CombineExploded(beam.PTransform):
         self._max_keys = max_keys
         self._extract = extract
 
-    def expand(self, pcoll):
-        return (
-            pcoll
-            | "AccumulateInBundle" >> beam.ParDo(_AccumulateFn(self._explode, self._combine_fn, self._max_keys))
-            | "MergeAccumulators" >> beam.CombinePerKey(MergeAccumulatorsFn(self._combine_fn, self._extract))
-        )
+    def expand(self, pcolls):
+        # Several inputs are accumulated each on its own and only the partial accumulators are
+        # flattened: flattening the inputs themselves could make a runner copy every element.
+        if isinstance(pcolls, beam.PCollection):
+            pcolls = (pcolls,)
+        accumulate = _AccumulateFn(self._explode, self._combine_fn, self._max_keys)
+        partials = [pcoll | f"AccumulateInBundle{i or ''}" >> beam.ParDo(accumulate) for i, pcoll in enumerate(pcolls)]
+        if len(partials) > 1:
+            partials = [tuple(partials) | "Partials" >> beam.Flatten()]
+        return partials[0] | "MergeAccumulators" >> beam.CombinePerKey(
+            MergeAccumulatorsFn(self._combine_fn, self._extract))

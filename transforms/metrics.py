@@ -42,6 +42,7 @@ import typing
 
 import apache_beam as beam
 from apache_beam.pvalue import AsDict, AsSingleton
+from apache_beam.transforms.window import GlobalWindows
 
 from schemas import PERIODS, BrandMention, Mention, Metric
 from schemas.config import BrandConfig
@@ -483,6 +484,31 @@ class _DateRangeFn(beam.CombineFn):
         return acc
 
 
+class _DistinctDaysFn(beam.DoFn):
+    def start_bundle(self):
+        self._days = set()
+
+    def process(self, mention):
+        self._days.add(mention.created_at.astimezone(UTC).date())
+        return ()
+
+    def finish_bundle(self):
+        for day in sorted(self._days):
+            yield GlobalWindows.windowed_value(day)
+        self._days = set()
+
+
+class MentionDays(beam.PTransform):
+    """Posts -> their UTC days, each at most once per bundle: the `mention_dates` input of the metrics.
+
+    The metrics need only the run's first and last day, so a day seen again in the same
+    bundle is not emitted again (one element per day and bundle, not one per post).
+    """
+
+    def expand(self, mentions):
+        return mentions | "DistinctDays" >> beam.ParDo(_DistinctDaysFn()).with_output_types(datetime.date)
+
+
 class RunDateRange(beam.PTransform):
     """Dates -> one (first, last) element (nothing for no dates): the run's date range."""
 
@@ -565,7 +591,6 @@ class ComputeMetrics(beam.PTransform):
         )
         aggregated = (
             (answered, rest)
-            | "AllFacts" >> beam.Flatten()
             # Each mention counts once, in its day cell; the cells' accumulators then merge into the
             # 12 keys of a mention (4 periods x all, per platform, per language).
             | "AggregateDays" >> CombineExploded(_day_cell, MetricsCombineFn(), extract=False)
@@ -601,6 +626,6 @@ class ComputeMetrics(beam.PTransform):
                 "lang_metrics": rows[LANG] | "LangMetrics" >> beam.Map(lambda m: m).with_output_types(LangMetric)}
 
 
-__all__ = ["ComputeMetrics", "Facts", "MetricsCombineFn", "RunDateRange", "UNKNOWN_LANG", "add_changes",
+__all__ = ["ComputeMetrics", "Facts", "MentionDays", "MetricsCombineFn", "RunDateRange", "UNKNOWN_LANG", "add_changes",
            "days_in_run", "engagement", "histogram_median", "iso_period_starts_of_day", "next_period_start",
            "period_start", "period_starts", "ratio", "response_bucket", "to_facts"]

@@ -15,12 +15,12 @@ on goes to dead letters, one row per post, with the error.
 
 from __future__ import annotations
 
+import operator
 import typing
 
 import apache_beam as beam
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
-from apache_beam.transforms.window import GlobalWindow
-from apache_beam.utils.windowed_value import WindowedValue
+from apache_beam.transforms.window import GlobalWindows
 
 from models.text import model_text, text_key
 from schemas import BrandMention, Mention
@@ -28,7 +28,11 @@ from transforms.dead_letters import dead_letter
 
 # Columns a BrandMention copies from its Mention unchanged.
 _COPIED = tuple(name for name in BrandMention._fields if name in Mention._fields and name != "id")
+_COPY = operator.attrgetter(*_COPIED)
 NAMESPACE = "sentiment"
+# Made once: a counter object per element costs more than the work it counts.
+_DISTINCT_TEXTS = beam.metrics.Metrics.counter(NAMESPACE, "distinct_texts")
+_REPEATED_TEXT_POSTS = beam.metrics.Metrics.counter(NAMESPACE, "repeated_text_posts")
 
 
 def to_brand_mentions(scored: typing.Tuple[typing.Sequence[typing.Tuple[Mention, tuple]], PredictionResult]
@@ -40,7 +44,7 @@ def to_brand_mentions(scored: typing.Tuple[typing.Sequence[typing.Tuple[Mention,
     topics = list(scores.get("topics", ()))
     topic_scores = {str(k): float(v) for k, v in dict(scores.get("topic_scores", {})).items()}
     for mention, matches in group:
-        base = {name: getattr(mention, name) for name in _COPIED}
+        base = dict(zip(_COPIED, _COPY(mention)))
         for match in matches:
             yield BrandMention(
                 mention_id=mention.id,
@@ -71,34 +75,34 @@ def _one_text_per_group(keyed):
     """(text key, posts) -> (posts, the normalised text they share); counts texts saved."""
     _key, group = keyed
     group = list(group)
-    beam.metrics.Metrics.counter(NAMESPACE, "distinct_texts").inc()
+    _DISTINCT_TEXTS.inc()
     if len(group) > 1:
-        beam.metrics.Metrics.counter(NAMESPACE, "repeated_text_posts").inc(len(group) - 1)
+        _REPEATED_TEXT_POSTS.inc(len(group) - 1)
     # The group's order depends on the runner; pick the same representative every time.
     group.sort(key=lambda pair: (pair[0].platform, pair[0].id))
     return group, model_text(group[0][0].text)
 
 
 class SortBundleByLength(beam.DoFn):
-    """Re-emits a bundle's (key, text) elements shortest text first (global window only).
+    """Re-emits a bundle's (key, text) elements shortest text first; for globally windowed input only.
 
     Batches that `RunInference` cuts downstream then hold texts of similar length. The
     bundle is held in memory; in batch pipelines a bundle is a slice of the input.
+    `ScoreSentiment` applies it only where the input is in the global window (windowed,
+    streaming input has Beam's own length buckets), so elements need no window here.
     """
 
     def start_bundle(self):
         self._buffer = []
 
-    def process(self, element, timestamp=beam.DoFn.TimestampParam, window=beam.DoFn.WindowParam):
-        if not isinstance(window, GlobalWindow):
-            yield element  # windowed (streaming) input: Beam's length buckets do this job
-            return
-        self._buffer.append((len(element[1]), element, timestamp))
+    def process(self, element):
+        self._buffer.append(element)
+        return ()
 
     def finish_bundle(self):
-        self._buffer.sort(key=lambda item: item[0])
-        for _length, element, timestamp in self._buffer:
-            yield WindowedValue(element, timestamp, [GlobalWindow()])
+        self._buffer.sort(key=lambda element: len(element[1]))
+        for element in self._buffer:
+            yield GlobalWindows.windowed_value(element)
         self._buffer = []
 
 
@@ -116,14 +120,16 @@ class ScoreSentiment(beam.PTransform):
         self._handler = model_handler
 
     def expand(self, matched):
-        main, failures = (
+        texts = (
             matched
             | "KeyByText" >> beam.Map(lambda pair: (text_key(pair[0].text), pair))
             | "GroupByText" >> beam.GroupByKey()
             | "OneTextPerGroup" >> beam.Map(_one_text_per_group)
-            | "SortByLength" >> beam.ParDo(SortBundleByLength())
-            | "RunInference" >> RunInference(KeyedModelHandler(self._handler)).with_exception_handling()
         )
+        if isinstance(matched.windowing.windowfn, GlobalWindows):
+            texts = texts | "SortByLength" >> beam.ParDo(SortBundleByLength())
+        main, failures = (
+            texts | "RunInference" >> RunInference(KeyedModelHandler(self._handler)).with_exception_handling())
         rows = main | "ToBrandMentions" >> beam.FlatMap(to_brand_mentions).with_output_types(BrandMention)
         dead = failures.failed_inferences | "FailedToDeadLetters" >> beam.FlatMap(_failed_batch_to_dead_letters)
         return {"brand_mentions": rows, "dead_letters": dead}
