@@ -194,14 +194,21 @@ def build_social_listening(pipeline: beam.Pipeline, job: JobConfig) -> typing.Di
         written); with a fetch plan also 'posts', 'brand_replies' and 'account_snapshots'.
     """
     read = pipeline | "ReadMentions" >> ReadSources(job.inputs, job.max_text_chars, job.fetch)
-    deduped = read["mentions"] | "Dedupe" >> DedupeMentions()
-    mentions = posts = deduped["mentions"]
     window = job.window
-    if window is not None:
+    if window is None:
+        deduped = read["mentions"] | "Dedupe" >> DedupeMentions()
+        mentions = posts = deduped["mentions"]
+    else:
         # Only the window's posts are scored; those of the context still answer complaints (posts).
-        split = mentions | "Window" >> SplitByWindow(window)
-        mentions = split["window"]
-        posts = (mentions, split["context"]) | "WindowAndContextPosts" >> beam.Flatten().with_output_types(Mention)
+        # The split comes first, so that a window's shuffles hold its own posts, not the whole input
+        # (copies of a post share its creation time, so they land on the same side).
+        split = read["mentions"] | "Window" >> SplitByWindow(window)
+        deduped = split["window"] | "Dedupe" >> DedupeMentions()
+        mentions = deduped["mentions"]
+        # Context posts are counted as outside the window already, copies included.
+        context = split["context"] | "DedupeContext" >> DedupeMentions()
+        posts = ((mentions, context["mentions"])
+                 | "WindowAndContextPosts" >> beam.Flatten().with_output_types(Mention))
     matched = mentions | "MatchBrands" >> MatchBrands(job.brands)
     scored = matched.matched | "ScoreSentiment" >> ScoreSentiment(job.model_handler)
     brand_mentions = scored["brand_mentions"]
