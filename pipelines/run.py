@@ -205,9 +205,9 @@ def build_social_listening(pipeline: beam.Pipeline, job: JobConfig) -> typing.Di
         split = read["mentions"] | "Window" >> SplitByWindow(window)
         deduped = split["window"] | "Dedupe" >> DedupeMentions()
         mentions = deduped["mentions"]
-        # Context posts are counted as outside the window already, copies included.
-        context = split["context"] | "DedupeContext" >> DedupeMentions()
-        posts = ((mentions, context["mentions"])
+        # Context posts (counted as outside the window, copies included) only answer complaints: a
+        # copy of a brand's reply changes no reply time, so they go to the metrics without a dedupe.
+        posts = ((mentions, split["context"])
                  | "WindowAndContextPosts" >> beam.Flatten().with_output_types(Mention))
     matched = mentions | "MatchBrands" >> MatchBrands(job.brands)
     scored = matched.matched | "ScoreSentiment" >> ScoreSentiment(job.model_handler)
