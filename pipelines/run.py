@@ -41,7 +41,7 @@ from connectors.base import ConnectorSettings, connector_names, parse_iso
 from connectors.files import DEFAULT_MAX_TEXT_CHARS
 from connectors.http import HttpPolicy
 from schemas import (BRAND_MENTION_SCHEMA, DEAD_LETTER_SCHEMA, MENTION_SCHEMA, METRIC_SCHEMA, BrandMention,
-                     DeadLetter, Mention, Metric)
+                     DeadLetter, Metric)
 from schemas.records import (ACCOUNT_SNAPSHOT_SCHEMA, ALERT_SCHEMA, BRAND_REPLY_SCHEMA, LANG_METRIC_SCHEMA,
                              TOPIC_METRIC_SCHEMA, Alert, LangMetric, TopicMetric)
 from schemas.config import BrandConfig, ConfigError, load_config
@@ -206,9 +206,9 @@ def build_social_listening(pipeline: beam.Pipeline, job: JobConfig) -> typing.Di
         deduped = split["window"] | "Dedupe" >> DedupeMentions()
         mentions = deduped["mentions"]
         # Context posts (counted as outside the window, copies included) only answer complaints: a
-        # copy of a brand's reply changes no reply time, so they go to the metrics without a dedupe.
-        posts = ((mentions, split["context"])
-                 | "WindowAndContextPosts" >> beam.Flatten().with_output_types(Mention))
+        # copy of a brand's reply changes no reply time, so they go to the metrics without a dedupe,
+        # and as a second PCollection rather than flattened (a runner may copy a flattened input).
+        posts = (mentions, split["context"])
     matched = mentions | "MatchBrands" >> MatchBrands(job.brands)
     scored = matched.matched | "ScoreSentiment" >> ScoreSentiment(job.model_handler)
     brand_mentions = scored["brand_mentions"]

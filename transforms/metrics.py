@@ -532,8 +532,8 @@ class ComputeMetrics(beam.PTransform):
     the total) and 'lang_metrics' (LangMetric: per brand, period and language).
 
     Input: a dict with 'brand_mentions' and 'mention_dates' (every valid post's UTC date,
-    matched or not), and optionally 'posts' (every valid Mention: the brand accounts' own
-    replies are read from them), 'brand_replies' (BrandReply) and 'account_snapshots'
+    matched or not), and optionally 'posts' (every valid Mention, one PCollection or a tuple
+    of them: the brand accounts' own replies are read from them), 'brand_replies' (BrandReply) and 'account_snapshots'
     (AccountSnapshot); or the tuple (brand_mentions, mention_dates).
 
     Args:
@@ -564,8 +564,12 @@ class ComputeMetrics(beam.PTransform):
 
         reply_sources = []
         if "posts" in inputs:
-            reply_sources.append(inputs["posts"] | "RepliesInPosts" >> beam.FlatMap(
-                _replies_from_posts, self._handles))
+            # Posts may come as several PCollections: each is filtered on its own, so that only the
+            # (few) replies are flattened, never the posts.
+            posts = inputs["posts"]
+            for i, part in enumerate((posts,) if isinstance(posts, beam.PCollection) else posts):
+                reply_sources.append(part | f"RepliesInPosts{i or ''}" >> beam.FlatMap(
+                    _replies_from_posts, self._handles))
         if "brand_replies" in inputs:
             reply_sources.append(inputs["brand_replies"] | "ConnectorReplies" >> beam.FlatMap(
                 _replies_from_connector))
