@@ -12,7 +12,8 @@ Fetch from the platforms instead of (or beside) files with `--source` (see READM
 
     X_BEARER_TOKEN=... python -m pipelines.run --config brands.yaml --source x,mastodon --output_dir out/
 
-Steps: ReadMentions (files and/or platforms) -> Dedupe -> MatchBrands -> ScoreSentiment ->
+Steps: ReadMentions (files and/or platforms) -> [Window, for --window_start/--incremental] -> Dedupe ->
+MatchBrands -> ScoreSentiment ->
 ComputeMetrics, ComputeTopicMetrics -> DetectAlerts -> Write{BrandMentions,Metrics,LangMetrics,
 TopicMetrics,Alerts,DeadLetters} (+ Posts, BrandReplies, AccountSnapshots with platform sources); then the staged
 tables are committed into `--output_dir`, the connectors' state after them, and a `manifest.json`
