@@ -13,7 +13,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from pipelines.run import run
 from schemas import DEAD_LETTER_SCHEMA, DeadLetter
 from tests.fakes import FakeSentimentHandler
-from transforms.sinks import WriteParquetTable, commit_tables
+from transforms.sinks import WriteParquetTable, _CompactFn, _cleanup, _WriteBundleFn, commit_tables
 
 T0 = datetime.datetime(2026, 9, 7, tzinfo=datetime.timezone.utc)
 
@@ -49,6 +49,30 @@ def test_many_bundles_are_compacted(tmp_path, max_rows, files_per_partition):
         else:
             assert all(ds.dataset(f).count_rows() <= max_rows for f in files)
             assert len(files) >= n // max_rows
+
+
+def test_a_compaction_rerun_after_the_cleanup_yields_the_file_it_wrote(tmp_path):
+    # Dask recomputes lost results: a second compaction of a partition can come after the cleanup
+    # has removed the scratch files (its own copies included). It must not fail or lose rows.
+    scratch, table_dir = tmp_path / "_tmp" / "t", tmp_path / "t"
+    writer = _WriteBundleFn(str(scratch), DEAD_LETTER_SCHEMA, _by_step, ("step",), ("source",), 10_000, 10_000)
+
+    def bundle(rows):
+        writer.start_bundle()
+        for row in rows:
+            list(writer.process(row))
+        return [wv.value for wv in writer.finish_bundle()]
+
+    rows = [r for r in _rows(30) if r.step == "parse"]
+    first = bundle(rows[:10]) + bundle(rows[10:])
+    rerun = bundle(rows[:10]) + bundle(rows[10:])  # the recomputed bundles: other scratch files
+    compact = _CompactFn(str(table_dir), ("source",), 10_000, "part")
+    done = list(compact.process(("step=parse", [f for _rel, f in first])))
+    assert [(rel, n) for rel, _path, n in done] == [("step=parse", len(rows))]
+    _cleanup(1, str(scratch))
+    again = list(compact.process(("step=parse", [f for _rel, f in rerun])))
+    assert again == done
+    assert ds.dataset(table_dir, format="parquet", partitioning="hive").count_rows() == len(rows)
 
 
 def test_commit_replaces_tables_and_cleans_staging(tmp_path):

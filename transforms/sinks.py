@@ -158,6 +158,12 @@ class _CompactFn(beam.DoFn):
                 _move_file(group[0][0], path)
                 yield rel, path, group[0][1]
                 continue
+            if FileSystems.exists(path) and not all(FileSystems.exists(p) for p, _ in group):
+                # A re-run of a compaction that already wrote this file: a runner that recomputes lost
+                # results (Dask does) may run it after the cleanup removed its scratch files.
+                with FileSystems.open(path) as fh:
+                    yield rel, path, pq.ParquetFile(pa.BufferReader(fh.read())).metadata.num_rows
+                continue
             table = pa.concat_tables([_read(p) for p, _ in group])
             if self._sort_by:
                 table = table.sort_by([(c, "ascending") for c in self._sort_by])
