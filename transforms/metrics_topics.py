@@ -4,8 +4,9 @@ Topics are whatever the model names (the column is a list of topic names above t
 model's threshold); nothing here knows them in advance. Steps:
 
 1. `Aggregate`: sentiment counts per (brand, period, period_start, topic), counted per
-   (brand, day, topic) inside each bundle and merged into the periods (`transforms.combine`), with topic None for all the brand's mentions (the
-   denominators of `topic_share` and `negative_share`).
+   (brand, day, topic) inside each bundle and merged into the periods (`transforms.combine`),
+   with topic None for all the brand's mentions (the denominators of `topic_share` and
+   `negative_share`).
 2. `Fill`: per (brand, period), every topic the brand had in the run gets a row for
    every period of the run (zeros where it was not talked about), its rates, and
    their change against the previous period and the 4 periods before.
