@@ -111,6 +111,9 @@ class RecordsCoder(coders.FastCoder):
         return hash((type(self), self._types))
 
 
+_REGISTERED: typing.Set[RecordsCoder] = set()
+
+
 def register(types: typing.Sequence[type]) -> RecordsCoder:
     """Makes `RecordsCoder(types)` Beam's coder for element types that have no registered coder.
 
@@ -118,8 +121,7 @@ def register(types: typing.Sequence[type]) -> RecordsCoder:
         The coder; registering again with the same types changes nothing.
     """
     coder = RecordsCoder(types)
-    registry = typecoders.registry
-    current = getattr(registry, "_fallback_coder", None)
-    if not (isinstance(current, typecoders.FirstOf) and coder in list(current._coders)[:1]):
-        registry.register_fallback_coder(coder)
+    if coder not in _REGISTERED:
+        typecoders.registry.register_fallback_coder(coder)
+        _REGISTERED.add(coder)
     return coder

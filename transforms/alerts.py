@@ -256,7 +256,7 @@ class TopTermsFn(beam.CombineFn):
         return acc
 
 
-class _Negative(typing.NamedTuple):
+class NegativeMention(typing.NamedTuple):
     """What the top terms need of a negative mention (all that crosses to the side-input step)."""
 
     brand_id: str
@@ -267,10 +267,10 @@ class _Negative(typing.NamedTuple):
 
 def _negatives(row: BrandMention):
     if row.sentiment == "negative":
-        yield _Negative(row.brand_id, row.created_at, row.text, tuple(dict.fromkeys(row.topics or ())))
+        yield NegativeMention(row.brand_id, row.created_at, row.text, tuple(dict.fromkeys(row.topics or ())))
 
 
-def _negative_terms(row: _Negative, alert_keys, periods, excluded):
+def _negative_terms(row: NegativeMention, alert_keys, periods, excluded):
     item = None
     for period in periods:
         key = (row.brand_id, period, period_start(row.created_at, period).isoformat())

@@ -14,11 +14,11 @@ from apache_beam.ml.inference.base import PredictionResult
 from schemas import coders
 from schemas.records import (AccountSnapshot, Alert, BrandMention, BrandReply, DeadLetter, LangMetric, Mention,
                              Metric, TopicMetric)
-from transforms.alerts import Figures, _Negative
+from transforms.alerts import Figures, NegativeMention
 from transforms.matching import Match
 from transforms.metrics import Facts, MentionFacts
 
 RECORD_TYPES = (Mention, BrandMention, DeadLetter, Metric, LangMetric, TopicMetric, Alert, AccountSnapshot,
-                BrandReply, Match, Facts, MentionFacts, Figures, PredictionResult, _Negative)
+                BrandReply, Match, Facts, MentionFacts, Figures, PredictionResult, NegativeMention)
 
 RECORDS_CODER = coders.register(RECORD_TYPES)

@@ -161,8 +161,7 @@ class _CompactFn(beam.DoFn):
             if FileSystems.exists(path) and not all(FileSystems.exists(p) for p, _ in group):
                 # A re-run of a compaction that already wrote this file: a runner that recomputes lost
                 # results (Dask does) may run it after the cleanup removed its scratch files.
-                with FileSystems.open(path) as fh:
-                    yield rel, path, pq.ParquetFile(pa.BufferReader(fh.read())).metadata.num_rows
+                yield rel, path, _read(path).num_rows
                 continue
             table = pa.concat_tables([_read(p) for p, _ in group])
             if self._sort_by:
