@@ -165,6 +165,10 @@ class SocialListeningOptions(PipelineOptions):
         parser.add_argument("--incremental", nargs="?", const=True, default=False, type=_flag_value,
                             help="Process the days since the last successful windowed run's end (the run log "
                                  "<output_dir>/_state/runs.json) up to --window_end.")
+        parser.add_argument("--chunk_days", type=int, default=0,
+                            help="Run a full run from files in slices of this many days of posts, one pipeline "
+                                 "after another (0: all at once). Bounds the memory of a runner that keeps "
+                                 "shuffles in memory (the DirectRunner) by a slice's posts; same outputs.")
 
 
 @dataclass(frozen=True)
@@ -257,57 +261,17 @@ def build_social_listening(pipeline: beam.Pipeline, job: JobConfig) -> typing.Di
 
     stage = job.staging_dir
     written = [
-        brand_mentions
-        | "WriteBrandMentions" >> WriteParquetTable(
-            FileSystems.join(stage, "brand_mentions"), BRAND_MENTION_SCHEMA, _by_created_date,
-            sort_by=("brand_id", "created_at", "mention_id"), partition_names=("created_date",))
-        | "TagBrandMentionFiles" >> beam.Map(lambda w: ("brand_mentions",) + tuple(w)),
-        metrics
-        | "WriteMetrics" >> WriteParquetTable(
-            FileSystems.join(stage, "metrics"), METRIC_SCHEMA, _by_period, partition_columns=("period",),
-            sort_by=("brand_id", "platform", "period_start"))
-        | "TagMetricFiles" >> beam.Map(lambda w: ("metrics",) + tuple(w)),
-        lang_metrics
-        | "WriteLangMetrics" >> WriteParquetTable(
-            FileSystems.join(stage, "lang_metrics"), LANG_METRIC_SCHEMA, _by_period, partition_columns=("period",),
-            sort_by=("brand_id", "lang", "period_start"))
-        | "TagLangMetricFiles" >> beam.Map(lambda w: ("lang_metrics",) + tuple(w)),
-        topic_metrics
-        | "WriteTopicMetrics" >> WriteParquetTable(
-            FileSystems.join(stage, "topic_metrics"), TOPIC_METRIC_SCHEMA, _by_period,
-            partition_columns=("period",), sort_by=("brand_id", "topic", "period_start"))
-        | "TagTopicMetricFiles" >> beam.Map(lambda w: ("topic_metrics",) + tuple(w)),
-        alerts
-        | "WriteAlerts" >> WriteParquetTable(
-            FileSystems.join(stage, "alerts"), ALERT_SCHEMA, _by_period, partition_columns=("period",),
-            sort_by=("period_start", "brand_id", "alert"))
-        | "TagAlertFiles" >> beam.Map(lambda w: ("alerts",) + tuple(w)),
-        dead_letters
-        | "WriteDeadLetters" >> WriteParquetTable(
-            FileSystems.join(stage, "dead_letters"), DEAD_LETTER_SCHEMA, _by_step, partition_columns=("step",),
-            sort_by=("source", "time"), file_prefix=dead_letter_prefix(window))
-        | "TagDeadLetterFiles" >> beam.Map(lambda w: ("dead_letters",) + tuple(w)),
+        write_table("brand_mentions", brand_mentions, stage),
+        write_table("metrics", metrics, stage),
+        write_table("lang_metrics", lang_metrics, stage),
+        write_table("topic_metrics", topic_metrics, stage),
+        write_table("alerts", alerts, stage),
+        write_table("dead_letters", dead_letters, stage, file_prefix=dead_letter_prefix(window)),
     ]
     if job.fetch is not None:
-        written += [
-            read["posts"]
-            | "WritePosts" >> WriteParquetTable(
-                FileSystems.join(stage, "posts"), MENTION_SCHEMA, _by_created_date,
-                sort_by=("platform", "created_at", "id"), partition_names=("created_date",))
-            | "TagPostFiles" >> beam.Map(lambda w: ("posts",) + tuple(w)),
-            read["brand_replies"]
-            | "WriteBrandReplies" >> WriteParquetTable(
-                FileSystems.join(stage, "brand_replies"), BRAND_REPLY_SCHEMA, _by_created_date,
-                sort_by=("brand_id", "created_at", "id"), partition_names=("created_date",))
-            | "TagBrandReplyFiles" >> beam.Map(lambda w: ("brand_replies",) + tuple(w)),
-            read["account_snapshots"]
-            | "WriteAccountSnapshots" >> WriteParquetTable(
-                FileSystems.join(stage, "account_snapshots"), ACCOUNT_SNAPSHOT_SCHEMA, _by_fetched_date,
-                sort_by=("brand_id", "platform", "fetched_at"), partition_names=("fetched_date",))
-            | "TagAccountSnapshotFiles" >> beam.Map(lambda w: ("account_snapshots",) + tuple(w)),
-        ]
+        written += [write_table(name, read[name], stage) for name in FETCH_TABLES]
     written = written | "AllFiles" >> beam.Flatten()
-    _ = written | "CountRows" >> beam.Map(_count_written)
+    _ = written | "CountRows" >> beam.Map(count_written)
     _ = deduped["duplicates"] | "CountDuplicates" >> beam.Map(
         lambda n: beam.metrics.Metrics.counter("dedupe", "duplicates").inc(n))
     outputs = {
@@ -330,7 +294,7 @@ def dead_letter_prefix(window: typing.Optional[RunWindow]) -> str:
     return "part" if window is None else f"part-{window.key}"
 
 
-def _by_created_date(row: BrandMention):
+def _by_created_date(row: BrandMention):  # also Mention, BrandReply
     return (("created_date", row.created_at.date().isoformat()),)
 
 
@@ -346,7 +310,36 @@ def _by_step(row: DeadLetter):
     return (("step", row.step),)
 
 
-def _count_written(written):
+# How each table is written: schema, partition function, partition columns held in directory names only,
+# sort order within a file, and the partition names of an empty table's schema-only file.
+_TABLE_WRITES = {
+    "brand_mentions": (BRAND_MENTION_SCHEMA, _by_created_date, (), ("brand_id", "created_at", "mention_id"),
+                       ("created_date",)),
+    "metrics": (METRIC_SCHEMA, _by_period, ("period",), ("brand_id", "platform", "period_start"), None),
+    "lang_metrics": (LANG_METRIC_SCHEMA, _by_period, ("period",), ("brand_id", "lang", "period_start"), None),
+    "topic_metrics": (TOPIC_METRIC_SCHEMA, _by_period, ("period",), ("brand_id", "topic", "period_start"), None),
+    "alerts": (ALERT_SCHEMA, _by_period, ("period",), ("period_start", "brand_id", "alert"), None),
+    "dead_letters": (DEAD_LETTER_SCHEMA, _by_step, ("step",), ("source", "time"), None),
+    "posts": (MENTION_SCHEMA, _by_created_date, (), ("platform", "created_at", "id"), ("created_date",)),
+    "brand_replies": (BRAND_REPLY_SCHEMA, _by_created_date, (), ("brand_id", "created_at", "id"), ("created_date",)),
+    "account_snapshots": (ACCOUNT_SNAPSHOT_SCHEMA, _by_fetched_date, (), ("brand_id", "platform", "fetched_at"),
+                          ("fetched_date",)),
+}
+
+
+def write_table(name: str, rows: beam.PCollection, stage_dir: str, file_prefix: str = "part",
+                label: str = "") -> beam.PCollection:
+    """Writes `rows` as the staged table `name` under `stage_dir`; outputs (table, partition, file, rows)."""
+    schema, partition_fn, columns, sort_by, names = _TABLE_WRITES[name]
+    label = label or "".join(w.title() for w in name.split("_"))
+    return (rows
+            | f"Write{label}" >> WriteParquetTable(
+                FileSystems.join(stage_dir, name), schema, partition_fn, partition_columns=columns, sort_by=sort_by,
+                partition_names=names, file_prefix=file_prefix)
+            | f"Tag{label}Files" >> beam.Map(lambda w, table=name: (table,) + tuple(w)))
+
+
+def count_written(written):
     table, _partition, _path, rows = written
     beam.metrics.Metrics.counter("write", f"{table}_rows").inc(rows)
     beam.metrics.Metrics.counter("write", f"{table}_files").inc()
@@ -405,6 +398,8 @@ def _validate(opts: SocialListeningOptions
     sources = _sources(opts)
     if "file" in sources and not opts.input:
         raise ConfigError("--input is required: a file path or glob (e.g. --input 'data/*.jsonl')")
+    if opts.chunk_days and sources != ("file",):
+        raise ConfigError("--chunk_days reads --input files only; fetch from the platforms in a run without it")
     if opts.input and "file" not in sources:
         raise ConfigError("--input is read by the file source only: add it to --source (e.g. --source file,x)")
     if not opts.output_dir:
@@ -413,6 +408,13 @@ def _validate(opts: SocialListeningOptions
         raise ConfigError("--max_text_chars must be positive")
     if opts.inference_batch_size <= 0:
         raise ConfigError("--inference_batch_size must be positive")
+    if opts.chunk_days < 0:
+        raise ConfigError("--chunk_days must not be negative (0: the whole input at once)")
+    if opts.chunk_days and (opts.window_start or opts.window_end or opts.incremental):
+        raise ConfigError("--chunk_days slices a full run; a windowed run already processes its window only "
+                          "(drop --chunk_days, or run the windows one after another)")
+    if opts.chunk_days and opts.view_as(TestOptions).dry_run:
+        raise ConfigError("--chunk_days runs several pipelines; --dry_run builds one (drop --chunk_days)")
     if opts.window_end and not (opts.window_start or opts.incremental):
         raise ConfigError("--window_end needs --window_start (a backfill window) or --incremental")
     for flag in ("window_start", "window_end"):
@@ -689,6 +691,16 @@ def run(argv: typing.Optional[typing.Sequence[str]] = None, test_pipeline: typin
     job = JobConfig(brands, patterns, staging, handler, opts.max_text_chars, fetch, window, output_dir)
 
     started = time.time()
+    if opts.chunk_days:
+        from pipelines.chunked import run_in_slices  # imports this module
+
+        try:
+            result, counts = run_in_slices(lambda: beam.Pipeline(runner=_runner(options), options=options), job,
+                                           opts.chunk_days, _counters)
+        except BaseException:
+            delete_tree(staging)  # the previous outputs were never touched
+            raise
+        return _finish(options, opts, job, result, counts, run_id, started, now, sources, patterns, brands)
     pipeline = test_pipeline or beam.Pipeline(runner=_runner(options), options=options)
     build_social_listening(pipeline, job)
     if options.view_as(TestOptions).dry_run:
@@ -706,7 +718,14 @@ def run(argv: typing.Optional[typing.Sequence[str]] = None, test_pipeline: typin
         if fetch is not None:
             delete_tree(fetch.state_staging_dir)  # the connectors' state stays where it was
         raise
-    counts = _counters(result)
+    return _finish(options, opts, job, result, _counters(result), run_id, started, now, sources, patterns, brands)
+
+
+def _finish(options: PipelineOptions, opts: SocialListeningOptions, job: JobConfig, result,
+            counts: typing.Optional[typing.Dict[str, int]], run_id: str, started: float, now: datetime.datetime,
+            sources: typing.Sequence[str], patterns: typing.Sequence[str], brands: BrandConfig):
+    """After a successful run: commits the staged tables (and state), writes the manifest, prints the summary."""
+    staging, output_dir, fetch, window = job.staging_dir, job.output_dir, job.fetch, job.window
     counted_from = "metrics"
     if counts is None:
         counts, counted_from = _counts_from_files(staging), "files"
@@ -742,6 +761,8 @@ def run(argv: typing.Optional[typing.Sequence[str]] = None, test_pipeline: typin
     )
     if window is not None:
         manifest["window"] = window.describe()
+    if opts.chunk_days:
+        manifest["chunk_days"] = opts.chunk_days
     if fetch is not None:
         manifest["fetch"] = _fetch_summary(fetch, counts)
     with FileSystems.create(FileSystems.join(output_dir, "manifest.json")) as fh:

@@ -366,6 +366,21 @@ def test_sort_bundle_by_length_reorders_a_bundle():
     assert all(wv.windows == (GlobalWindow(),) for wv in emitted)
 
 
+def test_sort_bundle_by_length_holds_at_most_max_buffered_elements():
+    # A DirectRunner bundle can be the whole input: the sort must not hold it all.
+    dofn = SortBundleByLength(max_buffered=3)
+    dofn.start_bundle()
+    texts = ["dddd", "a", "ccc", "bb", "eeeee", "f", "gg"]
+    emitted = []
+    for text in texts:
+        emitted += list(dofn.process((text, text)))
+        assert len(dofn._buffer) < 3
+    assert [e[1] for e in emitted] == ["a", "ccc", "dddd", "f", "bb", "eeeee"]
+    assert [wv.value[1] for wv in dofn.finish_bundle()] == ["gg"]
+    with pytest.raises(ValueError):
+        SortBundleByLength(max_buffered=0)
+
+
 def test_windowed_input_is_scored_without_the_bundle_sort(tmp_path):
     # SortBundleByLength re-emits into the global window; windowed input must keep its windows.
     sprite = Match("sprite", "untagged", "Sprite", "names")

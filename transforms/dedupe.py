@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-
 import apache_beam as beam
 
 from schemas import Mention
+
+
+def post_key(mention: Mention) -> str:
+    """'platform:id': a platform name has no ':', so the key is unambiguous."""
+    return f"{mention.platform}:{mention.id}"
 
 
 def _freshness(mention: Mention) -> tuple:
@@ -45,7 +49,7 @@ class DedupeMentions(beam.PTransform):
     def expand(self, mentions):
         kept = (
             mentions
-            | "KeyByPost" >> beam.Map(lambda m: ((m.platform, m.id), m))
+            | "KeyByPost" >> beam.Map(lambda m: (post_key(m), m))
             | "KeepFreshest" >> beam.CombinePerKey(KeepFreshestFn())
         )
         unique = kept | "Unique" >> beam.Map(lambda kv: kv[1][0]).with_output_types(Mention)

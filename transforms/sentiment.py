@@ -24,6 +24,7 @@ from apache_beam.transforms.window import GlobalWindows
 
 from models.text import model_text, text_key
 from schemas import BrandMention, Mention
+from transforms.coders import RECORDS_CODER
 from transforms.dead_letters import dead_letter
 
 # Columns a BrandMention copies from its Mention unchanged.
@@ -71,10 +72,23 @@ def _failed_batch_to_dead_letters(failure):
                               f"{mention.platform}:{mention.id}")
 
 
+_PAIR_CODER = RECORDS_CODER.get_impl()
+
+
+def _key_by_text(pair: typing.Tuple[Mention, tuple]) -> typing.Tuple[str, bytes]:
+    """(mention, matches) -> (text key, the pair encoded).
+
+    The pair crosses the shuffle as bytes: a runner that keeps a shuffle in memory (the
+    DirectRunner) then holds one bytes object per post instead of a tree of Python
+    objects, and does not decode and re-encode it on the way through.
+    """
+    return text_key(pair[0].text), _PAIR_CODER.encode(pair)
+
+
 def _one_text_per_group(keyed):
-    """(text key, posts) -> (posts, the normalised text they share); counts texts saved."""
-    _key, group = keyed
-    group = list(group)
+    """(text key, encoded posts) -> (posts, the normalised text they share); counts texts saved."""
+    _key, encoded = keyed
+    group = [_PAIR_CODER.decode(blob) for blob in encoded]
     _DISTINCT_TEXTS.inc()
     if len(group) > 1:
         _REPEATED_TEXT_POSTS.inc(len(group) - 1)
@@ -84,26 +98,39 @@ def _one_text_per_group(keyed):
 
 
 class SortBundleByLength(beam.DoFn):
-    """Re-emits a bundle's (key, text) elements shortest text first; for globally windowed input only.
+    """Re-emits (key, text) elements shortest text first, `max_buffered` at a time; global window only.
 
-    Batches that `RunInference` cuts downstream then hold texts of similar length. The
-    bundle is held in memory; in batch pipelines a bundle is a slice of the input.
-    `ScoreSentiment` applies it only where the input is in the global window (windowed,
-    streaming input has Beam's own length buckets), so elements need no window here.
+    Batches that `RunInference` cuts downstream then hold texts of similar length. At
+    most `max_buffered` elements are held: a DirectRunner bundle can be the whole input,
+    and sorting runs of a few thousand texts already gives batches of 64 that pad
+    little. `ScoreSentiment` applies it only where the input is in the global window
+    (windowed, streaming input has Beam's own length buckets), so elements need no
+    window here.
     """
+
+    def __init__(self, max_buffered: int = 4096):
+        if max_buffered < 1:
+            raise ValueError("max_buffered must be at least 1")
+        self._max_buffered = max_buffered
+        self._buffer: list = []
 
     def start_bundle(self):
         self._buffer = []
 
+    def _sorted(self):
+        buffer, self._buffer = self._buffer, []
+        buffer.sort(key=lambda element: len(element[1]))
+        return buffer
+
     def process(self, element):
         self._buffer.append(element)
+        if len(self._buffer) >= self._max_buffered:
+            return self._sorted()
         return ()
 
     def finish_bundle(self):
-        self._buffer.sort(key=lambda element: len(element[1]))
-        for element in self._buffer:
+        for element in self._sorted():
             yield GlobalWindows.windowed_value(element)
-        self._buffer = []
 
 
 class ScoreSentiment(beam.PTransform):
@@ -122,7 +149,7 @@ class ScoreSentiment(beam.PTransform):
     def expand(self, matched):
         texts = (
             matched
-            | "KeyByText" >> beam.Map(lambda pair: (text_key(pair[0].text), pair))
+            | "KeyByText" >> beam.Map(_key_by_text).with_output_types(typing.Tuple[str, bytes])
             | "GroupByText" >> beam.GroupByKey()
             | "OneTextPerGroup" >> beam.Map(_one_text_per_group)
         )

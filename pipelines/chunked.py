@@ -1,0 +1,176 @@
+"""A full run in slices of days (`--chunk_days N`): the memory of one slice, whatever the input's size.
+
+A runner that keeps shuffles in memory (the DirectRunner) holds all the posts of a run
+at once, because the dedupe by post id and the grouping of posts by text shuffle every
+post. With `--chunk_days` a full run goes as a sequence of pipelines instead:
+
+1. **Stage**: reads the input once and writes the valid posts as Parquet, partitioned by
+   creation day, into the run's staging directory (`_staging/<run>/_chunks/posts/`);
+   unreadable and invalid records go to dead letters. Nothing is shuffled but file names.
+2. **Score**, once per slice of `--chunk_days` days, oldest first: reads the slice's
+   days back, dedupes, matches and scores them, and writes the slice's brand_mentions
+   partitions and the model's dead letters. Copies of a post share its creation time,
+   so they land in the same slice; a text repeated in two slices is scored in both.
+3. **Metrics**: reads every staged brand mention and post back and computes the
+   metrics, topic metrics and alerts from all of them, as a one-pass run does.
+   Mentions are counted into per-day accumulators as they are read; only complaints
+   (negative, not reposts) cross a shuffle, to meet the brand's replies.
+
+The caller (`pipelines.run.run`) then commits the staged tables like a one-pass run's:
+every table is replaced, and a run that dies half way leaves the previous outputs as
+they were. The outputs equal a one-pass run's (`tests/test_chunked.py`); the extra cost
+is writing and reading the posts once more as Parquet, and one pipeline start per slice.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import re
+import typing
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+from pipelines.run import count_written, write_table
+from schemas import BRAND_MENTION_SCHEMA, MENTION_SCHEMA, BrandMention, Mention
+from transforms.alerts import DetectAlerts
+from transforms.dedupe import DedupeMentions
+from transforms.fetch import ReadSources
+from transforms.incremental import ReadCommitted
+from transforms.matching import MatchBrands
+from transforms.metrics import ComputeMetrics, MentionDays
+from transforms.metrics_topics import ComputeTopicMetrics
+from transforms.sentiment import ScoreSentiment
+from transforms.sinks import EMPTY_PARTITION, delete_tree
+
+LOG = logging.getLogger("social_listening")
+CHUNKS_DIR = "_chunks"
+_DAY_PARTITION = re.compile(r"^created_date=(\d{4}-\d{2}-\d{2})$")
+
+
+def _day_of(path: str) -> typing.Optional[datetime.date]:
+    match = _DAY_PARTITION.match(path.rsplit("/", 2)[-2])
+    return datetime.date.fromisoformat(match.group(1)) if match else None
+
+
+def staged_days(posts_dir: str) -> typing.List[datetime.date]:
+    """The creation days that have staged posts, oldest first."""
+    pattern = FileSystems.join(posts_dir, "*", "*.parquet")
+    days = {_day_of(m.path) for r in FileSystems.match([pattern]) for m in r.metadata_list}
+    return sorted(d for d in days if d is not None)
+
+
+def slices(days: typing.Sequence[datetime.date], chunk_days: int
+           ) -> typing.List[typing.Tuple[datetime.date, datetime.date]]:
+    """[start, end) slices of `chunk_days` calendar days from the first day, only those that have posts."""
+    if chunk_days < 1:
+        raise ValueError("chunk_days must be at least 1")
+    if not days:
+        return []
+    first = days[0]
+    starts = sorted({first + datetime.timedelta(days=((d - first).days // chunk_days) * chunk_days) for d in days})
+    return [(s, s + datetime.timedelta(days=chunk_days)) for s in starts]
+
+
+def drop_empty_partitions(table_dir: str) -> None:
+    """Removes a table's schema-only `__empty__` partition when other passes wrote rows into it."""
+    pattern = FileSystems.join(table_dir, "*", "*.parquet")
+    parts = {m.path.rsplit("/", 2)[-2] for r in FileSystems.match([pattern]) for m in r.metadata_list}
+    empty = [p for p in parts if p.endswith("=" + EMPTY_PARTITION)]
+    if empty and len(parts) > len(empty):
+        for part in empty:
+            delete_tree(FileSystems.join(table_dir, part))
+
+
+def build_stage(pipeline: beam.Pipeline, job, chunks_dir: str) -> None:
+    """Pass 1: input -> staged posts by creation day, and the reading's dead letters."""
+    read = pipeline | "ReadMentions" >> ReadSources(job.inputs, job.max_text_chars, None)
+    written = (write_table("posts", read["mentions"], chunks_dir, label="StagedPosts"),
+               write_table("dead_letters", read["dead_letters"], job.staging_dir, file_prefix="part-read"))
+    _ = written | "AllFiles" >> beam.Flatten() | "CountRows" >> beam.Map(count_written)
+
+
+def build_score(pipeline: beam.Pipeline, job, posts_dir: str, start: datetime.date, end: datetime.date) -> None:
+    """Pass 2, one slice: its staged posts -> dedupe, match, score -> brand_mentions and the model's dead letters."""
+    def in_slice(path: str) -> bool:
+        day = _day_of(path)
+        return day is not None and start <= day < end
+
+    mentions = pipeline | "ReadMentions" >> ReadCommitted(posts_dir, Mention, MENTION_SCHEMA, in_slice)
+    deduped = mentions | "Dedupe" >> DedupeMentions()
+    matched = deduped["mentions"] | "MatchBrands" >> MatchBrands(job.brands)
+    scored = matched.matched | "ScoreSentiment" >> ScoreSentiment(job.model_handler)
+    prefix = f"part-s{start:%Y%m%d}"
+    written = (write_table("brand_mentions", scored["brand_mentions"], job.staging_dir),
+               write_table("dead_letters", scored["dead_letters"], job.staging_dir, file_prefix=prefix))
+    _ = written | "AllFiles" >> beam.Flatten() | "CountRows" >> beam.Map(count_written)
+    _ = deduped["duplicates"] | "CountDuplicates" >> beam.Map(
+        lambda n: beam.metrics.Metrics.counter("dedupe", "duplicates").inc(n))
+
+
+def build_metrics(pipeline: beam.Pipeline, job, posts_dir: str) -> None:
+    """Pass 3: every staged brand mention and post -> metrics, lang/topic metrics and alerts."""
+    brand_mentions = pipeline | "CommittedMentions" >> ReadCommitted(
+        FileSystems.join(job.staging_dir, "brand_mentions"), BrandMention, BRAND_MENTION_SCHEMA)
+    # Every valid post (copies too: a copy of a brand's reply changes no reply time, and no day).
+    posts = pipeline | "ReadPosts" >> ReadCommitted(posts_dir, Mention, MENTION_SCHEMA)
+    dates = posts | "MentionDates" >> MentionDays()
+    computed = ({"brand_mentions": brand_mentions, "mention_dates": dates, "posts": posts}
+                | "ComputeMetrics" >> ComputeMetrics(job.brands))
+    metrics = computed["metrics"]
+    topic_metrics = (brand_mentions, dates) | "ComputeTopicMetrics" >> ComputeTopicMetrics()
+    alerts = (metrics, brand_mentions) | "DetectAlerts" >> DetectAlerts(job.brands)
+    written = (write_table("metrics", metrics, job.staging_dir),
+               write_table("lang_metrics", computed["lang_metrics"], job.staging_dir),
+               write_table("topic_metrics", topic_metrics, job.staging_dir),
+               write_table("alerts", alerts, job.staging_dir))
+    _ = written | "AllFiles" >> beam.Flatten() | "CountRows" >> beam.Map(count_written)
+
+
+def run_in_slices(make_pipeline: typing.Callable[[], beam.Pipeline], job, chunk_days: int,
+                  collect: typing.Callable[[typing.Any], typing.Optional[typing.Dict[str, int]]]
+                  ) -> typing.Tuple[typing.Any, typing.Optional[typing.Dict[str, int]]]:
+    """Runs the passes one after another into `job.staging_dir`.
+
+    Args:
+        make_pipeline: A new pipeline with the run's options, for each pass.
+        job: The run's `pipelines.run.JobConfig` (a full run from files).
+        chunk_days: Days per slice.
+        collect: PipelineResult -> its counters ('namespace.name' -> value), or None.
+
+    Returns:
+        The last pass's result and the counters summed over all passes (None when the
+        runner reports none).
+    """
+    chunks_dir = FileSystems.join(job.staging_dir, CHUNKS_DIR)
+    posts_dir = FileSystems.join(chunks_dir, "posts")
+    totals: typing.Optional[typing.Dict[str, int]] = {}
+
+    def run_pass(build, *args):
+        nonlocal totals
+        pipeline = make_pipeline()
+        build(pipeline, job, *args)
+        result = pipeline.run()
+        result.wait_until_finish()
+        counts = collect(result)
+        if counts is None or totals is None:
+            totals = None
+        else:
+            for name, value in counts.items():
+                # The staged posts are the run's scratch, not one of its tables.
+                if not name.startswith(("write.posts_",)):
+                    totals[name] = totals.get(name, 0) + value
+        return result
+
+    run_pass(build_stage, chunks_dir)
+    # Without any valid post one empty slice still runs, so that brand_mentions gets its schema-only file.
+    planned = slices(staged_days(posts_dir), chunk_days) or [(datetime.date.min, datetime.date.min)]
+    for i, (start, end) in enumerate(planned, 1):
+        LOG.info("slice %d of %d: %s .. %s (exclusive)", i, len(planned), start, end)
+        run_pass(build_score, posts_dir, start, end)
+    result = run_pass(build_metrics, posts_dir)
+    delete_tree(chunks_dir)
+    for table in ("brand_mentions", "dead_letters"):
+        drop_empty_partitions(FileSystems.join(job.staging_dir, table))
+    return result, totals
