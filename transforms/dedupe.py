@@ -5,6 +5,9 @@ from __future__ import annotations
 import apache_beam as beam
 
 from schemas import Mention
+from transforms.coders import RECORDS_CODER
+
+_CODER = RECORDS_CODER.get_impl()
 
 
 def post_key(mention: Mention) -> str:
@@ -12,35 +15,38 @@ def post_key(mention: Mention) -> str:
     return f"{mention.platform}:{mention.id}"
 
 
-def _freshness(mention: Mention) -> tuple:
-    # The freshest fetch has the most up-to-date engagement counts; repr() only makes
-    # the choice between equally fresh copies deterministic on every runner.
-    fetched = mention.fetched_at.timestamp() if mention.fetched_at else float("-inf")
-    return (fetched, repr(mention))
+_NEVER = float("-inf")  # the fetch time of a copy that has none
 
 
 class KeepFreshestFn(beam.CombineFn):
-    """Keeps the freshest copy of a post and how many copies were seen."""
+    """Keeps the freshest copy of a post and how many copies were seen.
+
+    The freshest fetch has the most up-to-date engagement counts. The accumulator is
+    `(fetch time, the copy encoded, copies)`: a runner that keeps a shuffle in memory
+    (the DirectRunner) then holds one bytes object per post instead of a tree of
+    Python objects, and between equally fresh copies the larger encoding wins, the
+    same choice on every runner. `extract_output` gives `(mention, copies)`.
+    """
 
     def create_accumulator(self):
-        return None, 0
+        return _NEVER, b"", 0
 
     def add_input(self, acc, mention):
-        best, n = acc
-        if best is None or _freshness(mention) > _freshness(best):
-            best = mention
-        return best, n + 1
+        fresh = (mention.fetched_at.timestamp() if mention.fetched_at else _NEVER, _CODER.encode(mention))
+        if acc[2] == 0 or fresh > acc[:2]:
+            return fresh + (acc[2] + 1,)
+        return acc[0], acc[1], acc[2] + 1
 
     def merge_accumulators(self, accs):
         best, total = None, 0
-        for cand, n in accs:
-            total += n
-            if cand is not None and (best is None or _freshness(cand) > _freshness(best)):
-                best = cand
-        return best, total
+        for acc in accs:
+            total += acc[2]
+            if acc[2] and (best is None or acc[:2] > best):
+                best = acc[:2]
+        return (best or (_NEVER, b"")) + (total,)
 
     def extract_output(self, acc):
-        return acc
+        return (_CODER.decode(acc[1]) if acc[2] else None), acc[2]
 
 
 class DedupeMentions(beam.PTransform):

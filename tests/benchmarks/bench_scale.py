@@ -106,31 +106,37 @@ def _dataset(workdir: pathlib.Path, size: int, config: str, files: int) -> pathl
     return path
 
 
-def _measure(size: int, model: str, data: pathlib.Path, workdir: pathlib.Path, args) -> dict:
-    out = workdir / f"out-{model}-{size}"
+def _measure(size: int, model: str, data: pathlib.Path, workdir: pathlib.Path, args, chunk_days: int = 0) -> dict:
+    mode = f"{chunk_days}d" if chunk_days else "1"
+    out = workdir / f"out-{model}-{size}" if not chunk_days else workdir / f"out-{model}-{size}-{mode}"
+    job_args = args.beam_args + (["--chunk_days", str(chunk_days)] if chunk_days else [])
     cmd = [sys.executable, __file__, "--child", "--model", model, "--config", args.config, "--input", str(data),
-           "--out", str(out), "--"] + args.beam_args
-    print(f"  running {size:,} mentions with the {model} model ...", flush=True)
+           "--out", str(out), "--"] + job_args
+    how = f" in {chunk_days}-day slices" if chunk_days else ""
+    print(f"  running {size:,} mentions with the {model} model{how} ...", flush=True)
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH ")), None)
     if proc.returncode or line is None:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-        return {"size": size, "model": model, "error": tail[0][:100]}
-    return {"size": size, "model": model, **json.loads(line[len("BENCH "):])}
+        return {"size": size, "model": model, "mode": mode, "error": tail[0][:100]}
+    result = {"size": size, "model": model, "mode": mode, **json.loads(line[len("BENCH "):])}
+    if chunk_days:
+        result["phases"] = {}  # the step timers of the last pass only: not the run's phases
+    return result
 
 
 def _table(results) -> str:
-    head = (f"{'mentions':>10}  {'model':<5} {'seconds':>8} {'mentions/s':>10} {'peak RSS MB':>11}   "
+    head = (f"{'mentions':>10}  {'model':<5} {'pass':>4} {'seconds':>8} {'mentions/s':>10} {'peak RSS MB':>11}   "
             f"{'t ratio':>7} {'per 2x':>6} {'marginal/s':>10} {'RSS ratio':>9}")
     lines = [head, "-" * len(head)]
     previous = None
     for r in results:
         if "error" in r:
-            lines.append(f"{r['size']:>10,}  {r['model']:<5} failed: {r['error']}")
+            lines.append(f"{r['size']:>10,}  {r['model']:<5} {r['mode']:>4} failed: {r['error']}")
             continue
-        row = (f"{r['size']:>10,}  {r['model']:<5} {r['seconds']:>8.1f} {r['size'] / r['seconds']:>10,.0f} "
+        row = (f"{r['size']:>10,}  {r['model']:<5} {r['mode']:>4} {r['seconds']:>8.1f} {r['size'] / r['seconds']:>10,.0f} "
                f"{r['rss_mb']:>11,.0f}")
-        if previous and previous["model"] == r["model"] and "error" not in previous:
+        if previous and (previous["model"], previous["mode"]) == (r["model"], r["mode"]) and "error" not in previous:
             growth = r["size"] / previous["size"]
             ratio = r["seconds"] / previous["seconds"]
             per_2x = ratio ** (math.log(2) / math.log(growth))
@@ -149,6 +155,8 @@ def main(argv=None) -> int:
                         help="Comma-separated input sizes (env SIZES too).")
     parser.add_argument("--real_model_size", type=int, default=10000,
                         help="Also run the real embedded model at this size (0: skip).")
+    parser.add_argument("--chunk_days", type=int, default=7,
+                        help="Also run each size with the job's --chunk_days at this many days (0: skip).")
     parser.add_argument("--config", default=str(ROOT / "brands.yaml"))
     parser.add_argument("--files", type=int, default=8, help="Input files per size.")
     parser.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "social-listening-bench"),
@@ -165,18 +173,24 @@ def main(argv=None) -> int:
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
     workdir = pathlib.Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    print(f"bench-scale: sizes {', '.join(f'{s:,}' for s in sizes)}; fake model; then the real model at "
+    print(f"bench-scale: sizes {', '.join(f'{s:,}' for s in sizes)}; fake model in one pass, then in "
+          f"{args.chunk_days}-day slices (--chunk_days); then the real model at "
           f"{args.real_model_size:,}; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}", flush=True)
     results = []
     for size in sizes:
         results.append(_measure(size, "fake", _dataset(workdir, size, args.config, args.files), workdir, args))
         print(_table(results[-1:]).splitlines()[-1], flush=True)
+    if args.chunk_days:
+        for size in sizes:
+            data = _dataset(workdir, size, args.config, args.files)
+            results.append(_measure(size, "fake", data, workdir, args, chunk_days=args.chunk_days))
+            print(_table(results[-1:]).splitlines()[-1], flush=True)
     if args.real_model_size:
         data = _dataset(workdir, args.real_model_size, args.config, args.files)
         results.append(_measure(args.real_model_size, "real", data, workdir, args))
     print()
     print(_table(results))
-    fake = [r for r in results if r["model"] == "fake" and "error" not in r]
+    fake = [r for r in results if r["model"] == "fake" and r["mode"] == "1" and "error" not in r]
     real = [r for r in results if r["model"] == "real" and "error" not in r]
     if real:
         same = next((r for r in fake if r["size"] == real[0]["size"]), None)
