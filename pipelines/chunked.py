@@ -46,6 +46,8 @@ from transforms.sinks import EMPTY_PARTITION, delete_tree
 
 LOG = logging.getLogger("social_listening")
 CHUNKS_DIR = "_chunks"
+# What ComputeMetrics reads from a post: who wrote it, what it replies to, where and when.
+_REPLY_COLUMNS = ("id", "platform", "created_at", "author_handle", "reply_to")
 _DAY_PARTITION = re.compile(r"^created_date=(\d{4}-\d{2}-\d{2})$")
 
 
@@ -113,8 +115,9 @@ def build_metrics(pipeline: beam.Pipeline, job, posts_dir: str) -> None:
     """Pass 3: every staged brand mention and post -> metrics, lang/topic metrics and alerts."""
     brand_mentions = pipeline | "CommittedMentions" >> ReadCommitted(
         FileSystems.join(job.staging_dir, "brand_mentions"), BrandMention, BRAND_MENTION_SCHEMA)
-    # Every valid post (copies too: a copy of a brand's reply changes no reply time, and no day).
-    posts = pipeline | "ReadPosts" >> ReadCommitted(posts_dir, Mention, MENTION_SCHEMA)
+    # Every valid post (copies too: a copy of a brand's reply changes no reply time, and no day), read
+    # for the brand accounts' replies and the run's days only: the columns those need.
+    posts = pipeline | "ReadPosts" >> ReadCommitted(posts_dir, Mention, MENTION_SCHEMA, columns=_REPLY_COLUMNS)
     dates = posts | "MentionDates" >> MentionDays()
     computed = ({"brand_mentions": brand_mentions, "mention_dates": dates, "posts": posts}
                 | "ComputeMetrics" >> ComputeMetrics(job.brands))

@@ -8,6 +8,9 @@ Any of Beam's own flags work as well, e.g. `--direct_num_workers 2
 --direct_running_mode multi_processing` locally, or `--runner DataflowRunner --project P
 --region R --temp_location gs://B/tmp --setup_file ./setup.py` on Google Cloud.
 
+A long history on one machine: `--chunk_days 7` runs the same full run in slices of a week
+(`pipelines/chunked.py`), so that the DirectRunner holds a week's posts at a time, not all of them.
+
 Fetch from the platforms instead of (or beside) files with `--source` (see README, "Connectors")::
 
     X_BEARER_TOKEN=... python -m pipelines.run --config brands.yaml --source x,mastodon --output_dir out/

@@ -59,6 +59,7 @@ RUNS_FILE = "runs.json"
 STATE_DIR = "_state"
 MAX_LOGGED_RUNS = 200
 _UTC = datetime.timezone.utc
+_READ_BATCH_ROWS = 10_000
 _DATE_PARTITION = re.compile(r"^created_date=(\d{4}-\d{2}-\d{2})$")
 
 
@@ -298,19 +299,25 @@ def _partition_values(path: str) -> typing.Dict[str, str]:
     return {key: value} if value else {}
 
 
-def read_committed_rows(path: str, record_type: type, schema: pa.Schema) -> typing.Iterator[typing.Any]:
-    """The rows of one committed Parquet file as records; the partition column comes from the directory."""
+def read_committed_rows(path: str, record_type: type, schema: pa.Schema,
+                        columns: typing.Optional[typing.Sequence[str]] = None) -> typing.Iterator[typing.Any]:
+    """The rows of one committed Parquet file as records; the partition column comes from the directory.
+
+    With `columns`, only those are read and the record's other fields are None.
+    """
     with FileSystems.open(path) as fh:
-        table = pq.read_table(pa.BufferReader(fh.read()))
+        data = pa.BufferReader(fh.read())
     parts = _partition_values(path)
     maps = {f.name for f in schema if pa.types.is_map(f.type)}
     names = record_type._fields
-    for row in table.to_pylist():
-        values = {**parts, **row}
-        for name in maps:
-            if values.get(name) is not None:
-                values[name] = dict(values[name])
-        yield record_type(**{n: values.get(n) for n in names})
+    # Batch by batch: a file holds up to 250,000 rows, and a row as a Python dict is far larger than in Parquet.
+    for batch in pq.ParquetFile(data).iter_batches(batch_size=_READ_BATCH_ROWS, columns=columns):
+        for row in batch.to_pylist():
+            values = {**parts, **row}
+            for name in maps:
+                if values.get(name) is not None:
+                    values[name] = dict(values[name])
+            yield record_type(**{n: values.get(n) for n in names})
 
 
 class ReadCommitted(beam.PTransform):
@@ -321,21 +328,26 @@ class ReadCommitted(beam.PTransform):
         record_type: The NamedTuple of its rows.
         schema: Its pyarrow schema.
         keep_file: Path -> whether to read it (e.g. by its `created_date=` directory).
+        columns: Read only these columns (stored in the files, not partition columns); the
+            records' other fields are None.
     """
 
     def __init__(self, table_dir: str, record_type: type, schema: pa.Schema,
-                 keep_file: typing.Callable[[str], bool] = lambda _path: True):
+                 keep_file: typing.Callable[[str], bool] = lambda _path: True,
+                 columns: typing.Optional[typing.Sequence[str]] = None):
         super().__init__()
         self._files = [p for p in _committed_files(table_dir) if keep_file(p)]
         self._record_type = record_type
         self._schema = schema
+        self._columns = tuple(columns) if columns is not None else None
 
     def expand(self, pbegin):
         return (pbegin
                 | "Files" >> beam.Create(self._files)
                 | "SpreadFiles" >> beam.Reshuffle()
-                | "Rows" >> beam.FlatMap(read_committed_rows, self._record_type, self._schema)
-                .with_output_types(self._record_type))
+                | "Rows" >> beam.FlatMap(read_committed_rows, self._record_type, self._schema, self._columns)
+                # Records with fields left out hold None where the schema has none: not a RowCoder's.
+                .with_output_types(self._record_type if self._columns is None else typing.Any))
 
 
 def context_file(window: RunWindow) -> typing.Callable[[str], bool]:

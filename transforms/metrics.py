@@ -325,15 +325,19 @@ def _replies_from_connector(reply: BrandReply):
         yield (reply.platform, reply.in_reply_to_id), (reply.brand_id, reply.created_at)
 
 
-def _answer(keyed, covered: typing.Mapping[typing.Tuple[str, str], bool]):
-    """Marks each negative mention with whether its brand's replies are known and the time to the first."""
-    _key, groups = keyed
-    replies = list(groups["replies"])
-    for mf in groups["mentions"]:
-        known = (mf.brand_id, mf.platform) in covered
-        waits = [(at - mf.created_at).total_seconds() for brand_id, at in replies
-                 if brand_id == mf.brand_id and at >= mf.created_at] if known else []
-        yield mf._replace(facts=mf.facts._replace(service=known, reply_seconds=min(waits) if waits else None))
+def _answer(mf: MentionFacts, replies: typing.Mapping[typing.Tuple[str, str], typing.Sequence[tuple]],
+            covered: typing.Mapping[typing.Tuple[str, str], bool]) -> MentionFacts:
+    """Marks a complaint with whether its brand's replies are known and the time to the first; others pass as they are.
+
+    The replies (the brand accounts' own, few next to the mentions) come as a side input
+    keyed by (platform, post id), so the mentions are never shuffled to meet them.
+    """
+    if not _wants_answer(mf):
+        return mf
+    known = (mf.brand_id, mf.platform) in covered
+    waits = [(at - mf.created_at).total_seconds() for brand_id, at in replies.get((mf.platform, mf.mention_id), ())
+             if brand_id == mf.brand_id and at >= mf.created_at] if known else []
+    return mf._replace(facts=mf.facts._replace(service=known, reply_seconds=min(waits) if waits else None))
 
 
 # ---- audience: follower growth of the brand's own accounts -------------------------------------
@@ -584,17 +588,16 @@ class ComputeMetrics(beam.PTransform):
             | "CoverageDict" >> beam.Map(lambda pair: (pair, True))
         )
 
-        facts = brand_mentions | "Facts" >> beam.Map(to_facts)
-        needs_answer, rest = facts | "SplitComplaints" >> beam.Partition(
-            lambda mf, _n: 0 if _wants_answer(mf) else 1, 2)
+        replies_by_post = (replies
+                           | "GroupRepliesByPost" >> beam.GroupByKey()
+                           | "ReplyLists" >> beam.MapTuple(lambda key, found: (key, sorted(found))))
         answered = (
-            {"mentions": needs_answer | "KeyComplaints" >> beam.Map(lambda mf: ((mf.platform, mf.mention_id), mf)),
-             "replies": replies}
-            | "JoinReplies" >> beam.CoGroupByKey()
-            | "AnswerComplaints" >> beam.FlatMap(_answer, AsDict(coverage))
+            brand_mentions
+            | "Facts" >> beam.Map(to_facts)
+            | "AnswerComplaints" >> beam.Map(_answer, AsDict(replies_by_post), AsDict(coverage))
         )
         aggregated = (
-            (answered, rest)
+            answered
             # Each mention counts once, in its day cell; the cells' accumulators then merge into the
             # 12 keys of a mention (4 periods x all, per platform, per language).
             | "AggregateDays" >> CombineExploded(_day_cell, MetricsCombineFn(), extract=False)
