@@ -8,8 +8,9 @@ the dates of every valid post (the run's date range), and optionally every valid
 (`posts`: the brand accounts' own replies among them), the connectors' `brand_replies`
 and `account_snapshots`. Steps, each labelled in the graph:
 
-1. `AnswerComplaints`: negative mentions are joined, per (platform, post id), with the
-   replies of the brand's own account, to learn whether and how fast they were answered.
+1. `AnswerComplaints`: negative mentions meet, per (platform, post id), the replies of
+   the brand's own account, to learn whether and how fast they were answered. The
+   replies (few) come as a side input, so the mentions are not shuffled for it.
 2. `Aggregate`: one CombinePerKey over (brand, period, period_start, platform, lang),
    where platform None / lang None mean "all together" (rows break down by platform or
    by language, never both). Each mention is added once, to the accumulator of its

@@ -7,8 +7,8 @@ for them twice. Posts are grouped by the hash of their normalised text
 text different); the group rides through RunInference as the key of its one text, so
 the scores come back attached to every post of the group without a second join.
 
-Before RunInference each bundle is sorted by text length, so that the batches
-RunInference cuts hold texts of similar length and pad little (Beam's own length
+Before RunInference the texts are sorted by length in runs of 4,096, so that the
+batches RunInference cuts hold texts of similar length and pad little (Beam's own length
 bucketing, `batch_length_fn`, works only on its streaming path). A batch the model fails
 on goes to dead letters, one row per post, with the error.
 """

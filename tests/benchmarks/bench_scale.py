@@ -8,7 +8,8 @@ job runs on them in a fresh child process (`python -m pipelines.run`'s `run()` o
 DirectRunner), with the sentiment model swapped for a cheap fake (the lexicon double of
 `tests/fakes.py`, in batches of 256), so that the numbers measure everything but the
 model: reading, dedupe, matching, RunInference's plumbing, metrics, alerts and the
-Parquet sinks. Once more at `--real_model_size` with the real embedded model.
+Parquet sinks. Then each size again as the job's sliced run (`--chunk_days`, default 7;
+0 skips it), and once more at `--real_model_size` with the real embedded model.
 
 Printed per run: wall time of `run()`, mentions/s, the child's peak RSS; per step up in
 size: how time and memory grow (`t ratio`: time(n2)/time(n1); `per 2x`: the same ratio
