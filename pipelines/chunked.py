@@ -32,7 +32,7 @@ import typing
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines.run import count_written, write_table
+from pipelines.tables import count_written, write_table
 from schemas import BRAND_MENTION_SCHEMA, MENTION_SCHEMA, BrandMention, Mention
 from transforms.alerts import DetectAlerts
 from transforms.dedupe import DedupeMentions

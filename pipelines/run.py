@@ -44,10 +44,8 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from connectors.base import ConnectorSettings, connector_names, parse_iso
 from connectors.files import DEFAULT_MAX_TEXT_CHARS
 from connectors.http import HttpPolicy
-from schemas import (BRAND_MENTION_SCHEMA, DEAD_LETTER_SCHEMA, MENTION_SCHEMA, METRIC_SCHEMA, BrandMention,
-                     DeadLetter, Metric)
-from schemas.records import (ACCOUNT_SNAPSHOT_SCHEMA, ALERT_SCHEMA, BRAND_REPLY_SCHEMA, LANG_METRIC_SCHEMA,
-                             TOPIC_METRIC_SCHEMA, Alert, LangMetric, TopicMetric)
+from schemas import BRAND_MENTION_SCHEMA, METRIC_SCHEMA, BrandMention, DeadLetter, Metric
+from schemas.records import ALERT_SCHEMA, LANG_METRIC_SCHEMA, TOPIC_METRIC_SCHEMA, Alert, LangMetric, TopicMetric
 from schemas.config import BrandConfig, ConfigError, load_config
 from transforms.dedupe import DedupeMentions
 from transforms.matching import MatchBrands
@@ -58,7 +56,8 @@ from transforms.fetch import FETCH_TABLES, FetchPlan, ReadSources, commit_state,
 from transforms.incremental import (MergeRecomputed, ReadCommitted, RunWindow, SplitByWindow, context_file,
                                     load_runs, parse_day, plan_window, updated_runs, write_runs)
 from transforms.sentiment import ScoreSentiment
-from transforms.sinks import WriteParquetTable, commit_partitions, commit_tables, delete_tree
+from transforms.sinks import commit_partitions, commit_tables, delete_tree
+from pipelines.tables import count_written, write_table
 
 TABLES = ("brand_mentions", "metrics", "lang_metrics", "topic_metrics", "alerts", "dead_letters")
 LOG = logging.getLogger("social_listening")
@@ -295,57 +294,6 @@ def build_social_listening(pipeline: beam.Pipeline, job: JobConfig) -> typing.Di
 def dead_letter_prefix(window: typing.Optional[RunWindow]) -> str:
     """File names of the dead letters: a windowed run's carry its window, so that a rerun replaces them."""
     return "part" if window is None else f"part-{window.key}"
-
-
-def _by_created_date(row: BrandMention):  # also Mention, BrandReply
-    return (("created_date", row.created_at.date().isoformat()),)
-
-
-def _by_fetched_date(row):
-    return (("fetched_date", row.fetched_at.date().isoformat()),)
-
-
-def _by_period(row: Metric):  # also LangMetric, TopicMetric and Alert
-    return (("period", row.period),)
-
-
-def _by_step(row: DeadLetter):
-    return (("step", row.step),)
-
-
-# How each table is written: schema, partition function, partition columns held in directory names only,
-# sort order within a file, and the partition names of an empty table's schema-only file.
-_TABLE_WRITES = {
-    "brand_mentions": (BRAND_MENTION_SCHEMA, _by_created_date, (), ("brand_id", "created_at", "mention_id"),
-                       ("created_date",)),
-    "metrics": (METRIC_SCHEMA, _by_period, ("period",), ("brand_id", "platform", "period_start"), None),
-    "lang_metrics": (LANG_METRIC_SCHEMA, _by_period, ("period",), ("brand_id", "lang", "period_start"), None),
-    "topic_metrics": (TOPIC_METRIC_SCHEMA, _by_period, ("period",), ("brand_id", "topic", "period_start"), None),
-    "alerts": (ALERT_SCHEMA, _by_period, ("period",), ("period_start", "brand_id", "alert"), None),
-    "dead_letters": (DEAD_LETTER_SCHEMA, _by_step, ("step",), ("source", "time"), None),
-    "posts": (MENTION_SCHEMA, _by_created_date, (), ("platform", "created_at", "id"), ("created_date",)),
-    "brand_replies": (BRAND_REPLY_SCHEMA, _by_created_date, (), ("brand_id", "created_at", "id"), ("created_date",)),
-    "account_snapshots": (ACCOUNT_SNAPSHOT_SCHEMA, _by_fetched_date, (), ("brand_id", "platform", "fetched_at"),
-                          ("fetched_date",)),
-}
-
-
-def write_table(name: str, rows: beam.PCollection, stage_dir: str, file_prefix: str = "part",
-                label: str = "") -> beam.PCollection:
-    """Writes `rows` as the staged table `name` under `stage_dir`; outputs (table, partition, file, rows)."""
-    schema, partition_fn, columns, sort_by, names = _TABLE_WRITES[name]
-    label = label or "".join(w.title() for w in name.split("_"))
-    return (rows
-            | f"Write{label}" >> WriteParquetTable(
-                FileSystems.join(stage_dir, name), schema, partition_fn, partition_columns=columns, sort_by=sort_by,
-                partition_names=names, file_prefix=file_prefix)
-            | f"Tag{label}Files" >> beam.Map(lambda w, table=name: (table,) + tuple(w)))
-
-
-def count_written(written):
-    table, _partition, _path, rows = written
-    beam.metrics.Metrics.counter("write", f"{table}_rows").inc(rows)
-    beam.metrics.Metrics.counter("write", f"{table}_files").inc()
 
 
 def parse_label_map(text: typing.Optional[str], flag: str = "--label_map",
@@ -695,7 +643,7 @@ def run(argv: typing.Optional[typing.Sequence[str]] = None, test_pipeline: typin
 
     started = time.time()
     if opts.chunk_days:
-        from pipelines.chunked import run_in_slices  # imports this module
+        from pipelines.chunked import run_in_slices
 
         try:
             result, counts = run_in_slices(lambda: beam.Pipeline(runner=_runner(options), options=options), job,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime
 import json
 import pathlib
+import subprocess
+import sys
 
 import pyarrow.dataset as ds
 import pytest
@@ -123,3 +125,10 @@ def test_chunk_days_misconfiguration_stops_before_any_work(inputs, tmp_path, cap
     code = main(["--config", CONFIG, "--input", str(inputs / "*.jsonl"), "--output_dir", str(tmp_path / "o"), *extra])
     assert code == 2 and message in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_the_sliced_run_does_not_load_the_command_line_module_twice():
+    # `python -m pipelines.run` runs as __main__: a second import of pipelines.run would define its
+    # options class twice, and Beam would refuse the repeated --config when the first pass runs.
+    code = "import sys, pipelines.chunked; sys.exit('pipelines.run' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
