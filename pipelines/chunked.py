@@ -13,8 +13,10 @@ post. With `--chunk_days` a full run goes as a sequence of pipelines instead:
    so they land in the same slice; a text repeated in two slices is scored in both.
 3. **Metrics**: reads every staged brand mention and post back and computes the
    metrics, topic metrics and alerts from all of them, as a one-pass run does.
-   Mentions are counted into per-day accumulators as they are read; only complaints
-   (negative, not reposts) cross a shuffle, to meet the brand's replies.
+   Mentions are counted into per-day accumulators as they are read, and complaints
+   meet the brand's replies through a side input; what this pass holds grows with the
+   input only through the author sets of the unique-author rates and the negative
+   mentions' term fields, which wait for the alert keys.
 
 The caller (`pipelines.run.run`) then commits the staged tables like a one-pass run's:
 every table is replaced, and a run that dies half way leaves the previous outputs as

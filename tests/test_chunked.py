@@ -132,3 +132,15 @@ def test_the_sliced_run_does_not_load_the_command_line_module_twice():
     # options class twice, and Beam would refuse the repeated --config when the first pass runs.
     code = "import sys, pipelines.chunked; sys.exit('pipelines.run' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
+
+
+def test_an_input_without_valid_posts_gives_empty_tables(tmp_path):
+    bad = tmp_path / "in" / "bad.jsonl"
+    bad.parent.mkdir()
+    bad.write_bytes(b"\n".join(BAD_LINES) + b"\n")
+    out = tmp_path / "out"
+    manifest = _run(bad.parent, out, "--chunk_days", "1")
+    assert manifest["counts"]["records_read"] == 2 and manifest["counts"]["balanced"] is True
+    assert len(_rows(out, "dead_letters")) == 2
+    for table in ("brand_mentions", "metrics", "alerts"):
+        assert _rows(out, table) == []  # the schema-only file: an empty table, not a missing one
