@@ -75,6 +75,34 @@ def test_a_compaction_rerun_after_the_cleanup_yields_the_file_it_wrote(tmp_path)
     assert ds.dataset(table_dir, format="parquet", partitioning="hive").count_rows() == len(rows)
 
 
+def test_a_compaction_that_loses_its_scratch_files_while_reading_yields_the_file_a_copy_wrote(tmp_path, monkeypatch):
+    # Two copies of one compaction at once (Dask may run a task twice): the first finishes, the
+    # cleanup removes the scratch files, and the second, past its existence check, fails to read them.
+    import transforms.sinks as sinks
+
+    scratch, table_dir = tmp_path / "_tmp" / "t", tmp_path / "t"
+    writer = _WriteBundleFn(str(scratch), DEAD_LETTER_SCHEMA, _by_step, ("step",), ("source",), 10_000, 10_000)
+    rows = [r for r in _rows(30) if r.step == "parse"]
+    files = []
+    for part in (rows[:10], rows[10:]):
+        writer.start_bundle()
+        for row in part:
+            list(writer.process(row))
+        files += [wv.value[1] for wv in writer.finish_bundle()]
+    compact = _CompactFn(str(table_dir), ("source",), 10_000, "part")
+    done = list(compact.process(("step=parse", list(files))))
+    read = sinks._read
+
+    def read_after_cleanup(path):
+        _cleanup(1, str(scratch))  # the cleanup comes between the check and the read
+        return read(path)
+
+    monkeypatch.setattr(sinks, "_read", read_after_cleanup)
+    assert list(compact.process(("step=parse", list(files)))) == done
+    monkeypatch.setattr(sinks, "_read", read)
+    assert ds.dataset(table_dir, format="parquet", partitioning="hive").count_rows() == len(rows)
+
+
 def test_commit_replaces_tables_and_cleans_staging(tmp_path):
     out, staging = tmp_path / "out", tmp_path / "out" / "_staging" / "run1"
     (out / "metrics" / "period=day").mkdir(parents=True)

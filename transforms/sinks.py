@@ -163,7 +163,15 @@ class _CompactFn(beam.DoFn):
                 # results (Dask does) may run it after the cleanup removed its scratch files.
                 yield rel, path, _read(path).num_rows
                 continue
-            table = pa.concat_tables([_read(p) for p, _ in group])
+            try:
+                table = pa.concat_tables([_read(p) for p, _ in group])
+            except FileNotFoundError:
+                # The same race, one step later: a copy of this compaction that ran at the same time
+                # finished, and the cleanup removed the scratch files while this one read them.
+                if not FileSystems.exists(path):
+                    raise
+                yield rel, path, _read(path).num_rows
+                continue
             if self._sort_by:
                 table = table.sort_by([(c, "ascending") for c in self._sort_by])
             _write(path, table)
