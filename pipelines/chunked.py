@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import datetime
 import logging
-import re
 import typing
 
 import apache_beam as beam
@@ -39,30 +38,17 @@ from schemas import BRAND_MENTION_SCHEMA, MENTION_SCHEMA, BrandMention, Mention
 from transforms.alerts import DetectAlerts
 from transforms.dedupe import DedupeMentions
 from transforms.fetch import ReadSources
-from transforms.incremental import ReadCommitted
+from transforms.incremental import ReadCommitted, partition_day, partition_days
 from transforms.matching import MatchBrands
 from transforms.metrics import ComputeMetrics, MentionDays
 from transforms.metrics_topics import ComputeTopicMetrics
 from transforms.sentiment import ScoreSentiment
-from transforms.sinks import EMPTY_PARTITION, delete_tree
+from transforms.sinks import delete_tree, drop_empty_partitions
 
 LOG = logging.getLogger("social_listening")
 CHUNKS_DIR = "_chunks"
 # What ComputeMetrics reads from a post: who wrote it, what it replies to, where and when.
 _REPLY_COLUMNS = ("id", "platform", "created_at", "author_handle", "reply_to")
-_DAY_PARTITION = re.compile(r"^created_date=(\d{4}-\d{2}-\d{2})$")
-
-
-def _day_of(path: str) -> typing.Optional[datetime.date]:
-    match = _DAY_PARTITION.match(path.rsplit("/", 2)[-2])
-    return datetime.date.fromisoformat(match.group(1)) if match else None
-
-
-def staged_days(posts_dir: str) -> typing.List[datetime.date]:
-    """The creation days that have staged posts, oldest first."""
-    pattern = FileSystems.join(posts_dir, "*", "*.parquet")
-    days = {_day_of(m.path) for r in FileSystems.match([pattern]) for m in r.metadata_list}
-    return sorted(d for d in days if d is not None)
 
 
 def slices(days: typing.Sequence[datetime.date], chunk_days: int
@@ -77,16 +63,6 @@ def slices(days: typing.Sequence[datetime.date], chunk_days: int
     return [(s, s + datetime.timedelta(days=chunk_days)) for s in starts]
 
 
-def drop_empty_partitions(table_dir: str) -> None:
-    """Removes a table's schema-only `__empty__` partition when other passes wrote rows into it."""
-    pattern = FileSystems.join(table_dir, "*", "*.parquet")
-    parts = {m.path.rsplit("/", 2)[-2] for r in FileSystems.match([pattern]) for m in r.metadata_list}
-    empty = [p for p in parts if p.endswith("=" + EMPTY_PARTITION)]
-    if empty and len(parts) > len(empty):
-        for part in empty:
-            delete_tree(FileSystems.join(table_dir, part))
-
-
 def build_stage(pipeline: beam.Pipeline, job, chunks_dir: str) -> None:
     """Pass 1: input -> staged posts by creation day, and the reading's dead letters."""
     read = pipeline | "ReadMentions" >> ReadSources(job.inputs, job.max_text_chars, None)
@@ -98,7 +74,7 @@ def build_stage(pipeline: beam.Pipeline, job, chunks_dir: str) -> None:
 def build_score(pipeline: beam.Pipeline, job, posts_dir: str, start: datetime.date, end: datetime.date) -> None:
     """Pass 2, one slice: its staged posts -> dedupe, match, score -> brand_mentions and the model's dead letters."""
     def in_slice(path: str) -> bool:
-        day = _day_of(path)
+        day = partition_day(path)
         return day is not None and start <= day < end
 
     mentions = pipeline | "ReadMentions" >> ReadCommitted(posts_dir, Mention, MENTION_SCHEMA, in_slice)
@@ -170,7 +146,7 @@ def run_in_slices(make_pipeline: typing.Callable[[], beam.Pipeline], job, chunk_
 
     run_pass(build_stage, chunks_dir)
     # Without any valid post one empty slice still runs, so that brand_mentions gets its schema-only file.
-    planned = slices(staged_days(posts_dir), chunk_days) or [(datetime.date.min, datetime.date.min)]
+    planned = slices(sorted(partition_days(posts_dir)), chunk_days) or [(datetime.date.min, datetime.date.min)]
     for i, (start, end) in enumerate(planned, 1):
         LOG.info("slice %d of %d: %s .. %s (exclusive)", i, len(planned), start, end)
         run_pass(build_score, posts_dir, start, end)

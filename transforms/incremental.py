@@ -168,14 +168,20 @@ def committed_extent(output_dir: str, runs: dict) -> typing.Optional[typing.Tupl
     return (days[0], days[-1]) if days else None
 
 
+def partition_day(path: str) -> typing.Optional[datetime.date]:
+    """The day of a file in a `created_date=` partition directory; None for any other file."""
+    match = _DATE_PARTITION.match(path.rsplit("/", 2)[-2])
+    return datetime.date.fromisoformat(match.group(1)) if match else None
+
+
+def partition_days(table_dir: str) -> typing.Set[datetime.date]:
+    """The `created_date=` partitions of a table that hold rows."""
+    return {day for day in map(partition_day, _committed_files(table_dir)) if day is not None}
+
+
 def committed_days(output_dir: str) -> typing.Set[datetime.date]:
     """The `created_date=` partitions of the committed brand_mentions table."""
-    days = set()
-    for path in _committed_files(FileSystems.join(output_dir, "brand_mentions")):
-        match = _DATE_PARTITION.match(path.rsplit("/", 2)[-2])
-        if match:
-            days.add(datetime.date.fromisoformat(match.group(1)))
-    return days
+    return partition_days(FileSystems.join(output_dir, "brand_mentions"))
 
 
 def plan_window(output_dir: str, *, start: typing.Optional[datetime.date], end: typing.Optional[datetime.date],
@@ -353,11 +359,8 @@ class ReadCommitted(beam.PTransform):
 def context_file(window: RunWindow) -> typing.Callable[[str], bool]:
     """Keeps the committed brand_mentions files from the context start on, outside the window."""
     def keep(path: str) -> bool:
-        match = _DATE_PARTITION.match(path.rsplit("/", 2)[-2])
-        if not match:
-            return False
-        day = datetime.date.fromisoformat(match.group(1))
-        return day >= window.context_start and not window.contains(day)
+        day = partition_day(path)
+        return day is not None and day >= window.context_start and not window.contains(day)
     return keep
 
 

@@ -372,12 +372,8 @@ def commit_partitions(staging_dir: str, output_dir: str, table: str,
         if not _list_dir(final):
             delete_tree(final)
     # The table's schema-only file: kept while the table has nothing else, and only then.
-    real = [p for p in _list_dir(final_dir) if not _is_empty_partition(p)]
-    empties = [p for p in _list_dir(final_dir) if _is_empty_partition(p)]
-    if real:
-        for name in empties:
-            delete_tree(FileSystems.join(final_dir, name))
-    elif not empties:
+    drop_empty_partitions(final_dir)
+    if not _list_dir(final_dir):
         for name in _list_dir(staged_dir):
             if _is_empty_partition(name):
                 _move_tree(FileSystems.join(staged_dir, name), FileSystems.join(final_dir, name))
@@ -408,6 +404,15 @@ def _drop_repeated_rows(final: str, staged: str, columns: typing.Sequence[str]) 
         _write(tmp, table.filter(pa.array(keep)))
         FileSystems.delete([path])
         FileSystems.rename([tmp], [path])
+
+
+def drop_empty_partitions(table_dir: str) -> None:
+    """Removes a table's schema-only `__empty__` partition when the table has other partitions."""
+    names = _list_dir(table_dir)
+    empties = [n for n in names if _is_empty_partition(n)]
+    if len(empties) < len(names):
+        for name in empties:
+            delete_tree(FileSystems.join(table_dir, name))
 
 
 def _is_empty_partition(name: str) -> bool:
