@@ -14,9 +14,10 @@ post. With `--chunk_days` a full run goes as a sequence of pipelines instead:
 3. **Metrics**: reads every staged brand mention and post back and computes the
    metrics, topic metrics and alerts from all of them, as a one-pass run does.
    Mentions are counted into per-day accumulators as they are read, and complaints
-   meet the brand's replies through a side input; what this pass holds grows with the
-   input only through the author sets of the unique-author rates and the negative
-   mentions' term fields, which wait for the alert keys.
+   meet the brand's replies through a side input; authors are counted in bounded
+   distinct counters (`transforms.distinct`), and the alerts' top terms read the staged
+   mentions again once the alert keys are known. What this pass holds grows with the
+   number of (brand, period, platform, language) rows, not with the mentions.
 
 The caller (`pipelines.run.run`) then commits the staged tables like a one-pass run's:
 every table is replaced, and a run that dies half way leaves the previous outputs as
@@ -49,6 +50,8 @@ LOG = logging.getLogger("social_listening")
 CHUNKS_DIR = "_chunks"
 # What ComputeMetrics reads from a post: who wrote it, what it replies to, where and when.
 _REPLY_COLUMNS = ("id", "platform", "created_at", "author_handle", "reply_to")
+# What the alerts' top terms read from a brand mention (transforms.alerts.NegativeMention, and the sentiment).
+_TERM_COLUMNS = ("brand_id", "created_at", "text", "topics", "sentiment")
 
 
 def slices(days: typing.Sequence[datetime.date], chunk_days: int
@@ -101,7 +104,12 @@ def build_metrics(pipeline: beam.Pipeline, job, posts_dir: str) -> None:
                 | "ComputeMetrics" >> ComputeMetrics(job.brands))
     metrics = computed["metrics"]
     topic_metrics = (brand_mentions, dates) | "ComputeTopicMetrics" >> ComputeTopicMetrics()
-    alerts = (metrics, brand_mentions) | "DetectAlerts" >> DetectAlerts(job.brands)
+    # The alerts' top terms read the negative mentions' texts once the alert keys are known. Their own
+    # read of the staged mentions runs then (it waits for its side input), so no text is held meanwhile.
+    term_mentions = pipeline | "TermMentions" >> ReadCommitted(
+        FileSystems.join(job.staging_dir, "brand_mentions"), BrandMention, BRAND_MENTION_SCHEMA,
+        columns=_TERM_COLUMNS)
+    alerts = (metrics, term_mentions) | "DetectAlerts" >> DetectAlerts(job.brands)
     written = (write_table("metrics", metrics, job.staging_dir),
                write_table("lang_metrics", computed["lang_metrics"], job.staging_dir),
                write_table("topic_metrics", topic_metrics, job.staging_dir),

@@ -147,7 +147,10 @@ _METRIC_VALUE_FIELDS = (
     f("tagged_mentions", int, _COUNT, "Mentions with the brand's @handle or #hashtag.", nullable=False),
     f("untagged_mentions", int, _COUNT, "Mentions naming the brand only in plain text.", nullable=False),
     f("untagged_share", float, pa.float64(), "untagged_mentions / mentions; null when mentions is 0."),
-    f("unique_authors", int, _COUNT, "Distinct author ids among the mentions (authors with no id not counted).",
+    f("unique_authors", int, _COUNT, "Distinct author ids among the mentions (authors with no id not counted): "
+      "exact up to 2,048, above that a HyperLogLog estimate (relative standard error 0.81 %).", nullable=False),
+    f("unique_authors_estimated", bool, pa.bool_(),
+      "True when unique_authors is the HyperLogLog estimate (more than 2,048 distinct authors), false when exact.",
       nullable=False),
     # Share of voice
     f("competitive_set_mentions", int, _COUNT,

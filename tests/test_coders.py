@@ -19,6 +19,7 @@ from schemas import records
 from schemas.coders import RecordsCoder
 from transforms.coders import RECORD_TYPES, RECORDS_CODER
 from transforms.combine import CombineExploded, MergeAccumulatorsFn
+from transforms.distinct import id_hash
 from transforms.matching import Match
 from transforms.metrics import Facts, MetricsCombineFn
 from transforms.metrics_topics import SentimentCountsFn
@@ -202,12 +203,12 @@ def test_two_level_merge_gives_the_one_level_result():
 
 def test_metrics_merge_grows_the_first_accumulator_only():
     fn = MetricsCombineFn()
-    facts = Facts(False, "negative", "u1", 1, 0, 0, None, None, 10, False, True, 30.0)
+    facts = Facts(False, "negative", id_hash("u1"), 1, 0, 0, None, None, 10, False, True, 30.0)
     one = fn.add_input(fn.create_accumulator(), facts)
-    two = fn.add_input(fn.create_accumulator(), facts._replace(author_id="u2", sentiment="positive"))
+    two = fn.add_input(fn.create_accumulator(), facts._replace(author_hash=id_hash("u2"), sentiment="positive"))
     snapshot = pickle.dumps(two)
     merged = fn.merge_accumulators([one, two])
     assert merged is one and pickle.dumps(two) == snapshot
-    counts, authors, median_reply = fn.extract_output(merged)
-    assert counts[0] == 2 and authors == 2 and median_reply is not None
+    counts, authors, estimated, median_reply = fn.extract_output(merged)
+    assert counts[0] == 2 and authors == 2 and not estimated and median_reply is not None
     assert fn.merge_accumulators([]) == fn.create_accumulator()

@@ -16,8 +16,9 @@ and `account_snapshots`. Steps, each labelled in the graph:
    by language, never both). Each mention is added once, to the accumulator of its
    (brand, day, platform, language) cell inside its bundle (`transforms.combine`); the
    cells' accumulators are then merged into the period keys. The shuffles carry small
-   accumulators only: counts, sums, the set of author ids and a log-bucket histogram of
-   response times.
+   accumulators only: counts, sums, a distinct counter of author ids (exact up to 2,048
+   authors, a 16 KiB HyperLogLog sketch beyond: `transforms.distinct`) and a log-bucket
+   histogram of response times.
 3. `Audience`: per brand account, the follower count at its last snapshot in each
    period against its last snapshot before.
 4. `Fill`: per series (brand, period, platform, lang), periods with no mentions inside
@@ -30,7 +31,7 @@ and `account_snapshots`. Steps, each labelled in the graph:
 
 Every rate is null when its denominator is zero or unknown, never 0 or infinity;
 each engagement rate says how many mentions reported its denominator. Nothing holds
-the list of all mentions: only per-key groups of small aggregates.
+the list of all mentions, nor of all authors: only per-key groups of bounded aggregates.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from schemas import PERIODS, BrandMention, Mention, Metric
 from schemas.config import BrandConfig
 from schemas.records import METRIC_CHANGE_RATES, TRAILING_PERIODS, AccountSnapshot, BrandReply, LangMetric
 from transforms.combine import CombineExploded, MergeAccumulatorsFn
+from transforms.distinct import DistinctCounter, id_hash
 
 UTC = datetime.timezone.utc
 UNKNOWN_LANG = "und"  # ISO 639-2 "undetermined": the language breakdown of posts that report none
@@ -185,7 +187,7 @@ class Facts(typing.NamedTuple):
 
     tagged: bool
     sentiment: str
-    author_id: typing.Optional[str]
+    author_hash: typing.Optional[int]  # transforms.distinct.id_hash of the author id
     likes: typing.Optional[int]
     reposts: typing.Optional[int]
     replies: typing.Optional[int]
@@ -212,8 +214,9 @@ class MentionFacts(typing.NamedTuple):
 
 def to_facts(row: BrandMention) -> MentionFacts:
     """A BrandMention reduced to what the metrics read."""
+    author = None if row.author_id is None else id_hash(row.author_id)
     return MentionFacts(row.brand_id, row.platform, row.lang, row.created_at, row.mention_id, Facts(
-        row.match_kind == "tagged", row.sentiment, row.author_id, row.likes, row.reposts, row.replies, row.quotes,
+        row.match_kind == "tagged", row.sentiment, author, row.likes, row.reposts, row.replies, row.quotes,
         row.impressions, row.author_followers, bool(row.is_repost)))
 
 
@@ -231,15 +234,15 @@ class MetricsCombineFn(beam.CombineFn):
     """Counts and sums for one (brand, period, period_start, platform, lang)."""
 
     def create_accumulator(self):
-        return [0] * _N_SLOTS, set(), {}
+        return [0] * _N_SLOTS, DistinctCounter(), {}
 
     def add_input(self, acc, facts: Facts):
         c, authors, response = acc
         c[MENTIONS] += 1
         c[TAGGED] += facts.tagged
         c[NEG if facts.sentiment == "negative" else POS if facts.sentiment == "positive" else NEU] += 1
-        if facts.author_id is not None:
-            authors.add(facts.author_id)
+        if facts.author_hash is not None:
+            authors.add(facts.author_hash)
         eng = _sum_reported(facts.likes, facts.reposts, facts.replies, facts.quotes)
         if eng is not None:
             c[ENG] += eng
@@ -273,7 +276,7 @@ class MetricsCombineFn(beam.CombineFn):
 
     def merge_accumulators(self, accs):
         # Merges into the first accumulator, as Beam's contract allows (the others stay as they
-        # are): a quarter's author set is then grown in place, not copied per merged day.
+        # are): a quarter's author counter is then grown in place, not copied per merged day.
         merged = None
         for acc in accs:
             if merged is None:
@@ -282,17 +285,17 @@ class MetricsCombineFn(beam.CombineFn):
             total, authors, response = merged
             c, a, r = acc
             total[:] = map(operator.add, total, c)
-            authors |= a
+            authors.merge(a)
             for bucket, n in r.items():
                 response[bucket] = response.get(bucket, 0) + n
         return merged if merged is not None else self.create_accumulator()
 
     def extract_output(self, acc):
         c, authors, response = acc
-        return tuple(c), len(authors), histogram_median(response)
+        return tuple(c), authors.count(), not authors.exact, histogram_median(response)
 
 
-_EMPTY = (tuple([0] * _N_SLOTS), 0, None)
+_EMPTY = (tuple([0] * _N_SLOTS), 0, False, None)
 
 
 def _day_cell(mf: MentionFacts):
@@ -381,7 +384,7 @@ def _fill(keyed, date_range, covered):
     service_known = ((brand_id, platform) in covered if platform is not None
                      else any(b == brand_id for b, _p in covered))
     for start in period_starts(first, last, period):
-        (c, authors, median_seconds) = aggregates.get(start.isoformat(), _EMPTY)
+        (c, authors, authors_estimated, median_seconds) = aggregates.get(start.isoformat(), _EMPTY)
         followers, delta, base, accounts = audience.get(start.isoformat(), (None, 0, 0, 0))
         mentions = c[MENTIONS]
         yield (period, start.isoformat(), platform, lang), {
@@ -396,6 +399,7 @@ def _fill(keyed, date_range, covered):
             "untagged_mentions": mentions - c[TAGGED],
             "untagged_share": ratio(mentions - c[TAGGED], mentions),
             "unique_authors": authors,
+            "unique_authors_estimated": authors_estimated,
             "negative_mentions": c[NEG],
             "neutral_mentions": c[NEU],
             "positive_mentions": c[POS],

@@ -1,0 +1,101 @@
+"""Distinct counts: exact while small, a HyperLogLog sketch beyond; merges equal counting in one place."""
+
+from __future__ import annotations
+
+import datetime
+import pickle
+
+import numpy as np
+import pytest
+
+from transforms.coders import RECORDS_CODER
+from transforms.distinct import EXACT_LIMIT, REGISTERS, DistinctCounter, estimate, id_hash
+
+
+def _counter(ids) -> DistinctCounter:
+    c = DistinctCounter()
+    for i in ids:
+        c.add(id_hash(i))
+    return c
+
+
+def test_id_hash_is_stable_64_bit():
+    # Pinned: author hashes must agree between workers, processes and Python versions (no hash()).
+    assert id_hash("u1") == 15378189911849802130 and id_hash("автор") == 17353502006882064447
+    assert id_hash("u1") != id_hash("u2")
+    assert all(0 <= id_hash(f"author-{i}") < 2 ** 64 for i in range(100))
+
+
+def test_exact_up_to_the_limit_then_estimated():
+    ids = [f"u{i}" for i in range(EXACT_LIMIT)]
+    c = _counter(ids + ids[:100])  # repeats are not counted twice
+    assert c.exact and c.count() == EXACT_LIMIT
+    c.add(id_hash("one-more"))
+    assert not c.exact and c.registers.size == REGISTERS
+    assert abs(c.count() - (EXACT_LIMIT + 1)) <= 0.03 * EXACT_LIMIT
+
+
+@pytest.mark.parametrize("n", [3_000, 20_000, 60_000, 250_000])
+def test_estimate_within_four_standard_errors(n):
+    # Relative standard error 1.04 / sqrt(2^14) = 0.81 %; the ids are fixed, so this is deterministic.
+    c = _counter(f"author-{n}-{i}" for i in range(n))
+    assert not c.exact
+    assert abs(c.count() / n - 1) < 4 * 0.0081
+
+
+def test_estimate_of_empty_and_full_registers():
+    assert estimate(np.zeros(REGISTERS, dtype=np.uint8)) == 0.0
+    # Every register at 1 (each saw one hash with a leading 1 bit): about m / ln 2 ... m ln m distinct.
+    assert REGISTERS < estimate(np.ones(REGISTERS, dtype=np.uint8)) < REGISTERS * 10
+
+
+@pytest.mark.parametrize("sizes", [(10, 20), (1_500, 1_500), (3_000, 40), (40, 3_000), (5_000, 7_000)])
+def test_merge_equals_counting_everything_in_one_place(sizes):
+    a_ids = [f"a{i}" for i in range(sizes[0])]
+    b_ids = [f"b{i}" for i in range(sizes[1])] + a_ids[: sizes[0] // 2]  # overlapping sets
+    a, b = _counter(a_ids), _counter(b_ids)
+    b_before = pickle.dumps(b)
+    merged = a.merge(b)
+    assert merged is a and pickle.dumps(b) == b_before  # the other counter is left as it was
+    whole = _counter(a_ids + b_ids)
+    assert merged == whole and merged.count() == whole.count()
+    assert merged.exact == (len(set(a_ids + b_ids)) <= EXACT_LIMIT)
+
+
+def test_merge_is_order_independent():
+    parts = [_counter(f"p{j}-{i}" for i in range(n)) for j, n in enumerate((10, 2_500, 700, 4_000))]
+    forward, backward = DistinctCounter(), DistinctCounter()
+    for p in parts:
+        forward.merge(p)
+    for p in reversed(parts):
+        backward.merge(p)
+    assert forward == backward
+
+
+@pytest.mark.parametrize("n", [0, 5, 5_000])
+def test_round_trips_through_pickle_and_the_records_coder(n):
+    c = _counter(f"u{i}" for i in range(n))
+    for copy in (pickle.loads(pickle.dumps(c)), RECORDS_CODER.decode(RECORDS_CODER.encode(c))):
+        assert copy == c and copy.count() == c.count() and copy.exact == c.exact
+
+
+def test_sketch_is_bounded_in_size():
+    small, large = _counter(f"u{i}" for i in range(3_000)), _counter(f"u{i}" for i in range(300_000))
+    assert len(pickle.dumps(small)) == len(pickle.dumps(large)) < 2 * REGISTERS
+
+
+def test_metrics_flag_estimated_author_counts(tmp_path_factory):
+    from tests.test_metrics import UTC, _compute, bm
+
+    day = datetime.datetime(2026, 9, 7, 12, tzinfo=UTC)
+    # Sprite: 3,000 distinct authors on one day (estimated), Fanta: 3 authors, one of them twice (exact).
+    rows = [bm(f"s{i}", "sprite", day, author=f"user{i}") for i in range(3_000)]
+    rows += [bm(f"f{i}", "fanta", day, author=a) for i, a in enumerate(("x", "y", "z", "x", None))]
+    got = _compute(tmp_path_factory, "distinct", {"brand_mentions": rows, "mention_dates": [day.date()]})
+    sprite = got[("sprite", "day", "2026-09-07", None, None)]
+    assert sprite.mentions == 3_000 and sprite.unique_authors_estimated
+    assert abs(sprite.unique_authors - 3_000) < 4 * 0.0081 * 3_000
+    # The language breakdown of the same mentions (lang 'und') holds the same authors: the same sketch.
+    assert got[("sprite", "day", "2026-09-07", None, "und")].unique_authors == sprite.unique_authors
+    fanta = got[("fanta", "week", "2026-09-07", None, None)]
+    assert (fanta.mentions, fanta.unique_authors, fanta.unique_authors_estimated) == (5, 3, False)
