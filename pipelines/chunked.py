@@ -37,9 +37,10 @@ from apache_beam.io.filesystems import FileSystems
 from pipelines.tables import count_written, write_table
 from schemas import BRAND_MENTION_SCHEMA, MENTION_SCHEMA, BrandMention, Mention
 from transforms.alerts import DetectAlerts
-from transforms.dedupe import DedupeMentions
+from transforms.dedupe import DedupeMentions, post_key
+from transforms.distinct import id_hash
 from transforms.fetch import ReadSources
-from transforms.incremental import ReadCommitted, partition_day, partition_days
+from transforms.incremental import ReadCommitted, partition_day, partition_rows
 from transforms.matching import MatchBrands
 from transforms.metrics import ComputeMetrics, MentionDays
 from transforms.metrics_topics import ComputeTopicMetrics
@@ -54,16 +55,60 @@ _REPLY_COLUMNS = ("id", "platform", "created_at", "author_handle", "reply_to")
 _TERM_COLUMNS = ("brand_id", "created_at", "text", "topics", "sentiment")
 
 
-def slices(days: typing.Sequence[datetime.date], chunk_days: int
-           ) -> typing.List[typing.Tuple[datetime.date, datetime.date]]:
-    """[start, end) slices of `chunk_days` calendar days from the first day, only those that have posts."""
-    if chunk_days < 1:
-        raise ValueError("chunk_days must be at least 1")
-    if not days:
-        return []
-    first = days[0]
-    starts = sorted({first + datetime.timedelta(days=((d - first).days // chunk_days) * chunk_days) for d in days})
-    return [(s, s + datetime.timedelta(days=chunk_days)) for s in starts]
+class Slice(typing.NamedTuple):
+    """What one scoring pass reads: the staged posts of days [start, end), the `part`-th of `parts` by post id."""
+
+    start: datetime.date
+    end: datetime.date
+    part: int = 0
+    parts: int = 1
+
+    def __str__(self):
+        days = f"{self.start} .. {self.end} (exclusive)"
+        return days if self.parts == 1 else f"{days}, part {self.part + 1} of {self.parts} by post id"
+
+
+def plan_slices(day_posts: typing.Mapping[datetime.date, int], chunk_days: int, chunk_posts: int
+                ) -> typing.List[Slice]:
+    """The scoring passes: consecutive days with posts, oldest first, at most `chunk_days` calendar days
+    and `chunk_posts` staged posts each (0: no limit of that kind).
+
+    A day with more than `chunk_posts` posts alone is split into ceil(posts / chunk_posts)
+    parts by a stable hash of the post id (`in_part`): the copies of a post share its id and
+    day, so the dedupe still sees them together.
+
+    Args:
+        day_posts: Staged posts per creation day (days without posts may be left out).
+        chunk_days: Most calendar days a slice spans (first to last day + 1); 0: any.
+        chunk_posts: Most posts a slice holds; 0: any.
+    """
+    if chunk_days < 0 or chunk_posts < 0 or not (chunk_days or chunk_posts):
+        raise ValueError("chunk_days and chunk_posts must not be negative, and one of them positive")
+    planned: typing.List[Slice] = []
+    start: typing.Optional[datetime.date] = None
+    last, held = None, 0
+    for day in sorted(d for d, n in day_posts.items() if n > 0):
+        posts = day_posts[day]
+        full = start is not None and (
+            (chunk_days and (day - start).days >= chunk_days) or (chunk_posts and held + posts > chunk_posts))
+        if full or (chunk_posts and posts > chunk_posts and start is not None):
+            planned.append(Slice(start, last + datetime.timedelta(days=1)))
+            start, held = None, 0
+        if chunk_posts and posts > chunk_posts:
+            parts = -(-posts // chunk_posts)
+            planned.extend(Slice(day, day + datetime.timedelta(days=1), part, parts) for part in range(parts))
+            continue
+        if start is None:
+            start = day
+        last, held = day, held + posts
+    if start is not None:
+        planned.append(Slice(start, last + datetime.timedelta(days=1)))
+    return planned
+
+
+def in_part(mention: Mention, part: int, parts: int) -> bool:
+    """Whether a post belongs to the `part`-th of `parts` of its day (by its platform and id: copies stay together)."""
+    return id_hash(post_key(mention)) % parts == part
 
 
 def build_stage(pipeline: beam.Pipeline, job, chunks_dir: str) -> None:
@@ -74,19 +119,23 @@ def build_stage(pipeline: beam.Pipeline, job, chunks_dir: str) -> None:
     _ = written | "AllFiles" >> beam.Flatten() | "CountRows" >> beam.Map(count_written)
 
 
-def build_score(pipeline: beam.Pipeline, job, posts_dir: str, start: datetime.date, end: datetime.date) -> None:
+def build_score(pipeline: beam.Pipeline, job, posts_dir: str, piece: Slice) -> None:
     """Pass 2, one slice: its staged posts -> dedupe, match, score -> brand_mentions and the model's dead letters."""
     def in_slice(path: str) -> bool:
         day = partition_day(path)
-        return day is not None and start <= day < end
+        return day is not None and piece.start <= day < piece.end
 
     mentions = pipeline | "ReadMentions" >> ReadCommitted(posts_dir, Mention, MENTION_SCHEMA, in_slice)
+    if piece.parts > 1:
+        mentions = mentions | "InPart" >> beam.Filter(in_part, piece.part, piece.parts)
     deduped = mentions | "Dedupe" >> DedupeMentions()
     matched = deduped["mentions"] | "MatchBrands" >> MatchBrands(job.brands)
     scored = matched.matched | "ScoreSentiment" >> ScoreSentiment(job.model_handler)
-    prefix = f"part-s{start:%Y%m%d}"
-    written = (write_table("brand_mentions", scored["brand_mentions"], job.staging_dir),
-               write_table("dead_letters", scored["dead_letters"], job.staging_dir, file_prefix=prefix))
+    # Parts of one day write into the same partitions: each pass under its own file names.
+    part = "" if piece.parts == 1 else f"-{piece.part + 1}of{piece.parts}"
+    written = (write_table("brand_mentions", scored["brand_mentions"], job.staging_dir, file_prefix=f"part{part}"),
+               write_table("dead_letters", scored["dead_letters"], job.staging_dir,
+                           file_prefix=f"part-s{piece.start:%Y%m%d}{part}"))
     _ = written | "AllFiles" >> beam.Flatten() | "CountRows" >> beam.Map(count_written)
     _ = deduped["duplicates"] | "CountDuplicates" >> beam.Map(
         lambda n: beam.metrics.Metrics.counter("dedupe", "duplicates").inc(n))
@@ -117,7 +166,7 @@ def build_metrics(pipeline: beam.Pipeline, job, posts_dir: str) -> None:
     _ = written | "AllFiles" >> beam.Flatten() | "CountRows" >> beam.Map(count_written)
 
 
-def run_in_slices(make_pipeline: typing.Callable[[], beam.Pipeline], job, chunk_days: int,
+def run_in_slices(make_pipeline: typing.Callable[[], beam.Pipeline], job, chunk_days: int, chunk_posts: int,
                   collect: typing.Callable[[typing.Any], typing.Optional[typing.Dict[str, int]]]
                   ) -> typing.Tuple[typing.Any, typing.Optional[typing.Dict[str, int]]]:
     """Runs the passes one after another into `job.staging_dir`.
@@ -125,7 +174,8 @@ def run_in_slices(make_pipeline: typing.Callable[[], beam.Pipeline], job, chunk_
     Args:
         make_pipeline: A new pipeline with the run's options, for each pass.
         job: The run's `pipelines.run.JobConfig` (a full run from files).
-        chunk_days: Days per slice.
+        chunk_days: Most days per slice (0: any).
+        chunk_posts: Most staged posts per slice (0: any); a larger day is split by post id.
         collect: PipelineResult -> its counters ('namespace.name' -> value), or None.
 
     Returns:
@@ -154,10 +204,11 @@ def run_in_slices(make_pipeline: typing.Callable[[], beam.Pipeline], job, chunk_
 
     run_pass(build_stage, chunks_dir)
     # Without any valid post one empty slice still runs, so that brand_mentions gets its schema-only file.
-    planned = slices(sorted(partition_days(posts_dir)), chunk_days) or [(datetime.date.min, datetime.date.min)]
-    for i, (start, end) in enumerate(planned, 1):
-        LOG.info("slice %d of %d: %s .. %s (exclusive)", i, len(planned), start, end)
-        run_pass(build_score, posts_dir, start, end)
+    planned = (plan_slices(partition_rows(posts_dir), chunk_days, chunk_posts)
+               or [Slice(datetime.date.min, datetime.date.min)])
+    for i, piece in enumerate(planned, 1):
+        LOG.info("slice %d of %d: %s", i, len(planned), piece)
+        run_pass(build_score, posts_dir, piece)
     result = run_pass(build_metrics, posts_dir)
     delete_tree(chunks_dir)
     for table in ("brand_mentions", "dead_letters"):

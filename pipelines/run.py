@@ -8,8 +8,9 @@ Any of Beam's own flags work as well, e.g. `--direct_num_workers 2
 --direct_running_mode multi_processing` locally, or `--runner DataflowRunner --project P
 --region R --temp_location gs://B/tmp --setup_file ./setup.py` on Google Cloud.
 
-A long history on one machine: `--chunk_days 7` runs the same full run in slices of a week
-(`pipelines/chunked.py`), so that the DirectRunner holds a week's posts at a time, not all of them.
+A long history on one machine: `--chunk_posts 50000` (and/or `--chunk_days 7`) runs the same full run
+in slices of at most 50,000 posts (a week) (`pipelines/chunked.py`), so that the DirectRunner holds a
+slice's posts at a time, not all of them.
 
 Fetch from the platforms instead of (or beside) files with `--source` (see README, "Connectors")::
 
@@ -171,6 +172,11 @@ class SocialListeningOptions(PipelineOptions):
                             help="Run a full run from files in slices of this many days of posts, one pipeline "
                                  "after another (0: all at once). Bounds the memory of a runner that keeps "
                                  "shuffles in memory (the DirectRunner) by a slice's posts; same outputs.")
+        parser.add_argument("--chunk_posts", type=int, default=0,
+                            help="Run a full run from files in slices of at most this many posts (a busier day "
+                                 "is split by post id), one pipeline after another (0: no limit). With or "
+                                 "without --chunk_days; bounds the DirectRunner's memory whatever the input's "
+                                 "size; same outputs.")
 
 
 @dataclass(frozen=True)
@@ -349,8 +355,9 @@ def _validate(opts: SocialListeningOptions
     sources = _sources(opts)
     if "file" in sources and not opts.input:
         raise ConfigError("--input is required: a file path or glob (e.g. --input 'data/*.jsonl')")
-    if opts.chunk_days and sources != ("file",):
-        raise ConfigError("--chunk_days reads --input files only; fetch from the platforms in a run without it")
+    sliced = _sliced_by(opts)
+    if sliced and sources != ("file",):
+        raise ConfigError(f"{sliced} reads --input files only; fetch from the platforms in a run without it")
     if opts.input and "file" not in sources:
         raise ConfigError("--input is read by the file source only: add it to --source (e.g. --source file,x)")
     if not opts.output_dir:
@@ -359,13 +366,14 @@ def _validate(opts: SocialListeningOptions
         raise ConfigError("--max_text_chars must be positive")
     if opts.inference_batch_size <= 0:
         raise ConfigError("--inference_batch_size must be positive")
-    if opts.chunk_days < 0:
-        raise ConfigError("--chunk_days must not be negative (0: the whole input at once)")
-    if opts.chunk_days and (opts.window_start or opts.window_end or opts.incremental):
-        raise ConfigError("--chunk_days slices a full run; a windowed run already processes its window only "
-                          "(drop --chunk_days, or run the windows one after another)")
-    if opts.chunk_days and opts.view_as(TestOptions).dry_run:
-        raise ConfigError("--chunk_days runs several pipelines; --dry_run builds one (drop --chunk_days)")
+    for flag, value in (("--chunk_days", opts.chunk_days), ("--chunk_posts", opts.chunk_posts)):
+        if value < 0:
+            raise ConfigError(f"{flag} must not be negative (0: no limit)")
+    if sliced and (opts.window_start or opts.window_end or opts.incremental):
+        raise ConfigError(f"{sliced} slices a full run; a windowed run already processes its window only "
+                          f"(drop {sliced}, or run the windows one after another)")
+    if sliced and opts.view_as(TestOptions).dry_run:
+        raise ConfigError(f"{sliced} runs several pipelines; --dry_run builds one (drop {sliced})")
     if opts.window_end and not (opts.window_start or opts.incremental):
         raise ConfigError("--window_end needs --window_start (a backfill window) or --incremental")
     for flag in ("window_start", "window_end"):
@@ -384,6 +392,12 @@ def _validate(opts: SocialListeningOptions
         if not found:
             raise ConfigError(f"--input {pattern!r} matches no file")
     return brands, patterns, sources
+
+
+def _sliced_by(opts: SocialListeningOptions) -> str:
+    """The flag that makes this a sliced run (`pipelines.chunked`), or '' for a one-pass run."""
+    return " and ".join(flag for flag, value in (("--chunk_days", opts.chunk_days), ("--chunk_posts", opts.chunk_posts))
+                        if value > 0)
 
 
 def _windowed(opts: SocialListeningOptions) -> bool:
@@ -642,12 +656,12 @@ def run(argv: typing.Optional[typing.Sequence[str]] = None, test_pipeline: typin
     job = JobConfig(brands, patterns, staging, handler, opts.max_text_chars, fetch, window, output_dir)
 
     started = time.time()
-    if opts.chunk_days:
+    if _sliced_by(opts):
         from pipelines.chunked import run_in_slices
 
         try:
             result, counts = run_in_slices(lambda: beam.Pipeline(runner=_runner(options), options=options), job,
-                                           opts.chunk_days, _counters)
+                                           opts.chunk_days, opts.chunk_posts, _counters)
         except BaseException:
             delete_tree(staging)  # the previous outputs were never touched
             raise
@@ -712,8 +726,9 @@ def _finish(options: PipelineOptions, opts: SocialListeningOptions, job: JobConf
     )
     if window is not None:
         manifest["window"] = window.describe()
-    if opts.chunk_days:
+    if _sliced_by(opts):
         manifest["chunk_days"] = opts.chunk_days
+        manifest["chunk_posts"] = opts.chunk_posts
     if fetch is not None:
         manifest["fetch"] = _fetch_summary(fetch, counts)
     with FileSystems.create(FileSystems.join(output_dir, "manifest.json")) as fh:

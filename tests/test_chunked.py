@@ -1,4 +1,4 @@
-"""`--chunk_days`: a full run in slices of days gives the outputs of a one-pass run."""
+"""`--chunk_days` / `--chunk_posts`: a full run in slices of days or posts gives the outputs of a one-pass run."""
 
 from __future__ import annotations
 
@@ -66,19 +66,38 @@ def sliced(inputs, tmp_path_factory):
     return out, _run(inputs, out, "--chunk_days", "2")  # 4 slices; the reply comes a slice after the complaint
 
 
-def test_slices_give_the_tables_and_counts_of_one_pass(one_pass, sliced):
+@pytest.fixture(scope="module")
+def by_posts(inputs, tmp_path_factory):
+    out = tmp_path_factory.mktemp("by-posts")
+    # ~190 posts a day: every day alone is over the limit and split into 2 parts by post id.
+    return out, _run(inputs, out, "--chunk_posts", "120")
+
+
+def _same_as_one_pass(one_pass, out, manifest):
     expected_out, expected = one_pass
-    out, manifest = sliced
     for table in TABLES:
         got, want = _rows(out, table), _rows(expected_out, table)
         assert len(got) == len(want) and got == want, table
     assert manifest["counts"] == expected["counts"]
     assert manifest["counts"]["balanced"] is True and manifest["counts"]["duplicates_dropped"] > 0
-    assert manifest["chunk_days"] == 2
+
+
+def test_slices_give_the_tables_and_counts_of_one_pass(one_pass, sliced):
+    out, manifest = sliced
+    _same_as_one_pass(one_pass, out, manifest)
+    assert (manifest["chunk_days"], manifest["chunk_posts"]) == (2, 0)
     # Nothing of the passes is left behind: no staged posts, no empty partition beside real ones.
     assert not (out / "_staging").exists() or not any((out / "_staging").iterdir())
     assert not (out / "posts").exists()
     assert not list((out / "brand_mentions").glob("*__empty__*"))
+
+
+def test_days_split_by_post_id_give_the_tables_and_counts_of_one_pass(one_pass, by_posts):
+    out, manifest = by_posts
+    _same_as_one_pass(one_pass, out, manifest)  # with the copies of a post in one part: same dedupe
+    assert (manifest["chunk_days"], manifest["chunk_posts"]) == (0, 120)
+    files = list((out / "brand_mentions" / "created_date=2026-07-02").glob("*.parquet"))
+    assert sorted(f.name for f in files) == ["part-1of2-00000.parquet", "part-2of2-00000.parquet"]
 
 
 def test_the_complaint_is_answered_across_slices(sliced):
@@ -106,17 +125,48 @@ def test_a_failed_slice_leaves_the_previous_outputs(inputs, one_pass, tmp_path, 
 
 def test_slices_cover_the_days_with_posts_only():
     d = datetime.date
-    days = [d(2026, 7, 1), d(2026, 7, 2), d(2026, 7, 9), d(2026, 7, 30)]
-    assert chunked.slices(days, 7) == [(d(2026, 7, 1), d(2026, 7, 8)), (d(2026, 7, 8), d(2026, 7, 15)),
-                                       (d(2026, 7, 29), d(2026, 8, 5))]
-    assert chunked.slices(days, 100) == [(d(2026, 7, 1), d(2026, 10, 9))]
-    assert chunked.slices([], 7) == []
+    posts = {d(2026, 7, 1): 10, d(2026, 7, 2): 10, d(2026, 7, 5): 0, d(2026, 7, 9): 10, d(2026, 7, 30): 10}
+    assert chunked.plan_slices(posts, 7, 0) == [
+        (d(2026, 7, 1), d(2026, 7, 3), 0, 1), (d(2026, 7, 9), d(2026, 7, 10), 0, 1),
+        (d(2026, 7, 30), d(2026, 7, 31), 0, 1)]
+    assert chunked.plan_slices(posts, 100, 0) == [(d(2026, 7, 1), d(2026, 7, 31), 0, 1)]
+    assert chunked.plan_slices({}, 7, 0) == []
     with pytest.raises(ValueError):
-        chunked.slices(days, 0)
+        chunked.plan_slices(posts, 0, 0)
+    with pytest.raises(ValueError):
+        chunked.plan_slices(posts, 7, -1)
+
+
+def test_slices_hold_at_most_chunk_posts_and_split_a_busy_day():
+    d = datetime.date
+    posts = {d(2026, 7, 1): 40, d(2026, 7, 2): 50, d(2026, 7, 3): 250, d(2026, 7, 4): 100, d(2026, 7, 5): 1}
+    assert chunked.plan_slices(posts, 0, 100) == [
+        (d(2026, 7, 1), d(2026, 7, 3), 0, 1),  # 90 posts
+        (d(2026, 7, 3), d(2026, 7, 4), 0, 3), (d(2026, 7, 3), d(2026, 7, 4), 1, 3), (d(2026, 7, 3), d(2026, 7, 4), 2, 3),
+        (d(2026, 7, 4), d(2026, 7, 5), 0, 1),  # exactly 100: not split
+        (d(2026, 7, 5), d(2026, 7, 6), 0, 1)]
+    # Both limits: a slice ends at whichever comes first.
+    assert chunked.plan_slices(posts, 1, 1000) == [(d(2026, 7, day), d(2026, 7, day + 1), 0, 1) for day in range(1, 6)]
+    assert str(chunked.Slice(d(2026, 7, 3), d(2026, 7, 4), 1, 3)) == "2026-07-03 .. 2026-07-04 (exclusive), part 2 of 3 by post id"
+
+
+def test_parts_keep_the_copies_of_a_post_together_and_cover_every_post():
+    from schemas import Mention
+
+    def post(pid, platform="x", fetched="a"):
+        return Mention(**{**{f: None for f in Mention._fields}, "id": pid, "platform": platform, "url": fetched})
+
+    posts = [post(str(i)) for i in range(3000)] + [post(str(i), "reddit") for i in range(3000)]
+    owners = [[p for p in posts if chunked.in_part(p, part, 3)] for part in range(3)]
+    assert sum(map(len, owners)) == len(posts) and all(1800 < len(o) < 2200 for o in owners)
+    for p in posts[:50]:
+        assert chunked.in_part(p._replace(url="another copy"), 1, 3) == chunked.in_part(p, 1, 3)
 
 
 @pytest.mark.parametrize("extra, message", [
     (["--chunk_days", "-1"], "--chunk_days must not be negative"),
+    (["--chunk_posts", "-5"], "--chunk_posts must not be negative"),
+    (["--chunk_posts", "1000", "--incremental"], "--chunk_posts slices a full run"),
     (["--chunk_days", "7", "--window_start", "2026-07-01"], "--chunk_days slices a full run"),
     (["--chunk_days", "7", "--source", "file,x"], "--chunk_days reads --input files only"),
     (["--chunk_days", "7", "--dry_run", "true"], "--dry_run builds one"),

@@ -29,18 +29,17 @@ def test_id_hash_is_stable_64_bit():
 def test_exact_up_to_the_limit_then_estimated():
     ids = [f"u{i}" for i in range(EXACT_LIMIT)]
     c = _counter(ids + ids[:100])  # repeats are not counted twice
-    assert c.exact and c.count() == EXACT_LIMIT
+    assert c.result() == (EXACT_LIMIT, False)
     c.add(id_hash("one-more"))
-    assert not c.exact and c.registers.size == REGISTERS
-    assert abs(c.count() - (EXACT_LIMIT + 1)) <= 0.03 * EXACT_LIMIT
+    n, estimated = c.result()
+    assert estimated and abs(n - (EXACT_LIMIT + 1)) <= 0.03 * EXACT_LIMIT
 
 
 @pytest.mark.parametrize("n", [3_000, 20_000, 60_000, 250_000])
 def test_estimate_within_four_standard_errors(n):
     # Relative standard error 1.04 / sqrt(2^14) = 0.81 %; the ids are fixed, so this is deterministic.
-    c = _counter(f"author-{n}-{i}" for i in range(n))
-    assert not c.exact
-    assert abs(c.count() / n - 1) < 4 * 0.0081
+    got, estimated = _counter(f"author-{n}-{i}" for i in range(n)).result()
+    assert estimated and abs(got / n - 1) < 4 * 0.0081
 
 
 def test_estimate_of_empty_and_full_registers():
@@ -58,8 +57,11 @@ def test_merge_equals_counting_everything_in_one_place(sizes):
     merged = a.merge(b)
     assert merged is a and pickle.dumps(b) == b_before  # the other counter is left as it was
     whole = _counter(a_ids + b_ids)
-    assert merged == whole and merged.count() == whole.count()
-    assert merged.exact == (len(set(a_ids + b_ids)) <= EXACT_LIMIT)
+    assert merged == whole and merged.result() == whole.result()
+    n, estimated = merged.result()
+    assert estimated == (len(set(a_ids + b_ids)) > EXACT_LIMIT)
+    if not estimated:
+        assert n == len(set(a_ids + b_ids))
 
 
 def test_merge_is_order_independent():
@@ -76,12 +78,32 @@ def test_merge_is_order_independent():
 def test_round_trips_through_pickle_and_the_records_coder(n):
     c = _counter(f"u{i}" for i in range(n))
     for copy in (pickle.loads(pickle.dumps(c)), RECORDS_CODER.decode(RECORDS_CODER.encode(c))):
-        assert copy == c and copy.count() == c.count() and copy.exact == c.exact
+        assert copy == c and copy.result() == c.result()
 
 
-def test_sketch_is_bounded_in_size():
+def test_size_is_bounded():
+    # Exact: 8 bytes a hash; a sketch: one byte a register, whatever the count.
+    exact = _counter(f"u{i}" for i in range(EXACT_LIMIT))
     small, large = _counter(f"u{i}" for i in range(3_000)), _counter(f"u{i}" for i in range(300_000))
-    assert len(pickle.dumps(small)) == len(pickle.dumps(large)) < 2 * REGISTERS
+    assert len(pickle.dumps(exact)) < 8 * EXACT_LIMIT + 400
+    assert len(pickle.dumps(small)) == len(pickle.dumps(large)) < REGISTERS + 400
+
+
+def test_bulk_and_one_by_one_sketching_agree():
+    hashes = [id_hash(f"v{i}") for i in range(5_000)] + [0, 1, 2 ** 50 - 1, 2 ** 50, 2 ** 64 - 1]
+    one_by_one = DistinctCounter()
+    one_by_one.merge(_counter(["x"] * 1)).merge(_counter(f"w{i}" for i in range(3_000)))  # dense from here on
+    bulk = DistinctCounter().merge(one_by_one)
+    for h in hashes:
+        one_by_one.add(h)
+    part = DistinctCounter()
+    for h in hashes[:1_000]:
+        part.add(h)
+    rest = DistinctCounter()
+    for h in hashes[1_000:]:
+        rest.add(h)
+    bulk.merge(part).merge(rest)
+    assert one_by_one == bulk
 
 
 def test_metrics_flag_estimated_author_counts(tmp_path_factory):

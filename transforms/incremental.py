@@ -179,6 +179,17 @@ def partition_days(table_dir: str) -> typing.Set[datetime.date]:
     return {day for day in map(partition_day, _committed_files(table_dir)) if day is not None}
 
 
+def partition_rows(table_dir: str) -> typing.Dict[datetime.date, int]:
+    """Rows per `created_date=` partition of a table, from the Parquet files' footers (no data is read)."""
+    rows: typing.Dict[datetime.date, int] = {}
+    for path in _committed_files(table_dir):
+        day = partition_day(path)
+        if day is not None:
+            with FileSystems.open(path) as fh:
+                rows[day] = rows.get(day, 0) + pq.ParquetFile(fh).metadata.num_rows
+    return rows
+
+
 def committed_days(output_dir: str) -> typing.Set[datetime.date]:
     """The `created_date=` partitions of the committed brand_mentions table."""
     return partition_days(FileSystems.join(output_dir, "brand_mentions"))

@@ -292,7 +292,7 @@ class MetricsCombineFn(beam.CombineFn):
 
     def extract_output(self, acc):
         c, authors, response = acc
-        return tuple(c), authors.count(), not authors.exact, histogram_median(response)
+        return (tuple(c),) + authors.result() + (histogram_median(response),)
 
 
 _EMPTY = (tuple([0] * _N_SLOTS), 0, False, None)

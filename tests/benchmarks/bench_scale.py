@@ -8,10 +8,13 @@ job runs on them in a fresh child process (`python -m pipelines.run`'s `run()` o
 DirectRunner), with the sentiment model swapped for a cheap fake (the lexicon double of
 `tests/fakes.py`, in batches of 256), so that the numbers measure everything but the
 model: reading, dedupe, matching, RunInference's plumbing, metrics, alerts and the
-Parquet sinks. Then each size again as the job's sliced run (`--chunk_days`, default 7;
-0 skips it), and once more at `--real_model_size` with the real embedded model.
+Parquet sinks. Then each size again as the job's sliced run (`--chunk_posts`, default
+25,000 posts a slice; 0 skips it), and once more at `--real_model_size` with the real
+embedded model.
 
-Printed per run: wall time of `run()`, mentions/s, the child's peak RSS; per step up in
+Printed per run: wall time of `run()`, mentions/s, the child's peak RSS (for a sliced run
+also each kind of pass's own peak: the child resets the kernel's high-water mark,
+/proc/self/clear_refs, before each pass); per step up in
 size: how time and memory grow (`t ratio`: time(n2)/time(n1); `per 2x`: the same ratio
 brought to a doubling of the input, (t2/t1)^(log 2 / log(n2/n1)); `marginal/s`: the extra
 mentions per extra second, i.e. throughput without the fixed start-up cost); then the
@@ -40,9 +43,51 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 
+def _rss_mb(field: str) -> float:
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith(field + ":")) / 1024
+
+
+def _track_pass_peaks(peaks: dict) -> None:
+    """Records the peak RSS of each pass of a sliced run under its kind (stage, score, metrics).
+
+    Wraps `pipelines.chunked`'s pass builders: the pipeline built by one runs before the next
+    is built, so at each build the high-water mark so far belongs to the pass before, and is
+    then reset (Linux: writing 5 to /proc/self/clear_refs).
+    """
+    from pipelines import chunked
+
+    state = {"kind": None}
+
+    def close_pass():
+        if state["kind"] is not None:
+            peaks[state["kind"]] = max(peaks.get(state["kind"], 0.0), _rss_mb("VmHWM"))
+        try:
+            with open("/proc/self/clear_refs", "w") as fh:
+                fh.write("5")
+        except OSError:
+            pass
+
+    for kind in ("stage", "score", "metrics"):
+        build = getattr(chunked, f"build_{kind}")
+
+        def wrapped(*a, _build=build, _kind=kind, **k):
+            close_pass()
+            state["kind"] = _kind
+            peaks[f"{_kind}_passes"] = peaks.get(f"{_kind}_passes", 0) + 1
+            return _build(*a, **k)
+
+        setattr(chunked, f"build_{kind}", wrapped)
+    peaks["_close"] = close_pass
+
+
 def _child(args) -> None:
     """Runs the job once and prints one JSON line with its time, memory and counts."""
     from pipelines.run import run
+
+    peaks: dict = {}
+    if "--chunk_posts" in args.beam_args or "--chunk_days" in args.beam_args:
+        _track_pass_peaks(peaks)
 
     handler = None
     if args.model == "fake":
@@ -57,10 +102,12 @@ def _child(args) -> None:
     started = time.perf_counter()
     result = run(argv + args.beam_args, model_handler=handler)
     seconds = time.perf_counter() - started
+    if peaks:
+        peaks.pop("_close")()
     manifest = json.loads(pathlib.Path(args.out, "manifest.json").read_text())
     rss = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
     print("BENCH " + json.dumps({"seconds": seconds, "rss_mb": rss / 1024, "counts": manifest["counts"],
-                                 "phases": _phase_seconds(result)}))
+                                 "phases": _phase_seconds(result), "pass_peaks_mb": peaks}))
 
 
 # Top-level steps of `pipelines.run.build_social_listening` -> the phase they belong to.
@@ -107,13 +154,13 @@ def _dataset(workdir: pathlib.Path, size: int, config: str, files: int) -> pathl
     return path
 
 
-def _measure(size: int, model: str, data: pathlib.Path, workdir: pathlib.Path, args, chunk_days: int = 0) -> dict:
-    mode = f"{chunk_days}d" if chunk_days else "1"
-    out = workdir / f"out-{model}-{size}" if not chunk_days else workdir / f"out-{model}-{size}-{mode}"
-    job_args = args.beam_args + (["--chunk_days", str(chunk_days)] if chunk_days else [])
+def _measure(size: int, model: str, data: pathlib.Path, workdir: pathlib.Path, args, chunk_posts: int = 0) -> dict:
+    mode = f"{chunk_posts / 1000:g}k" if chunk_posts else "1"
+    out = workdir / f"out-{model}-{size}" if not chunk_posts else workdir / f"out-{model}-{size}-{mode}"
+    job_args = args.beam_args + (["--chunk_posts", str(chunk_posts)] if chunk_posts else [])
     cmd = [sys.executable, __file__, "--child", "--model", model, "--config", args.config, "--input", str(data),
            "--out", str(out), "--"] + job_args
-    how = f" in {chunk_days}-day slices" if chunk_days else ""
+    how = f" in slices of {chunk_posts:,} posts" if chunk_posts else ""
     print(f"  running {size:,} mentions with the {model} model{how} ...", flush=True)
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH ")), None)
@@ -121,7 +168,7 @@ def _measure(size: int, model: str, data: pathlib.Path, workdir: pathlib.Path, a
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
         return {"size": size, "model": model, "mode": mode, "error": tail[0][:100]}
     result = {"size": size, "model": model, "mode": mode, **json.loads(line[len("BENCH "):])}
-    if chunk_days:
+    if chunk_posts:
         result["phases"] = {}  # the step timers of the last pass only: not the run's phases
     return result
 
@@ -156,8 +203,8 @@ def main(argv=None) -> int:
                         help="Comma-separated input sizes (env SIZES too).")
     parser.add_argument("--real_model_size", type=int, default=10000,
                         help="Also run the real embedded model at this size (0: skip).")
-    parser.add_argument("--chunk_days", type=int, default=7,
-                        help="Also run each size with the job's --chunk_days at this many days (0: skip).")
+    parser.add_argument("--chunk_posts", type=int, default=25_000,
+                        help="Also run each size with the job's --chunk_posts at this many posts (0: skip).")
     parser.add_argument("--config", default=str(ROOT / "brands.yaml"))
     parser.add_argument("--files", type=int, default=8, help="Input files per size.")
     parser.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "social-listening-bench"),
@@ -175,16 +222,16 @@ def main(argv=None) -> int:
     workdir = pathlib.Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     print(f"bench-scale: sizes {', '.join(f'{s:,}' for s in sizes)}; fake model in one pass, then in "
-          f"{args.chunk_days}-day slices (--chunk_days); then the real model at "
+          f"slices of {args.chunk_posts:,} posts (--chunk_posts); then the real model at "
           f"{args.real_model_size:,}; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}", flush=True)
     results = []
     for size in sizes:
         results.append(_measure(size, "fake", _dataset(workdir, size, args.config, args.files), workdir, args))
         print(_table(results[-1:]).splitlines()[-1], flush=True)
-    if args.chunk_days:
+    if args.chunk_posts:
         for size in sizes:
             data = _dataset(workdir, size, args.config, args.files)
-            results.append(_measure(size, "fake", data, workdir, args, chunk_days=args.chunk_days))
+            results.append(_measure(size, "fake", data, workdir, args, chunk_posts=args.chunk_posts))
             print(_table(results[-1:]).splitlines()[-1], flush=True)
     if args.real_model_size:
         data = _dataset(workdir, args.real_model_size, args.config, args.files)
@@ -198,6 +245,15 @@ def main(argv=None) -> int:
         if same:
             print(f"\nthe real model adds {real[0]['seconds'] - same['seconds']:.1f} s at {same['size']:,} mentions "
                   f"({same['size'] / max(real[0]['seconds'] - same['seconds'], 1e-9):,.0f} mentions/s of inference)")
+    sliced = [r for r in results if r.get("pass_peaks_mb")]
+    if sliced:
+        print("\npeak RSS MB of each kind of pass in the sliced runs (stage: read the input, stage the posts; "
+              "score: the largest slice; metrics: metrics, topics, alerts)")
+        print(f"{'mentions':>10}  {'stage':>7} {'score':>7} {'metrics':>7}  score passes")
+        for r in sliced:
+            pk = r["pass_peaks_mb"]
+            print(f"{r['size']:>10,}  " + " ".join(f"{pk.get(k, 0):>7,.0f}" for k in ("stage", "score", "metrics"))
+                  + f"  {pk.get('score_passes', 0)}")
     phased = [r for r in results if r.get("phases")]
     if phased:
         print("\nseconds per phase (the runner's per-step execution-time counters; 'between' = wall time "
