@@ -1,16 +1,20 @@
-"""A full run in slices of days (`--chunk_days N`): the memory of one slice, whatever the input's size.
+"""A full run in slices (`--chunk_posts N`, `--chunk_days N`): the memory of one slice, whatever the input's size.
 
 A runner that keeps shuffles in memory (the DirectRunner) holds all the posts of a run
 at once, because the dedupe by post id and the grouping of posts by text shuffle every
-post. With `--chunk_days` a full run goes as a sequence of pipelines instead:
+post. With `--chunk_posts` and/or `--chunk_days` a full run goes as a sequence of
+pipelines instead:
 
 1. **Stage**: reads the input once and writes the valid posts as Parquet, partitioned by
    creation day, into the run's staging directory (`_staging/<run>/_chunks/posts/`);
    unreadable and invalid records go to dead letters. Nothing is shuffled but file names.
-2. **Score**, once per slice of `--chunk_days` days, oldest first: reads the slice's
-   days back, dedupes, matches and scores them, and writes the slice's brand_mentions
-   partitions and the model's dead letters. Copies of a post share its creation time,
-   so they land in the same slice; a text repeated in two slices is scored in both.
+2. **Score**, once per slice, oldest first: a slice is a run of consecutive days with at
+   most `--chunk_posts` staged posts (counted from the Parquet footers) and at most
+   `--chunk_days` days; a day with more posts than that alone is split into parts by a
+   stable hash of the post id. Each pass reads its posts back, dedupes, matches and
+   scores them, and writes their brand_mentions and the model's dead letters. Copies of
+   a post share its id and creation time, so they land in the same slice and part; a
+   text repeated in two slices is scored in both.
 3. **Metrics**: reads every staged brand mention and post back and computes the
    metrics, topic metrics and alerts from all of them, as a one-pass run does.
    Mentions are counted into per-day accumulators as they are read, and complaints

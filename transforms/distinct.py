@@ -61,6 +61,7 @@ def _registers_of(hashes: np.ndarray) -> typing.Tuple[np.ndarray, np.ndarray]:
 
 _NO_HASHES = np.zeros(0, dtype=np.uint64)
 _LOOSE = 256  # hashes held unsorted (added one by one, or merged in) before they join the sorted array
+_LOOSE_SKETCHED = 4096  # exact hashes merged into a sketch, held to be sketched together (32 KiB)
 
 
 class DistinctCounter:
@@ -68,8 +69,9 @@ class DistinctCounter:
 
     While exact, the hashes are a sorted array of uint64 (8 bytes each, not a Python set's
     ~70). Hashes added one by one wait in a small set, and merged counters' arrays in a
-    list, until there are as many as sorted ones (at least `_LOOSE`): then they are sorted
-    in, so merging many small counters costs a list append each, not a sort each.
+    list, until there are as many as sorted ones (at least `_LOOSE`; `_LOOSE_SKETCHED` once
+    a sketch): then they are sorted (or sketched) in, in bulk, so that merging many small
+    counters costs a list append each, not a sort each.
     """
 
     __slots__ = ("_hashes", "_pending", "_merged", "_loose", "_registers")
@@ -119,17 +121,22 @@ class DistinctCounter:
                 self._registers[index] = value
 
     def _unsorted(self) -> typing.List[np.ndarray]:
-        arrays = list(self._merged)
+        arrays = list(self._merged) or [_NO_HASHES]
         if self._pending:
             arrays.append(np.fromiter(self._pending, dtype=np.uint64, count=len(self._pending)))
         return arrays
 
     def _flush(self) -> None:
-        """Sorts the loose hashes into the array; past the limit, the counter becomes a sketch."""
+        """Sorts the loose hashes into the array (or, for a sketch, into its registers); past the limit, the
+        counter becomes a sketch."""
         if self._loose:
-            self._hashes = np.unique(np.concatenate([self._hashes] + self._unsorted()))
+            loose = np.concatenate(self._unsorted())
             self._pending, self._merged, self._loose = set(), [], 0
-        if self._hashes.size > EXACT_LIMIT:
+            if self._registers is None:
+                self._hashes = np.unique(np.concatenate([self._hashes, loose]))
+            else:
+                self._sketch(loose)
+        if self._registers is None and self._hashes.size > EXACT_LIMIT:
             self._registers = np.zeros(REGISTERS, dtype=np.uint8)
             self._sketch(self._hashes)
             self._hashes = _NO_HASHES
@@ -140,26 +147,24 @@ class DistinctCounter:
 
     def merge(self, other: "DistinctCounter") -> "DistinctCounter":
         """Adds `other`'s ids to this counter (in place; `other` is left as it is). Returns self."""
-        if other._registers is None:
-            if self._registers is None:
-                # Arrays are never written in place, so holding other's is safe.
-                for array in [other._hashes] + other._unsorted():
-                    if array.size:
-                        self._merged.append(array)
-                        self._loose += array.size
-                if self._loose >= _LOOSE and self._loose >= self._hashes.size:
-                    self._flush()
-            else:
-                for array in [other._hashes] + other._unsorted():
-                    self._sketch(array)
-        elif self._registers is None:
+        if other._registers is not None and self._registers is None:
             loose = [self._hashes] + self._unsorted()
             self._registers = other._registers.copy()
-            self._hashes, self._pending, self._merged, self._loose = _NO_HASHES, set(), [], 0
-            for array in loose:
-                self._sketch(array)
-        else:
+            self._hashes, self._pending, self._merged = _NO_HASHES, set(), loose
+            self._loose = sum(a.size for a in loose)
+        elif other._registers is not None:
             np.maximum(self._registers, other._registers, out=self._registers)
+        # Exact hashes wait in the list (arrays are never written in place, so holding other's is safe)
+        # and are sorted, or sketched, in bulk.
+        for array in (other._hashes, *other._merged):
+            if array.size:
+                self._merged.append(array)
+                self._loose += array.size
+        if other._pending:
+            self._pending.update(other._pending)
+            self._loose += len(other._pending)
+        if self._loose >= (_LOOSE_SKETCHED if self._registers is not None else max(_LOOSE, self._hashes.size)):
+            self._flush()
         return self
 
     def result(self) -> typing.Tuple[int, bool]:

@@ -106,6 +106,8 @@ def _child(args) -> None:
         peaks.pop("_close")()
     manifest = json.loads(pathlib.Path(args.out, "manifest.json").read_text())
     rss = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    # A sliced run reset the high-water mark before each pass: its peak is the largest pass's.
+    rss = max([rss / 1024] + [mb for kind, mb in peaks.items() if kind in ("stage", "score", "metrics")]) * 1024
     print("BENCH " + json.dumps({"seconds": seconds, "rss_mb": rss / 1024, "counts": manifest["counts"],
                                  "phases": _phase_seconds(result), "pass_peaks_mb": peaks}))
 
