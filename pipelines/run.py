@@ -9,8 +9,9 @@ Any of Beam's own flags work as well, e.g. `--direct_num_workers 2
 --region R --temp_location gs://B/tmp --setup_file ./setup.py` on Google Cloud.
 
 A long history on one machine: `--chunk_posts 50000` (and/or `--chunk_days 7`) runs the same full run
-in slices of at most 50,000 posts (a week) (`pipelines/chunked.py`), so that the DirectRunner holds a
-slice's posts at a time, not all of them.
+in slices of at most 50,000 posts (or a week) (`pipelines/chunked.py`), so that the DirectRunner holds a
+slice's posts at a time, not all of them. A full run from files on the DirectRunner does so by itself
+when its input is over 128 MiB (`--chunk_posts 0`: one pass whatever the size).
 
 Fetch from the platforms instead of (or beside) files with `--source` (see README, "Connectors")::
 
@@ -172,11 +173,13 @@ class SocialListeningOptions(PipelineOptions):
                             help="Run a full run from files in slices of this many days of posts, one pipeline "
                                  "after another (0: all at once). Bounds the memory of a runner that keeps "
                                  "shuffles in memory (the DirectRunner) by a slice's posts; same outputs.")
-        parser.add_argument("--chunk_posts", type=int, default=0,
+        parser.add_argument("--chunk_posts", type=int, default=None,
                             help="Run a full run from files in slices of at most this many posts (a busier day "
                                  "is split by post id), one pipeline after another (0: no limit). With or "
                                  "without --chunk_days; bounds the DirectRunner's memory whatever the input's "
-                                 "size; same outputs.")
+                                 "size; same outputs. Default: on the DirectRunner, slices of "
+                                 f"{AUTO_CHUNK_POSTS:,} posts for --input files over "
+                                 f"{AUTO_CHUNK_BYTES // 2**20} MiB in all, else one pass.")
 
 
 @dataclass(frozen=True)
@@ -366,7 +369,7 @@ def _validate(opts: SocialListeningOptions
         raise ConfigError("--max_text_chars must be positive")
     if opts.inference_batch_size <= 0:
         raise ConfigError("--inference_batch_size must be positive")
-    for flag, value in (("--chunk_days", opts.chunk_days), ("--chunk_posts", opts.chunk_posts)):
+    for flag, value in (("--chunk_days", opts.chunk_days), ("--chunk_posts", opts.chunk_posts or 0)):
         if value < 0:
             raise ConfigError(f"{flag} must not be negative (0: no limit)")
     if sliced and (opts.window_start or opts.window_end or opts.incremental):
@@ -397,7 +400,31 @@ def _validate(opts: SocialListeningOptions
 def _sliced_by(opts: SocialListeningOptions) -> str:
     """The flag that makes this a sliced run (`pipelines.chunked`), or '' for a one-pass run."""
     return " and ".join(flag for flag, value in (("--chunk_days", opts.chunk_days), ("--chunk_posts", opts.chunk_posts))
-                        if value > 0)
+                        if (value or 0) > 0)
+
+
+# A one-pass run on the DirectRunner holds every post in its shuffles (2.4 GB for 1M posts, 485 MB of
+# JSON Lines; "Scale, measured" in the README): past this much input, a full run goes in slices.
+AUTO_CHUNK_BYTES = 128 * 2**20
+AUTO_CHUNK_POSTS = 50_000
+_DIRECT_RUNNERS = ("", "directrunner", "direct", "switchingdirectrunner", "fnapirunner")
+
+
+def _auto_chunk_posts(options: PipelineOptions, sources: typing.Sequence[str], patterns: typing.Sequence[str],
+                      test_pipeline: typing.Optional[beam.Pipeline]) -> int:
+    """`--chunk_posts` when not given: AUTO_CHUNK_POSTS for a full run from files over AUTO_CHUNK_BYTES on the
+    DirectRunner (which keeps shuffles in memory), else 0 (one pass)."""
+    opts = options.view_as(SocialListeningOptions)
+    runner = (options.view_as(StandardOptions).runner or "").rsplit(".", 1)[-1].lower()
+    if (opts.chunk_posts is not None or test_pipeline is not None or sources != ("file",) or _windowed(opts)
+            or opts.chunk_days or runner not in _DIRECT_RUNNERS or options.view_as(TestOptions).dry_run):
+        return opts.chunk_posts or 0
+    size = sum(m.size_in_bytes for r in FileSystems.match(list(patterns)) for m in r.metadata_list)
+    if size <= AUTO_CHUNK_BYTES:
+        return 0
+    print(f"The input is {size / 2**20:,.0f} MiB: running in slices of {AUTO_CHUNK_POSTS:,} posts, so that the "
+          f"DirectRunner's memory stays that of a slice (--chunk_posts 0: in one pass).", flush=True)
+    return AUTO_CHUNK_POSTS
 
 
 def _windowed(opts: SocialListeningOptions) -> bool:
@@ -642,6 +669,7 @@ def run(argv: typing.Optional[typing.Sequence[str]] = None, test_pipeline: typin
     options = PipelineOptions(argv if argv is not None else sys.argv[1:])
     opts = options.view_as(SocialListeningOptions)
     brands, patterns, sources = _validate(opts)
+    opts.chunk_posts = _auto_chunk_posts(options, sources, patterns, test_pipeline)
     now = datetime.datetime.now(datetime.timezone.utc)
     run_id = now.strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
     output_dir = opts.output_dir.rstrip("/")

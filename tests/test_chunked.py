@@ -194,3 +194,43 @@ def test_an_input_without_valid_posts_gives_empty_tables(tmp_path):
     assert len(_rows(out, "dead_letters")) == 2
     for table in ("brand_mentions", "metrics", "alerts"):
         assert _rows(out, table) == []  # the schema-only file: an empty table, not a missing one
+
+
+def test_a_large_input_on_the_direct_runner_is_sliced_by_itself(inputs, one_pass, tmp_path, monkeypatch, capsys):
+    import pipelines.run as job
+
+    monkeypatch.setattr(job, "AUTO_CHUNK_BYTES", 10_000)  # the fixture's input is some 700 KB
+    monkeypatch.setattr(job, "AUTO_CHUNK_POSTS", 400)
+    out = tmp_path / "auto"
+    manifest = _run(inputs, out)
+    assert "running in slices of 400 posts" in capsys.readouterr().out
+    assert (manifest["chunk_days"], manifest["chunk_posts"]) == (0, 400)
+    _same_as_one_pass(one_pass, out, manifest)
+    forced = _run(inputs, tmp_path / "one-pass", "--chunk_posts", "0")  # asked for one pass: one pass
+    assert "chunk_posts" not in forced and "running in slices" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("extra, sources, expected", [
+    ([], ("file",), 400),
+    (["--chunk_posts", "0"], ("file",), 0),
+    (["--chunk_posts", "900"], ("file",), 900),
+    (["--chunk_days", "7"], ("file",), 0),  # slices of days asked for: no post limit added
+    (["--runner", "DataflowRunner"], ("file",), 0),  # a runner that shuffles through disk
+    (["--runner", "DaskRunner"], ("file",), 0),
+    (["--runner", "DirectRunner", "--direct_num_workers", "2"], ("file",), 400),
+    (["--window_start", "2026-07-01"], ("file",), 0),
+    (["--dry_run", "true"], ("file",), 0),
+    ([], ("file", "x"), 0),
+])
+def test_automatic_slices_only_for_a_full_run_from_files_on_the_direct_runner(inputs, monkeypatch, extra, sources,
+                                                                              expected):
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    import pipelines.run as job
+
+    monkeypatch.setattr(job, "AUTO_CHUNK_BYTES", 10_000)
+    monkeypatch.setattr(job, "AUTO_CHUNK_POSTS", 400)
+    options = PipelineOptions(["--config", CONFIG, "--output_dir", "/tmp/unused", *extra])
+    assert job._auto_chunk_posts(options, sources, (str(inputs / "*.jsonl"),), None) == expected
+    monkeypatch.setattr(job, "AUTO_CHUNK_BYTES", 10 ** 12)  # a small input: one pass
+    assert job._auto_chunk_posts(options, sources, (str(inputs / "*.jsonl"),), None) == (900 if "900" in extra else 0)

@@ -86,7 +86,8 @@ def _child(args) -> None:
     from pipelines.run import run
 
     peaks: dict = {}
-    if "--chunk_posts" in args.beam_args or "--chunk_days" in args.beam_args:
+    flags = dict(zip(args.beam_args, args.beam_args[1:]))
+    if any(int(flags.get(flag, 0)) > 0 for flag in ("--chunk_posts", "--chunk_days")):
         _track_pass_peaks(peaks)
 
     handler = None
@@ -159,7 +160,8 @@ def _dataset(workdir: pathlib.Path, size: int, config: str, files: int) -> pathl
 def _measure(size: int, model: str, data: pathlib.Path, workdir: pathlib.Path, args, chunk_posts: int = 0) -> dict:
     mode = f"{chunk_posts / 1000:g}k" if chunk_posts else "1"
     out = workdir / f"out-{model}-{size}" if not chunk_posts else workdir / f"out-{model}-{size}-{mode}"
-    job_args = args.beam_args + (["--chunk_posts", str(chunk_posts)] if chunk_posts else [])
+    # One pass is asked for explicitly: the job would slice a large input on its own.
+    job_args = args.beam_args + ["--chunk_posts", str(chunk_posts)]
     cmd = [sys.executable, __file__, "--child", "--model", model, "--config", args.config, "--input", str(data),
            "--out", str(out), "--"] + job_args
     how = f" in slices of {chunk_posts:,} posts" if chunk_posts else ""
