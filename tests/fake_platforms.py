@@ -8,7 +8,7 @@ cursors and rate-limit headers. Faults are injected per page and query:
 
     fake.inject("rate_limit", page=2, reset_in=1)     # 429 with the platform's reset header
     fake.inject("status", page=1, status=503, times=2) # 5xx, twice
-    fake.inject("slow", page=2, seconds=1.5)          # answers after a delay
+    fake.inject("slow", page=2, seconds=3.0)          # answers after a delay
     fake.inject("malformed", page=3)                  # 200 with a truncated JSON body
 
 Every server answers at most `max_requests` requests (then 503 and `overflow` is
@@ -803,10 +803,15 @@ def run_tasks(connector, tasks) -> Fetched:
 
 
 def fast_policy(**overrides):
-    """An HttpPolicy for tests: short timeouts, tiny backoffs, a few seconds' rate-limit wait at most."""
+    """An HttpPolicy for tests: short timeouts, tiny backoffs, a few seconds' rate-limit wait at most.
+
+    The read timeout (2 s) stays well above what a loopback answer takes on a loaded machine (with
+    0.5 s, a page was once fetched twice while other jobs shared the two cores) and below the 3 s of
+    the "slow" fault.
+    """
     from connectors.http import HttpPolicy
 
-    values = dict(timeout_s=0.5, connect_timeout_s=1.0, max_attempts=3, backoff_base_s=0.01, backoff_cap_s=0.05,
+    values = dict(timeout_s=2.0, connect_timeout_s=1.0, max_attempts=3, backoff_base_s=0.01, backoff_cap_s=0.05,
                   max_rate_limit_wait_s=3.0)
     values.update(overrides)
     return HttpPolicy(**values)

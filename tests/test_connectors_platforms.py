@@ -130,7 +130,7 @@ def test_a_long_rate_limit_stops_and_the_rerun_finishes(platform):
 
 def test_server_errors_and_slow_answers_are_retried(platform):
     platform.fake.inject("status", page=1, status=500, times=2)
-    platform.fake.inject("slow", page=2, seconds=1.2)
+    platform.fake.inject("slow", page=2, seconds=3.0)
     got = run_tasks(connector(platform), [task(platform)])
     assert got.results[0].status == COMPLETE and [m.id for m in got.mentions] == expected(platform)
 

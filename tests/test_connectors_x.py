@@ -212,7 +212,7 @@ def test_a_page_that_keeps_failing_goes_to_dead_letters_with_query_and_cursor(fa
 
 
 def test_a_slow_answer_times_out_and_is_retried(fake):
-    fake.inject("slow", page=2, seconds=1.2)
+    fake.inject("slow", page=2, seconds=3.0)
     got = run_tasks(connector(fake), [task()])
     assert got.results[0].status == COMPLETE
     assert [m.id for m in got.mentions] == expected_ids(fake)
