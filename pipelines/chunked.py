@@ -93,12 +93,12 @@ def plan_slices(day_posts: typing.Mapping[datetime.date, int], chunk_days: int, 
     last, held = None, 0
     for day in sorted(d for d, n in day_posts.items() if n > 0):
         posts = day_posts[day]
-        full = start is not None and (
-            (chunk_days and (day - start).days >= chunk_days) or (chunk_posts and held + posts > chunk_posts))
-        if full or (chunk_posts and posts > chunk_posts and start is not None):
+        alone = chunk_posts and posts > chunk_posts  # split into parts, in slices of its own
+        if start is not None and (alone or (chunk_days and (day - start).days >= chunk_days)
+                                  or (chunk_posts and held + posts > chunk_posts)):
             planned.append(Slice(start, last + datetime.timedelta(days=1)))
             start, held = None, 0
-        if chunk_posts and posts > chunk_posts:
+        if alone:
             parts = -(-posts // chunk_posts)
             planned.extend(Slice(day, day + datetime.timedelta(days=1), part, parts) for part in range(parts))
             continue
