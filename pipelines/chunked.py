@@ -41,8 +41,7 @@ from apache_beam.io.filesystems import FileSystems
 from pipelines.tables import count_written, write_table
 from schemas import BRAND_MENTION_SCHEMA, MENTION_SCHEMA, BrandMention, Mention
 from transforms.alerts import DetectAlerts
-from transforms.dedupe import DedupeMentions, post_key
-from transforms.distinct import id_hash
+from transforms.dedupe import DedupeMentions, post_hash
 from transforms.fetch import ReadSources
 from transforms.incremental import ReadCommitted, partition_day, partition_rows
 from transforms.matching import MatchBrands
@@ -112,7 +111,7 @@ def plan_slices(day_posts: typing.Mapping[datetime.date, int], chunk_days: int, 
 
 def in_part(mention: Mention, part: int, parts: int) -> bool:
     """Whether a post belongs to the `part`-th of `parts` of its day (by its platform and id: copies stay together)."""
-    return id_hash(post_key(mention)) % parts == part
+    return post_hash(mention) % parts == part
 
 
 def build_stage(pipeline: beam.Pipeline, job, chunks_dir: str) -> None:

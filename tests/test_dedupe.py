@@ -9,7 +9,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from schemas import Mention
-from transforms.dedupe import DedupeMentions, KeepFreshestFn, post_key
+from transforms.dedupe import DedupeMentions, KeepFreshestFn, post_hash, post_key
 
 UTC = datetime.timezone.utc
 
@@ -70,7 +70,7 @@ def test_unique_mentions_keep_the_record_type():
 
 
 def test_post_key_and_tie_break_between_equally_fresh_copies():
-    assert post_key(_mention("42", platform="bluesky")) == "bluesky:42"
+    assert post_key(_mention("42", platform="bluesky")) == ("bluesky", "42")
     a, b = _mention("1", likes=1), _mention("1", likes=2)
     fn = KeepFreshestFn()
     one = fn.extract_output(fn.add_input(fn.add_input(fn.create_accumulator(), a), b))
@@ -79,3 +79,15 @@ def test_post_key_and_tie_break_between_equally_fresh_copies():
     merged = fn.merge_accumulators([fn.add_input(fn.create_accumulator(), b), fn.add_input(fn.create_accumulator(), a)])
     assert fn.extract_output(merged) == one
     assert fn.extract_output(fn.merge_accumulators([fn.create_accumulator()])) == (None, 0)
+
+
+def test_a_colon_in_platform_or_id_never_merges_two_posts():
+    # Joined as 'platform:id' both were 'x:1:2', and one was dropped as a copy of the other.
+    a, b = _mention("1:2", platform="x"), _mention("2", platform="x:1")
+    assert post_key(a) != post_key(b) and post_hash(a) != post_hash(b)
+    assert post_hash(a) == post_hash(_mention("1:2", platform="x", fetched_hour=12))  # copies hash alike
+    with TestPipeline() as p:
+        out = p | beam.Create([a, b, _mention("1:2", platform="x", fetched_hour=12)]) | DedupeMentions()
+        assert_that(out["mentions"] | beam.Map(lambda m: (m.platform, m.id)), equal_to([("x", "1:2"), ("x:1", "2")]),
+                    label="BothKept")
+        assert_that(out["duplicates"], equal_to([1]), label="OnlyTheRealCopy")

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import datetime
-import json
 import typing
 
 import apache_beam as beam
 
+from connectors.files import carried, render_record
 from schemas import DeadLetter
 
 
 def dead_letter(step: str, reason: str, record: typing.Any, source: typing.Optional[str] = None) -> DeadLetter:
     """Builds a DeadLetter and counts it under the `dead_letters` namespace.
+
+    Every string is made valid Unicode (a lone surrogate written as its escape), so that
+    the dead letter of a record with one can itself be carried and written.
 
     Args:
         step: The pipeline step that rejected the record.
@@ -27,15 +30,13 @@ def dead_letter(step: str, reason: str, record: typing.Any, source: typing.Optio
     beam.metrics.Metrics.counter("dead_letters", step).inc()
     return DeadLetter(
         step=step,
-        reason=reason,
-        record=record if isinstance(record, str) else render(record),
-        source=source,
+        reason=carried(str(reason)),
+        record=carried(record) if isinstance(record, str) else render(record),
+        source=None if source is None else carried(str(source)),
         time=datetime.datetime.now(datetime.timezone.utc),
     )
 
 
 def render(record: typing.Any) -> str:
-    """Renders a record as JSON for the dead-letter table."""
-    if hasattr(record, "_asdict"):
-        record = record._asdict()
-    return json.dumps(record, ensure_ascii=False, default=str, sort_keys=True)
+    """Renders a record as JSON for the dead-letter table (never raises; valid Unicode)."""
+    return render_record(record)

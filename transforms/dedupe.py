@@ -2,17 +2,33 @@
 
 from __future__ import annotations
 
+import typing
+
 import apache_beam as beam
 
 from schemas import Mention
 from transforms.coders import RECORDS_CODER
+from transforms.distinct import id_hash
 
 _CODER = RECORDS_CODER.get_impl()
 
 
-def post_key(mention: Mention) -> str:
-    """'platform:id': a platform name has no ':', so the key is unambiguous."""
-    return f"{mention.platform}:{mention.id}"
+def post_key(mention: Mention) -> typing.Tuple[str, str]:
+    """(platform, id): a tuple, so that no two posts collide whatever their platform and id hold.
+
+    (A joined string 'platform:id' made {"platform": "x", "id": "1:2"} and
+    {"platform": "x:1", "id": "2"} one post.)
+    """
+    return mention.platform, mention.id
+
+
+def post_hash(mention: Mention) -> int:
+    """A stable 64-bit hash of the post's (platform, id), the same for every copy of it.
+
+    The platform goes in with its length, so that, like `post_key`, two posts never share
+    the hashed string.
+    """
+    return id_hash(f"{len(mention.platform)}:{mention.platform}:{mention.id}")
 
 
 _NEVER = float("-inf")  # the fetch time of a copy that has none

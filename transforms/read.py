@@ -17,14 +17,22 @@ import apache_beam as beam
 from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 
-from connectors.files import DEFAULT_MAX_TEXT_CHARS, InvalidRecord, detect_format, iter_file_records, parse_mention
+from connectors.files import (DEFAULT_MAX_TEXT_CHARS, InvalidRecord, decompresses_itself, detect_format,
+                              iter_file_records, open_decompressed, parse_mention)
 from transforms.dead_letters import dead_letter
 
 DEAD = "dead_letters"
 
 
 class ParseFileFn(beam.DoFn):
-    """Streams one matched file into Mentions (main) and DeadLetters (DEAD)."""
+    """Streams one matched file into Mentions (main) and DeadLetters (DEAD).
+
+    Faults stay at their level: a record that cannot be parsed or validated is a dead
+    letter; a file that cannot be opened, or whose stream fails part way (a corrupt
+    gzip member, a bad Parquet row group), keeps what was read before the fault and
+    adds one dead letter naming the file and the position. No exception leaves the DoFn
+    for one file, so the other files go on.
+    """
 
     def __init__(self, max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
                  now: typing.Optional[datetime.datetime] = None):
@@ -41,24 +49,33 @@ class ParseFileFn(beam.DoFn):
             self._records.inc()
             yield beam.pvalue.TaggedOutput(DEAD, dead_letter("read", str(exc), "", path))
             return
-        # Parquet needs random access, so it is opened without decompression.
-        compression = CompressionTypes.UNCOMPRESSED if fmt == "parquet" else CompressionTypes.AUTO
+        # Parquet needs random access, so it is opened without decompression; .gz and .bz2 are
+        # decompressed by `open_decompressed`, which reports a truncated or corrupt stream.
+        compression = (CompressionTypes.UNCOMPRESSED if fmt == "parquet" or decompresses_itself(path)
+                       else CompressionTypes.AUTO)
         now = self._now or datetime.datetime.now(datetime.timezone.utc)
-        with readable.open(compression_type=compression) as fh:
-            for raw in iter_file_records(path, fh, fmt):
-                self._records.inc()
-                if raw.data is None:
-                    yield beam.pvalue.TaggedOutput(DEAD, dead_letter("parse", raw.error, raw.raw, raw.source))
-                    continue
-                try:
-                    mention = parse_mention(raw.data, connector="file", query=path,
-                                            max_text_chars=self._max_text_chars, now=now)
-                except InvalidRecord as exc:
-                    yield beam.pvalue.TaggedOutput(
-                        DEAD, dead_letter("validate", str(exc), raw.raw or raw.data, raw.source))
-                    continue
-                self._valid.inc()
-                yield mention
+        read = 0
+        try:
+            with readable.open(compression_type=compression) as fh:
+                for raw in iter_file_records(path, open_decompressed(path, fh), fmt):
+                    read += 1
+                    self._records.inc()
+                    if raw.data is None:
+                        yield beam.pvalue.TaggedOutput(DEAD, dead_letter("parse", raw.error, raw.raw, raw.source))
+                        continue
+                    try:
+                        mention = parse_mention(raw.data, connector="file", query=path,
+                                                max_text_chars=self._max_text_chars, now=now)
+                    except InvalidRecord as exc:
+                        yield beam.pvalue.TaggedOutput(
+                            DEAD, dead_letter("validate", str(exc), raw.raw or raw.data, raw.source))
+                        continue
+                    self._valid.inc()
+                    yield mention
+        except Exception as exc:  # opening failed, or a reader fault no rule foresaw: this file ends here
+            self._records.inc()
+            yield beam.pvalue.TaggedOutput(DEAD, dead_letter(
+                "read", f"file not read after {read} record(s): {type(exc).__name__}: {exc}", "", path))
 
 
 class ReadMentionsFromFiles(beam.PTransform):
