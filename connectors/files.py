@@ -247,7 +247,9 @@ def _utf8_stream(fh: typing.IO[bytes]) -> _Utf8Stream:
         if not chunk:
             break
         head += chunk
-    encoding, read = "utf-8", fh.read
+    # read1: one read of the stream below at a time, so that the data before a fault (a truncated
+    # gzip member) is served before the fault is raised; read(n) would lose it, waiting for n bytes.
+    encoding, read = "utf-8", getattr(fh, "read1", fh.read)
     for bom, name in _BOMS:
         if head.startswith(bom):
             encoding = name
@@ -255,14 +257,17 @@ def _utf8_stream(fh: typing.IO[bytes]) -> _Utf8Stream:
     if encoding == "utf-8":
         head = head[len(codecs.BOM_UTF8):] if head.startswith(codecs.BOM_UTF8) else head
     else:
-        read = _transcoder(_ByteStream(fh.read, head).read, encoding)
+        read = _transcoder(_ByteStream(read, head).read, encoding)
         head = b""
     counter = _ByteStream(read, head)
     return _Utf8Stream(io.BufferedReader(counter, 1 << 16), counter, encoding.upper())
 
 
 def _fault(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {carried(str(exc))[:300]}"
+    name = type(exc).__name__
+    if name == "error":  # zlib.error, binascii.error: the module says what failed
+        name = f"{type(exc).__module__}.error"
+    return f"{name}: {carried(str(exc))[:300]}"
 
 
 def _read_error(path: str, where: str, exc: BaseException, position: int) -> str:
