@@ -492,11 +492,24 @@ def render_record(record: typing.Any) -> str:
     try:
         text = json.dumps(record, ensure_ascii=False, default=str, sort_keys=True)
     except Exception:  # too deep, an int past 4,300 digits, keys that do not sort
-        try:
-            text = json.dumps(record, ensure_ascii=False, default=show, sort_keys=False)
-        except Exception as exc:
-            text = f"<{type(record).__name__} that cannot be rendered: {type(exc).__name__}>"
+        text = json.dumps(_plain(record, 64), ensure_ascii=False, default=show)
     return carried(text)
+
+
+def _plain(value: typing.Any, depth: int) -> typing.Any:
+    """`value` with what json.dumps cannot write replaced by a short description."""
+    if isinstance(value, (str, float, bool)) or value is None:
+        return value
+    if isinstance(value, int):
+        return value if value.bit_length() <= 128 else show(value)
+    if depth <= 0:
+        return f"<{type(value).__name__} nested too deeply>"
+    if isinstance(value, dict):
+        return {str(k) if isinstance(k, (str, int, float, bool)) else show(k): _plain(v, depth - 1)
+                for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, depth - 1) for v in value]
+    return show(value)
 
 
 # --- validating records ----------------------------------------------------------------------------
