@@ -9,6 +9,7 @@ and long CSV fields.
 
 from __future__ import annotations
 
+import bz2
 import datetime
 import gzip
 import io
@@ -127,6 +128,8 @@ def test_gzip_jsonl_and_csv_are_read():
     assert [r.data["id"] for r in jsonl] == ["g1", "g2"]
     csv_rows = _read("a.csv.gz", gzip.compress(b"id,text,created_at\ng1,Sprite,2026-09-07T10:00:00Z\n"), iter_csv)
     assert [r.data["id"] for r in csv_rows] == ["g1"]
+    bz2_rows = _read("a.jsonl.bz2", bz2.compress(_lines(_good(1), _good(2))), iter_jsonl)
+    assert [r.data["id"] for r in bz2_rows] == ["g1", "g2"]
 
 
 def test_a_truncated_gzip_keeps_what_came_before_and_says_where_it_stopped():

@@ -253,7 +253,8 @@ def _text_encodings(c: Corpus) -> None:
     c.files["utf16-odd-byte.csv"] = ("id,text,created_at\n" + "".join(
         f"{r['id']},{r['text']},{WHEN}\n" for r in short)).encode("utf-16") + b"\x00"
     c.dead["utf16-odd-byte.csv:5"] = "unreadable file after line 4"
-    c.files["utf8-bom.csv"] = codecs.BOM_UTF8 + b"id,text,created_at\nbomcsv-1,Sprite with a BOM," + WHEN.encode() + b"\n"
+    c.files["utf8-bom.csv"] = (codecs.BOM_UTF8 + b"id,text,created_at\nbomcsv-1,Sprite with a BOM,"
+                               + WHEN.encode() + b"\n")
     c.good.add("bomcsv-1")
     c.files["utf8-bom.jsonl"] = codecs.BOM_UTF8 + b"".join(_j(c.record("bom", n)) + b"\n" for n in range(1, 3))
     c.files["utf32.jsonl"] = "".join(
