@@ -302,7 +302,9 @@ def parse_json_line(text: str) -> typing.Tuple[typing.Optional[dict], typing.Opt
     except RecursionError:
         return None, "malformed JSON: nested deeper than the JSON parser allows"
     except ValueError as exc:
-        return None, f"malformed JSON: {carried(str(exc))}"
+        # NULs between ASCII characters: UTF-16/32 that came without a BOM to say so.
+        hint = " (NUL bytes: a UTF-16 or UTF-32 file without a BOM?)" if "\x00" in text else ""
+        return None, f"malformed JSON: {carried(str(exc))}{hint}"
     if not isinstance(data, dict):
         return None, f"expected a JSON object, got {type(data).__name__}"
     return data, None

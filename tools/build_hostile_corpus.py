@@ -263,6 +263,10 @@ def _text_encodings(c: Corpus) -> None:
     c.files["utf16-lone-surrogate.jsonl"] = (codecs.BOM_UTF16_LE + _j(c.record("u16", 1)).decode().encode("utf-16-le")
                                              + b"\n\x00" + lone.encode("utf-16-le", "surrogatepass"))
     c.dead["utf16-lone-surrogate.jsonl:2"] = "invalid UTF-16 at byte"
+    c.files["utf16-no-bom.jsonl"] = _j({"id": "nobom-1", "text": "Sprite", "created_at": WHEN}).decode().encode(
+        "utf-16-le") + b"\n\x00"
+    c.dead["utf16-no-bom.jsonl:1"] = "(NUL bytes: a UTF-16 or UTF-32 file without a BOM?)"
+    c.dead["utf16-no-bom.jsonl:2"] = "malformed JSON"  # the last line is the NUL after the line break
     c.files["deep.jsonl"] = _j(c.record("deep", 1)) + b"\n" + b"[" * 100_000 + b"]" * 100_000 + b"\n"
     c.dead["deep.jsonl:2"] = "malformed JSON: nested deeper than the JSON parser allows"
     c.files["long-field.csv"] = (b"id,text,created_at\nbad-long," + b"Sprite " * 20_000 + b"," + WHEN.encode()
