@@ -190,11 +190,11 @@ class _ByteStream(io.RawIOBase):
     `io.TextIOWrapper` need.
     """
 
-    def __init__(self, read: typing.Callable[[int], bytes], head: bytes = b""):
+    def __init__(self, read: typing.Callable[[int], bytes], head: bytes = b"", position: int = 0):
         super().__init__()
         self._read = read
         self._head = head
-        self.position = 0
+        self.position = position
 
     def readable(self) -> bool:
         return True
@@ -235,7 +235,7 @@ def _transcoder(read: typing.Callable[[int], bytes], encoding: str) -> typing.Ca
 
 class _Utf8Stream(typing.NamedTuple):
     stream: io.BufferedReader  # the file as UTF-8 bytes, without its BOM
-    counter: _ByteStream  # counts the bytes served, for error positions
+    counter: _ByteStream  # counts the file's bytes read, for error positions
     encoding: str  # the file's encoding, for reasons
 
 
@@ -254,13 +254,13 @@ def _utf8_stream(fh: typing.IO[bytes]) -> _Utf8Stream:
         if head.startswith(bom):
             encoding = name
             break
-    if encoding == "utf-8":
-        head = head[len(codecs.BOM_UTF8):] if head.startswith(codecs.BOM_UTF8) else head
+    if encoding == "utf-8" and head.startswith(codecs.BOM_UTF8):
+        counter = _ByteStream(read, head[len(codecs.BOM_UTF8):], len(codecs.BOM_UTF8))
     else:
-        read = _transcoder(_ByteStream(read, head).read, encoding)
-        head = b""
-    counter = _ByteStream(read, head)
-    return _Utf8Stream(io.BufferedReader(counter, 1 << 16), counter, encoding.upper())
+        counter = _ByteStream(read, head)
+    # Positions count the file's own bytes, before any transcoding.
+    raw = counter if encoding == "utf-8" else _ByteStream(_transcoder(counter.read, encoding))
+    return _Utf8Stream(io.BufferedReader(raw, 1 << 16), counter, encoding.upper())
 
 
 def _fault(exc: BaseException) -> str:
@@ -273,8 +273,8 @@ def _fault(exc: BaseException) -> str:
 def _read_error(path: str, where: str, exc: BaseException, position: int) -> str:
     name = path.lower()
     what = "gzip stream" if name.endswith(".gz") else "bz2 stream" if name.endswith(".bz2") else "file"
-    return (f"unreadable {what} {where} (at byte {position:,} of its decompressed data); the rest of the file "
-            f"is not read: {_fault(exc)}")
+    at = f"at byte {position:,} of its decompressed data" if what != "file" else f"at byte {position:,}"
+    return f"unreadable {what} {where} ({at}); the rest of the file is not read: {_fault(exc)}"
 
 
 class _DuplicateKey(ValueError):
