@@ -21,6 +21,8 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
+from apache_beam.io.fileio import ReadableFile
+from apache_beam.io.filesystem import FileMetadata
 
 from connectors.files import InvalidRecord, iter_csv, iter_jsonl, iter_parquet, open_decompressed, parse_mention
 from pipelines.run import run
@@ -29,6 +31,7 @@ from tests.conftest import BRANDS_YAML
 from tests.fakes import FakeSentimentHandler
 from tools.build_hostile_corpus import COMMITTED, build, write
 from transforms.coders import RECORDS_CODER
+from transforms.read import DEAD, ParseFileFn
 
 UTC = datetime.timezone.utc
 NOW = datetime.datetime(2026, 11, 1, tzinfo=UTC)
@@ -219,3 +222,16 @@ def test_a_line_longer_than_the_limit_is_one_dead_record():
     records = list(iter_jsonl("l.jsonl", io.BytesIO(data), max_line_bytes=1000))
     assert [(r.source, r.data["id"] if r.data else r.error) for r in records] == [
         ("l.jsonl:1", "g1"), ("l.jsonl:2", "line longer than 1,000 bytes (not a post)"), ("l.jsonl:3", "g2")]
+
+
+def test_a_file_that_cannot_be_opened_is_one_dead_letter_and_the_dofn_goes_on(tmp_path):
+    good = tmp_path / "good.jsonl.gz"
+    good.write_bytes(gzip.compress(_lines(_good(1), _good(2))))
+    gone = tmp_path / "gone.jsonl"  # matched, then deleted before it was read
+    fn = ParseFileFn(now=NOW)
+    fn.setup()
+    out = [x for path in (gone, good) for x in fn.process(ReadableFile(FileMetadata(str(path), 10)))]
+    dead = [x.value for x in out if isinstance(x, beam.pvalue.TaggedOutput) and x.tag == DEAD]
+    assert [(d.step, d.source) for d in dead] == [("read", str(gone))]
+    assert dead[0].reason.startswith("file not read after 0 record(s): FileNotFoundError")
+    assert [m.id for m in out if isinstance(m, Mention)] == ["g1", "g2"]
