@@ -66,6 +66,10 @@ class Corpus:
         return b"\n".join(line for line, _ in lines) + end
 
 
+def _gz(data: bytes) -> bytes:
+    return gzip.compress(data, mtime=0)  # the same bytes on every build
+
+
 def _j(record: typing.Any) -> bytes:
     return json.dumps(record, ensure_ascii=False).encode("utf-8")
 
@@ -203,16 +207,16 @@ def _shift(key: str, f: str) -> str:
 def _gzip_files(c: Corpus) -> None:
     good = [c.record("gz", n) for n in range(1, 7)]
     lines = b"".join(_j(r) + b"\n" for r in good)
-    c.files["good.jsonl.gz"] = gzip.compress(lines[: len(lines) // 2]) + gzip.compress(lines[len(lines) // 2:])
-    c.files["good.csv.gz"] = gzip.compress(
+    c.files["good.jsonl.gz"] = _gz(lines[: len(lines) // 2]) + _gz(lines[len(lines) // 2:])
+    c.files["good.csv.gz"] = _gz(
         b"id,text,created_at,platform\n" + b"".join(
             f"{r['id']}-csv,{r['text']},{r['created_at']},x\n".encode() for r in good[:3]))
     c.good.update(f"{r['id']}-csv" for r in good[:3])
-    c.files["empty.jsonl.gz"] = gzip.compress(b"")
+    c.files["empty.jsonl.gz"] = _gz(b"")
 
     # Truncated: what decompresses before the cut is read, every complete line of it.
     cut = [c.record("gzcut", n, text=f"Sprite {n} " + "fizz " * 40) for n in range(1, 41)]
-    whole = gzip.compress(b"".join(_j(r) + b"\n" for r in cut))
+    whole = _gz(b"".join(_j(r) + b"\n" for r in cut))
     truncated = whole[: len(whole) * 2 // 3]
     readable = zlib.decompressobj(wbits=31).decompress(truncated)
     complete = readable.count(b"\n")
@@ -222,18 +226,18 @@ def _gzip_files(c: Corpus) -> None:
                                                    "(at byte")
     # A second member that is not gzip at all, and one whose deflate data is garbage.
     head = [c.record("gzbad", n) for n in range(1, 4)]
-    first = gzip.compress(b"".join(_j(r) + b"\n" for r in head))
+    first = _gz(b"".join(_j(r) + b"\n" for r in head))
     c.files["trailing-garbage.jsonl.gz"] = first + b"this is not a gzip member\n"
     c.dead["trailing-garbage.jsonl.gz:4"] = "unreadable gzip stream after line 3"
     tail = [c.record("gzbad2", n) for n in range(1, 3)]
-    member = gzip.compress(b"ignored")
-    c.files["corrupt.jsonl.gz"] = (gzip.compress(b"".join(_j(r) + b"\n" for r in tail))
+    member = _gz(b"ignored")
+    c.files["corrupt.jsonl.gz"] = (_gz(b"".join(_j(r) + b"\n" for r in tail))
                                    + member[:10] + b"\xff" * 40)
     c.dead["corrupt.jsonl.gz:3"] = "unreadable gzip stream after line 2"
     c.files["not-gzip.jsonl.gz"] = _j(c.record("plain", 1)) + b"\n"
     c.good.discard("plain-ok-1")
     c.dead["not-gzip.jsonl.gz:1"] = "unreadable gzip stream at its start"
-    csv_cut = gzip.compress(b"id,text,created_at\n" + b"".join(
+    csv_cut = _gz(b"id,text,created_at\n" + b"".join(
         f"csvcut-{n},Sprite {n} {'buzz ' * 30},{WHEN}\n".encode() for n in range(1, 41)))
     csv_cut = csv_cut[: len(csv_cut) // 2]
     c.files["truncated.csv.gz"] = csv_cut
@@ -340,7 +344,7 @@ def _parquet_files(c: Corpus) -> None:
     c.dead["truncated.parquet#0"] = "unreadable Parquet file"
     c.files["not-parquet.parquet"] = b"id,text\n1,Sprite\n"
     c.dead["not-parquet.parquet#0"] = "unreadable Parquet file"
-    c.files["compressed.parquet.gz"] = gzip.compress(whole)
+    c.files["compressed.parquet.gz"] = _gz(whole)
     c.dead["compressed.parquet.gz"] = "a compressed Parquet file is not read"
 
 
