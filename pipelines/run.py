@@ -27,10 +27,13 @@ records the counts of every step.
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import hashlib
 import json
 import logging
+import math
+import os
 import sys
 import time
 import typing
@@ -49,6 +52,7 @@ from connectors.http import HttpPolicy
 from schemas import BRAND_MENTION_SCHEMA, METRIC_SCHEMA, BrandMention, DeadLetter, Metric
 from schemas.records import ALERT_SCHEMA, LANG_METRIC_SCHEMA, TOPIC_METRIC_SCHEMA, Alert, LangMetric, TopicMetric
 from schemas.config import BrandConfig, ConfigError, load_config
+from schemas.query import preview
 from transforms.dedupe import DedupeMentions
 from transforms.matching import MatchBrands
 from transforms.alerts import DetectAlerts
@@ -77,12 +81,26 @@ class SocialListeningOptions(PipelineOptions):
     """The job's own flags; every standard Beam flag keeps working beside them."""
 
     @classmethod
+    def flag_actions(cls) -> typing.List[argparse.Action]:
+        """The job's own flags as argparse actions (for --help and the checks that go over every flag)."""
+        parser = argparse.ArgumentParser(add_help=False)
+        cls._add_argparse_args(parser)
+        return list(parser._actions)
+
+    @classmethod
     def _add_argparse_args(cls, parser):
+        # Each section is an argument group, so that --help lists the flags under a title.
+        root = parser
+        parser = root.add_argument_group("Config, input and output")
         parser.add_argument("--config", help="Brand config YAML (see README, 'Brand configuration').")
         parser.add_argument("--input", action="append",
                             help="Input file path or glob (JSON Lines, CSV, Parquet; local or gs://...). "
                                  "Repeat the flag or separate with commas for several.")
-        parser.add_argument("--output_dir", help="Where the Parquet tables and manifest.json go.")
+        parser.add_argument("--output_dir", help="Where the Parquet tables and manifest.json go (local or gs://...); "
+                                                 "checked writable at start.")
+        parser.add_argument("--max_text_chars", type=int, default=DEFAULT_MAX_TEXT_CHARS,
+                            help="Texts longer than this go to dead letters.")
+        parser = root.add_argument_group("Sentiment and topic models")
         parser.add_argument("--model", default="embedded",
                             help="Sentiment model: 'embedded' (multilingual e5-small + shipped head, no hub "
                                  "needed), a local Hugging Face checkpoint directory, or a hub id.")
@@ -110,9 +128,7 @@ class SocialListeningOptions(PipelineOptions):
         parser.add_argument("--topic_threshold", type=float, default=None,
                             help="Score a topic needs to be kept on a row (0 < t <= 1); default: the config's "
                                  "topics.threshold, else 0.5.")
-        parser.add_argument("--max_text_chars", type=int, default=DEFAULT_MAX_TEXT_CHARS,
-                            help="Texts longer than this go to dead letters.")
-        # Connectors (README, "Connectors").
+        parser = root.add_argument_group("Platform connectors (README, 'Connectors')")
         parser.add_argument("--source", action="append",
                             help="Where posts come from: file (the default; reads --input), x, mastodon, reddit, "
                                  "bluesky. Repeat the flag or separate with commas for several.")
@@ -158,8 +174,8 @@ class SocialListeningOptions(PipelineOptions):
         parser.add_argument("--http_backoff", type=float, default=1.0,
                             help="First retry backoff (s); doubles per try, with jitter.")
         parser.add_argument("--http_backoff_cap", type=float, default=60.0, help="Longest retry backoff (s).")
-        # Windows (README, "Running in production"): without them a run processes everything and
-        # replaces every table.
+        # Without them a run processes everything and replaces every table.
+        parser = root.add_argument_group("Windows and slices (README, 'Running in production')")
         parser.add_argument("--window_start", default=None,
                             help="Process only posts created from this day on (YYYY-MM-DD, UTC) and replace only "
                                  "the partitions the window touches; with --incremental, the first run's start.")
@@ -385,16 +401,49 @@ def _validate(opts: SocialListeningOptions
                 parse_day(getattr(opts, flag), f"--{flag}")
             except ValueError as exc:
                 raise ConfigError(str(exc)) from None
+    _check_finite(opts)
     brands = load_config(opts.config, opener=FileSystems.open)
     patterns = tuple(p.strip() for raw in opts.input or () for p in raw.split(",") if p.strip())
     for pattern in patterns:
         try:
             found = FileSystems.match([pattern])[0].metadata_list
         except Exception as exc:  # FileSystems raises BeamIOError and friends
-            raise ConfigError(f"--input {pattern!r}: cannot list files: {exc}") from None
+            raise ConfigError(f"--input {preview(pattern)}: cannot list files: {exc}") from None
         if not found:
-            raise ConfigError(f"--input {pattern!r} matches no file")
+            raise ConfigError(f"--input {preview(pattern)} matches no file")
+    if not opts.view_as(TestOptions).dry_run:  # a dry run writes nothing
+        check_output_dir(opts.output_dir)
     return brands, patterns, sources
+
+
+def _check_finite(opts: SocialListeningOptions) -> None:
+    """Every number flag must be a finite number: argparse takes 'nan' and 'inf' for a float."""
+    for action in SocialListeningOptions.flag_actions():
+        value = getattr(opts, action.dest, None)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{action.option_strings[0]} must be a finite number, got {value}")
+
+
+def check_output_dir(output_dir: str) -> None:
+    """Checks at start that --output_dir can be created and written: creates it, writes and removes a probe file.
+
+    Raises:
+        ConfigError: naming --output_dir, e.g. when it is a file, lies under one, or is read-only.
+    """
+    where = f"--output_dir {preview(output_dir)}"
+    local = "://" not in output_dir
+    if local and os.path.exists(output_dir) and not os.path.isdir(output_dir):
+        raise ConfigError(f"{where}: is a file, not a directory")
+    probe = FileSystems.join(output_dir.rstrip("/") or "/", f".write-probe-{uuid.uuid4().hex}")
+    try:
+        if local:
+            os.makedirs(output_dir, exist_ok=True)
+        with FileSystems.create(probe) as fh:
+            fh.write(b"")
+        FileSystems.delete([probe])
+    except Exception as exc:  # OSError locally; BeamIOError, ValueError (no such filesystem) elsewhere
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise ConfigError(f"{where}: cannot write there: {reason}") from None
 
 
 def _sliced_by(opts: SocialListeningOptions) -> str:
@@ -815,8 +864,51 @@ def format_summary(manifest: dict) -> str:
     return "\n".join(lines)
 
 
+HELP_DESCRIPTION = """\
+The social-listening batch job: mentions in (files and/or platforms); brand mentions with sentiment,
+rate metrics, alerts and dead letters out. On the bundled sample:
+
+  python -m pipelines.run --config brands.yaml --input 'data/sample/*.jsonl' --output_dir out/"""
+BEAM_FLAGS_HINT = """\
+Beam's own pipeline options work beside these flags (--runner, --project, --region, --temp_location,
+--setup_file, --direct_num_workers, --direct_running_mode, --dry_run, ...). They are documented per runner
+at https://beam.apache.org/documentation/runners/ and all together at
+https://beam.apache.org/releases/pydoc/current/apache_beam.options.pipeline_options.html"""
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the description's layout and shows a flag's default where it has one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default not in (None, False, argparse.SUPPRESS) and "default" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
+def help_text() -> str:
+    """What `python -m pipelines.run --help` prints: every flag of the job, by section, and where Beam's are."""
+    parser = argparse.ArgumentParser(prog="python -m pipelines.run", formatter_class=_HelpFormatter,
+                                     usage="%(prog)s --config FILE --output_dir DIR (--input GLOB | --source NAME) "
+                                           "[flags] [Beam options]",
+                                     description=HELP_DESCRIPTION, epilog=BEAM_FLAGS_HINT)
+    SocialListeningOptions._add_argparse_args(parser)
+    return parser.format_help()
+
+
+def _asks_for_help(argv: typing.Sequence[str]) -> bool:
+    args = list(argv)
+    args = args[:args.index("--")] if "--" in args else args
+    return "-h" in args or "--help" in args
+
+
 def main(argv: typing.Optional[typing.Sequence[str]] = None) -> int:
-    """Command-line entry point: a bad flag or config exits 2 with its message."""
+    """Command-line entry point: a bad flag or config exits 2 with its message; --help lists the flags."""
+    argv = sys.argv[1:] if argv is None else argv
+    if _asks_for_help(argv):
+        # Beam's parser would answer for its base class only (`-h`), hiding the job's flags.
+        print(help_text())
+        return 0
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         run(argv)
