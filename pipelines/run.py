@@ -336,8 +336,8 @@ def parse_label_map(text: typing.Optional[str], flag: str = "--label_map",
     if text.startswith("{"):
         try:
             value = json.loads(text)
-        except ValueError as exc:
-            raise ConfigError(f"{flag}: not valid JSON: {exc}") from None
+        except (ValueError, RecursionError) as exc:
+            raise ConfigError(f"{flag}: not valid JSON: {preview(str(exc), 200)}") from None
         if not isinstance(value, dict):
             raise ConfigError(f"{flag}: expected a JSON object")
         mapping = {str(k): str(v) for k, v in value.items()}
@@ -345,13 +345,13 @@ def parse_label_map(text: typing.Optional[str], flag: str = "--label_map",
         mapping = {}
         for item in text.split(","):
             if "=" not in item:
-                raise ConfigError(f"{flag}: {item!r} is not LABEL=ours")
+                raise ConfigError(f"{flag}: {preview(item)} is not LABEL=ours")
             key, value = item.split("=", 1)
             mapping[key.strip()] = value.strip()
     if not free_values:
         bad = {k: v for k, v in mapping.items() if v not in ("negative", "neutral", "positive")}
         if bad:
-            raise ConfigError(f"{flag}: values must be negative, neutral or positive; got {bad}")
+            raise ConfigError(f"{flag}: values must be negative, neutral or positive; got {preview(bad, 200)}")
     return mapping
 
 
@@ -362,7 +362,7 @@ def _sources(opts: SocialListeningOptions) -> typing.Tuple[str, ...]:
     known = ("file",) + tuple(connector_names())
     for name in sources or ("",):
         if name not in known:
-            raise ConfigError(f"--source {name!r} is not a source; choose from {', '.join(known)}")
+            raise ConfigError(f"--source {preview(name)} is not a source; choose from {', '.join(known)}")
     return sources
 
 
@@ -398,10 +398,12 @@ def _validate(opts: SocialListeningOptions
     for flag in ("window_start", "window_end"):
         if getattr(opts, flag):
             try:
-                parse_day(getattr(opts, flag), f"--{flag}")
+                day = parse_day(getattr(opts, flag), f"--{flag}")
             except ValueError as exc:
                 raise ConfigError(str(exc)) from None
-    _check_finite(opts)
+            if day < EARLIEST_DAY:
+                raise ConfigError(f"--{flag}: {day} is before {EARLIEST_DAY}, the earliest day a post may have")
+    _check_numbers(opts)
     brands = load_config(opts.config, opener=FileSystems.open)
     patterns = tuple(p.strip() for raw in opts.input or () for p in raw.split(",") if p.strip())
     for pattern in patterns:
@@ -416,12 +418,24 @@ def _validate(opts: SocialListeningOptions
     return brands, patterns, sources
 
 
-def _check_finite(opts: SocialListeningOptions) -> None:
-    """Every number flag must be a finite number: argparse takes 'nan' and 'inf' for a float."""
+# Upper bounds far beyond any sensible value, below those where a timedelta, a sleep or a thread pool
+# overflows or the plan grows without end.
+_FLAG_MAXIMA = {"lookback_hours": 10 * 366 * 24, "slice_hours": 10 * 366 * 24, "http_timeout": 3600.0,
+                "http_backoff": 3600.0, "http_backoff_cap": 3600.0, "max_rate_limit_wait": 86400.0,
+                "inference_threads": 1024}
+# No platform's posts are older (the records' plausible range starts there too).
+EARLIEST_DAY = datetime.date(1990, 1, 1)
+MAX_SLICES = 10_000
+
+
+def _check_numbers(opts: SocialListeningOptions) -> None:
+    """Every number flag is finite (argparse takes 'nan' and 'inf' for a float) and within its maximum."""
     for action in SocialListeningOptions.flag_actions():
         value = getattr(opts, action.dest, None)
         if isinstance(value, float) and not math.isfinite(value):
             raise ConfigError(f"{action.option_strings[0]} must be a finite number, got {value}")
+        if action.dest in _FLAG_MAXIMA and value is not None and value > _FLAG_MAXIMA[action.dest]:
+            raise ConfigError(f"{action.option_strings[0]} must be at most {_FLAG_MAXIMA[action.dest]:,}, got {value}")
 
 
 def check_output_dir(output_dir: str) -> None:
@@ -490,7 +504,7 @@ def _window_plan(opts: SocialListeningOptions, brands: BrandConfig, output_dir: 
             output_dir, start=parse_day(opts.window_start, "--window_start") if opts.window_start else None,
             end=parse_day(opts.window_end, "--window_end") if opts.window_end else None,
             incremental=opts.incremental, today=now.date(), alerts=brands.alerts)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise ConfigError(str(exc)) from None
 
 
@@ -508,7 +522,7 @@ def _time_flag(value: typing.Optional[str], flag: str) -> typing.Optional[dateti
     try:
         return parse_iso(value)
     except ValueError:
-        raise ConfigError(f"{flag}: {value!r} is not an ISO 8601 time (e.g. 2026-10-01T00:00:00Z)") from None
+        raise ConfigError(f"{flag}: {preview(value)} is not an ISO 8601 time (e.g. 2026-10-01T00:00:00Z)") from None
 
 
 def _fetch_plan(opts: SocialListeningOptions, brands: BrandConfig, sources: typing.Sequence[str],
@@ -526,6 +540,8 @@ def _fetch_plan(opts: SocialListeningOptions, brands: BrandConfig, sources: typi
         raise ConfigError("--end_time needs --start_time (a backfill window); without both a run is incremental")
     if start is not None and start >= (end or now):
         raise ConfigError("--start_time must be before --end_time (and before now)")
+    if start is not None and start.date() < EARLIEST_DAY:
+        raise ConfigError(f"--start_time: {start.date()} is before {EARLIEST_DAY}, the earliest day a post may have")
     recent_only = "x" in platforms and opts.x_search == "recent"
     if start is not None and recent_only and start < now - datetime.timedelta(days=7):
         raise ConfigError("--start_time: X recent search reaches 7 days back only; use --x_search all "
@@ -537,10 +553,13 @@ def _fetch_plan(opts: SocialListeningOptions, brands: BrandConfig, sources: typi
     for flag in ("max_rate_limit_wait", "http_backoff", "http_backoff_cap"):
         if getattr(opts, flag) < 0:
             raise ConfigError(f"--{flag} must not be negative")
+    if start is not None and ((end or now) - start).total_seconds() / 3600 / opts.slice_hours > MAX_SLICES:
+        raise ConfigError(f"--start_time .. --end_time in slices of --slice_hours: more than {MAX_SLICES:,} slices "
+                          "per query; use longer slices or a shorter window")
     langs = tuple(dict.fromkeys(c.strip().lower() for c in (opts.langs or "").split(",") if c.strip()))
     for code in langs:
         if not code.isalpha() or not 2 <= len(code) <= 3:
-            raise ConfigError(f"--langs: {code!r} is not a language code (e.g. en,ru,uk)")
+            raise ConfigError(f"--langs: {preview(code)} is not a language code (e.g. en,ru,uk)")
     policy = HttpPolicy(timeout_s=opts.http_timeout, max_attempts=opts.http_max_attempts,
                         backoff_base_s=opts.http_backoff, backoff_cap_s=opts.http_backoff_cap,
                         max_rate_limit_wait_s=opts.max_rate_limit_wait)
@@ -686,13 +705,14 @@ def _model_handler(opts: SocialListeningOptions, brands: typing.Optional[BrandCo
         taxonomy = merge_taxonomy(custom, replace=bool(topics_config and topics_config.replace_defaults))
     except ValueError as exc:
         raise ConfigError(f"{brands.source if brands else '<config>'}: topics: {exc}") from None
+    label_map = parse_label_map(opts.label_map)
+    topic_label_map = parse_label_map(opts.topic_label_map, "--topic_label_map", free_values=True)
     try:
         handler = SentimentModelHandler(
-            model=opts.model, label_map=parse_label_map(opts.label_map), min_batch_size=opts.inference_batch_size,
+            model=opts.model, label_map=label_map, min_batch_size=opts.inference_batch_size,
             max_batch_size=opts.inference_batch_size, max_length=opts.max_tokens, precision=opts.precision,
             num_threads=_inference_threads(opts), topics=taxonomy, topic_model=opts.topic_model,
-            topic_label_map=parse_label_map(opts.topic_label_map, "--topic_label_map", free_values=True),
-            topic_threshold=threshold)
+            topic_label_map=topic_label_map, topic_threshold=threshold)
     except ValueError as exc:
         raise ConfigError(f"--model / --topic_model: {exc}") from None
     for flag, check in (("--model", handler.check_sentiment_model), ("--topic_model", handler.check_topic_model)):
