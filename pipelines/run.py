@@ -410,9 +410,9 @@ def _validate(opts: SocialListeningOptions
         try:
             found = FileSystems.match([pattern])[0].metadata_list
         except Exception as exc:  # FileSystems raises BeamIOError and friends
-            raise ConfigError(f"--input {preview(pattern)}: cannot list files: {exc}") from None
+            raise ConfigError(f"--input {preview(pattern, 300)}: cannot list files: {exc}") from None
         if not found:
-            raise ConfigError(f"--input {preview(pattern)} matches no file")
+            raise ConfigError(f"--input {preview(pattern, 300)} matches no file")
     if not opts.view_as(TestOptions).dry_run:  # a dry run writes nothing
         check_output_dir(opts.output_dir)
     return brands, patterns, sources
@@ -444,7 +444,7 @@ def check_output_dir(output_dir: str) -> None:
     Raises:
         ConfigError: naming --output_dir, e.g. when it is a file, lies under one, or is read-only.
     """
-    where = f"--output_dir {preview(output_dir)}"
+    where = f"--output_dir {preview(output_dir, 300)}"
     local = "://" not in output_dir
     if local and os.path.exists(output_dir) and not os.path.isdir(output_dir):
         raise ConfigError(f"{where}: is a file, not a directory")

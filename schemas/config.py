@@ -391,7 +391,8 @@ def parse_config(data: typing.Any, source: str = "<config>") -> BrandConfig:
         raise ConfigError(f"{source}: the top level must be a mapping with a 'brands' list")
     unknown = sorted(set(data) - {"brands", "alerts", "topics"}, key=str)
     if unknown:
-        raise ConfigError(f"{source}: unknown top-level key(s) {preview(unknown, 200)}; expected 'brands' (and optionally "
+        raise ConfigError(f"{source}: unknown top-level key(s) {preview(unknown, 200)}; expected 'brands' "
+                          "(and optionally "
                           "'alerts', 'topics')")
     raw_brands = data.get("brands")
     if not isinstance(raw_brands, list) or not raw_brands:

@@ -212,7 +212,8 @@ def _chunk(text: str, start: int) -> _Token:
             raise QueryError(f"{op} needs a distance in words, e.g. {op}/3", pos)
         # The length first: int() refuses strings of more than 4,300 digits with a plain ValueError.
         if len(dist) > 4 or int(dist) > MAX_NEAR:
-            raise QueryError(f"{op}/{dist[:8]}{'...' if len(dist) > 8 else ''}: the distance may be at most {MAX_NEAR} words", pos)
+            shown = dist if len(dist) <= 8 else dist[:8] + "..."
+            raise QueryError(f"{op}/{shown}: the distance may be at most {MAX_NEAR} words", pos)
         return _Token("NEAR", text, start, end, (int(dist), op == "ONEAR"))
     if text[0] in "@#":
         body = text[1:]
@@ -224,7 +225,8 @@ def _chunk(text: str, start: int) -> _Token:
     if field and not text.startswith(("http:", "https:")):
         name, value = field.group(1), text[field.end():]
         if name not in FIELDS:
-            raise QueryError(f"unknown field {preview(name + ':')} (known: lang:, author:); quote it to search for the text",
+            raise QueryError(f"unknown field {preview(name + ':')} (known: lang:, author:); quote it to search for "
+                             "the text",
                              pos)
         if name == "lang" and not _CODE_RE.fullmatch(value):
             raise QueryError(f"lang: expects a language code such as lang:en or lang:sr, got {preview(value)}", pos)

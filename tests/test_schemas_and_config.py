@@ -138,7 +138,8 @@ def test_a_yaml_alias_bomb_is_refused_naming_the_file_and_field(tmp_path):
 
 def test_a_few_shared_anchors_still_load(tmp_path):
     path = tmp_path / "brands.yaml"
-    path.write_text("brands:\n  - id: sprite\n    names: &lemon [Sprite, Спрайт]\n    competitors: &drinks [coke]\n"
+    path.write_text("brands:\n  - id: sprite\n    names: &lemon [Sprite, Спрайт]\n"
+                    "    competitors: &drinks [coke]\n"
                     "  - id: coke\n    names: [Coke]\n    exclude: *lemon\n  - id: fanta\n    names: [Fanta]\n"
                     "    competitors: *drinks\n", encoding="utf-8")
     cfg = load_config(str(path))
