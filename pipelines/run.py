@@ -28,6 +28,7 @@ records the counts of every step.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import hashlib
 import json
@@ -439,7 +440,9 @@ def _check_numbers(opts: SocialListeningOptions) -> None:
 
 
 def check_output_dir(output_dir: str) -> None:
-    """Checks at start that --output_dir can be created and written: creates it, writes and removes a probe file.
+    """Checks at start that --output_dir can be created and written, by writing and removing a probe file.
+
+    The directories it had to create go again, so that a run stopped by a later check leaves nothing behind.
 
     Raises:
         ConfigError: naming --output_dir, e.g. when it is a file, lies under one, or is read-only.
@@ -448,6 +451,11 @@ def check_output_dir(output_dir: str) -> None:
     local = "://" not in output_dir
     if local and os.path.exists(output_dir) and not os.path.isdir(output_dir):
         raise ConfigError(f"{where}: is a file, not a directory")
+    missing = []  # the local directories the probe creates, deepest first
+    path = os.path.abspath(output_dir) if local else ""
+    while path and not os.path.lexists(path) and os.path.dirname(path) != path:
+        missing.append(path)
+        path = os.path.dirname(path)
     probe = FileSystems.join(output_dir.rstrip("/") or "/", f".write-probe-{uuid.uuid4().hex}")
     try:
         if local:
@@ -458,6 +466,10 @@ def check_output_dir(output_dir: str) -> None:
     except Exception as exc:  # OSError locally; BeamIOError, ValueError (no such filesystem) elsewhere
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
         raise ConfigError(f"{where}: cannot write there: {reason}") from None
+    finally:
+        for path in missing:
+            with contextlib.suppress(OSError, ValueError):  # not empty (another writer), or never made
+                os.rmdir(path)
 
 
 def _sliced_by(opts: SocialListeningOptions) -> str:

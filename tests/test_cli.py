@@ -149,9 +149,12 @@ def test_a_deep_label_map_is_a_flag_error(files, capsys):
     assert err.startswith("error: --label_map: not valid JSON") and len(err) < 400, err[:1000]
 
 
-def test_the_output_dir_probe_creates_the_directory_and_leaves_nothing(tmp_path):
-    target = tmp_path / "a" / "b"
-    check_output_dir(str(target) + "/")
-    assert target.is_dir() and list(target.iterdir()) == []
-    with pytest.raises(ConfigError, match="--output_dir"):
+def test_the_output_dir_probe_leaves_the_filesystem_as_it_was(tmp_path):
+    existing = tmp_path / "out"
+    existing.mkdir()
+    (existing / "manifest.json").write_text("{}", encoding="utf-8")
+    check_output_dir(str(existing))
+    check_output_dir(str(tmp_path / "a" / "b") + "/")
+    with pytest.raises(ConfigError, match="--output_dir .*: cannot write there"):
         check_output_dir(str(tmp_path / "a" / "b" / "c" / "\0"))
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["manifest.json", "out"]
