@@ -42,7 +42,11 @@ language)::
         price_promotion: ["price, discount, promo code"]   # a default topic's name replaces its phrases
 
 A bad file raises `ConfigError` whose message names the file and the field
-(e.g. ``brands.yaml: brands[1].competitors[0]: unknown brand 'cocacolla'``).
+(e.g. ``brands.yaml: brands[1].competitors[0]: unknown brand 'cocacolla'``) and shows a bad
+value by a short prefix (`schemas.query.preview`). The file is read with a bounded loader: YAML
+aliases may add at most MAX_ALIAS_NODES values (an alias bomb stops while composing, naming the
+field), no recursive aliases, nesting up to MAX_YAML_DEPTH; lists hold at most MAX_LIST_ITEMS items
+of MAX_ITEM_CHARS characters. Ids, handles and hashtags hold no whitespace.
 """
 
 from __future__ import annotations
