@@ -27,10 +27,14 @@ records the counts of every step.
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import datetime
 import hashlib
 import json
 import logging
+import math
+import os
 import sys
 import time
 import typing
@@ -49,6 +53,7 @@ from connectors.http import HttpPolicy
 from schemas import BRAND_MENTION_SCHEMA, METRIC_SCHEMA, BrandMention, DeadLetter, Metric
 from schemas.records import ALERT_SCHEMA, LANG_METRIC_SCHEMA, TOPIC_METRIC_SCHEMA, Alert, LangMetric, TopicMetric
 from schemas.config import BrandConfig, ConfigError, load_config
+from schemas.query import preview
 from transforms.dedupe import DedupeMentions
 from transforms.matching import MatchBrands
 from transforms.alerts import DetectAlerts
@@ -77,12 +82,26 @@ class SocialListeningOptions(PipelineOptions):
     """The job's own flags; every standard Beam flag keeps working beside them."""
 
     @classmethod
+    def flag_actions(cls) -> typing.List[argparse.Action]:
+        """The job's own flags as argparse actions (for --help and the checks that go over every flag)."""
+        parser = argparse.ArgumentParser(add_help=False)
+        cls._add_argparse_args(parser)
+        return list(parser._actions)
+
+    @classmethod
     def _add_argparse_args(cls, parser):
+        # Each section is an argument group, so that --help lists the flags under a title.
+        root = parser
+        parser = root.add_argument_group("Config, input and output")
         parser.add_argument("--config", help="Brand config YAML (see README, 'Brand configuration').")
         parser.add_argument("--input", action="append",
                             help="Input file path or glob (JSON Lines, CSV, Parquet; local or gs://...). "
                                  "Repeat the flag or separate with commas for several.")
-        parser.add_argument("--output_dir", help="Where the Parquet tables and manifest.json go.")
+        parser.add_argument("--output_dir", help="Where the Parquet tables and manifest.json go (local or gs://...); "
+                                                 "checked writable at start.")
+        parser.add_argument("--max_text_chars", type=int, default=DEFAULT_MAX_TEXT_CHARS,
+                            help="Texts longer than this go to dead letters.")
+        parser = root.add_argument_group("Sentiment and topic models")
         parser.add_argument("--model", default="embedded",
                             help="Sentiment model: 'embedded' (multilingual e5-small + shipped head, no hub "
                                  "needed), a local Hugging Face checkpoint directory, or a hub id.")
@@ -110,9 +129,7 @@ class SocialListeningOptions(PipelineOptions):
         parser.add_argument("--topic_threshold", type=float, default=None,
                             help="Score a topic needs to be kept on a row (0 < t <= 1); default: the config's "
                                  "topics.threshold, else 0.5.")
-        parser.add_argument("--max_text_chars", type=int, default=DEFAULT_MAX_TEXT_CHARS,
-                            help="Texts longer than this go to dead letters.")
-        # Connectors (README, "Connectors").
+        parser = root.add_argument_group("Platform connectors (README, 'Connectors')")
         parser.add_argument("--source", action="append",
                             help="Where posts come from: file (the default; reads --input), x, mastodon, reddit, "
                                  "bluesky. Repeat the flag or separate with commas for several.")
@@ -158,8 +175,8 @@ class SocialListeningOptions(PipelineOptions):
         parser.add_argument("--http_backoff", type=float, default=1.0,
                             help="First retry backoff (s); doubles per try, with jitter.")
         parser.add_argument("--http_backoff_cap", type=float, default=60.0, help="Longest retry backoff (s).")
-        # Windows (README, "Running in production"): without them a run processes everything and
-        # replaces every table.
+        # Without them a run processes everything and replaces every table.
+        parser = root.add_argument_group("Windows and slices (README, 'Running in production')")
         parser.add_argument("--window_start", default=None,
                             help="Process only posts created from this day on (YYYY-MM-DD, UTC) and replace only "
                                  "the partitions the window touches; with --incremental, the first run's start.")
@@ -320,8 +337,8 @@ def parse_label_map(text: typing.Optional[str], flag: str = "--label_map",
     if text.startswith("{"):
         try:
             value = json.loads(text)
-        except ValueError as exc:
-            raise ConfigError(f"{flag}: not valid JSON: {exc}") from None
+        except (ValueError, RecursionError) as exc:
+            raise ConfigError(f"{flag}: not valid JSON: {preview(str(exc), 200)}") from None
         if not isinstance(value, dict):
             raise ConfigError(f"{flag}: expected a JSON object")
         mapping = {str(k): str(v) for k, v in value.items()}
@@ -329,13 +346,13 @@ def parse_label_map(text: typing.Optional[str], flag: str = "--label_map",
         mapping = {}
         for item in text.split(","):
             if "=" not in item:
-                raise ConfigError(f"{flag}: {item!r} is not LABEL=ours")
+                raise ConfigError(f"{flag}: {preview(item)} is not LABEL=ours")
             key, value = item.split("=", 1)
             mapping[key.strip()] = value.strip()
     if not free_values:
         bad = {k: v for k, v in mapping.items() if v not in ("negative", "neutral", "positive")}
         if bad:
-            raise ConfigError(f"{flag}: values must be negative, neutral or positive; got {bad}")
+            raise ConfigError(f"{flag}: values must be negative, neutral or positive; got {preview(bad, 200)}")
     return mapping
 
 
@@ -346,7 +363,7 @@ def _sources(opts: SocialListeningOptions) -> typing.Tuple[str, ...]:
     known = ("file",) + tuple(connector_names())
     for name in sources or ("",):
         if name not in known:
-            raise ConfigError(f"--source {name!r} is not a source; choose from {', '.join(known)}")
+            raise ConfigError(f"--source {preview(name)} is not a source; choose from {', '.join(known)}")
     return sources
 
 
@@ -382,19 +399,77 @@ def _validate(opts: SocialListeningOptions
     for flag in ("window_start", "window_end"):
         if getattr(opts, flag):
             try:
-                parse_day(getattr(opts, flag), f"--{flag}")
+                day = parse_day(getattr(opts, flag), f"--{flag}")
             except ValueError as exc:
                 raise ConfigError(str(exc)) from None
+            if day < EARLIEST_DAY:
+                raise ConfigError(f"--{flag}: {day} is before {EARLIEST_DAY}, the earliest day a post may have")
+    _check_numbers(opts)
     brands = load_config(opts.config, opener=FileSystems.open)
     patterns = tuple(p.strip() for raw in opts.input or () for p in raw.split(",") if p.strip())
     for pattern in patterns:
         try:
             found = FileSystems.match([pattern])[0].metadata_list
         except Exception as exc:  # FileSystems raises BeamIOError and friends
-            raise ConfigError(f"--input {pattern!r}: cannot list files: {exc}") from None
+            raise ConfigError(f"--input {preview(pattern, 300)}: cannot list files: {exc}") from None
         if not found:
-            raise ConfigError(f"--input {pattern!r} matches no file")
+            raise ConfigError(f"--input {preview(pattern, 300)} matches no file")
+    if not opts.view_as(TestOptions).dry_run:  # a dry run writes nothing
+        check_output_dir(opts.output_dir)
     return brands, patterns, sources
+
+
+# Upper bounds far beyond any sensible value, below those where a timedelta, a sleep or a thread pool
+# overflows or the plan grows without end.
+_FLAG_MAXIMA = {"lookback_hours": 10 * 366 * 24, "slice_hours": 10 * 366 * 24, "http_timeout": 3600.0,
+                "http_backoff": 3600.0, "http_backoff_cap": 3600.0, "max_rate_limit_wait": 86400.0,
+                "inference_threads": 1024}
+# No platform's posts are older (the records' plausible range starts there too).
+EARLIEST_DAY = datetime.date(1990, 1, 1)
+MAX_SLICES = 10_000
+
+
+def _check_numbers(opts: SocialListeningOptions) -> None:
+    """Every number flag is finite (argparse takes 'nan' and 'inf' for a float) and within its maximum."""
+    for action in SocialListeningOptions.flag_actions():
+        value = getattr(opts, action.dest, None)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{action.option_strings[0]} must be a finite number, got {value}")
+        if action.dest in _FLAG_MAXIMA and value is not None and value > _FLAG_MAXIMA[action.dest]:
+            raise ConfigError(f"{action.option_strings[0]} must be at most {_FLAG_MAXIMA[action.dest]:,}, got {value}")
+
+
+def check_output_dir(output_dir: str) -> None:
+    """Checks at start that --output_dir can be created and written, by writing and removing a probe file.
+
+    The directories it had to create go again, so that a run stopped by a later check leaves nothing behind.
+
+    Raises:
+        ConfigError: naming --output_dir, e.g. when it is a file, lies under one, or is read-only.
+    """
+    where = f"--output_dir {preview(output_dir, 300)}"
+    local = "://" not in output_dir
+    if local and os.path.exists(output_dir) and not os.path.isdir(output_dir):
+        raise ConfigError(f"{where}: is a file, not a directory")
+    missing = []  # the local directories the probe creates, deepest first
+    path = os.path.abspath(output_dir) if local else ""
+    while path and not os.path.lexists(path) and os.path.dirname(path) != path:
+        missing.append(path)
+        path = os.path.dirname(path)
+    probe = FileSystems.join(output_dir.rstrip("/") or "/", f".write-probe-{uuid.uuid4().hex}")
+    try:
+        if local:
+            os.makedirs(output_dir, exist_ok=True)
+        with FileSystems.create(probe) as fh:
+            fh.write(b"")
+        FileSystems.delete([probe])
+    except Exception as exc:  # OSError locally; BeamIOError, ValueError (no such filesystem) elsewhere
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise ConfigError(f"{where}: cannot write there: {reason}") from None
+    finally:
+        for path in missing:
+            with contextlib.suppress(OSError, ValueError):  # not empty (another writer), or never made
+                os.rmdir(path)
 
 
 def _sliced_by(opts: SocialListeningOptions) -> str:
@@ -441,7 +516,7 @@ def _window_plan(opts: SocialListeningOptions, brands: BrandConfig, output_dir: 
             output_dir, start=parse_day(opts.window_start, "--window_start") if opts.window_start else None,
             end=parse_day(opts.window_end, "--window_end") if opts.window_end else None,
             incremental=opts.incremental, today=now.date(), alerts=brands.alerts)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise ConfigError(str(exc)) from None
 
 
@@ -459,7 +534,7 @@ def _time_flag(value: typing.Optional[str], flag: str) -> typing.Optional[dateti
     try:
         return parse_iso(value)
     except ValueError:
-        raise ConfigError(f"{flag}: {value!r} is not an ISO 8601 time (e.g. 2026-10-01T00:00:00Z)") from None
+        raise ConfigError(f"{flag}: {preview(value)} is not an ISO 8601 time (e.g. 2026-10-01T00:00:00Z)") from None
 
 
 def _fetch_plan(opts: SocialListeningOptions, brands: BrandConfig, sources: typing.Sequence[str],
@@ -477,6 +552,8 @@ def _fetch_plan(opts: SocialListeningOptions, brands: BrandConfig, sources: typi
         raise ConfigError("--end_time needs --start_time (a backfill window); without both a run is incremental")
     if start is not None and start >= (end or now):
         raise ConfigError("--start_time must be before --end_time (and before now)")
+    if start is not None and start.date() < EARLIEST_DAY:
+        raise ConfigError(f"--start_time: {start.date()} is before {EARLIEST_DAY}, the earliest day a post may have")
     recent_only = "x" in platforms and opts.x_search == "recent"
     if start is not None and recent_only and start < now - datetime.timedelta(days=7):
         raise ConfigError("--start_time: X recent search reaches 7 days back only; use --x_search all "
@@ -488,10 +565,13 @@ def _fetch_plan(opts: SocialListeningOptions, brands: BrandConfig, sources: typi
     for flag in ("max_rate_limit_wait", "http_backoff", "http_backoff_cap"):
         if getattr(opts, flag) < 0:
             raise ConfigError(f"--{flag} must not be negative")
+    if start is not None and ((end or now) - start).total_seconds() / 3600 / opts.slice_hours > MAX_SLICES:
+        raise ConfigError(f"--start_time .. --end_time in slices of --slice_hours: more than {MAX_SLICES:,} slices "
+                          "per query; use longer slices or a shorter window")
     langs = tuple(dict.fromkeys(c.strip().lower() for c in (opts.langs or "").split(",") if c.strip()))
     for code in langs:
         if not code.isalpha() or not 2 <= len(code) <= 3:
-            raise ConfigError(f"--langs: {code!r} is not a language code (e.g. en,ru,uk)")
+            raise ConfigError(f"--langs: {preview(code)} is not a language code (e.g. en,ru,uk)")
     policy = HttpPolicy(timeout_s=opts.http_timeout, max_attempts=opts.http_max_attempts,
                         backoff_base_s=opts.http_backoff, backoff_cap_s=opts.http_backoff_cap,
                         max_rate_limit_wait_s=opts.max_rate_limit_wait)
@@ -637,13 +717,14 @@ def _model_handler(opts: SocialListeningOptions, brands: typing.Optional[BrandCo
         taxonomy = merge_taxonomy(custom, replace=bool(topics_config and topics_config.replace_defaults))
     except ValueError as exc:
         raise ConfigError(f"{brands.source if brands else '<config>'}: topics: {exc}") from None
+    label_map = parse_label_map(opts.label_map)
+    topic_label_map = parse_label_map(opts.topic_label_map, "--topic_label_map", free_values=True)
     try:
         handler = SentimentModelHandler(
-            model=opts.model, label_map=parse_label_map(opts.label_map), min_batch_size=opts.inference_batch_size,
+            model=opts.model, label_map=label_map, min_batch_size=opts.inference_batch_size,
             max_batch_size=opts.inference_batch_size, max_length=opts.max_tokens, precision=opts.precision,
             num_threads=_inference_threads(opts), topics=taxonomy, topic_model=opts.topic_model,
-            topic_label_map=parse_label_map(opts.topic_label_map, "--topic_label_map", free_values=True),
-            topic_threshold=threshold)
+            topic_label_map=topic_label_map, topic_threshold=threshold)
     except ValueError as exc:
         raise ConfigError(f"--model / --topic_model: {exc}") from None
     for flag, check in (("--model", handler.check_sentiment_model), ("--topic_model", handler.check_topic_model)):
@@ -815,8 +896,51 @@ def format_summary(manifest: dict) -> str:
     return "\n".join(lines)
 
 
+HELP_DESCRIPTION = """\
+The social-listening batch job: mentions in (files and/or platforms); brand mentions with sentiment,
+rate metrics, alerts and dead letters out. On the bundled sample:
+
+  python -m pipelines.run --config brands.yaml --input 'data/sample/*.jsonl' --output_dir out/"""
+BEAM_FLAGS_HINT = """\
+Beam's own pipeline options work beside these flags (--runner, --project, --region, --temp_location,
+--setup_file, --direct_num_workers, --direct_running_mode, --dry_run, ...). They are documented per runner
+at https://beam.apache.org/documentation/runners/ and all together at
+https://beam.apache.org/releases/pydoc/current/apache_beam.options.pipeline_options.html"""
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the description's layout and shows a flag's default where it has one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default not in (None, False, argparse.SUPPRESS) and "default" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
+def help_text() -> str:
+    """What `python -m pipelines.run --help` prints: every flag of the job, by section, and where Beam's are."""
+    parser = argparse.ArgumentParser(prog="python -m pipelines.run", formatter_class=_HelpFormatter,
+                                     usage="%(prog)s --config FILE --output_dir DIR (--input GLOB | --source NAME) "
+                                           "[flags] [Beam options]",
+                                     description=HELP_DESCRIPTION, epilog=BEAM_FLAGS_HINT)
+    SocialListeningOptions._add_argparse_args(parser)
+    return parser.format_help()
+
+
+def _asks_for_help(argv: typing.Sequence[str]) -> bool:
+    args = list(argv)
+    args = args[:args.index("--")] if "--" in args else args
+    return "-h" in args or "--help" in args
+
+
 def main(argv: typing.Optional[typing.Sequence[str]] = None) -> int:
-    """Command-line entry point: a bad flag or config exits 2 with its message."""
+    """Command-line entry point: a bad flag or config exits 2 with its message; --help lists the flags."""
+    argv = sys.argv[1:] if argv is None else argv
+    if _asks_for_help(argv):
+        # Beam's parser would answer for its base class only (`-h`), hiding the job's flags.
+        print(help_text())
+        return 0
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         run(argv)

@@ -42,11 +42,16 @@ language)::
         price_promotion: ["price, discount, promo code"]   # a default topic's name replaces its phrases
 
 A bad file raises `ConfigError` whose message names the file and the field
-(e.g. ``brands.yaml: brands[1].competitors[0]: unknown brand 'cocacolla'``).
+(e.g. ``brands.yaml: brands[1].competitors[0]: unknown brand 'cocacolla'``) and shows a bad
+value by a short prefix (`schemas.query.preview`). The file is read with a bounded loader: YAML
+aliases may add at most MAX_ALIAS_NODES values (an alias bomb stops while composing, naming the
+field), no recursive aliases, nesting up to MAX_YAML_DEPTH; lists hold at most MAX_LIST_ITEMS items
+of MAX_ITEM_CHARS characters. Ids, handles and hashtags hold no whitespace.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import typing
 from dataclasses import dataclass, field
@@ -54,10 +59,11 @@ from dataclasses import dataclass, field
 import yaml
 
 from schemas.records import PERIODS
-from schemas.query import And, Near, Node, Or, QueryError, Tag, Term, branches, parse_query
+from schemas.query import And, Near, Node, Or, QueryError, Tag, Term, branches, parse_query, preview
 
-_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-_HANDLE_RE = re.compile(r"^\w{1,100}$")
+# Matched with `fullmatch`, never `$` (which also matches before a trailing newline: "apple\n").
+_ID_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+_HANDLE_RE = re.compile(r"\w{1,100}")
 _WORD_CHAR = re.compile(r"\w")
 _BRAND_KEYS = ("id", "names", "handles", "hashtags", "exclude", "competitors", "query", "transliterate", "inflect")
 
@@ -67,7 +73,7 @@ class ConfigError(ValueError):
 
 
 _TOPIC_KEYS = ("threshold", "replace_defaults", "taxonomy")
-_TOPIC_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_]{0,63}$")
+_TOPIC_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -106,7 +112,7 @@ def parse_topics(raw: typing.Any, source: str = "<config>") -> TopicsConfig:
                           f"got {type(raw).__name__}")
     extra = sorted(set(raw) - set(_TOPIC_KEYS), key=str)
     if extra:
-        raise ConfigError(f"{where}: unknown key(s) {extra}; allowed: {list(_TOPIC_KEYS)}")
+        raise ConfigError(f"{where}: unknown key(s) {preview(extra, 200)}; allowed: {list(_TOPIC_KEYS)}")
     threshold = None
     if raw.get("threshold") is not None:
         threshold = _number(raw["threshold"], f"{where}.threshold", float, 0.0, 1.0)
@@ -114,15 +120,15 @@ def parse_topics(raw: typing.Any, source: str = "<config>") -> TopicsConfig:
             raise ConfigError(f"{where}.threshold: must be above 0 (0 would keep every topic on every row)")
     replace = raw.get("replace_defaults", False)
     if not isinstance(replace, bool):
-        raise ConfigError(f"{where}.replace_defaults: expected true or false, got {replace!r}")
+        raise ConfigError(f"{where}.replace_defaults: expected true or false, got {preview(replace)}")
     taxonomy = raw.get("taxonomy") or {}
     if not isinstance(taxonomy, dict):
         raise ConfigError(f"{where}.taxonomy: expected a mapping of topic name -> list of phrases, "
                           f"got {type(taxonomy).__name__}")
     topics = []
     for name, phrases in taxonomy.items():
-        if not isinstance(name, str) or not _TOPIC_NAME_RE.match(name):
-            raise ConfigError(f"{where}.taxonomy: {name!r} is not a valid topic name (lowercase letters, digits "
+        if not isinstance(name, str) or not _TOPIC_NAME_RE.fullmatch(name):
+            raise ConfigError(f"{where}.taxonomy: {preview(name)} is not a valid topic name (lowercase letters, digits "
                               "and '_', starting with a letter or digit)")
         listed = _string_list(phrases, f"{where}.taxonomy.{name}")
         if not listed and name != "other":
@@ -168,10 +174,10 @@ class AlertThresholds:
 
 def _number(value: typing.Any, where: str, kind: type, low: float, high: float = None) -> typing.Any:
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (kind is float or isinstance(value, int))
-    if not ok or value < low or (high is not None and value > high):
+    if not ok or not math.isfinite(value) or value < low or (high is not None and value > high):
         what = "an integer" if kind is int else "a number"
         bounds = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise ConfigError(f"{where}: expected {what} {bounds}, got {value!r}")
+        raise ConfigError(f"{where}: expected {what} {bounds}, got {preview(value)}")
     return kind(value)
 
 
@@ -179,7 +185,7 @@ def _per_period(value: typing.Any, where: str, defaults: typing.Mapping[str, int
     if isinstance(value, dict):
         unknown = sorted(set(value) - set(PERIODS), key=str)
         if unknown:
-            raise ConfigError(f"{where}: unknown period(s) {unknown}; allowed: {list(PERIODS)}")
+            raise ConfigError(f"{where}: unknown period(s) {preview(unknown, 200)}; allowed: {list(PERIODS)}")
         return {**defaults, **{k: _number(v, f"{where}.{k}", int, 1) for k, v in value.items()}}
     n = _number(value, where, int, 1)
     return {p: n for p in PERIODS}
@@ -205,13 +211,13 @@ def parse_alerts(raw: typing.Any, source: str = "<config>") -> AlertThresholds:
         raise ConfigError(f"{where}: expected a mapping of thresholds, got {type(raw).__name__}")
     extra = sorted(set(raw) - set(_ALERT_KEYS), key=str)
     if extra:
-        raise ConfigError(f"{where}: unknown key(s) {extra}; allowed: {list(_ALERT_KEYS)}")
+        raise ConfigError(f"{where}: unknown key(s) {preview(extra, 200)}; allowed: {list(_ALERT_KEYS)}")
     out: typing.Dict[str, typing.Any] = {}
     if "periods" in raw:
         periods = _string_list(raw["periods"], f"{where}.periods")
         for i, p in enumerate(periods):
             if p not in PERIODS:
-                raise ConfigError(f"{where}.periods[{i}]: unknown period {p!r}; allowed: {list(PERIODS)}")
+                raise ConfigError(f"{where}.periods[{i}]: unknown period {preview(p)}; allowed: {list(PERIODS)}")
         out["periods"] = tuple(dict.fromkeys(periods))
     if "baseline_periods" in raw:
         out["baseline_periods"] = _per_period(raw["baseline_periods"], f"{where}.baseline_periods",
@@ -338,18 +344,32 @@ class BrandConfig:
         return (brand.id,) + brand.competitors if brand.competitors else ()
 
 
-def _string_list(value: typing.Any, where: str, strip: str = "") -> typing.Tuple[str, ...]:
+# Bounds on a brand's lists: far above any real brand (a few dozen names), far below what would make
+# the matcher's compiled patterns or an error message a problem.
+MAX_LIST_ITEMS = 1_000
+MAX_ITEM_CHARS = 500
+
+
+def _string_list(value: typing.Any, where: str, strip: str = "", keep_spaces: bool = False) -> typing.Tuple[str, ...]:
+    """A list of non-empty strings (a single string is a list of one); `strip`: a sigil to drop in front.
+
+    Items are stripped of surrounding whitespace unless `keep_spaces` (then the caller rejects it).
+    """
     if value is None:
         return ()
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list):
         raise ConfigError(f"{where}: expected a list of strings, got {type(value).__name__}")
+    if len(value) > MAX_LIST_ITEMS:
+        raise ConfigError(f"{where}: {len(value):,} items, more than the limit of {MAX_LIST_ITEMS:,}")
     out = []
     for i, item in enumerate(value):
         if not isinstance(item, (str, int)) or isinstance(item, bool):
             raise ConfigError(f"{where}[{i}]: expected a string, got {type(item).__name__}")
-        text = str(item).strip()
+        text = str(item) if keep_spaces else str(item).strip()
+        if len(text) > MAX_ITEM_CHARS:
+            raise ConfigError(f"{where}[{i}]: {preview(text)} is longer than {MAX_ITEM_CHARS} characters")
         if strip and text.startswith(strip):
             text = text[len(strip):]
         if not text:
@@ -375,7 +395,8 @@ def parse_config(data: typing.Any, source: str = "<config>") -> BrandConfig:
         raise ConfigError(f"{source}: the top level must be a mapping with a 'brands' list")
     unknown = sorted(set(data) - {"brands", "alerts", "topics"}, key=str)
     if unknown:
-        raise ConfigError(f"{source}: unknown top-level key(s) {unknown}; expected 'brands' (and optionally "
+        raise ConfigError(f"{source}: unknown top-level key(s) {preview(unknown, 200)}; expected 'brands' "
+                          "(and optionally "
                           "'alerts', 'topics')")
     raw_brands = data.get("brands")
     if not isinstance(raw_brands, list) or not raw_brands:
@@ -387,31 +408,34 @@ def parse_config(data: typing.Any, source: str = "<config>") -> BrandConfig:
         where = f"{source}: brands[{i}]"
         if not isinstance(raw, dict):
             raise ConfigError(f"{where}: expected a mapping with at least 'id' and 'names'")
-        extra = sorted(set(raw) - set(_BRAND_KEYS))
+        extra = sorted(set(raw) - set(_BRAND_KEYS), key=str)
         if extra:
-            raise ConfigError(f"{where}: unknown key(s) {extra}; allowed: {list(_BRAND_KEYS)}")
+            raise ConfigError(f"{where}: unknown key(s) {preview(extra, 200)}; allowed: {list(_BRAND_KEYS)}")
         brand_id = raw.get("id")
-        if not isinstance(brand_id, str) or not _ID_RE.match(brand_id):
+        if not isinstance(brand_id, str) or not _ID_RE.fullmatch(brand_id):
             raise ConfigError(
-                f"{where}.id: {brand_id!r} is not a valid id (lowercase letters, digits, '_' or '-', "
-                "starting with a letter or digit)")
+                f"{where}.id: {preview(brand_id)} is not a valid id (up to 64 lowercase letters, digits, '_' or "
+                "'-', starting with a letter or digit; no spaces or line breaks)")
         if brand_id in seen:
             raise ConfigError(f"{where}.id: duplicate id {brand_id!r} (also brands[{seen[brand_id]}])")
         seen[brand_id] = i
-        handles = _string_list(raw.get("handles"), f"{where}.handles", strip="@")
-        hashtags = _string_list(raw.get("hashtags"), f"{where}.hashtags", strip="#")
+        # Not stripped: "Sprite\n" would otherwise be a second, different-looking spelling of a handle.
+        handles = _string_list(raw.get("handles"), f"{where}.handles", strip="@", keep_spaces=True)
+        hashtags = _string_list(raw.get("hashtags"), f"{where}.hashtags", strip="#", keep_spaces=True)
         for key, values in (("handles", handles), ("hashtags", hashtags)):
             for j, v in enumerate(values):
-                if not _HANDLE_RE.match(v):
-                    raise ConfigError(f"{where}.{key}[{j}]: {v!r} may only hold letters, digits and '_'")
+                if not _HANDLE_RE.fullmatch(v):
+                    raise ConfigError(f"{where}.{key}[{j}]: {preview(v)} may only hold up to 100 letters, digits "
+                                      "and '_' (no spaces or line breaks)")
         names = _string_list(raw.get("names"), f"{where}.names")
         exclude = _string_list(raw.get("exclude"), f"{where}.exclude")
         for key, values in (("names", names), ("exclude", exclude)):
             for j, v in enumerate(values):
                 if "*" in v[:-1] or (v.endswith("*") and len(_WORD_CHAR.findall(v)) < 3):
-                    raise ConfigError(f"{where}.{key}[{j}]: {v!r}: '*' only at the end, after at least 3 letters")
+                    raise ConfigError(f"{where}.{key}[{j}]: {preview(v)}: '*' only at the end, after at least 3 "
+                                      "letters")
                 if not _WORD_CHAR.search(v):
-                    raise ConfigError(f"{where}.{key}[{j}]: {v!r} has no letters or digits to match")
+                    raise ConfigError(f"{where}.{key}[{j}]: {preview(v)} has no letters or digits to match")
         query, tree = raw.get("query"), None
         if query is not None:
             if not isinstance(query, str):
@@ -424,7 +448,7 @@ def parse_config(data: typing.Any, source: str = "<config>") -> BrandConfig:
         for key, default in (("transliterate", False), ("inflect", True)):
             value = raw.get(key, default)
             if not isinstance(value, bool):
-                raise ConfigError(f"{where}.{key}: expected true or false, got {value!r}")
+                raise ConfigError(f"{where}.{key}: expected true or false, got {preview(value)}")
             flags[key] = value
         brand = Brand(
             id=brand_id,
@@ -447,8 +471,8 @@ def parse_config(data: typing.Any, source: str = "<config>") -> BrandConfig:
             if comp == brand.id:
                 raise ConfigError(f"{source}: brands[{i}].competitors[{j}]: a brand cannot compete with itself")
             if comp not in seen:
-                raise ConfigError(
-                    f"{source}: brands[{i}].competitors[{j}]: unknown brand {comp!r} (known: {sorted(seen)})")
+                raise ConfigError(f"{source}: brands[{i}].competitors[{j}]: unknown brand {preview(comp)} "
+                                  f"(known: {preview(sorted(seen), 200)})")
     return BrandConfig(tuple(brands), source, parse_alerts(data.get("alerts"), source),
                        parse_topics(data.get("topics"), source))
 
@@ -468,11 +492,88 @@ def load_config(path: str, opener: typing.Callable[[str], typing.IO[bytes]] = No
     """
     try:
         with (opener(path) if opener else open(path, "rb")) as fh:
-            raw = fh.read()
-    except (OSError, IOError) as exc:
-        raise ConfigError(f"{path}: cannot read the brand config: {exc}") from exc
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
+    except Exception as exc:  # OSError, and a filesystem Beam cannot reach (ValueError, BeamIOError)
+        raise ConfigError(f"{path}: cannot read the brand config: {exc}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: the brand config is larger than {MAX_CONFIG_BYTES // 2**20} MiB")
     try:
-        data = yaml.safe_load(raw.decode("utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not valid UTF-8: {exc}") from None
+    loader = _BoundedLoader(text, path)
+    try:
+        data = loader.get_single_data()
+    except ConfigError:
+        raise
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    except (ValueError, OverflowError) as exc:  # a scalar PyYAML cannot build, e.g. an int of 5,000 digits
+        raise ConfigError(f"{path}: not valid YAML: {preview(str(exc), 200)}") from None
+    finally:
+        loader.dispose()
     return parse_config(data, source=path)
+
+
+MAX_CONFIG_BYTES = 4 * 2**20
+# A real config shares a list or two through anchors (`competitors: *drinks`); nested aliases that
+# expand to millions of nodes (a "billion laughs" file of a few hundred bytes) are refused while composing.
+MAX_ALIAS_NODES = 10_000
+MAX_YAML_DEPTH = 50
+PATH_KEY_CHARS = 40
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses alias expansion beyond MAX_ALIAS_NODES nodes, recursive aliases and
+    nesting deeper than MAX_YAML_DEPTH, naming the field (e.g. `brands[0].id`) where it stops.
+
+    Counting while composing keeps the cost bounded whatever the file: each node's size with its
+    aliases expanded is known when it is complete, and an alias adds its target's size.
+    """
+
+    def __init__(self, text: str, source: str):
+        super().__init__(text)
+        self._source = source
+        self._paths: typing.List[str] = []
+        self._sizes: typing.Dict[int, int] = {}
+        self._alias_nodes = 0
+
+    def _error(self, path: str, message: str, line: int) -> ConfigError:
+        return ConfigError(f"{self._source}: {path or '(top level)'}: {message} (line {line})")
+
+    def compose_node(self, parent: typing.Optional[yaml.Node], index: typing.Any) -> yaml.Node:
+        """Composes a node as SafeLoader does, counting its size with aliases expanded and its depth."""
+        base = self._paths[-1] if self._paths else ""
+        if isinstance(index, int):
+            path = f"{base}[{index}]"
+        elif isinstance(index, yaml.ScalarNode):
+            key = index.value if len(index.value) <= PATH_KEY_CHARS else index.value[:PATH_KEY_CHARS] + "..."
+            path = f"{base}.{key}" if base else key
+        else:
+            path = base  # the document, or a mapping's key
+        line = self.peek_event().start_mark.line + 1
+        if self.check_event(yaml.AliasEvent):
+            node = super().compose_node(parent, index)
+            size = self._sizes.get(id(node))
+            if size is None:
+                raise self._error(path, "an alias inside the node it names (a recursive structure)", line)
+            self._alias_nodes += size
+            if self._alias_nodes > MAX_ALIAS_NODES:
+                raise self._error(path, f"YAML aliases expand to more than {MAX_ALIAS_NODES:,} values (an alias "
+                                        "bomb?); write the values out", line)
+            return node
+        if len(self._paths) >= MAX_YAML_DEPTH:
+            raise self._error(path, f"nested deeper than {MAX_YAML_DEPTH} levels", line)
+        self._paths.append(path)
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._paths.pop()
+        if isinstance(node, yaml.SequenceNode):
+            size = 1 + sum(self._sizes[id(child)] for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            size = 1 + sum(self._sizes[id(k)] + self._sizes[id(v)] for k, v in node.value)
+        else:
+            size = 1
+        self._sizes[id(node)] = size
+        return node

@@ -18,8 +18,10 @@ Grammar (operators are upper case; precedence from loosest to tightest)::
     atom    := word | word"*" | '"' phrase '"' | "@"handle | "#"hashtag
              | "lang:"code | "author:"handle
 
-Both sides of NEAR/ONEAR must be positional: a word, a phrase, a wildcard, a
-tag, another NEAR, or a parenthesised OR of those. Every top-level OR branch
+A query is at most MAX_QUERY_CHARS characters and MAX_QUERY_ATOMS terms, nested at
+most MAX_DEPTH levels deep (each '(', NOT and NEAR of a chain is one level). Both
+sides of NEAR/ONEAR must be positional: a word, a phrase, a wildcard, a tag,
+another NEAR, or a parenthesised OR of those. Every top-level OR branch
 must contain a term outside NOT (a rule that could count a post that names
 nothing is an error). `parse_query` raises `QueryError` with the position
 (1-based character column) of the problem. The matcher that evaluates these
@@ -30,17 +32,49 @@ config can be validated at start without importing the matcher.
 from __future__ import annotations
 
 import re
+import reprlib
 import typing
 
 MAX_NEAR = 100
-_CODE_RE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})?$", re.IGNORECASE)
-_TAG_BODY_RE = re.compile(r"^\w+$")
-_AUTHOR_RE = re.compile(r"^@?[\w.\-]{1,100}$")
-_NEAR_RE = re.compile(r"^(O?NEAR)(?:/(.*))?$", re.IGNORECASE)
+# Bounds on what a query may be, so that a pathological one is a config error, not a stack overflow or a
+# hang in the matcher: listening tools' own limits are of this order (a few thousand characters).
+MAX_QUERY_CHARS = 20_000
+MAX_QUERY_ATOMS = 1_000
+MAX_DEPTH = 50
+PREVIEW_CHARS = 60
+# `fullmatch`, never `$`: Python's `$` also matches before a trailing newline.
+_CODE_RE = re.compile(r"[a-z]{2,3}(-[a-z0-9]{2,8})?", re.IGNORECASE)
+_TAG_BODY_RE = re.compile(r"\w+")
+_AUTHOR_RE = re.compile(r"@?[\w.\-]{1,100}")
+_NEAR_RE = re.compile(r"(O?NEAR)(?:/(.*))?", re.IGNORECASE | re.DOTALL)
 _FIELD_RE = re.compile(r"^([A-Za-z_]+):")
 _WORD_CHAR = re.compile(r"\w")
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = PREVIEW_CHARS
 OPERATORS = ("AND", "OR", "NOT")
 FIELDS = ("lang", "author")
+
+
+def preview(value: typing.Any, limit: int = PREVIEW_CHARS) -> str:
+    """A bounded repr of a value for an error message: at most about `limit` characters of it.
+
+    A long string shows its first characters, an ellipsis and its full length; any other value
+    a cut `reprlib` form, whose cost does not grow with the value (a YAML alias bomb in a field
+    would take minutes and gigabytes to `repr()` in full).
+
+    Args:
+        value: The bad value.
+        limit: How many characters of it to show.
+
+    Returns:
+        The text to put in the message.
+    """
+    if isinstance(value, str):
+        if len(value) <= limit:
+            return repr(value)
+        return f"{value[:limit]!r}... ({len(value):,} characters)"
+    text = _REPR.repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 class QueryError(ValueError):
@@ -169,43 +203,46 @@ def _chunk(text: str, start: int) -> _Token:
     if text.upper() in OPERATORS:
         raise QueryError(f"lower-case operator {text!r}: write {text.upper()} (or \"{text}\" to search for the word)",
                          pos)
-    near = _NEAR_RE.match(text)
+    near = _NEAR_RE.fullmatch(text)
     if near:
         op, dist = near.group(1), near.group(2)
         if op != op.upper():
-            raise QueryError(f"lower-case operator {text!r}: write {op.upper()}/n", pos)
+            raise QueryError(f"lower-case operator {preview(text)}: write {op.upper()}/n", pos)
         if dist is None or not dist.isdigit():
             raise QueryError(f"{op} needs a distance in words, e.g. {op}/3", pos)
-        if int(dist) > MAX_NEAR:
-            raise QueryError(f"{op}/{dist}: the distance may be at most {MAX_NEAR} words", pos)
+        # The length first: int() refuses strings of more than 4,300 digits with a plain ValueError.
+        if len(dist) > 4 or int(dist) > MAX_NEAR:
+            shown = dist if len(dist) <= 8 else dist[:8] + "..."
+            raise QueryError(f"{op}/{shown}: the distance may be at most {MAX_NEAR} words", pos)
         return _Token("NEAR", text, start, end, (int(dist), op == "ONEAR"))
     if text[0] in "@#":
         body = text[1:]
-        if not _TAG_BODY_RE.match(body):
+        if not _TAG_BODY_RE.fullmatch(body):
             what = "handle" if text[0] == "@" else "hashtag"
-            raise QueryError(f"{text!r}: a {what} may only hold letters, digits and '_'", pos)
+            raise QueryError(f"{preview(text)}: a {what} may only hold letters, digits and '_'", pos)
         return _Token("ATOM", text, start, end, Tag(text[0], body, start, end))
     field = _FIELD_RE.match(text)
     if field and not text.startswith(("http:", "https:")):
         name, value = field.group(1), text[field.end():]
         if name not in FIELDS:
-            raise QueryError(f"unknown field {name + ':'!r} (known: lang:, author:); quote it to search for the text",
+            raise QueryError(f"unknown field {preview(name + ':')} (known: lang:, author:); quote it to search for "
+                             "the text",
                              pos)
-        if name == "lang" and not _CODE_RE.match(value):
-            raise QueryError(f"lang: expects a language code such as lang:en or lang:sr, got {value!r}", pos)
-        if name == "author" and not _AUTHOR_RE.match(value):
-            raise QueryError(f"author: expects a handle such as author:nike, got {value!r}", pos)
+        if name == "lang" and not _CODE_RE.fullmatch(value):
+            raise QueryError(f"lang: expects a language code such as lang:en or lang:sr, got {preview(value)}", pos)
+        if name == "author" and not _AUTHOR_RE.fullmatch(value):
+            raise QueryError(f"author: expects a handle such as author:nike, got {preview(value)}", pos)
         return _Token("ATOM", text, start, end, Field(name, value.lstrip("@").lower(), start, end))
     if text.startswith("-"):
-        raise QueryError(f"{text!r}: a term cannot start with '-'; write NOT {text[1:]}", pos)
+        raise QueryError(f"{preview(text)}: a term cannot start with '-'; write NOT {text[1:PREVIEW_CHARS]}", pos)
     wildcard = text.endswith("*")
     body = text[:-1] if wildcard else text
     if "*" in body:
         raise QueryError("'*' is only allowed at the end of a word or phrase", start + 1 + body.index("*"))
     if not _WORD_CHAR.search(body):
-        raise QueryError(f"{text!r} has no letters or digits to search for", pos)
+        raise QueryError(f"{preview(text)} has no letters or digits to search for", pos)
     if wildcard and len(_WORD_CHAR.findall(body)) < 3:
-        raise QueryError(f"{text!r}: a wildcard needs at least 3 letters before '*'", pos)
+        raise QueryError(f"{preview(text)}: a wildcard needs at least 3 letters before '*'", pos)
     return _Token("ATOM", text, start, end, Term(body, wildcard, False, start, end))
 
 
@@ -214,6 +251,21 @@ class _Parser:
         self.source = source
         self.toks = _tokens(source)
         self.i = 0
+        self.depth = 0
+        atoms = [t for t in self.toks if t.kind == "ATOM"]
+        if len(atoms) > MAX_QUERY_ATOMS:
+            raise QueryError(f"more than {MAX_QUERY_ATOMS:,} terms ({len(atoms):,}); split the brand's query",
+                             atoms[MAX_QUERY_ATOMS].start + 1)
+
+    def _nest(self, tok: _Token, levels: int = 1) -> None:
+        """Counts `levels` more nesting (a '(', a NOT, a NEAR in a chain) and stops past MAX_DEPTH.
+
+        The bound keeps the parser's recursion, and the matcher's walks over the tree, far from
+        Python's recursion limit.
+        """
+        self.depth += levels
+        if self.depth > MAX_DEPTH:
+            raise QueryError(f"nesting deeper than {MAX_DEPTH} levels (parentheses, NOT, NEAR)", tok.start + 1)
 
     @property
     def tok(self) -> _Token:
@@ -223,7 +275,7 @@ class _Parser:
         tok = self.tok
         if tok.kind == "END":
             return QueryError(f"unexpected end of query, expected {expected}", tok.start + 1)
-        return QueryError(f"unexpected {tok.text!r}, expected {expected}", tok.start + 1)
+        return QueryError(f"unexpected {preview(tok.text)}, expected {expected}", tok.start + 1)
 
     def parse(self) -> Node:
         if self.tok.kind == "END":
@@ -231,7 +283,7 @@ class _Parser:
         node = self.parse_or()
         if self.tok.kind != "END":
             tok = self.tok
-            raise QueryError(f"unexpected {tok.text!r}", tok.start + 1)
+            raise QueryError(f"unexpected {preview(tok.text)}", tok.start + 1)
         return node
 
     def parse_or(self) -> Node:
@@ -256,15 +308,20 @@ class _Parser:
     def parse_unary(self) -> Node:
         if self.tok.kind == "NOT":
             start = self.tok.start
+            self._nest(self.tok)
             self.i += 1
             child = self.parse_unary()
+            self.depth -= 1
             return Not(child, start, child.end)
         return self.parse_near()
 
     def parse_near(self) -> Node:
         left = self.parse_primary()
+        chained = 0
         while self.tok.kind == "NEAR":
             op = self.tok
+            self._nest(op)  # each NEAR of a chain nests the tree one level deeper
+            chained += 1
             self.i += 1
             right = self.parse_primary()
             for side, node in (("left", left), ("right", right)):
@@ -273,11 +330,13 @@ class _Parser:
                                      op.start + 1)
             distance, ordered = op.value
             left = Near(left, right, distance, ordered, left.start, right.end)
+        self.depth -= chained
         return left
 
     def parse_primary(self) -> Node:
         tok = self.tok
         if tok.kind == "(":
+            self._nest(tok)
             self.i += 1
             if self.tok.kind == ")":
                 raise QueryError("empty parentheses", self.tok.start + 1)
@@ -288,6 +347,7 @@ class _Parser:
                 raise self._unexpected("')'")
             close = self.tok
             self.i += 1
+            self.depth -= 1
             # Keep the parentheses in the node's span so a rule's text reads as written.
             return node._replace(start=tok.start, end=close.end)
         if tok.kind == "ATOM":
@@ -345,11 +405,14 @@ def parse_query(source: str) -> Node:
     Raises:
         QueryError: with a message and the 1-based position of the problem.
     """
+    if len(source) > MAX_QUERY_CHARS:
+        raise QueryError(f"longer than {MAX_QUERY_CHARS:,} characters ({len(source):,}); split the brand's query",
+                         MAX_QUERY_CHARS + 1)
     node = _Parser(source).parse()
     for branch in branches(node):
         if not needs_term(branch):
             text = source[branch.start:branch.end]
-            raise QueryError(f"{text!r} can match a post that names nothing: it needs a word, phrase or tag "
+            raise QueryError(f"{preview(text)} can match a post that names nothing: it needs a word, phrase or tag "
                              "outside NOT", branch.start + 1)
     return node
 

@@ -218,3 +218,31 @@ def test_tagged_wins_and_the_rule_is_the_branch(semantics):
     assert (m.kind, m.term, m.rule) == ("tagged", "@Nike", "query: @Nike")  # each top-level OR branch
     (m,) = [m for m in semantics.match("a watch from apple") if m.brand_id == "near"]
     assert (m.kind, m.term, m.rule) == ("untagged", "apple", "query: apple NEAR/2 watch")  # first as written
+
+
+@pytest.mark.parametrize("query, message", [
+    ("(" * 200 + "apple" + ")" * 200, "nesting deeper than 50 levels"),
+    ("NOT " * 1_000 + "pie apple", "nesting deeper than 50 levels"),
+    (" NEAR/1 ".join(["apple"] * 300), "nesting deeper than 50 levels"),
+    ("apple OR " + "(pie " * 60 + ")" * 60, "nesting deeper than 50 levels"),
+    (" OR ".join(f"term{i}" for i in range(1_001)), "more than 1,000 terms (1,001)"),
+    ("apple " + "x" * 20_000, "longer than 20,000 characters (20,006)"),
+    ("apple NEAR/" + "9" * 5_000 + " pie", "NEAR/99999999...: the distance may be at most 100 words"),
+    ("apple " + "Apple" * 2_000 + "*x", "'*' is only allowed at the end"),
+])
+def test_pathological_queries_are_config_errors_naming_the_field(query, message):
+    with pytest.raises(ConfigError) as err:
+        parse_config(_brand(query=query), "b.yaml")
+    assert str(err.value).startswith("b.yaml: brands[0].query: ") and message in str(err.value), str(err.value)[:300]
+    assert len(str(err.value)) < 300
+
+
+def test_queries_at_the_limits_parse_and_match():
+    deep = "(" * 49 + "apple NEAR/2 watch" + ")" * 49
+    nots = "apple " + "NOT " * 49 + "pie"
+    wide = " OR ".join(["apple"] + [f"term{i}" for i in range(999)])
+    cfg = parse_config({"brands": [{"id": "deep", "query": deep}, {"id": "nots", "query": nots},
+                                   {"id": "wide", "query": wide}]})
+    matcher = BrandMatcher(cfg)
+    assert {m.brand_id for m in matcher.match("my apple watch")} == {"deep", "nots", "wide"}
+    assert {m.brand_id for m in matcher.match("apple pie term998")} == {"wide"}  # 49 NOTs act as one

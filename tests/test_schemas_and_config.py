@@ -114,3 +114,105 @@ def test_readme_data_dictionary_is_current():
 
     with open("README.md", encoding="utf-8") as fh:
         assert readme_block(fh.read()) == render(), "run: python -m schemas.docs --write README.md"
+
+
+# ---- hostile config files: bounded work, bounded messages, no look-alike ids --------------------
+
+def _alias_bomb(levels: int = 9) -> str:
+    """A billion-laughs document of a few hundred bytes whose brands[0].id expands to 9**levels strings."""
+    rows = ['      - &l0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    rows += [f"      - &l{i} [{','.join([f'*l{i - 1}'] * 9)}]" for i in range(1, levels)]
+    return "brands:\n  - names: [Apple]\n    id:\n" + "\n".join(rows) + "\n"
+
+
+def test_a_yaml_alias_bomb_is_refused_naming_the_file_and_field(tmp_path):
+    path = tmp_path / "brands.yaml"
+    path.write_text(_alias_bomb(), encoding="utf-8")
+    assert path.stat().st_size < 1024  # a few hundred bytes
+    with pytest.raises(ConfigError) as err:
+        load_config(str(path))
+    message = str(err.value)
+    assert message.startswith(f"{path}: brands[0].id[") and "aliases expand to more than 10,000 values" in message
+    assert len(message) < 300
+
+
+def test_a_few_shared_anchors_still_load(tmp_path):
+    path = tmp_path / "brands.yaml"
+    path.write_text("brands:\n  - id: sprite\n    names: &lemon [Sprite, Спрайт]\n"
+                    "    competitors: &drinks [coke]\n"
+                    "  - id: coke\n    names: [Coke]\n    exclude: *lemon\n  - id: fanta\n    names: [Fanta]\n"
+                    "    competitors: *drinks\n", encoding="utf-8")
+    cfg = load_config(str(path))
+    assert cfg.brands[1].exclude == ("Sprite", "Спрайт") and cfg.competitive_set("fanta") == ("fanta", "coke")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("brands:\n  - &b\n    id: a\n    names: [A, *b]\n", "brands[0].names[1]: an alias inside the node it names"),
+    ("brands:\n  - id: a\n    names: " + "[" * 60 + "A" + "]" * 60 + "\n", "nested deeper than 50 levels"),
+    ("brands:\n  - id: a\n    names: [A]\n    inflect: " + "9" * 5000 + "\n", "not valid YAML"),
+])
+def test_recursive_deep_or_unbuildable_yaml_is_a_config_error(tmp_path, text, message):
+    path = tmp_path / "brands.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_config(str(path))
+    assert str(err.value).startswith(str(path)) and message in str(err.value) and len(str(err.value)) < 300
+
+
+def _shared_nest(levels: int) -> list:
+    value = ["lol"] * 9
+    for _ in range(levels):
+        value = [value] * 9  # shared references, as YAML aliases build them
+    return value
+
+
+@pytest.mark.parametrize("brand, field, shown", [
+    ({"id": "x" * 10_000 + "!", "names": ["A"]}, "brands[0].id", "... (10,001 characters)"),
+    ({"id": _shared_nest(6), "names": ["A"]}, "brands[0].id", "[[[[[["),
+    ({"id": "a", "names": ["A"], "handles": ["h" * 5_000 + " x"]}, "brands[0].handles[0]", "(5,002 characters)"),
+    ({"id": "a", "names": ["A" * 600]}, "brands[0].names[0]", "longer than 500 characters"),
+    ({"id": "a", "names": ["A"], "inflect": "y" * 10_000}, "brands[0].inflect", "(10,000 characters)"),
+    ({"id": "a", "names": ["A"], "competitors": ["z" * 400]}, "brands[0].competitors[0]",
+     "unknown brand 'zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz'... (400 characters)"),
+    ({"id": "a", "names": ["A"], "k" * 10_000: 1, 5: 1}, "brands[0]: unknown key(s)", "..."),
+])
+def test_messages_show_a_short_prefix_of_a_bad_value(brand, field, shown):
+    with pytest.raises(ConfigError) as err:
+        parse_config({"brands": [brand]}, "b.yaml")
+    message = str(err.value)
+    assert message.startswith(f"b.yaml: {field}") and shown in message and len(message) < 400, message[:500]
+
+
+@pytest.mark.parametrize("brand, field", [
+    ({"id": "apple\n", "names": ["Apple"]}, "brands[0].id"),
+    ({"id": "apple ", "names": ["Apple"]}, "brands[0].id"),
+    ({"id": "app le", "names": ["Apple"]}, "brands[0].id"),
+    ({"id": "a", "handles": ["Apple\n"]}, "brands[0].handles[0]"),
+    ({"id": "a", "handles": ["@Apple "]}, "brands[0].handles[0]"),
+    ({"id": "a", "hashtags": ["#Apple\n"]}, "brands[0].hashtags[0]"),
+    ({"id": "a", "hashtags": ["Apple\tPie"]}, "brands[0].hashtags[0]"),
+])
+def test_ids_handles_and_hashtags_reject_any_whitespace(brand, field):
+    with pytest.raises(ConfigError, match=r"^b\.yaml: " + field.replace("[", r"\[").replace("]", r"\]") + ": "):
+        parse_config({"brands": [brand]}, "b.yaml")
+
+
+def test_an_id_with_a_trailing_newline_is_not_a_second_brand(tmp_path):
+    path = tmp_path / "brands.yaml"
+    path.write_text('brands:\n  - id: apple\n    names: [Apple]\n  - id: "apple\\n"\n    names: [Apple]\n',
+                    encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"brands\[1\]\.id: 'apple\\n' is not a valid id"):
+        load_config(str(path))
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"brands": [{"id": "a", "names": ["A"]}], "topics": {"taxonomy": {"price\n": ["price"]}}},
+     "topics.taxonomy: 'price\\n' is not a valid topic name"),
+    ({"brands": [{"id": "a", "names": ["A"]}], "alerts": {"z_threshold": float("nan")}},
+     "alerts.z_threshold: expected a number >= 0.5, got nan"),
+    ({"brands": [{"id": "a", "names": ["A"] * 1_001}]}, "brands[0].names: 1,001 items, more than the limit"),
+])
+def test_topic_names_numbers_and_list_sizes_are_checked(data, message):
+    with pytest.raises(ConfigError) as err:
+        parse_config(data, "b.yaml")
+    assert message in str(err.value)
