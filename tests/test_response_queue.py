@@ -9,6 +9,7 @@ on later days. Expected queues are computed by hand below. The model is the lexi
 
 from __future__ import annotations
 
+import csv
 import datetime
 import json
 import math
@@ -18,6 +19,7 @@ import re
 import pyarrow.dataset as ds
 import pytest
 
+from pipelines import queue_export, report
 from pipelines.run import main, run
 from schemas.config import ConfigError, parse_config
 from schemas.records import BrandMention
@@ -299,3 +301,29 @@ def test_a_bad_response_setting_stops_the_run_with_exit_2(inputs, tmp_path, caps
     assert main(["--config", str(config), "--input", str(posts), "--output_dir", str(tmp_path / "o")]) == 2
     assert "brands[0].response.target_minutes" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_make_queue_writes_the_queue_as_csv(full, tmp_path, capsys):
+    path = tmp_path / "queue.csv"
+    assert queue_export.main(["--output_dir", str(full), "--csv", str(path)]) == 0
+    assert "6 item(s)" in capsys.readouterr().out
+    rows = list(csv.DictReader(path.open(encoding="utf-8")))
+    assert [(r["brand_id"], r["rank"], r["mention_id"]) for r in rows] == [
+        ("cocacola", "1", "cc1"), ("sprite", "1", "c2"), ("sprite", "2", "c3"), ("sprite", "3", "f1"),
+        ("sprite", "4", "q2"), ("sprite", "5", "q1")]
+    assert rows[1]["reasons"] == "complaint" and rows[1]["created_at"] == "2026-09-09T08:00:00Z"
+    assert rows[1]["breached_target"] == "true" and rows[1]["author_handle"] == "boris" and rows[1]["url"] == ""
+    assert rows[4]["text"] == "Где купить Спрайт со скидкой?" and rows[4]["topics"] == "price_promotion"
+    assert queue_export.main(["--output_dir", str(full), "--csv", str(path), "--brand", "cocacola"]) == 0
+    assert len(list(csv.DictReader(path.open(encoding="utf-8")))) == 1
+    assert queue_export.main(["--output_dir", str(tmp_path / "none")]) == 2
+    assert "no response queue" in capsys.readouterr().err
+
+
+def test_the_report_shows_each_brands_queue_and_backlog(full):
+    page = report.render(str(full))
+    section = page[page.index(">Response queue</h2>"):page.index(">Audience</h2>")]
+    assert "<h3>sprite</h3>" in section and "<h3>cocacola</h3>" in section
+    assert "5 open, 4 past the 60-minute target, as of 2026-09-11 00:00 UTC" in section
+    assert section.index("Sprite is the worst, bad taste") < section.index("when will my order arrive?")
+    assert "@boris (repeat)" in section and 'alt="response queue backlog"' in section
