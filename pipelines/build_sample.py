@@ -1,12 +1,14 @@
 """Build the bundled sample of social posts, `data/sample/mentions.jsonl`, deterministically.
 
-The sample is what `make run` feeds the pipeline: about 3,450 posts from 2026-09-07 to
+The sample is what `make run` feeds the pipeline: about 3,700 posts from 2026-09-07 to
 2026-10-18 (UTC) in English, Russian, Ukrainian, Croatian and Serbian (Cyrillic and Latin
 script) about two competitive sets of brands: apple, google, samsung, microsoft (tech) and
 cocacola, pepsi (drinks). It has the shapes the pipeline must handle: brand names inflected and
 in several scripts, tagged (@handle, #hashtag) and untagged mentions, comparisons naming two
 brands, posts naming no configured brand, traps ("apple pie", "pineapple"), reposts, replies,
-quotes, brand accounts answering complaints, heavy-tailed engagement that is null where a
+quotes, brand accounts answering complaints, questions and complaints to the brands that their main
+and support accounts answer in part (`build_service_posts`: the response queue's material),
+heavy-tailed engagement that is null where a
 platform does not report it, weekly seasonality with a slow trend, and one negative spike
 (samsung, battery overheating, 2026-09-29 .. 2026-10-01) for alerting to find.
 
