@@ -33,7 +33,7 @@ run: $(STAMP)  ## Run the main job on the bundled sample (outputs in ./out)
 report: $(STAMP)  ## Render out/report.html from the Parquet outputs
 	$(PY) -m pipelines.report --output_dir $(OUT)
 
-queue: $(STAMP)  ## Write the response queue as CSV for a helpdesk import (out/response_queue.csv; BRAND=id for one brand)
+queue: $(STAMP)  ## Write the response queue as CSV for helpdesk import: out/response_queue.csv (BRAND=id: one)
 	$(PY) -m pipelines.queue_export --output_dir $(OUT) $(if $(BRAND),--brand $(BRAND))
 
 test: $(STAMP)  ## Run the tests

@@ -6,10 +6,10 @@ script) about two competitive sets of brands: apple, google, samsung, microsoft 
 cocacola, pepsi (drinks). It has the shapes the pipeline must handle: brand names inflected and
 in several scripts, tagged (@handle, #hashtag) and untagged mentions, comparisons naming two
 brands, posts naming no configured brand, traps ("apple pie", "pineapple"), reposts, replies,
-quotes, brand accounts answering complaints, questions and complaints to the brands that their main
-and support accounts answer in part (`build_service_posts`: the response queue's material),
-heavy-tailed engagement that is null where a
-platform does not report it, weekly seasonality with a slow trend, and one negative spike
+quotes, brand accounts answering complaints, questions and complaints to the brands that their
+main and support accounts answer in part (`build_service_posts`: the response queue's material),
+heavy-tailed engagement that is null where a platform does not report it, weekly seasonality with
+a slow trend, and one negative spike
 (samsung, battery overheating, 2026-09-29 .. 2026-10-01) for alerting to find.
 
 Run:
@@ -1333,8 +1333,9 @@ def build_service_posts(seed: int, records: list[dict]) -> list[dict]:
 
     A random source of its own, and ids of their own (`q-00001`, ...), so that the posts above stay
     byte for byte as they were. Authors are the sample's own x authors of the language; fans are
-    those with 1,000 followers or more (of any language where the language has none). Two thirds fall in the last two weeks, so that the
-    queue of `make run` (as of 2026-10-19, a 7-day horizon by default) has items of every kind.
+    those with 1,000 followers or more (of any language where the language has none). Two thirds
+    fall in the last two weeks, so that the queue of `make run` (as of 2026-10-19, a 7-day horizon
+    by default) has items of every kind.
 
     Args:
         seed: The sample's seed.

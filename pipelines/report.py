@@ -9,7 +9,8 @@ when present) under
 single self-contained page (charts embedded as PNG): volume and net sentiment over time
 per brand with the alerts marked, share of voice per competitive set (by mentions, by
 engagement, of positive talk), engagement rates, customer service and audience when the
-connectors provided them, the response queue per brand (top items, backlog trend), the topics that drove negative sentiment, and the alerts.
+connectors provided them, the response queue per brand (top items, backlog trend), the topics
+that drove negative sentiment, and the alerts.
 """
 
 from __future__ import annotations
