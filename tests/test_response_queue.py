@@ -15,6 +15,7 @@ import json
 import math
 import pathlib
 import re
+import shutil
 
 import pyarrow.dataset as ds
 import pytest
@@ -327,3 +328,15 @@ def test_the_report_shows_each_brands_queue_and_backlog(full):
     assert "5 open, 4 past the 60-minute target, as of 2026-09-11 00:00 UTC" in section
     assert section.index("Sprite is the worst, bad taste") < section.index("when will my order arrive?")
     assert "@boris (repeat)" in section and 'alt="response queue backlog"' in section
+
+
+def test_a_post_gone_from_the_input_leaves_the_queue_when_its_window_is_rerun(inputs, chain, tmp_path):
+    _root, config, _posts = inputs
+    out = tmp_path / "out"
+    shutil.copytree(chain["out"], out)
+    posts = tmp_path / "posts.jsonl"  # q1 was deleted on the platform: the next export lacks it
+    posts.write_text("\n".join(json.dumps(p, ensure_ascii=False) for p in POSTS if p["id"] != "q1") + "\n",
+                     encoding="utf-8")
+    _run(config, posts, out, "--window_start", "2026-09-09", "--window_end", "2026-09-11")
+    assert set(_queue(out)) == set(EXPECTED_FULL) - {("sprite", "q1")}
+    assert _metric(out, "day", "2026-09-10")["queue_size"] == 4
