@@ -20,6 +20,8 @@ import shutil
 import pyarrow.dataset as ds
 import pytest
 
+from connectors.base import ACCOUNT, BRAND_REPLIES, ConnectorSettings
+from connectors.x import XConnector
 from pipelines import queue_export, report
 from pipelines.run import main, run
 from schemas.config import ConfigError, parse_config
@@ -340,3 +342,13 @@ def test_a_post_gone_from_the_input_leaves_the_queue_when_its_window_is_rerun(in
     _run(config, posts, out, "--window_start", "2026-09-09", "--window_end", "2026-09-11")
     assert set(_queue(out)) == set(EXPECTED_FULL) - {("sprite", "q1")}
     assert _metric(out, "day", "2026-09-10")["queue_size"] == 4
+
+
+def test_the_x_connector_fetches_the_support_accounts_replies_too():
+    config = parse_config({"brands": [{"id": "sprite", "names": ["Sprite"], "handles": ["Sprite"],
+                                       "response": {"accounts": ["SpriteCares"]}}]})
+    queries = XConnector.queries(config, ConnectorSettings(base_url=""), {"bearer_token": "t"})
+    kinds = {(q.kind, q.text) for q in queries}
+    assert {(BRAND_REPLIES, "from:Sprite is:reply"), (BRAND_REPLIES, "from:SpriteCares is:reply"),
+            (ACCOUNT, "Sprite")} <= kinds
+    assert (ACCOUNT, "SpriteCares") not in kinds  # its followers are not the brand's audience
