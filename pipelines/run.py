@@ -21,8 +21,8 @@ Steps: ReadMentions (files and/or platforms) -> [Window, for --window_start/--in
 MatchBrands -> ScoreSentiment ->
 ComputeMetrics, ComputeTopicMetrics, ComputeResponseQueue -> DetectAlerts -> Write{BrandMentions,Metrics,
 LangMetrics,TopicMetrics,Alerts,DeadLetters,ResponseQueue,QueueMetrics} (+ Posts, BrandReplies,
-AccountSnapshots with platform sources); then the staged tables are committed into `--output_dir`, the connectors' state after them, and a `manifest.json`
-records the counts of every step.
+AccountSnapshots with platform sources); then the staged tables are committed into `--output_dir`,
+the connectors' state after them, and a `manifest.json` records the counts of every step.
 """
 
 from __future__ import annotations
@@ -210,7 +210,8 @@ def build_social_listening(pipeline: beam.Pipeline, job: JobConfig) -> typing.Di
     Returns:
         The PCollections: 'brand_mentions', 'metrics', 'lang_metrics', 'topic_metrics', 'alerts',
         'dead_letters', 'response_queue', 'queue_metrics', 'unmatched', and 'written' (one (table,
-        partition, file, rows) per file written); with a fetch plan also 'posts', 'brand_replies' and 'account_snapshots'.
+        partition, file, rows) per file written); with a fetch plan also 'posts', 'brand_replies' and
+        'account_snapshots'.
     """
     read = pipeline | "ReadMentions" >> ReadSources(job.inputs, job.max_text_chars, job.fetch)
     window = job.window
