@@ -12,7 +12,7 @@ INPUT   ?= data/sample/*.jsonl
 ARGS    ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run report test bench bench-scale eval train sample clean
+.PHONY: help install run report queue test bench bench-scale eval train sample clean
 
 help:  ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
@@ -32,6 +32,9 @@ run: $(STAMP)  ## Run the main job on the bundled sample (outputs in ./out)
 
 report: $(STAMP)  ## Render out/report.html from the Parquet outputs
 	$(PY) -m pipelines.report --output_dir $(OUT)
+
+queue: $(STAMP)  ## Write the response queue as CSV for helpdesk import: out/response_queue.csv (BRAND=id: one)
+	$(PY) -m pipelines.queue_export --output_dir $(OUT) $(if $(BRAND),--brand $(BRAND))
 
 test: $(STAMP)  ## Run the tests
 	$(PY) -m pytest -q tests

@@ -185,6 +185,11 @@ class XConnector(Connector):
                 text = f"from:{handle} is:reply"
                 out.append(Query(f"{BRAND_REPLIES}:{brand.id}:{text}", BRAND_REPLIES, brand.id, text))
                 out.append(Query(f"{ACCOUNT}:{brand.id}:{handle}", ACCOUNT, brand.id, handle))
+            # The accounts that answer for the brand beside its own (a support account): replies only,
+            # since their followers are not the brand's audience.
+            for handle in brand.response.accounts:
+                text = f"from:{handle} is:reply"
+                out.append(Query(f"{BRAND_REPLIES}:{brand.id}:{text}", BRAND_REPLIES, brand.id, text))
         return out
 
     # ---- paging hooks ----

@@ -1,13 +1,15 @@
 """Build the bundled sample of social posts, `data/sample/mentions.jsonl`, deterministically.
 
-The sample is what `make run` feeds the pipeline: about 3,450 posts from 2026-09-07 to
+The sample is what `make run` feeds the pipeline: about 3,700 posts from 2026-09-07 to
 2026-10-18 (UTC) in English, Russian, Ukrainian, Croatian and Serbian (Cyrillic and Latin
 script) about two competitive sets of brands: apple, google, samsung, microsoft (tech) and
 cocacola, pepsi (drinks). It has the shapes the pipeline must handle: brand names inflected and
 in several scripts, tagged (@handle, #hashtag) and untagged mentions, comparisons naming two
 brands, posts naming no configured brand, traps ("apple pie", "pineapple"), reposts, replies,
-quotes, brand accounts answering complaints, heavy-tailed engagement that is null where a
-platform does not report it, weekly seasonality with a slow trend, and one negative spike
+quotes, brand accounts answering complaints, questions and complaints to the brands that their
+main and support accounts answer in part (`build_service_posts`: the response queue's material),
+heavy-tailed engagement that is null where a platform does not report it, weekly seasonality with
+a slow trend, and one negative spike
 (samsung, battery overheating, 2026-09-29 .. 2026-10-01) for alerting to find.
 
 Run:
@@ -1258,6 +1260,150 @@ def _finalise(rng: random.Random, posts: list[dict]) -> list[dict]:
     return records
 
 
+# ---------------------------------------------------------------------------------------------
+# The service supplement: what the response queue works on
+# ---------------------------------------------------------------------------------------------
+
+# Each brand's second answering account (brands.yaml `response.accounts`), beside its main handle.
+SUPPORT_HANDLES = {"apple": "AppleSupport", "google": "GoogleSupport", "samsung": "SamsungSupport",
+                   "microsoft": "MicrosoftHelps", "cocacola": "CocaColaCares", "pepsi": "PepsiHelp"}
+SERVICE_PRODUCTS = {"apple": "iPhone 16", "google": "Google Pixel 9", "samsung": "Samsung Galaxy S25",
+                    "microsoft": "Microsoft Surface", "cocacola": "Coca-Cola Zero", "pepsi": "Pepsi Max"}
+# Per language variant: questions (purchase, delivery, service), complaints and fans' praise. "@{h} " opens
+# the tagged form of a template; the untagged form drops it. {p} is the brand's product.
+SERVICE_TEMPLATES = {
+    "en": {
+        "question": ["@{h} when will my {p} order ship? I paid a week ago.",
+                     "@{h} how do I get a refund for a damaged {p}?",
+                     "Where can I buy the {p} with a discount? Any store with delivery to Zagreb?",
+                     "Does anyone know how long {p} delivery takes? My order still says processing?"],
+        "complaint": ["@{h} my {p} order arrived damaged and nobody answers the support line. Terrible.",
+                      "{p} support kept me on hold for an hour and then hung up. Awful service."],
+        "fan": ["Honestly the {p} is the best thing I bought this year. Love it!",
+                "Shout-out to the {p} team: my repair was done in one day. Great service!"],
+    },
+    "ru": {
+        "question": ["@{h} когда придёт мой заказ {p}? Жду уже неделю.",
+                     "@{h} подскажите, как вернуть деньги за повреждённый {p}?",
+                     "Где купить {p} со скидкой? Есть магазины с доставкой?"],
+        "complaint": ["@{h} заказ {p} пришёл разбитым, а поддержка молчит. Ужасно.",
+                      "Поддержка {p} — худший сервис, неделю не могут ответить."],
+        "fan": ["{p} — лучшая покупка за год, очень доволен!"],
+    },
+    "uk": {
+        "question": ["@{h} коли прийде моє замовлення {p}? Чекаю вже тиждень.",
+                     "@{h} як повернути гроші за пошкоджений {p}?",
+                     "Підкажіть, де купити {p} зі знижкою?"],
+        "complaint": ["@{h} замовлення {p} прийшло пошкодженим, а підтримка мовчить. Жах.",
+                      "Підтримка {p} — найгірший сервіс, тиждень не можуть відповісти."],
+        "fan": ["{p} — найкраща покупка за рік, дуже задоволений!"],
+    },
+    "hr": {
+        "question": ["@{h} kada stiže moja narudžba {p}? Čekam već tjedan dana.",
+                     "@{h} kako mogu dobiti povrat novca za oštećeni {p}?",
+                     "Gdje mogu kupiti {p} po dobroj cijeni, s dostavom?"],
+        "complaint": ["@{h} narudžba {p} stigla je oštećena, a podrška ne odgovara. Užas.",
+                      "Podrška za {p} je najgora, tjedan dana nema odgovora."],
+        "fan": ["{p} je najbolja kupnja ove godine, oduševljen sam!"],
+    },
+    "sr-Latn": {
+        "question": ["@{h} kada stiže moja porudžbina {p}? Čekam već nedelju dana.",
+                     "@{h} kako da dobijem povraćaj novca za oštećeni {p}?",
+                     "Gde mogu da kupim {p} na popustu, sa dostavom?"],
+        "complaint": ["@{h} porudžbina {p} stigla je oštećena, a podrška ne odgovara. Užas.",
+                      "Podrška za {p} je najgora, nedelju dana nema odgovora."],
+        "fan": ["{p} je najbolja kupovina ove godine, oduševljen sam!"],
+    },
+    "sr-Cyrl": {
+        "question": ["@{h} када стиже моја поруџбина {p}? Чекам већ недељу дана.",
+                     "@{h} како да добијем повраћај новца за оштећени {p}?",
+                     "Где могу да купим {p} на попусту, са доставом?"],
+        "complaint": ["@{h} поруџбина {p} стигла је оштећена, а подршка не одговара. Ужас.",
+                      "Подршка за {p} је најгора, недељу дана нема одговора."],
+        "fan": ["{p} је најбоља куповина ове године, одушевљен сам!"],
+    },
+}
+SERVICE_COUNTS = {"question": 84, "complaint": 42, "fan": 30}
+# Who answers what (of each kind): the support account, the main account, or nobody.
+ANSWERED = {"question": (0.40, 0.15), "complaint": (0.35, 0.15), "fan": (0.25, 0.10)}
+
+
+def build_service_posts(seed: int, records: list[dict]) -> list[dict]:
+    """Questions, complaints and fans' praise for the response queue, and the brands' answers to some of them.
+
+    A random source of its own, and ids of their own (`q-00001`, ...), so that the posts above stay
+    byte for byte as they were. Authors are the sample's own x authors of the language; fans are
+    those with 1,000 followers or more (of any language where the language has none). Two thirds
+    fall in the last two weeks, so that the queue of `make run` (as of 2026-10-19, a 7-day horizon
+    by default) has items of every kind.
+
+    Args:
+        seed: The sample's seed.
+        records: The sample's other records (their authors are reused).
+
+    Returns:
+        The new records, canonical, unsorted.
+    """
+    rng = random.Random(seed * 1000 + 18)
+    brand_handles = {h for h, _ in BRAND_HANDLES.values()}
+    authors: dict[str, dict[str, tuple]] = collections.defaultdict(dict)
+    cyr = re.compile(r"[\u0400-\u04ff]")
+    for r in records:
+        if r["platform"] != "x" or r["lang"] is None or r["author_handle"] in brand_handles:
+            continue
+        variant = ("sr-Cyrl" if cyr.search(r["text"]) else "sr-Latn") if r["lang"] == "sr" else r["lang"]
+        authors[variant][r["author_handle"]] = (r["author_id"], r["author_handle"], r["author_followers"])
+    pools = {v: sorted(a.values()) for v, a in sorted(authors.items())}
+    fans = sorted({a for pool in pools.values() for a in pool if (a[2] or 0) >= 1000})
+    variants = sorted(SERVICE_TEMPLATES)
+    accounts = {b: (str(rng.randrange(10**7, 10**9)), SUPPORT_HANDLES[b], rng.randrange(40_000, 400_000))
+                for b in sorted(SUPPORT_HANDLES)}
+    mains = {b: (str(rng.randrange(10**7, 10**9)), h, f) for b, (h, f) in sorted(BRAND_HANDLES.items())}
+    brands = TECH + DRINKS
+    out: list[dict] = []
+
+    def record(author: tuple, variant: str, text: str, t: dt.datetime, parent: dict | None, boost: float,
+               query: str) -> dict:
+        author_id, handle, followers = author
+        snowflake = ((int(t.timestamp() * 1000) - 1288834974657) << 22) | rng.randrange(1 << 22)
+        rec = {"id": f"q-{len(out) + 1:05d}", "platform": "x", "url": f"https://x.com/{handle}/status/{snowflake}",
+               "created_at": _iso(t), "text": text, "lang": VARIANT_LANG[variant], "author_id": author_id,
+               "author_handle": handle, "author_followers": followers, "is_repost": False, "repost_of": None,
+               "is_reply": parent is not None, "reply_to": parent["id"] if parent else None, "is_quote": False,
+               "quote_of": None, "conversation_id": parent["conversation_id"] if parent else None,
+               **engagement(rng, "x", followers or 50, boost),
+               "fetched_at": _iso(t + dt.timedelta(seconds=rng.randrange(120, 6 * 3600))),
+               "connector": "sample-generated", "query": query}
+        if parent is None:
+            rec["conversation_id"] = rec["id"]
+        out.append(rec)
+        return rec
+
+    for kind, n in SERVICE_COUNTS.items():
+        for _ in range(n):
+            variant = rng.choice(variants)
+            brand = rng.choice(brands)
+            template = rng.choice(SERVICE_TEMPLATES[variant][kind])
+            tagged = template.startswith("@{h} ") and rng.random() < 0.7
+            body = template if tagged else template.removeprefix("@{h} ")
+            text = body.format(h=BRAND_HANDLES[brand][0], p=SERVICE_PRODUCTS[brand])
+            local_fans = [a for a in pools[variant] if (a[2] or 0) >= 1000]
+            author = rng.choice((local_fans or fans) if kind == "fan" else pools[variant])
+            day = rng.randrange(DAYS - 14, DAYS) if rng.random() < 2 / 3 else rng.randrange(DAYS)
+            t = START + dt.timedelta(days=day, hours=rng.randrange(7, 23), minutes=rng.randrange(60),
+                                     seconds=rng.randrange(60))
+            query = QUERIES["drinks" if brand in DRINKS else "tech"]
+            post = record(author, variant, text, t, None, 1.0, query)
+            support, main_account = ANSWERED[kind]
+            u = rng.random()
+            if u < support + main_account:
+                account = accounts[brand] if u < support else mains[brand]
+                reply = rng.choice(templates_for(variant)["brandreply"])[1]
+                at = _after(rng, t, 10 * 60, 36 * 3600)
+                record(account, variant, "@" + author[1] + " " + reply, at, post, 0.002, query)
+    return out
+
+
 def _iso(t: dt.datetime) -> str:
     return t.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -1393,6 +1539,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--brands", default="brands.yaml", help="brand config, used only for the printed summary")
     args = ap.parse_args(argv)
     records = build_posts(args.seed, args.corpus or default_corpus_path())
+    records = sorted(records + build_service_posts(args.seed, records), key=lambda r: (r["created_at"], r["id"]))
     write_jsonl(records, args.out)
     rows = check_file(args.out)
     print(f"wrote {args.out} ({os.path.getsize(args.out) / 1e6:.2f} MB)")

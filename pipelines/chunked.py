@@ -16,7 +16,7 @@ pipelines instead:
    a post share its id and creation time, so they land in the same slice and part; a
    text repeated in two slices is scored in both.
 3. **Metrics**: reads every staged brand mention and post back and computes the
-   metrics, topic metrics and alerts from all of them, as a one-pass run does.
+   metrics, topic metrics, alerts and the response queue from all of them, as a one-pass run does.
    Mentions are counted into per-day accumulators as they are read, and complaints
    meet the brand's replies through a side input; authors are counted in bounded
    distinct counters (`transforms.distinct`), and the alerts' top terms read the staged
@@ -47,6 +47,7 @@ from transforms.incremental import ReadCommitted, partition_day, partition_rows
 from transforms.matching import MatchBrands
 from transforms.metrics import ComputeMetrics, MentionDays
 from transforms.metrics_topics import ComputeTopicMetrics
+from transforms.response_queue import ComputeResponseQueue
 from transforms.sentiment import ScoreSentiment
 from transforms.sinks import delete_tree, drop_empty_partitions
 
@@ -145,7 +146,7 @@ def build_score(pipeline: beam.Pipeline, job, posts_dir: str, piece: Slice) -> N
 
 
 def build_metrics(pipeline: beam.Pipeline, job, posts_dir: str) -> None:
-    """Pass 3: every staged brand mention and post -> metrics, lang/topic metrics and alerts."""
+    """Pass 3: every staged brand mention and post -> metrics, lang/topic metrics, alerts and the response queue."""
     brand_mentions = pipeline | "CommittedMentions" >> ReadCommitted(
         FileSystems.join(job.staging_dir, "brand_mentions"), BrandMention, BRAND_MENTION_SCHEMA)
     # Every valid post (copies too: a copy of a brand's reply changes no reply time, and no day), read
@@ -162,7 +163,12 @@ def build_metrics(pipeline: beam.Pipeline, job, posts_dir: str) -> None:
         FileSystems.join(job.staging_dir, "brand_mentions"), BrandMention, BRAND_MENTION_SCHEMA,
         columns=_TERM_COLUMNS)
     alerts = (metrics, term_mentions) | "DetectAlerts" >> DetectAlerts(job.brands)
+    # The queue's candidates (mentions that call for an answer) are few: they are held, not the mentions.
+    queue = ({"brand_mentions": brand_mentions, "mention_dates": dates, "posts": posts}
+             | "ComputeResponseQueue" >> ComputeResponseQueue(job.brands))
     written = (write_table("metrics", metrics, job.staging_dir),
+               write_table("response_queue", queue["response_queue"], job.staging_dir),
+               write_table("queue_metrics", queue["queue_metrics"], job.staging_dir),
                write_table("lang_metrics", computed["lang_metrics"], job.staging_dir),
                write_table("topic_metrics", topic_metrics, job.staging_dir),
                write_table("alerts", alerts, job.staging_dir))

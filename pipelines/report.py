@@ -3,12 +3,14 @@
     python -m pipelines.report --output_dir out/            # -> out/report.html
     make report                                             # the same, on `make run`'s outputs
 
-Reads `metrics/`, `topic_metrics/` and `alerts/` (and `manifest.json` when present) under
+Reads `metrics/`, `topic_metrics/`, `alerts/`, `response_queue/` and `queue_metrics/` (and `manifest.json`
+when present) under
 `--output_dir` with pyarrow and pandas, draws the charts with matplotlib, and writes a
 single self-contained page (charts embedded as PNG): volume and net sentiment over time
 per brand with the alerts marked, share of voice per competitive set (by mentions, by
 engagement, of positive talk), engagement rates, customer service and audience when the
-connectors provided them, the topics that drove negative sentiment, and the alerts.
+connectors provided them, the response queue per brand (top items, backlog trend), the topics
+that drove negative sentiment, and the alerts.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ import pandas as pd  # noqa: E402
 import pyarrow.dataset as ds  # noqa: E402
 
 SECTIONS = ("Overview", "Mentions and net sentiment", "Share of voice", "Engagement rates", "Customer service",
-            "Audience", "Topic drivers of negative sentiment", "Alerts")
+            "Response queue", "Audience", "Topic drivers of negative sentiment", "Alerts")
 _ALERT_COLOURS = {"negative_spike": "#d62728", "negative_rate_spike": "#ff7f0e", "share_of_voice_drop": "#7f7f7f"}
 # Marker and size per alert kind, so that two alerts on the same day stay visible.
 _ALERT_MARKERS = {"negative_spike": ("o", 130), "negative_rate_spike": ("D", 45), "share_of_voice_drop": ("v", 70)}
@@ -281,6 +283,21 @@ def chart_topics(topics: pd.DataFrame, brands: typing.List[str], months: typing.
     return _png(fig)
 
 
+def chart_backlog(daily: pd.DataFrame, brands: typing.List[str], colours: typing.Mapping[str, str]) -> str:
+    """Per brand: items open in the response queue at the end of each day, and those past the target."""
+    fig, ax = plt.subplots(figsize=(11, 3.4))
+    for brand in brands:
+        rows = daily[daily["brand_id"] == brand].sort_values("period_start")
+        if rows["queue_size"].sum() or rows["calls_for_answer"].sum():
+            ax.plot(rows["period_start"], rows["queue_size"], color=colours[brand], lw=1.6, label=f"{brand}: open")
+            ax.plot(rows["period_start"], rows["queue_breached"], color=colours[brand], lw=1, ls="--",
+                    label=f"{brand}: past target")
+    ax.set_ylabel("items open at day end")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    _date_axis(ax)
+    return _png(fig)
+
+
 # ---- the page -----------------------------------------------------------------------------------
 
 def _fmt(value: typing.Any, kind: str = "") -> str:
@@ -350,6 +367,58 @@ nav a { margin-right: 14px; font-size: 14px; }
 """
 
 
+def _queue_items_table(items: pd.DataFrame) -> str:
+    head = ("<tr><th>#</th><th>priority</th><th class='text'>why</th><th>age (h)</th><th class='text'>author</th>"
+            "<th>followers</th><th class='text'>kind</th><th class='text'>post</th></tr>")
+    body = []
+    for r in items.itertuples():
+        text = r.text if len(r.text) <= 140 else r.text[:139] + "…"
+        link = (f'<a href="{html.escape(r.url)}">{html.escape(text)}</a>' if isinstance(r.url, str) and r.url
+                else f"{html.escape(text)} <small>({html.escape(r.platform)} {html.escape(r.mention_id)})</small>")
+        age = f"{r.age_hours:.1f}" + (" ⚠" if r.breached_target else "")
+        body.append(
+            f"<tr><td>{r.rank}</td><td>{r.priority:.1f}</td><td class='text'>{html.escape(', '.join(r.reasons))}</td>"
+            f"<td>{age}</td><td class='text'>@{html.escape(str(r.author_handle or '?'))}"
+            f"{' (repeat)' if r.author_complaints >= 2 else ''}</td><td>{_fmt(r.author_followers, 'n')}</td>"
+            f"<td class='text'>{html.escape(r.match_kind)}</td><td class='text'>{link}</td></tr>")
+    return f"<table>{head}{''.join(body)}</table>"
+
+
+def _queue_section(queue: pd.DataFrame, queue_metrics: pd.DataFrame, brands: typing.List[str],
+                   colours: typing.Mapping[str, str], top: int = 10) -> str:
+    """The response queue: the backlog per day, then per brand its figures and top items with links."""
+    if queue_metrics.empty:
+        return "<p>No response queue in these outputs (written by runs since the queue was added).</p>"
+    daily = queue_metrics[(queue_metrics["period"] == "day") & queue_metrics["match_kind"].isna()]
+    weekly = queue_metrics[queue_metrics["period"] == "week"]
+    parts = ["<p class='note'>What the brand's team should answer now: complaints, questions addressed to the "
+             "brand, and untagged fans worth thanking, with no reply from the brand's answering accounts yet, "
+             "ranked by priority (reach, negativity, age, untagged, repeat complainer; README, 'Response queue'). "
+             "⚠: past the brand's response-time target at the run's as-of time.</p>",
+             _img(chart_backlog(daily, brands, colours), "response queue backlog")]
+    for brand in brands:
+        items = queue[queue["brand_id"] == brand].sort_values("rank") if not queue.empty else queue
+        mine = weekly[weekly["brand_id"] == brand]
+        last = mine["period_start"].max() if not mine.empty else None
+        figures = []
+        for kind, label in ((None, "all"), ("tagged", "tagged"), ("untagged", "untagged")):
+            rows = mine[(mine["period_start"] == last)
+                        & (mine["match_kind"].isna() if kind is None else mine["match_kind"] == kind)]
+            if not rows.empty:
+                r = rows.iloc[0]
+                figures.append(f"{label}: {int(r['calls_for_answer'])} called for an answer, "
+                               f"{_fmt(r['answered_within_target_share'], '%')} answered within target, median "
+                               f"{_fmt(r['median_response_minutes'], 'n')} min, p90 "
+                               f"{_fmt(r['p90_response_minutes'], 'n')} min")
+        as_of = items["as_of"].max() if not items.empty else None
+        parts.append(f"<h3>{html.escape(brand)}</h3><p>{len(items)} open"
+                     + (f", {int(items['breached_target'].sum())} past the {int(items['target_minutes'].iloc[0])}"
+                        f"-minute target, as of {as_of:%Y-%m-%d %H:%M} UTC" if as_of is not None else "")
+                     + (f". Week of {last:%Y-%m-%d}: " + "; ".join(figures) if figures else "") + ".</p>"
+                     + (_queue_items_table(items.head(top)) if not items.empty else ""))
+    return "".join(parts)
+
+
 def _anchor(title: str) -> str:
     return title.lower().replace(" ", "-")
 
@@ -371,6 +440,7 @@ def render(output_dir: str) -> str:
         raise ReportError(f"{output_dir}: no metrics table (run the job first, e.g. `make run`)")
     topics = read_table(output_dir, "topic_metrics")
     alerts = read_table(output_dir, "alerts")
+    queue, queue_metrics = read_table(output_dir, "response_queue"), read_table(output_dir, "queue_metrics")
     manifest_path = os.path.join(output_dir, "manifest.json")
     manifest = json.load(open(manifest_path, encoding="utf-8")) if os.path.exists(manifest_path) else {}
 
@@ -425,6 +495,8 @@ def render(output_dir: str) -> str:
         sections["Customer service"] = ("<p>No brand replies are known: they come from the X connector "
                                         "(<code>--source x</code>) or from the brand accounts' own posts in "
                                         "the input.</p>")
+
+    sections["Response queue"] = _queue_section(queue, queue_metrics, brands, colours)
 
     if daily["account_followers"].notna().any():
         growth = (monthly.dropna(subset=["follower_growth_rate"])[["brand_id", "period_start", "follower_growth_rate"]])

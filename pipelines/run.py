@@ -19,10 +19,10 @@ Fetch from the platforms instead of (or beside) files with `--source` (see READM
 
 Steps: ReadMentions (files and/or platforms) -> [Window, for --window_start/--incremental] -> Dedupe ->
 MatchBrands -> ScoreSentiment ->
-ComputeMetrics, ComputeTopicMetrics -> DetectAlerts -> Write{BrandMentions,Metrics,LangMetrics,
-TopicMetrics,Alerts,DeadLetters} (+ Posts, BrandReplies, AccountSnapshots with platform sources); then the staged
-tables are committed into `--output_dir`, the connectors' state after them, and a `manifest.json`
-records the counts of every step.
+ComputeMetrics, ComputeTopicMetrics, ComputeResponseQueue -> DetectAlerts -> Write{BrandMentions,Metrics,
+LangMetrics,TopicMetrics,Alerts,DeadLetters,ResponseQueue,QueueMetrics} (+ Posts, BrandReplies,
+AccountSnapshots with platform sources); then the staged tables are committed into `--output_dir`,
+the connectors' state after them, and a `manifest.json` records the counts of every step.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ from connectors.files import DEFAULT_MAX_TEXT_CHARS
 from connectors.http import HttpPolicy
 from schemas import BRAND_MENTION_SCHEMA, METRIC_SCHEMA, BrandMention, DeadLetter, Metric
 from schemas.records import ALERT_SCHEMA, LANG_METRIC_SCHEMA, TOPIC_METRIC_SCHEMA, Alert, LangMetric, TopicMetric
+from schemas.records import QUEUE_METRIC_SCHEMA, QueueMetric
 from schemas.config import BrandConfig, ConfigError, load_config
 from schemas.query import preview
 from transforms.dedupe import DedupeMentions
@@ -62,11 +63,13 @@ from transforms.metrics_topics import ComputeTopicMetrics
 from transforms.fetch import FETCH_TABLES, FetchPlan, ReadSources, commit_state, plan_fetch, state_path
 from transforms.incremental import (MergeRecomputed, ReadCommitted, RunWindow, SplitByWindow, context_file,
                                     load_runs, parse_day, plan_window, updated_runs, write_runs)
+from transforms.response_queue import ComputeResponseQueue, max_horizon, queue_recompute_from
 from transforms.sentiment import ScoreSentiment
 from transforms.sinks import commit_partitions, commit_tables, delete_tree
 from pipelines.tables import count_written, write_table
 
-TABLES = ("brand_mentions", "metrics", "lang_metrics", "topic_metrics", "alerts", "dead_letters")
+TABLES = ("brand_mentions", "metrics", "lang_metrics", "topic_metrics", "alerts", "dead_letters", "response_queue",
+          "queue_metrics")
 LOG = logging.getLogger("social_listening")
 
 
@@ -223,8 +226,9 @@ def build_social_listening(pipeline: beam.Pipeline, job: JobConfig) -> typing.Di
 
     Returns:
         The PCollections: 'brand_mentions', 'metrics', 'lang_metrics', 'topic_metrics', 'alerts',
-        'dead_letters', 'unmatched', and 'written' (one (table, partition, file, rows) per file
-        written); with a fetch plan also 'posts', 'brand_replies' and 'account_snapshots'.
+        'dead_letters', 'response_queue', 'queue_metrics', 'unmatched', and 'written' (one (table,
+        partition, file, rows) per file written); with a fetch plan also 'posts', 'brand_replies' and
+        'account_snapshots'.
     """
     read = pipeline | "ReadMentions" >> ReadSources(job.inputs, job.max_text_chars, job.fetch)
     window = job.window
@@ -268,6 +272,9 @@ def build_social_listening(pipeline: beam.Pipeline, job: JobConfig) -> typing.Di
     metrics, lang_metrics = computed["metrics"], computed["lang_metrics"]
     topic_metrics = (metric_mentions, dates) | "ComputeTopicMetrics" >> ComputeTopicMetrics()
     alerts = (metrics, metric_mentions) | "DetectAlerts" >> DetectAlerts(job.brands)
+    # The response queue meets the same mentions and posts (and so the same replies) as the metrics.
+    queue = metric_inputs | "ComputeResponseQueue" >> ComputeResponseQueue(job.brands)
+    queue_metrics = queue["queue_metrics"]
     if window is not None:
         # The periods the window touches (and later ones) from this run, earlier periods as committed.
         merged = {}
@@ -281,6 +288,10 @@ def build_social_listening(pipeline: beam.Pipeline, job: JobConfig) -> typing.Di
             merged[name] = (pcoll, earlier) | f"Merge{label}" >> MergeRecomputed(window, record_type)
         metrics, lang_metrics = merged["metrics"], merged["lang_metrics"]
         topic_metrics, alerts = merged["topic_metrics"], merged["alerts"]
+        earlier = pipeline | "CommittedQueueMetrics" >> ReadCommitted(
+            FileSystems.join(job.output_dir, "queue_metrics"), QueueMetric, QUEUE_METRIC_SCHEMA)
+        queue_metrics = (queue_metrics, earlier) | "MergeQueueMetrics" >> MergeRecomputed(
+            window, QueueMetric, queue_recompute_from(window.start, max_horizon(job.brands)))
 
     dead_letters = (
         (read["dead_letters"], scored["dead_letters"])
@@ -295,6 +306,8 @@ def build_social_listening(pipeline: beam.Pipeline, job: JobConfig) -> typing.Di
         write_table("topic_metrics", topic_metrics, stage),
         write_table("alerts", alerts, stage),
         write_table("dead_letters", dead_letters, stage, file_prefix=dead_letter_prefix(window)),
+        write_table("response_queue", queue["response_queue"], stage),
+        write_table("queue_metrics", queue_metrics, stage),
     ]
     if job.fetch is not None:
         written += [write_table(name, read[name], stage) for name in FETCH_TABLES]
@@ -309,6 +322,8 @@ def build_social_listening(pipeline: beam.Pipeline, job: JobConfig) -> typing.Di
         "topic_metrics": topic_metrics,
         "alerts": alerts,
         "dead_letters": dead_letters,
+        "response_queue": queue["response_queue"],
+        "queue_metrics": queue_metrics,
         "unmatched": matched.unmatched,
         "written": written,
     }
@@ -626,7 +641,7 @@ def _counts_from_files(staging_dir: str) -> typing.Dict[str, int]:
     import pyarrow.parquet as pq
 
     counts: typing.Dict[str, int] = {}
-    for table in ("brand_mentions", "metrics", "dead_letters"):
+    for table in ("brand_mentions", "metrics", "dead_letters", "response_queue"):
         pattern = FileSystems.join(staging_dir, table, "*", "*.parquet")
         for match in FileSystems.match([pattern])[0].metadata_list:
             with FileSystems.open(match.path) as fh:
@@ -659,6 +674,7 @@ def build_manifest(counts: typing.Dict[str, int], counted_from: str = "metrics",
         "brand_mention_rows": counts.get("write.brand_mentions_rows", 0),
         "metric_rows": counts.get("write.metrics_rows", 0),
         "dead_letter_rows": counts.get("write.dead_letters_rows", 0),
+        "response_queue_rows": counts.get("write.response_queue_rows", 0),
         "dead_letters_by_step": dead,
     }
     if known:
@@ -876,6 +892,7 @@ def format_summary(manifest: dict) -> str:
         f"  brand_mentions rows   {_num(c['brand_mention_rows'], 8)}   -> {out}/brand_mentions/",
         f"  metrics rows          {_num(c['metric_rows'], 8)}   -> {out}/metrics/",
         f"  dead letters          {_num(c['dead_letter_rows'], 8)}   -> {out}/dead_letters/  ({dead})",
+        f"  response queue        {_num(c.get('response_queue_rows'), 8)}   -> {out}/response_queue/",
         f"  counts balance        {balance}",
     ]
     win = manifest.get("window")

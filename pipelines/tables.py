@@ -8,7 +8,7 @@ from apache_beam.io.filesystems import FileSystems
 from schemas import (BRAND_MENTION_SCHEMA, DEAD_LETTER_SCHEMA, MENTION_SCHEMA, METRIC_SCHEMA, BrandMention, DeadLetter,
                      Metric)
 from schemas.records import (ACCOUNT_SNAPSHOT_SCHEMA, ALERT_SCHEMA, BRAND_REPLY_SCHEMA, LANG_METRIC_SCHEMA,
-                             TOPIC_METRIC_SCHEMA)
+                             QUEUE_METRIC_SCHEMA, RESPONSE_QUEUE_SCHEMA, TOPIC_METRIC_SCHEMA)
 from transforms.sinks import WriteParquetTable
 
 
@@ -22,6 +22,10 @@ def _by_fetched_date(row):
 
 def _by_period(row: Metric):  # also LangMetric, TopicMetric and Alert
     return (("period", row.period),)
+
+
+def _by_brand(row):  # ResponseQueueItem
+    return (("brand_id", row.brand_id),)
 
 
 def _by_step(row: DeadLetter):
@@ -38,6 +42,8 @@ TABLE_WRITES = {
     "topic_metrics": (TOPIC_METRIC_SCHEMA, _by_period, ("period",), ("brand_id", "topic", "period_start"), None),
     "alerts": (ALERT_SCHEMA, _by_period, ("period",), ("period_start", "brand_id", "alert"), None),
     "dead_letters": (DEAD_LETTER_SCHEMA, _by_step, ("step",), ("source", "time"), None),
+    "response_queue": (RESPONSE_QUEUE_SCHEMA, _by_brand, ("brand_id",), ("brand_id", "rank"), None),
+    "queue_metrics": (QUEUE_METRIC_SCHEMA, _by_period, ("period",), ("brand_id", "match_kind", "period_start"), None),
     "posts": (MENTION_SCHEMA, _by_created_date, (), ("platform", "created_at", "id"), ("created_date",)),
     "brand_replies": (BRAND_REPLY_SCHEMA, _by_created_date, (), ("brand_id", "created_at", "id"), ("created_date",)),
     "account_snapshots": (ACCOUNT_SNAPSHOT_SCHEMA, _by_fetched_date, (), ("brand_id", "platform", "fetched_at"),

@@ -65,7 +65,8 @@ from schemas.query import And, Near, Node, Or, QueryError, Tag, Term, branches, 
 _ID_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _HANDLE_RE = re.compile(r"\w{1,100}")
 _WORD_CHAR = re.compile(r"\w")
-_BRAND_KEYS = ("id", "names", "handles", "hashtags", "exclude", "competitors", "query", "transliterate", "inflect")
+_BRAND_KEYS = ("id", "names", "handles", "hashtags", "exclude", "competitors", "query", "transliterate", "inflect",
+               "response")
 
 
 class ConfigError(ValueError):
@@ -259,6 +260,7 @@ class Brand:
         transliterate: Also match the Serbian Latin form of Cyrillic terms and vice versa.
         inflect: Also match Slavic case endings and possessives of untagged terms.
         query_tree: The parsed `query` (filled by `parse_config`).
+        response: The response queue's settings (`ResponseConfig`).
     """
 
     id: str
@@ -271,6 +273,11 @@ class Brand:
     transliterate: bool = False
     inflect: bool = True
     query_tree: typing.Optional[Node] = field(default=None, compare=False, repr=False)
+    response: "ResponseConfig" = field(default_factory=lambda: ResponseConfig())
+
+    def answering_accounts(self) -> typing.Tuple[str, ...]:
+        """The handles whose replies answer for the brand: its own handles (and its query's) and `response.accounts`."""
+        return tuple(dict.fromkeys(self.search_terms()[1] + self.response.accounts))
 
     def rules(self) -> typing.List[Rule]:
         """The brand's rules: the simple form compiled to queries, then each top-level branch of `query`."""
@@ -378,6 +385,77 @@ def _string_list(value: typing.Any, where: str, strip: str = "", keep_spaces: bo
     return tuple(out)
 
 
+# ---- the response queue (per brand `response:`; README, "Response queue") ----------------------
+
+_RESPONSE_KEYS = ("accounts", "target_minutes", "horizon_days", "min_p_negative", "question_topics",
+                  "thank_min_followers", "thank_min_engagement")
+DEFAULT_QUESTION_TOPICS = ("purchase_delivery", "customer_service", "price_promotion")
+
+
+@dataclass(frozen=True)
+class ResponseConfig:
+    """What enters a brand's response queue and how fast it should be answered (a brand's optional `response:`).
+
+    Attributes:
+        accounts: Handles (without '@') that answer for the brand beside its `handles` (e.g. a support account).
+        target_minutes: The response-time target; an item older than this has breached it.
+        horizon_days: Items older than this leave the queue (and replies later than this do not count).
+        min_p_negative: A negative mention enters as a complaint when its p_negative is at least this.
+        question_topics: An untagged question enters when it carries one of these topics (a tagged one always).
+        thank_min_followers: A positive untagged mention enters to be thanked when its author has at least
+            this many followers ...
+        thank_min_engagement: ... or the post at least this many likes + reposts + replies + quotes.
+    """
+
+    accounts: typing.Tuple[str, ...] = ()
+    target_minutes: int = 120
+    horizon_days: int = 7
+    min_p_negative: float = 0.0
+    question_topics: typing.Tuple[str, ...] = DEFAULT_QUESTION_TOPICS
+    thank_min_followers: int = 1000
+    thank_min_engagement: int = 50
+
+
+def parse_response(raw: typing.Any, where: str) -> ResponseConfig:
+    """Validates a brand's optional `response:` mapping (None: every default); errors name the field."""
+    if raw is None:
+        return ResponseConfig()
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping with keys among {list(_RESPONSE_KEYS)}, "
+                          f"got {type(raw).__name__}")
+    extra = sorted(set(raw) - set(_RESPONSE_KEYS), key=str)
+    if extra:
+        raise ConfigError(f"{where}: unknown key(s) {extra}; allowed: {list(_RESPONSE_KEYS)}")
+    out: typing.Dict[str, typing.Any] = {}
+    if "accounts" in raw:
+        accounts = _string_list(raw["accounts"], f"{where}.accounts", strip="@")
+        for j, v in enumerate(accounts):
+            if not _HANDLE_RE.match(v):
+                raise ConfigError(f"{where}.accounts[{j}]: {v!r} may only hold letters, digits and '_'")
+        out["accounts"] = accounts
+    if "target_minutes" in raw:
+        out["target_minutes"] = _number(raw["target_minutes"], f"{where}.target_minutes", int, 1, 525_600)
+    if "horizon_days" in raw:
+        # A windowed run reads the committed mentions back for at least 90 days: the horizon fits in them.
+        out["horizon_days"] = _number(raw["horizon_days"], f"{where}.horizon_days", int, 1, 90)
+    if "min_p_negative" in raw:
+        out["min_p_negative"] = _number(raw["min_p_negative"], f"{where}.min_p_negative", float, 0.0, 1.0)
+    if "question_topics" in raw:
+        topics = _string_list(raw["question_topics"], f"{where}.question_topics")
+        for j, v in enumerate(topics):
+            if not _TOPIC_NAME_RE.match(v):
+                raise ConfigError(f"{where}.question_topics[{j}]: {v!r} is not a topic name")
+        out["question_topics"] = topics
+    for key in ("thank_min_followers", "thank_min_engagement"):
+        if key in raw:
+            out[key] = _number(raw[key], f"{where}.{key}", int, 0)
+    config = ResponseConfig(**out)
+    if config.target_minutes > config.horizon_days * 1440:
+        raise ConfigError(f"{where}.target_minutes: {config.target_minutes} is longer than horizon_days "
+                          f"({config.horizon_days} days): an item would leave the queue before breaching it")
+    return config
+
+
 def parse_config(data: typing.Any, source: str = "<config>") -> BrandConfig:
     """Validates a parsed YAML document and builds the BrandConfig.
 
@@ -459,6 +537,7 @@ def parse_config(data: typing.Any, source: str = "<config>") -> BrandConfig:
             competitors=_string_list(raw.get("competitors"), f"{where}.competitors"),
             query=query,
             query_tree=tree,
+            response=parse_response(raw.get("response"), f"{where}.response"),
             **flags,
         )
         if not (brand.names or brand.handles or brand.hashtags or brand.query):

@@ -31,6 +31,11 @@ PARTITIONS = {
     "alerts": "`period=day|week` (the periods the config's `alerts.periods` checks). One row per alert: brand, "
               "period and test; see README, 'Early warnings'",
     "dead_letters": "`step=<step>` (the `step` column lives in the directory name)",
+    "response_queue": "`brand_id=<id>` (the `brand_id` column lives in the directory name). Recomputed whole by "
+                      "every run: one row per open item (brand, platform, mention), files sorted by `rank`; see "
+                      "README, 'Response queue'",
+    "queue_metrics": "`period=day|week|month|quarter`. One row per brand, period and `match_kind` (null: both), "
+                     "every period of the run; see README, 'Response queue'",
     "posts": "`created_date=YYYY-MM-DD` (UTC day of `created_at`; a directory, not a column). Every post the "
              "platform connectors fetched, over all runs, once per (`platform`, `id`): the archive that "
              "incremental runs add to and read back. Every column of the file connector's input format, so "

@@ -1,5 +1,5 @@
 """The pipeline's records: Mention, BrandMention, Metric, LangMetric, TopicMetric, Alert,
-DeadLetter, AccountSnapshot, BrandReply.
+DeadLetter, ResponseQueueItem, QueueMetric, AccountSnapshot, BrandReply.
 
 Each record is a field list (see `schemas.fields`), a NamedTuple registered with
 Beam's RowCoder, and a pyarrow schema built from the same list. Timestamps are
@@ -367,6 +367,82 @@ BRAND_REPLY_FIELDS = (
 BrandReply = record_type("BrandReply", BRAND_REPLY_FIELDS, __name__)
 BRAND_REPLY_SCHEMA = arrow_schema(BRAND_REPLY_FIELDS, "BrandReply")
 
+# The response queue (transforms.response_queue): what the brand's team should answer now, and how fast it did.
+QUEUE_REASONS = ("complaint", "question", "thanks")
+
+RESPONSE_QUEUE_FIELDS = (
+    f("brand_id", str, pa.string(), "The brand that should answer (the config's `id`).", nullable=False),
+    f("rank", int, pa.int64(), "1 for the brand's highest priority item, then 2, 3, ...", nullable=False),
+    f("priority", float, pa.float64(),
+      "Priority score in [0, 100]: 100 x (0.30 reach + 0.25 negativity + 0.20 age + 0.10 untagged + 0.15 repeat "
+      "complainer); see README, 'Response queue'.", nullable=False),
+    f("reasons", typing.List[str], pa.list_(pa.string()),
+      "Why it is in the queue, of 'complaint' (negative toward the brand), 'question' (a question addressed to "
+      "the brand) and 'thanks' (a positive untagged mention by an author worth thanking).", nullable=False),
+    f("mention_id", str, pa.string(), "The post's id (joins `brand_mentions.mention_id`).", nullable=False),
+    f("platform", str, pa.string(), "Platform of the post.", nullable=False),
+    f("url", str, pa.string(), "Link to the post, to answer it."),
+    f("author_id", str, pa.string(), "The author's platform id."),
+    f("author_handle", str, pa.string(), "The author's handle, without '@'."),
+    f("created_at", DT, TIMESTAMP, "When the post was published (UTC).", nullable=False),
+    f("lang", str, pa.string(), "Language code reported for the post; null if unknown."),
+    f("text", str, pa.string(), "The post's text.", nullable=False),
+    f("sentiment", str, pa.string(), "Sentiment toward the brand: negative, neutral or positive.", nullable=False),
+    f("p_negative", float, pa.float32(), "Model probability of negative.", nullable=False),
+    f("topics", typing.List[str], pa.list_(pa.string()), "The post's topics (as in `brand_mentions`).",
+      nullable=False),
+    f("match_kind", str, pa.string(), "'tagged' (the brand was notified) or 'untagged' (it was not).",
+      nullable=False),
+    f("author_followers", int, pa.int64(), "The author's followers; null if unknown."),
+    f("engagement", int, pa.int64(),
+      "likes + reposts + replies + quotes over the counts reported; null when none is."),
+    f("author_complaints", int, pa.int64(),
+      "The author's complaints about the brand (on this platform) within the horizon before `as_of`, this one "
+      "included when it is one; 2 or more: a repeat complainer.", nullable=False),
+    f("age_hours", float, pa.float64(), "Hours from created_at to `as_of`.", nullable=False),
+    f("target_minutes", int, pa.int64(), "The brand's response-time target (config `response.target_minutes`).",
+      nullable=False),
+    f("breached_target", bool, pa.bool_(), "True when the item is older than the target at `as_of`.",
+      nullable=False),
+    f("as_of", DT, TIMESTAMP,
+      "The run's reference time: midnight (UTC) after the last day of the run's date range (a windowed run: its "
+      "window's end, or the latest processed day's end).", nullable=False),
+)
+
+ResponseQueueItem = record_type("ResponseQueueItem", RESPONSE_QUEUE_FIELDS, __name__)
+RESPONSE_QUEUE_SCHEMA = arrow_schema(RESPONSE_QUEUE_FIELDS, "ResponseQueueItem")
+
+QUEUE_METRIC_FIELDS = _BREAKDOWN_FIELDS + (
+    f("match_kind", str, pa.string(), "'tagged' or 'untagged'; null for both together."),
+    f("calls_for_answer", int, _COUNT,
+      "Mentions created in the period that called for an answer (the queue's entry rules).", nullable=False),
+    f("complaints", int, _COUNT, "Of calls_for_answer, those with the reason 'complaint'.", nullable=False),
+    f("questions", int, _COUNT, "Of calls_for_answer, those with the reason 'question'.", nullable=False),
+    f("thanks", int, _COUNT, "Of calls_for_answer, those with the reason 'thanks'.", nullable=False),
+    f("answered", int, _COUNT,
+      "Of calls_for_answer, those the brand's answering accounts replied to within the horizon (as far as the run "
+      "has seen).", nullable=False),
+    f("due", int, _COUNT,
+      "Of calls_for_answer, those whose target has passed at `as_of` or that were answered within it: the "
+      "denominator of answered_within_target_share.", nullable=False),
+    f("answered_within_target", int, _COUNT, "Of calls_for_answer, those answered within the target.",
+      nullable=False),
+    f("answered_within_target_share", float, pa.float64(), "answered_within_target / due; null when due is 0."),
+    f("median_response_minutes", float, pa.float64(),
+      "Median minutes to the brand's first reply over the answered ones (within 1%); null when none."),
+    f("p90_response_minutes", float, pa.float64(),
+      "90th percentile (nearest rank) of those minutes (within 1%); null when none was answered."),
+    f("queue_size", int, _COUNT,
+      "Items open (not answered, within the horizon) at the period's end, or at the run's `as_of` for the period "
+      "in progress: the backlog.", nullable=False),
+    f("queue_breached", int, _COUNT, "Of queue_size, those past the response-time target then.", nullable=False),
+    f("measured_at", DT, TIMESTAMP, "When queue_size is measured: the period's end, or the run's `as_of` if "
+      "earlier.", nullable=False),
+)
+
+QueueMetric = record_type("QueueMetric", QUEUE_METRIC_FIELDS, __name__)
+QUEUE_METRIC_SCHEMA = arrow_schema(QUEUE_METRIC_FIELDS, "QueueMetric")
+
 # Every table the pipeline writes: name -> (fields, schema).
 TABLES: typing.Dict[str, tuple] = {
     "brand_mentions": (BRAND_MENTION_FIELDS, BRAND_MENTION_SCHEMA),
@@ -375,6 +451,8 @@ TABLES: typing.Dict[str, tuple] = {
     "topic_metrics": (TOPIC_METRIC_FIELDS, TOPIC_METRIC_SCHEMA),
     "alerts": (ALERT_FIELDS, ALERT_SCHEMA),
     "dead_letters": (DEAD_LETTER_FIELDS, DEAD_LETTER_SCHEMA),
+    "response_queue": (RESPONSE_QUEUE_FIELDS, RESPONSE_QUEUE_SCHEMA),
+    "queue_metrics": (QUEUE_METRIC_FIELDS, QUEUE_METRIC_SCHEMA),
     # Written by runs with a platform --source (x, mastodon, reddit, bluesky):
     "posts": (MENTION_FIELDS, MENTION_SCHEMA),
     "brand_replies": (BRAND_REPLY_FIELDS, BRAND_REPLY_SCHEMA),

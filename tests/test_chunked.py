@@ -18,7 +18,8 @@ from tests.fakes import FakeSentimentHandler
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CONFIG = str(ROOT / "brands.yaml")
-TABLES = ("brand_mentions", "metrics", "lang_metrics", "topic_metrics", "alerts", "dead_letters")
+TABLES = ("brand_mentions", "metrics", "lang_metrics", "topic_metrics", "alerts", "dead_letters", "response_queue",
+          "queue_metrics")
 BAD_LINES = [b'{"id": "bad1", "text": "Apple", "created_at": "not a time"}', b"{broken json"]
 
 

@@ -28,7 +28,7 @@ TEXTS = [
     "Coke and Fanta at the party", "Sprite discount at the store", "Koka-Kola je loš izbor, Fanta je super",
     "nothing about drinks today", "#CocaCola the best summer drink",
 ]
-TABLES = ("brand_mentions", "metrics", "lang_metrics", "topic_metrics", "alerts")
+TABLES = ("brand_mentions", "metrics", "lang_metrics", "topic_metrics", "alerts", "response_queue", "queue_metrics")
 
 
 def _records():

@@ -21,6 +21,13 @@ What a windowed run does (`plan_window` decides, on the launching machine):
   quarter's 4 trailing quarters, about 15 months of brand_mentions; reading them back
   is a Parquet scan, not model inference). The tables are small, so the run writes them
   whole (kept rows + recomputed rows) and commits them like a full run.
+- **response_queue**: recomputed whole (`transforms.response_queue`) from the same mentions
+  (the window's and the committed ones read back, which reach further back than any
+  queue horizon) and the replies among the window's and the context's posts, at the
+  run's as-of time (midnight after its latest processed day); written whole.
+- **queue_metrics**: like the metrics, but recomputed from the periods holding the
+  window's start minus the longest queue horizon (a reply in the window can answer an
+  item that old); earlier periods stay as committed.
 - **dead_letters**: the run's rejects go to files named after the window
   (`step=parse/part-w20260907-20260908-00000.parquet`); a rerun replaces that window's
   files and keeps those of other windows, less the rows this run rejected again (a bad
@@ -385,12 +392,15 @@ class MergeRecomputed(beam.PTransform):
 
     Args:
         window: The run's window.
-        record_type: The rows' type (Metric, LangMetric, TopicMetric, Alert).
+        record_type: The rows' type (Metric, LangMetric, TopicMetric, Alert, QueueMetric).
+        recompute_from: Period -> first period_start recomputed, when not the window's own (`queue_metrics`
+            recomputes from a horizon before the window: `transforms.response_queue.queue_recompute_from`).
     """
 
-    def __init__(self, window: RunWindow, record_type: type):
+    def __init__(self, window: RunWindow, record_type: type,
+                 recompute_from: typing.Optional[typing.Mapping[str, datetime.date]] = None):
         super().__init__()
-        self._from = dict(window.recompute_from)
+        self._from = dict(recompute_from if recompute_from is not None else window.recompute_from)
         self._record_type = record_type
 
     def expand(self, inputs):

@@ -180,6 +180,19 @@ def histogram_median(histogram: typing.Mapping[int, int]) -> typing.Optional[flo
     return sum(values) / len(values)
 
 
+def histogram_quantile(histogram: typing.Mapping[int, int], q: float) -> typing.Optional[float]:
+    """The q-quantile (nearest rank: the ceil(q * n)-th smallest value) of a bucket histogram; None if empty."""
+    n = sum(histogram.values())
+    if not n:
+        return None
+    rank, seen = max(1, math.ceil(q * n)), 0
+    for index in sorted(histogram):
+        seen += histogram[index]
+        if seen >= rank:
+            return _bucket_value(index)
+    raise AssertionError("unreachable: the ranks add up to n")
+
+
 # ---- per-mention facts --------------------------------------------------------------------------
 
 class Facts(typing.NamedTuple):
@@ -327,6 +340,48 @@ def _replies_from_posts(post: Mention, handles: typing.Mapping[str, typing.Tuple
 def _replies_from_connector(reply: BrandReply):
     if reply.in_reply_to_id is not None:
         yield (reply.platform, reply.in_reply_to_id), (reply.brand_id, reply.created_at)
+
+
+def answering_handles(config: BrandConfig) -> typing.Dict[str, typing.Tuple[str, ...]]:
+    """Lower-cased handle -> the brands it answers for (`Brand.answering_accounts`: handles + response accounts)."""
+    handles: typing.Dict[str, typing.List[str]] = {}
+    for brand in config.brands:
+        for handle in brand.answering_accounts():
+            handles.setdefault(handle.lower(), []).append(brand.id)
+    return {h: tuple(ids) for h, ids in handles.items()}
+
+
+class KnownReplies(beam.PTransform):
+    """{'brand_mentions', 'posts'?, 'brand_replies'?} -> ((platform, post id), (brand, reply time)) per known reply.
+
+    The replies of the brand's answering accounts found among the posts (one PCollection or
+    a tuple of them) and those the connectors fetched. Shared by the metrics' service rate
+    and the response queue (`transforms.response_queue`), so both see the same replies.
+
+    Args:
+        handles: `answering_handles(config)`.
+    """
+
+    def __init__(self, handles: typing.Mapping[str, typing.Tuple[str, ...]]):
+        super().__init__()
+        self._handles = dict(handles)
+
+    def expand(self, inputs):
+        p = inputs["brand_mentions"].pipeline
+        reply_sources = []
+        if "posts" in inputs:
+            # Posts may come as several PCollections: each is filtered on its own, so that only the
+            # (few) replies are flattened, never the posts.
+            posts = inputs["posts"]
+            for i, part in enumerate((posts,) if isinstance(posts, beam.PCollection) else posts):
+                reply_sources.append(part | f"RepliesInPosts{i or ''}" >> beam.FlatMap(
+                    _replies_from_posts, self._handles))
+        if "brand_replies" in inputs:
+            reply_sources.append(inputs["brand_replies"] | "ConnectorReplies" >> beam.FlatMap(
+                _replies_from_connector))
+        if not reply_sources:
+            reply_sources.append(p | "NoReplies" >> beam.Create([]))
+        return tuple(reply_sources) | "AllReplies" >> beam.Flatten()
 
 
 def _answer(mf: MentionFacts, replies: typing.Mapping[typing.Tuple[str, str], typing.Sequence[tuple]],
@@ -556,11 +611,7 @@ class ComputeMetrics(beam.PTransform):
         super().__init__()
         self._brand_ids = config.brand_ids()
         self._sets = {b: config.competitive_set(b) for b in self._brand_ids}
-        handles: typing.Dict[str, typing.List[str]] = {}
-        for brand in config.brands:
-            for handle in brand.search_terms()[1]:
-                handles.setdefault(handle.lower(), []).append(brand.id)
-        self._handles = {h: tuple(ids) for h, ids in handles.items()}
+        self._handles = answering_handles(config)
         self._coverage = sorted(set(map(tuple, reply_coverage)))
 
     def expand(self, inputs):
@@ -571,20 +622,7 @@ class ComputeMetrics(beam.PTransform):
         # brand silent for the whole run still gets its zero rows.
         date_range = inputs["mention_dates"] | "RunDateRange" >> RunDateRange()
 
-        reply_sources = []
-        if "posts" in inputs:
-            # Posts may come as several PCollections: each is filtered on its own, so that only the
-            # (few) replies are flattened, never the posts.
-            posts = inputs["posts"]
-            for i, part in enumerate((posts,) if isinstance(posts, beam.PCollection) else posts):
-                reply_sources.append(part | f"RepliesInPosts{i or ''}" >> beam.FlatMap(
-                    _replies_from_posts, self._handles))
-        if "brand_replies" in inputs:
-            reply_sources.append(inputs["brand_replies"] | "ConnectorReplies" >> beam.FlatMap(
-                _replies_from_connector))
-        if not reply_sources:
-            reply_sources.append(p | "NoReplies" >> beam.Create([]))
-        replies = tuple(reply_sources) | "AllReplies" >> beam.Flatten()
+        replies = inputs | "KnownReplies" >> KnownReplies(self._handles)
         coverage = (
             (replies | "RepliedWhere" >> beam.Map(lambda kv: (kv[1][0], kv[0][0])),
              p | "FetchedReplies" >> beam.Create(self._coverage))
@@ -638,6 +676,7 @@ class ComputeMetrics(beam.PTransform):
                 "lang_metrics": rows[LANG] | "LangMetrics" >> beam.Map(lambda m: m).with_output_types(LangMetric)}
 
 
-__all__ = ["ComputeMetrics", "Facts", "MentionDays", "MetricsCombineFn", "RunDateRange", "UNKNOWN_LANG", "add_changes",
-           "days_in_run", "engagement", "histogram_median", "iso_period_starts_of_day", "next_period_start",
-           "period_start", "period_starts", "ratio", "response_bucket", "to_facts"]
+__all__ = ["ComputeMetrics", "Facts", "KnownReplies", "MentionDays", "MetricsCombineFn", "RunDateRange", "UNKNOWN_LANG",
+           "add_changes", "answering_handles", "days_in_run", "engagement", "histogram_median", "histogram_quantile",
+           "iso_period_starts_of_day", "next_period_start", "period_start", "period_starts", "ratio",
+           "response_bucket", "to_facts"]
