@@ -428,10 +428,11 @@ def parse_response(raw: typing.Any, where: str) -> ResponseConfig:
         raise ConfigError(f"{where}: unknown key(s) {extra}; allowed: {list(_RESPONSE_KEYS)}")
     out: typing.Dict[str, typing.Any] = {}
     if "accounts" in raw:
-        accounts = _string_list(raw["accounts"], f"{where}.accounts", strip="@")
+        accounts = _string_list(raw["accounts"], f"{where}.accounts", strip="@", keep_spaces=True)
         for j, v in enumerate(accounts):
-            if not _HANDLE_RE.match(v):
-                raise ConfigError(f"{where}.accounts[{j}]: {v!r} may only hold letters, digits and '_'")
+            if not _HANDLE_RE.fullmatch(v):
+                raise ConfigError(f"{where}.accounts[{j}]: {preview(v)} may only hold up to 100 letters, digits "
+                                  "and '_' (no spaces or line breaks)")
         out["accounts"] = accounts
     if "target_minutes" in raw:
         out["target_minutes"] = _number(raw["target_minutes"], f"{where}.target_minutes", int, 1, 525_600)
@@ -443,8 +444,8 @@ def parse_response(raw: typing.Any, where: str) -> ResponseConfig:
     if "question_topics" in raw:
         topics = _string_list(raw["question_topics"], f"{where}.question_topics")
         for j, v in enumerate(topics):
-            if not _TOPIC_NAME_RE.match(v):
-                raise ConfigError(f"{where}.question_topics[{j}]: {v!r} is not a topic name")
+            if not _TOPIC_NAME_RE.fullmatch(v):
+                raise ConfigError(f"{where}.question_topics[{j}]: {preview(v)} is not a topic name")
         out["question_topics"] = topics
     for key in ("thank_min_followers", "thank_min_engagement"):
         if key in raw:
