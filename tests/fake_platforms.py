@@ -154,6 +154,12 @@ class FakePlatform:
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
+            def handle(self):
+                try:
+                    super().handle()
+                except (ConnectionResetError, BrokenPipeError):
+                    pass  # a client that dropped a connection it had stopped reading (a bomb, a trickle)
+
             def do_GET(self):
                 self._dispatch("GET")
 
