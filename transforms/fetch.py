@@ -9,8 +9,11 @@ itself carries no secret) and emits:
 
 - `mentions`: valid posts, counted under `read.records` / `read.mentions` like the
   file connector's, so the manifest's balance covers them;
-- `dead_letters`: unreadable pages (step `fetch`, with query and cursor) and invalid
-  posts (step `validate`), each also counted under `read.records`;
+- `dead_letters`: unreadable pages, failed requests and looping cursors (step `fetch`,
+  with query and cursor) and posts that are invalid or cannot be carried (step
+  `validate`, or `parse` for an unexpected exception), each also counted under
+  `read.records`; a task that raised what its connector did not contain becomes one
+  `fetch` dead letter and a stopped `TaskResult`, so the other tasks go on;
 - `brand_replies`, `account_snapshots`: the brand accounts' replies and follower counts;
 - `progress`: one `TaskResult` per task, merged into the new state.
 
