@@ -10,10 +10,12 @@ body has been read, or raises:
   through `max_attempts` tries with exponential backoff (capped, jittered).
 
 Each try has one deadline, `HttpPolicy.timeout_s`, for everything: connecting, the
-headers and every read of the body. The body is read in pieces, each socket read
-bounded by what is left of the deadline, and gzip / deflate bodies are inflated here
-in bounded steps, so that neither a server trickling bytes forever nor a small
-compressed body that inflates to gigabytes can hold or exhaust a worker.
+headers and every read of the body. A watchdog shuts the try's socket down when the
+deadline passes (a server that trickles its headers is stopped too), and the body is
+read in pieces, each socket read bounded by what is left of the deadline; gzip /
+deflate bodies are inflated here in bounded steps. Neither a server trickling bytes
+forever nor a small compressed body that inflates to gigabytes can hold or exhaust a
+worker.
 
 Secrets (bearer tokens, passwords) given to the client are replaced by `***` by one
 function, `redact`, which every string a connector lets out goes through (messages,
@@ -34,6 +36,7 @@ import http.client
 import json
 import logging
 import random
+import socket
 import threading
 import time
 import typing
@@ -43,6 +46,7 @@ from dataclasses import dataclass
 
 import requests
 import urllib3
+import urllib3.connection
 
 LOG = logging.getLogger(__name__)
 _UTC = datetime.timezone.utc
@@ -230,6 +234,76 @@ def backoff_seconds(attempt: int, base: float, cap: float, rng: typing.Optional[
     return delay * (0.5 + 0.5 * (rng or random).random())
 
 
+# The try in progress on this thread: its connection registers itself there, for the watchdog.
+_TRY = threading.local()
+
+
+class _Watched:
+    """A connection that tells the try in progress on its thread which socket it uses."""
+
+    def request(self, *args, **kwargs):
+        watch = getattr(_TRY, "watch", None)
+        if watch is not None:
+            watch.connection = self
+        return super().request(*args, **kwargs)
+
+
+class _WatchedHTTPConnection(_Watched, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _WatchedHTTPSConnection(_Watched, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _HTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _HTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+class _Watchdog:
+    """Shuts a try's socket down at its deadline, which wakes any read blocked on it."""
+
+    def __init__(self, seconds: float):
+        self.connection: typing.Any = None
+        self.fired = False
+        self._done = False
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> "_Watchdog":
+        _TRY.watch = self
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.finish()
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self.fired = True
+            sock = getattr(self.connection, "sock", None)
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed
+
+    def finish(self) -> bool:
+        """Ends the watch (idempotent); True when the deadline had fired."""
+        with self._lock:
+            self._done = True
+        self._timer.cancel()
+        _TRY.watch = None
+        return self.fired
+
+
 class HttpClient:
     """A `requests.Session` with timeouts, retries, backoff, rate-limit waits and redaction.
 
@@ -250,6 +324,10 @@ class HttpClient:
         self._session = requests.Session()
         self._session.headers["User-Agent"] = policy.user_agent
         self._session.headers["Accept-Encoding"] = ", ".join(e for e in _ENCODINGS if e != "x-gzip")
+        for adapter in self._session.adapters.values():
+            manager = getattr(adapter, "poolmanager", None)
+            if manager is not None:  # through a proxy, only the per-read bounds apply
+                manager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
         self._last_request = 0.0
         self._lock = threading.Lock()
 
@@ -357,34 +435,40 @@ class HttpClient:
         """One try under one deadline: send, read the headers, read (and inflate) the whole body."""
         policy = self.policy
         deadline = time.monotonic() + policy.timeout_s
-        try:
-            response = self._session.request(
-                method, url, params=params, headers=headers, json=json, stream=True,
-                timeout=(min(policy.connect_timeout_s, policy.timeout_s), policy.timeout_s))
-        except requests.Timeout:
-            raise _Retry("timed out") from None
-        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
-                requests.exceptions.ContentDecodingError) as exc:
-            raise _Retry(f"connection failed ({type(exc).__name__})") from None
-        except Exception as exc:  # a request that cannot even be sent (bad header, URL): no retry helps
-            raise FetchError(self.redact(f"{where}: request not sent: {type(exc).__name__}: {exc}",
-                                         limit=BODY_EXCERPT_CHARS)) from None
-        try:
-            body = self._read_body(response, deadline)
-        except _TooLarge as exc:
-            response.close()
-            raise FetchError(self.redact(f"{where}: HTTP {response.status_code}: {exc}"),
-                             response.status_code) from None
-        except BaseException:
-            response.close()  # a half-read connection cannot be reused
-            raise
+        late = _late(policy)
+        with _Watchdog(policy.timeout_s) as watch:
+            try:
+                response = self._session.request(
+                    method, url, params=params, headers=headers, json=json, stream=True,
+                    timeout=(min(policy.connect_timeout_s, policy.timeout_s), policy.timeout_s))
+            except requests.Timeout:
+                raise _Retry(late) from None
+            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
+                    requests.exceptions.ContentDecodingError) as exc:
+                raise _Retry(late if watch.fired else f"connection failed ({type(exc).__name__})") from None
+            except Exception as exc:  # a request that cannot even be sent (bad header, URL): no retry helps
+                raise FetchError(self.redact(f"{where}: request not sent: {type(exc).__name__}: {exc}",
+                                             limit=BODY_EXCERPT_CHARS)) from None
+            try:
+                body = self._read_body(response, deadline, watch)
+            except _TooLarge as exc:
+                response.close()
+                raise FetchError(self.redact(f"{where}: HTTP {response.status_code}: {exc}"),
+                                 response.status_code) from None
+            except BaseException:
+                response.close()  # a half-read connection cannot be reused
+                raise
+            fired = watch.finish()
         # The body is complete: hand it to requests as if it had read it itself.
         response._content = body
         response._content_consumed = True
-        response.raw.release_conn()
+        if fired:
+            response.close()  # its socket was shut down just as the body ended
+        else:
+            response.raw.release_conn()
         return response
 
-    def _read_body(self, response: requests.Response, deadline: float) -> bytes:
+    def _read_body(self, response: requests.Response, deadline: float, watch: _Watchdog) -> bytes:
         raw = response.raw
         encoding = (response.headers.get("Content-Encoding") or "").strip().lower()
         if encoding not in ("", "identity") + _ENCODINGS:
@@ -409,7 +493,7 @@ class HttpClient:
             while True:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise _Retry(f"did not send its whole body within the {self.policy.timeout_s:g} s deadline")
+                    raise _Retry(_late(self.policy))
                 if sock is not None:
                     sock.settimeout(left)  # no single read may outlast the try's deadline
                 chunk = raw.read1(READ_CHUNK_BYTES, decode_content=False)
@@ -431,8 +515,10 @@ class HttpClient:
         except (_Retry, _TooLarge):
             raise
         except (urllib3.exceptions.ReadTimeoutError, TimeoutError):
-            raise _Retry(f"did not send its whole body within the {self.policy.timeout_s:g} s deadline") from None
+            raise _Retry(_late(self.policy)) from None
         except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError, zlib.error) as exc:
+            if watch.fired:
+                raise _Retry(_late(self.policy)) from None
             raise _Retry(f"the connection broke while reading the body ({type(exc).__name__})") from None
         return b"".join(parts)
 
@@ -443,6 +529,10 @@ class HttpClient:
             text = repr(response.content[:BODY_EXCERPT_CHARS * 4])
         # Redacted whole, then cut: a secret straddling the cut must not keep a part of itself.
         return self.redact(text, limit=BODY_EXCERPT_CHARS)
+
+
+def _late(policy: HttpPolicy) -> str:
+    return f"did not answer in full within the {policy.timeout_s:g} s deadline"
 
 
 class _Retry(Exception):

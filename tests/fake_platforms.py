@@ -15,6 +15,7 @@ and the chaos faults of a hostile network or proxy:
 
     fake.inject("reset", page=2)          # headers and half the body, then a TCP reset
     fake.inject("trickle", page=2)        # 40 bytes every 0.25 s of a body that never ends
+    fake.inject("slow_headers", page=2)   # the status line, then one byte of a header every 0.25 s
     fake.inject("loop", page=2)           # the page's next cursor is the cursor it was asked with
     fake.inject("html", page=2)           # 200 with an HTML error page (echoing the Authorization header)
     fake.inject("echo", page=2, times=3)  # 502 whose reason phrase and body echo the Authorization header
@@ -49,7 +50,7 @@ TOKEN = "AAAAAAAAAAAAAAAAAAAAAFakeBearerToken0123456789SECRET"
 
 @dataclass
 class Fault:
-    kind: str  # rate_limit | status | slow | malformed | reset | trickle | loop | html | echo | gzip_bomb
+    kind: str  # rate_limit | status | slow | malformed | reset | trickle | slow_headers | loop | html | echo | gzip_bomb
     page: typing.Optional[int] = None
     query: typing.Optional[str] = None
     times: int = 1
@@ -69,7 +70,7 @@ class Request:
 class Chaos(typing.NamedTuple):
     """An answer that `Handler` writes itself: cut by a reset, trickled, or with a reason phrase of its own."""
 
-    kind: str  # reset | trickle | plain
+    kind: str  # reset | trickle | slow_headers | plain
     reason: typing.Optional[str] = None
 
 
@@ -190,6 +191,14 @@ class FakePlatform:
             def _chaos(self, status, headers, payload, chaos):
                 self.close_connection = True
                 try:
+                    if chaos.kind == "slow_headers":  # a header line that never ends
+                        self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                        stop_at = time.monotonic() + TRICKLE_FOR_AT_MOST_S
+                        while not platform.stopping.is_set() and time.monotonic() < stop_at:
+                            self.wfile.write(b"a")
+                            self.wfile.flush()
+                            platform.stopping.wait(TRICKLE_EVERY_S)
+                        return
                     self.send_response(status, chaos.reason)
                     for key, value in headers.items():
                         self.send_header(key, value)
@@ -265,8 +274,8 @@ class FakePlatform:
         if fault.kind == "reset":
             status, hdrs, body, _ = normal()
             return status, hdrs, body, Chaos("reset")
-        if fault.kind == "trickle":
-            return 200, {"Content-Type": "application/json; charset=utf-8"}, b"", Chaos("trickle")
+        if fault.kind in ("trickle", "slow_headers"):
+            return 200, {"Content-Type": "application/json; charset=utf-8"}, b"", Chaos(fault.kind)
         if fault.kind == "loop":
             return normal(loop=True)
         if fault.kind == "html":

@@ -1,7 +1,7 @@
 """Chaos: every platform connector against a hostile loopback server, run after run, and the whole job on all four.
 
 The fakes (tests/fake_platforms.py) cut a body with a TCP reset, trickle one that never
-ends, hand back a cursor already followed, answer 200 with an HTML page, echo the
+ends (or a header line that never ends), hand back a cursor already followed, answer 200 with an HTML page, echo the
 Authorization header in the reason phrase and the body, and send a gzip bomb; each
 dataset also holds poisoned posts (a lone surrogate in the text, a count beyond int64).
 Whatever happens: nothing raises, every good post arrives, no post is lost or kept twice
@@ -44,7 +44,7 @@ SECRETS = (TOKEN, MASTODON_TOKEN, REDDIT_TOKEN, BLUESKY_PASSWORD, "jwt-access-",
 ENV = {"X_BEARER_TOKEN": TOKEN, "MASTODON_ACCESS_TOKEN": MASTODON_TOKEN, "REDDIT_ACCESS_TOKEN": REDDIT_TOKEN,
        "BLUESKY_HANDLE": "brand.bsky.social", "BLUESKY_APP_PASSWORD": BLUESKY_PASSWORD}
 ATTEMPTS = 2
-MAX_RUNS = 10
+MAX_RUNS = 12
 
 
 class Chaos(typing.NamedTuple):
@@ -138,7 +138,7 @@ def secrets_env(monkeypatch):
 # needs a second page, which only the first run (no state yet) is sure to ask for; later faults hit the
 # faulted query's first request of their run, whichever page that is.
 SCHEDULE = [("loop", 100, 2), ("reset", 1, None), ("trickle", 1, None), ("html", 1, None), ("echo", ATTEMPTS, None),
-            ("gzip_bomb", 1, None), ("reset", ATTEMPTS, None), ("trickle", ATTEMPTS, None)]
+            ("gzip_bomb", 1, None), ("reset", ATTEMPTS, None), ("trickle", ATTEMPTS, None), ("slow_headers", 1, None)]
 
 
 @pytest.mark.parametrize("platform", ["x", "mastodon", "reddit", "bluesky"])

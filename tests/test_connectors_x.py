@@ -323,6 +323,16 @@ def test_a_trickling_answer_ends_at_the_deadline_of_each_try(fake):
     assert len(got.mentions) == 10 and len(fake.search_requests()) == 3
 
 
+def test_a_server_trickling_its_headers_ends_at_the_deadline_of_each_try(fake):
+    fake.inject("slow_headers", page=2, times=2)  # a header line that grows by a byte every 0.25 s
+    got = run_tasks(connector(fake, http=fast_policy(max_attempts=2)), [task()])
+    result = got.results[0]
+    assert result.status == STOPPED and "did not answer in full within the 2 s deadline" in result.reason
+    assert len(got.mentions) == 10 and len(fake.search_requests()) == 3
+    # The connection the watchdog shut down is not reused: the next request is answered normally.
+    assert [m.id for m in run_tasks(connector(fake), [task()]).mentions] == expected_ids(fake)
+
+
 def test_a_gzip_bomb_is_refused_at_the_body_cap(fake):
     fake.inject("gzip_bomb", page=2)  # ~100 KB that inflates to 100 MiB
     got = run_tasks(connector(fake, http=fast_policy(max_body_bytes=4 * 1024 * 1024)), [task()])
