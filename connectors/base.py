@@ -9,12 +9,18 @@ holds everything the connectors share:
   only the items inside the task's bounds, validates each post into a `Mention`
   (through the file connector's `parse_mention`, so every source obeys the same
   rules), turns unreadable pages and posts into `DeadPage`s, stops cleanly on a
-  rate limit that resets too late, and always ends with one `TaskResult` saying
-  how far it got.
+  rate limit that resets too late or a cursor that repeats, and always ends with
+  one `TaskResult` saying how far it got. A post is contained at its own level:
+  whatever exception building it raises, and whatever value in it a coder could
+  not carry (a lone surrogate, an integer beyond int64), it becomes a dead letter
+  holding the post, and the task's position still moves past it. Every string a
+  connector lets out (reasons, records, sources, cursors) goes through
+  `connectors.http.redact` first: no secret, valid Unicode, cut to length.
 - `plan_tasks` / `merge_state`: incremental fetching. Per query, the state keeps the
   floor of the next run (`since`: a platform id for X and Mastodon, a time for
   Reddit and Bluesky), the `gaps` that a stopped task left behind (re-planned on
-  every run until done) and the backfill slices that are `done_slices`.
+  every run until done), the backfill slices that are `done_slices`, and the ranges
+  `skipped` because the platform's cursor looped where no narrower request exists.
 
 Connectors know HTTP and the platforms, not Beam: `transforms/fetch.py` runs them.
 """
@@ -55,6 +61,15 @@ POSITION_TIME = "time"         # incremental position: a post time
 TIME_FLOOR_OVERLAP = datetime.timedelta(minutes=1)
 COMPLETE = "complete"
 STOPPED = "stopped"
+# The platform handed back a cursor this task had already followed: paging ends there, and the
+# state never resumes from that cursor (see `merge_state`).
+LOOPED = "looped"
+# Longest reason / source / cursor kept, and longest page or post kept in a dead letter (characters).
+MESSAGE_CHARS = 2000
+RECORD_CHARS = 200_000
+# Ranges given up after a looping cursor, newest last, kept in the state for whoever looks.
+MAX_SKIPPED = 20
+_INT64 = (-(2 ** 63), 2 ** 63 - 1)
 
 
 @dataclass(frozen=True)
@@ -146,7 +161,8 @@ class TaskResult(typing.NamedTuple):
 
     Attributes:
         task: The task.
-        status: COMPLETE, or STOPPED (rate limit, failure, page budget) with `reason`.
+        status: COMPLETE; STOPPED (rate limit, failure, page budget) or LOOPED (a repeated cursor),
+            with `reason`.
         reason: Why it stopped ('' when complete).
         newest: Position of the newest item seen (id, or ISO time), or None.
         oldest: Position of the oldest item seen, or None.
@@ -186,7 +202,47 @@ def parse_iso(text: typing.Optional[str]) -> typing.Optional[datetime.datetime]:
 
 
 def _compact(record: typing.Any) -> str:
-    return json.dumps(record, ensure_ascii=False, default=str, sort_keys=True)
+    try:
+        return json.dumps(record, ensure_ascii=False, default=str, sort_keys=True)
+    except (RecursionError, ValueError, TypeError):  # nested too deeply, or keys JSON cannot write
+        try:
+            return repr(record)
+        except Exception:
+            return f"<a {type(record).__name__} that cannot be rendered>"
+
+
+def check_carriable(value: typing.Any, name: str = "record") -> None:
+    """Raises ValueError when a value holds what a Beam coder or a Parquet file cannot carry.
+
+    Strings must encode as UTF-8 (no lone surrogates) and integers fit in int64, at any depth
+    of tuples, lists and dicts. Checked before a record leaves a connector, so that a bad
+    post is a dead letter here instead of an exception in a coder, later, that ends the run.
+
+    Args:
+        value: A record (NamedTuple) or any of its values.
+        name: The field's name, for the message.
+    """
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError(f"{name}: holds a lone surrogate (half of a UTF-16 pair) at character {exc.start}, "
+                             "which no output can carry") from None
+    elif isinstance(value, bool) or value is None:
+        return
+    elif isinstance(value, int):
+        if not _INT64[0] <= value <= _INT64[1]:
+            raise ValueError(f"{name}: {str(value)[:30]}... does not fit in a 64-bit integer")
+    elif hasattr(value, "_fields"):
+        for field_name, item in zip(value._fields, value):
+            check_carriable(item, field_name)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            check_carriable(item, name)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_carriable(key, name)
+            check_carriable(item, name)
 
 
 class Connector(abc.ABC):
@@ -292,12 +348,13 @@ class Connector(abc.ABC):
         """
         now = now or datetime.datetime.now(_UTC)
         if task.kind == ACCOUNT:
-            yield from self.fetch_account(task, now)
+            yield from self._fetch_account_contained(task, now)
             return
         since_id = int(task.since_id) if task.since_id and self.position_kind == POSITION_ID else None
         until_id = int(task.until_id) if task.until_id and self.position_kind == POSITION_ID else None
         start, end = parse_iso(task.start_time), parse_iso(task.end_time)
         cursor: typing.Optional[str] = None
+        followed: typing.Set[str] = set()
         newest = oldest = None
         pages = items = 0
         status, reason = COMPLETE, ""
@@ -305,68 +362,133 @@ class Connector(abc.ABC):
             if pages >= self.settings.max_pages:
                 status, reason = STOPPED, f"read {pages} pages, the most one task may read (--max_pages_per_query)"
                 break
-            where = self.source(task, cursor)
+            where = self.clean(self.source(task, cursor), MESSAGE_CHARS)
             try:
                 response = self.request_page(task, cursor)
             except RateLimited as exc:
-                status, reason = STOPPED, str(exc)
+                status, reason = STOPPED, self.clean(exc, MESSAGE_CHARS)
                 break
             except FetchError as exc:
-                yield DeadPage("fetch", f"page could not be fetched: {exc}", exc.body, where)
-                status, reason = STOPPED, str(exc)
+                reason = self.clean(exc, MESSAGE_CHARS)
+                yield DeadPage("fetch", f"page could not be fetched: {reason}", self.clean(exc.body, RECORD_CHARS),
+                               where)
+                status = STOPPED
+                break
+            except Exception as exc:  # whatever a connector's request raises is this query's fault only
+                reason = self.clean(f"page could not be requested: {type(exc).__name__}: {exc}", MESSAGE_CHARS)
+                yield DeadPage("fetch", reason, "", where)
+                status = STOPPED
                 break
             try:
                 page = self.parse_page(response, task)
-            except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                reason = f"malformed page: {self.http.redact(exc)}"
-                yield DeadPage("fetch", reason, self.http.redact(response.text[:200_000]), where)
+                page_items = list(page.items)
+            except Exception as exc:  # not only ValueError: a page nested too deeply raises RecursionError
+                reason = self.clean(f"malformed page: {_describe(exc)}", MESSAGE_CHARS)
+                yield DeadPage("fetch", reason, self.clean(_body_text(response), RECORD_CHARS), where)
                 status = STOPPED
                 break
             pages += 1
             fetched_at = datetime.datetime.now(_UTC)
             reached_floor = False
-            for item in page.items:
+            for item in page_items:
                 try:
                     position, when = self.item_position(item), self.item_time(item)
-                except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                    yield DeadPage("fetch", f"malformed post: {self.http.redact(exc)}",
-                                   self.http.redact(_compact(item)), where)
+                except Exception as exc:
+                    yield DeadPage("fetch", self.clean(f"malformed post: {_describe(exc)}", MESSAGE_CHARS),
+                                   self.clean(_compact(item), RECORD_CHARS), where)
                     continue
                 if (until_id is not None and position >= until_id) or (end is not None and when >= end):
                     continue  # newer than the task's range: another task's (or run's) share
                 if (since_id is not None and position <= since_id) or (start is not None and when < start):
                     reached_floor = True  # older than the range: this and every later page are done
                     continue
+                # Counted before the post is built: a post that cannot be carried is still passed.
                 newest = position if newest is None or position > newest else newest
                 oldest = position if oldest is None or position < oldest else oldest
                 items += 1
                 yield self._convert(item, page, task, fetched_at, now, where)
-            if reached_floor or not page.items or not page.next_cursor:
+            if reached_floor or not page_items or not page.next_cursor:
                 cursor = None
                 break
+            if page.next_cursor in followed or page.next_cursor == cursor:
+                shown = self.clean(page.next_cursor, 80)
+                status = LOOPED
+                reason = (f"the platform sent cursor {shown!r} again after {pages} page(s): paging stopped; "
+                          "the older part of this range is re-planned below the oldest post read, or skipped "
+                          "where the platform takes no such bound")
+                yield DeadPage("fetch", reason, "", where)
+                cursor = None  # never resume from a cursor that loops
+                break
             cursor = page.next_cursor
-        yield TaskResult(task, status, reason,
+            followed.add(cursor)
+        yield TaskResult(task, status, self.clean(reason, MESSAGE_CHARS),
                          self.format_position(newest) if newest is not None else None,
                          self.format_position(oldest) if oldest is not None else None,
-                         pages, items, cursor)
+                         pages, items, self.clean(cursor, MESSAGE_CHARS) if cursor is not None else None)
+
+    def clean(self, text: typing.Any, limit: typing.Optional[int] = None) -> str:
+        """Any text on its way out of the connector: no secret, valid Unicode, then cut to `limit`."""
+        return self.http.redact(text, limit)
+
+    def _fetch_account_contained(self, task: FetchTask, now: datetime.datetime) -> typing.Iterator[FetchEvent]:
+        where = self.clean(f"{self.name}:{task.kind}:{task.query}", MESSAGE_CHARS)
+        try:
+            for event in self.fetch_account(task, now):
+                if isinstance(event, AccountSnapshot):
+                    try:
+                        check_carriable(event)
+                    except ValueError as exc:
+                        yield DeadPage("validate", self.clean(exc, MESSAGE_CHARS),
+                                       self.clean(_compact(event._asdict()), RECORD_CHARS), where)
+                        continue
+                elif isinstance(event, DeadPage):
+                    event = DeadPage(event.step, self.clean(event.reason, MESSAGE_CHARS),
+                                     self.clean(event.record, RECORD_CHARS), self.clean(event.source, MESSAGE_CHARS))
+                elif isinstance(event, TaskResult):
+                    event = event._replace(reason=self.clean(event.reason, MESSAGE_CHARS))
+                yield event
+        except Exception as exc:
+            reason = self.clean(f"account could not be read: {type(exc).__name__}: {exc}", MESSAGE_CHARS)
+            yield DeadPage("fetch", reason, "", where)
+            yield TaskResult(task, STOPPED, reason)
 
     def _convert(self, item, page: Page, task: FetchTask, fetched_at: datetime.datetime,
                  now: datetime.datetime, where: str) -> typing.Union[Mention, BrandReply, DeadPage]:
         try:
             if task.kind == BRAND_REPLIES:
-                return self.to_reply(item, page, task, fetched_at)
-            record = self.to_record(item, page, task)
-            record.setdefault("platform", self.platform)
-            record.setdefault("fetched_at", fetched_at)
-            return parse_mention(record, connector=self.name, query=task.query,
-                                 max_text_chars=self.settings.max_text_chars, now=now)
-        except (InvalidRecord, ValueError, KeyError, TypeError, AttributeError) as exc:
+                built = self.to_reply(item, page, task, fetched_at)
+            else:
+                record = self.to_record(item, page, task)
+                record.setdefault("platform", self.platform)
+                record.setdefault("fetched_at", fetched_at)
+                built = parse_mention(record, connector=self.name, query=task.query,
+                                      max_text_chars=self.settings.max_text_chars, now=now)
+            check_carriable(built)
+            return built
+        except Exception as exc:  # whatever the type: one post never stops its connector
+            step = "validate" if isinstance(exc, (InvalidRecord, ValueError, KeyError, TypeError,
+                                                  AttributeError)) else "parse"
             try:
-                item_ref = self.item_id(item)
+                item_ref = self.clean(self.item_id(item), 200)
             except Exception:  # the id itself may be what is broken
                 item_ref = "?"
-            return DeadPage("validate", self.http.redact(exc), self.http.redact(_compact(item)),
-                            f"{self.platform}:{item_ref} ({where})")
+            return DeadPage(step, self.clean(_describe(exc), MESSAGE_CHARS), self.clean(_compact(item), RECORD_CHARS),
+                            self.clean(f"{self.platform}:{item_ref} ({where})", MESSAGE_CHARS))
+
+
+def _describe(exc: BaseException) -> str:
+    """An exception in words: its message, with its type where the message alone would not say."""
+    text = str(exc) if not isinstance(exc, RecursionError) else "nested too deeply"
+    if isinstance(exc, (InvalidRecord, MalformedPage, ValueError)) and not isinstance(exc, UnicodeError):
+        return text
+    return f"{type(exc).__name__}: {text}"
+
+
+def _body_text(response: typing.Any) -> str:
+    try:
+        return response.text
+    except Exception:  # no body at all, or one that cannot be decoded
+        return ""
 
 
 def connector_class(name: str) -> typing.Type[Connector]:
@@ -471,6 +593,13 @@ def merge_state(state: typing.Optional[typing.Mapping], results: typing.Iterable
     old gap was planned, so one that did not come back stopped is done); completed
     backfill slices are recorded. Queries without results keep their state.
 
+    A task whose cursor looped is never resumed from that cursor. Where the platform
+    takes an upper bound (`supports_time_range`) and the task read something, the rest
+    of its range becomes a gap below the oldest post read: a narrower request next
+    time, not a replay. Otherwise (Reddit's listing has no bound; or the new gap would
+    be the old one again) the rest is given up, listed under the query's `skipped`
+    with the reason, and a backfill slice counts as done.
+
     Args:
         state: The state read at the start of the run ({} or None for none).
         results: Every task's TaskResult.
@@ -494,6 +623,7 @@ def merge_state(state: typing.Optional[typing.Mapping], results: typing.Iterable
         qs = queries.setdefault(key, {})
         qs.update(kind=first.kind, brand_id=first.brand_id, query=first.query)
         gaps: typing.List[dict] = []
+        skipped: typing.List[dict] = list(qs.get("skipped", []))
         done = set(qs.get("done_slices", []))
         for result in results_of_key:
             task = result.task
@@ -506,20 +636,30 @@ def merge_state(state: typing.Optional[typing.Mapping], results: typing.Iterable
                 elif not qs.get("since"):
                     floor = {k: getattr(task, k) for k in ("since_id", "start_time") if getattr(task, k)}
                     qs["since"] = floor or None
-                if result.status != COMPLETE and result.oldest:
-                    gaps.append(_gap(task, result, connector.position_kind, now))
-            elif result.status == COMPLETE:
-                if task.slice:
+            if result.status == COMPLETE:
+                if task.origin != "new" and task.slice:
                     done.add(task.slice)
-            else:
+            elif result.status == LOOPED:
+                gap = _gap(task, result, connector.position_kind, now)
+                gap["cursor"] = None
+                narrower = any(gap.get(k) != getattr(task, k) for k in _BOUNDS)
+                if connector.supports_time_range and result.oldest and narrower:
+                    gaps.append(gap)
+                else:
+                    skipped.append(gap)
+                    if task.slice:
+                        done.add(task.slice)
+            elif task.origin != "new" or result.oldest:
                 gaps.append(_gap(task, result, connector.position_kind, now))
         stops = [r for r in results_of_key if r.status != COMPLETE]
         qs["gaps"] = gaps
+        if skipped:
+            qs["skipped"] = skipped[-MAX_SKIPPED:]
         qs["done_slices"] = sorted(done)
         qs["last_run"] = {
             "at": iso(now),
             "run_id": run_id,
-            "status": STOPPED if stops else COMPLETE,
+            "status": (stops[0].status if stops else COMPLETE),
             "reason": stops[0].reason if stops else "",
             "tasks": len(results_of_key),
             "pages": sum(r.pages for r in results_of_key),

@@ -26,7 +26,7 @@ import requests
 from connectors.base import (MENTIONS, POSITION_TIME, Connector, FetchTask, MalformedPage, Page, Query, iso,
                              parse_iso)
 from connectors.files import parse_timestamp
-from connectors.http import FetchError
+from connectors.http import FetchError, check_secret
 
 HANDLE_ENV = "BLUESKY_HANDLE"
 PASSWORD_ENV = "BLUESKY_APP_PASSWORD"
@@ -59,7 +59,8 @@ class BlueskyConnector(Connector):
     @classmethod
     def load_credentials(cls, settings, opener=None):
         """Optional: $BLUESKY_HANDLE and $BLUESKY_APP_PASSWORD for an authenticated session."""
-        handle, password = os.environ.get(HANDLE_ENV, "").strip(), os.environ.get(PASSWORD_ENV, "").strip()
+        handle = os.environ.get(HANDLE_ENV, "").strip()
+        password = check_secret(os.environ.get(PASSWORD_ENV, ""), f"${PASSWORD_ENV}")
         if bool(handle) != bool(password):
             raise ValueError(f"--source bluesky: set both {HANDLE_ENV} and {PASSWORD_ENV}, or neither")
         return {"handle": handle, "password": password} if handle else {}
@@ -81,8 +82,14 @@ class BlueskyConnector(Connector):
             response = self.http.request(
                 "POST", f"{self.base_url}/xrpc/com.atproto.server.createSession",
                 json={"identifier": self.credentials["handle"], "password": self.credentials["password"]})
-            self._access_jwt = response.json()["accessJwt"]
-            self.http.add_secret(self._access_jwt)
+            session = response.json()
+            tokens = [session.get(k) if isinstance(session, dict) else None for k in ("accessJwt", "refreshJwt")]
+            for token in tokens:
+                if isinstance(token, str):
+                    self.http.add_secret(token)
+            if not isinstance(tokens[0], str) or not tokens[0]:
+                raise FetchError("createSession answered without an access token", response.status_code)
+            self._access_jwt = tokens[0]
         return {"Authorization": f"Bearer {self._access_jwt}"}
 
     def request_page(self, task: FetchTask, cursor: typing.Optional[str]) -> requests.Response:

@@ -29,6 +29,7 @@ import requests
 
 from connectors.base import (MENTIONS, Connector, FetchTask, MalformedPage, Page, Query, parse_iso)
 from connectors.files import parse_timestamp
+from connectors.http import check_secret
 
 TOKEN_ENV = "MASTODON_ACCESS_TOKEN"
 MAX_LIMIT = 40
@@ -74,7 +75,7 @@ class MastodonConnector(Connector):
     @classmethod
     def load_credentials(cls, settings, opener=None):
         """An optional user access token ($MASTODON_ACCESS_TOKEN) enables full-text search."""
-        token = os.environ.get(TOKEN_ENV, "").strip()
+        token = check_secret(os.environ.get(TOKEN_ENV, ""), f"${TOKEN_ENV}")
         return {"access_token": token} if token else {}
 
     @classmethod

@@ -26,6 +26,7 @@ import requests
 
 from connectors.base import (MENTIONS, POSITION_TIME, Connector, FetchTask, MalformedPage, Page, Query)
 from connectors.files import parse_timestamp
+from connectors.http import check_secret
 
 TOKEN_ENV = "REDDIT_ACCESS_TOKEN"
 OAUTH_BASE_URL = "https://oauth.reddit.com"
@@ -79,7 +80,7 @@ class RedditConnector(Connector):
     @classmethod
     def load_credentials(cls, settings, opener=None):
         """An optional OAuth token ($REDDIT_ACCESS_TOKEN) raises the rate limit."""
-        token = os.environ.get(TOKEN_ENV, "").strip()
+        token = check_secret(os.environ.get(TOKEN_ENV, ""), f"${TOKEN_ENV}")
         return {"access_token": token} if token else {}
 
     @classmethod

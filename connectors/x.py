@@ -38,7 +38,7 @@ import tweepy
 from connectors.base import (ACCOUNT, BRAND_REPLIES, COMPLETE, MENTIONS, STOPPED, Connector, ConnectorSettings,
                              DeadPage, FetchTask, MalformedPage, Page, Query, TaskResult, parse_iso)
 from connectors.files import parse_timestamp
-from connectors.http import FetchError, HttpClient, RateLimited
+from connectors.http import FetchError, HttpClient, RateLimited, check_secret
 from schemas.records import AccountSnapshot, BrandReply
 
 TOKEN_ENV = "X_BEARER_TOKEN"
@@ -156,19 +156,28 @@ class XConnector(Connector):
 
     @classmethod
     def load_credentials(cls, settings, opener=None):
-        """The bearer token from `settings.token_file` (read with `opener`) or $X_BEARER_TOKEN."""
+        """The bearer token from `settings.token_file` (read with `opener`) or $X_BEARER_TOKEN.
+
+        Read once at start, stripped and checked: a line break, space or control character
+        inside is a configuration error naming the flag or variable, never showing the token
+        (sent as a header, it would fail every request and print itself in the traceback).
+        """
         token = ""
         if settings.token_file:
             try:
                 with (opener(settings.token_file) if opener else open(settings.token_file, "rb")) as fh:
-                    token = fh.read().decode("utf-8").strip()
+                    raw = fh.read(64 * 1024 + 1)
+                if len(raw) > 64 * 1024:
+                    raise ValueError(f"--x_bearer_token_file: {settings.token_file} is larger than 64 KiB; "
+                                     "it must hold the token alone")
+                token = check_secret(raw.decode("utf-8"), "--x_bearer_token_file")
             except (OSError, IOError, UnicodeDecodeError) as exc:
                 raise ValueError(f"--x_bearer_token_file: cannot read {settings.token_file}: "
                                  f"{type(exc).__name__}") from None
             if not token:
                 raise ValueError(f"--x_bearer_token_file: {settings.token_file} is empty")
         else:
-            token = os.environ.get(TOKEN_ENV, "").strip()
+            token = check_secret(os.environ.get(TOKEN_ENV, ""), f"${TOKEN_ENV}")
         if not token:
             raise ValueError(f"--source x needs an X API bearer token: set {TOKEN_ENV} or pass "
                              "--x_bearer_token_file (a local or gs:// file holding only the token)")
@@ -349,10 +358,10 @@ class XConnector(Connector):
             yield DeadPage("fetch", f"account could not be fetched: {exc}", exc.body, where)
             yield TaskResult(task, STOPPED, str(exc))
             return
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            yield DeadPage("fetch", f"malformed account: {self.http.redact(exc)}",
-                           self.http.redact(response.text[:20_000] if response is not None else ""), where)
-            yield TaskResult(task, STOPPED, f"malformed account: {self.http.redact(exc)}")
+        except Exception as exc:  # not only ValueError: an answer nested too deeply raises RecursionError
+            reason = self.clean(f"malformed account: {type(exc).__name__}: {exc}", 2000)
+            yield DeadPage("fetch", reason, self.clean(response.text if response is not None else "", 20_000), where)
+            yield TaskResult(task, STOPPED, reason)
             return
         yield snapshot
         yield TaskResult(task, COMPLETE, pages=1, items=1)

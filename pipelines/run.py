@@ -172,7 +172,9 @@ class SocialListeningOptions(PipelineOptions):
         parser.add_argument("--max_rate_limit_wait", type=float, default=900.0,
                             help="Longest wait (s) for a rate-limit reset; a later reset stops the query and the "
                                  "state records where, for the next run.")
-        parser.add_argument("--http_timeout", type=float, default=30.0, help="Read timeout per request (s).")
+        parser.add_argument("--http_timeout", type=float, default=30.0,
+                            help="Deadline of one try of a request (s): connecting, the headers and the whole "
+                                 "body; a slower answer, however steady, is a failed try.")
         parser.add_argument("--http_max_attempts", type=int, default=5,
                             help="Tries per request for 5xx answers, timeouts and dropped connections.")
         parser.add_argument("--http_backoff", type=float, default=1.0,

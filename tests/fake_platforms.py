@@ -11,6 +11,16 @@ cursors and rate-limit headers. Faults are injected per page and query:
     fake.inject("slow", page=2, seconds=3.0)          # answers after a delay
     fake.inject("malformed", page=3)                  # 200 with a truncated JSON body
 
+and the chaos faults of a hostile network or proxy:
+
+    fake.inject("reset", page=2)          # headers and half the body, then a TCP reset
+    fake.inject("trickle", page=2)        # 40 bytes every 0.25 s of a body that never ends
+    fake.inject("slow_headers", page=2)   # the status line, then one byte of a header every 0.25 s
+    fake.inject("loop", page=2)           # the page's next cursor is the cursor it was asked with
+    fake.inject("html", page=2)           # 200 with an HTML error page (echoing the Authorization header)
+    fake.inject("echo", page=2, times=3)  # 502 whose reason phrase and body echo the Authorization header
+    fake.inject("gzip_bomb", page=2)      # 200, Content-Encoding gzip: ~100 KB inflating to 100 MiB
+
 Every server answers at most `max_requests` requests (then 503 and `overflow` is
 set) and is shut down by `serve()`'s finaliser. `served` counts how often each post
 id went out, so tests can assert that every post was fetched exactly once.
@@ -21,9 +31,12 @@ from __future__ import annotations
 import collections
 import contextlib
 import datetime
+import functools
 import http.server
 import json
 import re
+import socket
+import struct
 import threading
 import time
 import typing
@@ -37,7 +50,7 @@ TOKEN = "AAAAAAAAAAAAAAAAAAAAAFakeBearerToken0123456789SECRET"
 
 @dataclass
 class Fault:
-    kind: str  # rate_limit | status | slow | malformed
+    kind: str  # rate_limit | status | slow | malformed | reset | trickle | slow_headers | loop | html | echo | gzip_bomb
     page: typing.Optional[int] = None
     query: typing.Optional[str] = None
     times: int = 1
@@ -54,12 +67,32 @@ class Request:
     headers: typing.Dict[str, str]
 
 
-Response = typing.Tuple[int, typing.Dict[str, str], bytes, float]
+class Chaos(typing.NamedTuple):
+    """An answer that `Handler` writes itself: cut by a reset, trickled, or with a reason phrase of its own."""
+
+    kind: str  # reset | trickle | slow_headers | plain
+    reason: typing.Optional[str] = None
+
+
+Response = typing.Tuple[int, typing.Dict[str, str], bytes, typing.Union[float, Chaos]]
+TRICKLE_BYTES, TRICKLE_EVERY_S, TRICKLE_FOR_AT_MOST_S = 40, 0.25, 120.0
+BOMB_MIB = 100
 
 
 def _json(status: int, body: typing.Any, headers: typing.Optional[dict] = None) -> Response:
+    # A lone surrogate goes out as the JSON escape `\\udXXX`, as the platforms send it.
     return status, dict({"Content-Type": "application/json; charset=utf-8"}, **(headers or {})), \
-        json.dumps(body, ensure_ascii=False).encode("utf-8"), 0.0
+        json.dumps(body, ensure_ascii=False).encode("utf-8", "backslashreplace"), 0.0
+
+
+@functools.lru_cache(maxsize=1)
+def gzip_bomb() -> bytes:
+    """A gzip stream of ~100 KB that inflates to BOMB_MIB MiB of zeros (built once per test session)."""
+    import zlib
+
+    packer = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    block = bytes(1 << 20)
+    return b"".join([packer.compress(block) for _ in range(BOMB_MIB)] + [packer.flush()])
 
 
 def iso_z(ts: datetime.datetime, ms: bool = True) -> str:
@@ -109,6 +142,7 @@ class FakePlatform:
         self.served: typing.Counter[str] = collections.Counter()
         self.overflow = False
         self.url = ""
+        self.stopping = threading.Event()
         self._lock = threading.Lock()
         self._server: typing.Optional[http.server.ThreadingHTTPServer] = None
         self._thread: typing.Optional[threading.Thread] = None
@@ -120,6 +154,12 @@ class FakePlatform:
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def handle(self):
+                try:
+                    super().handle()
+                except (ConnectionResetError, BrokenPipeError):
+                    pass  # a client that dropped a connection it had stopped reading (a bomb, a trickle)
 
             def do_GET(self):
                 self._dispatch("GET")
@@ -133,6 +173,9 @@ class FakePlatform:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 status, headers, payload, delay = platform.handle(method, url.path, params, dict(self.headers), body)
+                if isinstance(delay, Chaos):
+                    self._chaos(status, headers, payload, delay)
+                    return
                 if delay:
                     time.sleep(delay)
                 try:
@@ -144,6 +187,42 @@ class FakePlatform:
                     self.wfile.write(payload)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (timeout): that is the point of a slow answer
+
+            def _chaos(self, status, headers, payload, chaos):
+                self.close_connection = True
+                try:
+                    if chaos.kind == "slow_headers":  # a header line that never ends
+                        self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                        stop_at = time.monotonic() + TRICKLE_FOR_AT_MOST_S
+                        while not platform.stopping.is_set() and time.monotonic() < stop_at:
+                            self.wfile.write(b"a")
+                            self.wfile.flush()
+                            platform.stopping.wait(TRICKLE_EVERY_S)
+                        return
+                    self.send_response(status, chaos.reason)
+                    for key, value in headers.items():
+                        self.send_header(key, value)
+                    if chaos.kind == "trickle":  # announces far more than it will ever send
+                        self.send_header("Content-Length", str(10 ** 9))
+                        self.end_headers()
+                        stop_at = time.monotonic() + TRICKLE_FOR_AT_MOST_S
+                        while not platform.stopping.is_set() and time.monotonic() < stop_at:
+                            self.wfile.write(b" " * TRICKLE_BYTES)
+                            self.wfile.flush()
+                            platform.stopping.wait(TRICKLE_EVERY_S)
+                        return
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    if chaos.kind == "reset":
+                        self.wfile.write(payload[: len(payload) // 2])
+                        self.wfile.flush()
+                        # SO_LINGER 0: close() sends a TCP reset instead of a clean end of stream.
+                        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                        self.connection.close()
+                        return
+                    self.wfile.write(payload)
+                except OSError:
+                    pass  # the client gave up (its deadline): that is the point of a trickle
 
             def log_message(self, *args):
                 pass
@@ -157,6 +236,7 @@ class FakePlatform:
         return self
 
     def stop(self) -> None:
+        self.stopping.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -181,12 +261,34 @@ class FakePlatform:
     def rate_limit_headers(self, reset_epoch: float) -> typing.Dict[str, str]:
         return {"Retry-After": str(max(0, int(reset_epoch - time.time())))}
 
-    def apply(self, page: int, query: str, normal: typing.Callable[[], Response],
+    def apply(self, page: int, query: str, normal: typing.Callable[..., Response],
               headers: typing.Optional[dict] = None) -> Response:
-        """Serves the page, or the fault injected for it."""
+        """Serves the page, or the fault injected for it.
+
+        `normal(loop=False)` builds the page; with loop=True its next cursor is the one it was asked with.
+        """
         fault = self._fault(page, query)
         if fault is None:
             return normal()
+        echoed = (headers or {}).get("Authorization", "")
+        if fault.kind == "reset":
+            status, hdrs, body, _ = normal()
+            return status, hdrs, body, Chaos("reset")
+        if fault.kind in ("trickle", "slow_headers"):
+            return 200, {"Content-Type": "application/json; charset=utf-8"}, b"", Chaos(fault.kind)
+        if fault.kind == "loop":
+            return normal(loop=True)
+        if fault.kind == "html":
+            page_html = (f"<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body>"
+                         f"<h1>Bad Gateway</h1><p>upstream request: Authorization: {echoed}</p></body></html>")
+            return 200, {"Content-Type": "text/html; charset=utf-8"}, page_html.encode(), 0.0
+        if fault.kind == "echo":
+            # The header straddles character 2,000 of the body, where an excerpt used to be cut.
+            text = "x" * (2000 - len("Authorization: ") - len(echoed) // 2) + f"Authorization: {echoed} " + "y" * 500
+            return 502, {"Content-Type": "text/plain"}, text.encode(), Chaos("plain", f"Bad Gateway ({echoed})")
+        if fault.kind == "gzip_bomb":
+            return 200, {"Content-Type": "application/json; charset=utf-8", "Content-Encoding": "gzip"}, \
+                gzip_bomb(), 0.0
         if fault.kind == "rate_limit":
             return _json(429, self.error_body(429, "Too Many Requests"),
                          self.rate_limit_headers(time.time() + fault.reset_in))
@@ -197,7 +299,6 @@ class FakePlatform:
             return status, hdrs, body, fault.seconds
         if fault.kind == "malformed":
             status, hdrs, body, _ = normal()
-            echoed = (headers or {}).get("Authorization", "")
             return 200, hdrs, body[: max(20, len(body) // 3)] + f' "debug": "{echoed}'.encode(), 0.0
         raise ValueError(fault.kind)
 
@@ -344,7 +445,7 @@ class FakeX(FakePlatform):
         page = offset // limit + 1
         fields = set((params.get("tweet.fields") or "").split(","))
 
-        def normal() -> Response:
+        def normal(loop: bool = False) -> Response:
             if not page_posts:
                 return _json(200, {"meta": {"result_count": 0}}, self.rate_limit_headers(time.time() + 900))
             data = []
@@ -355,7 +456,9 @@ class FakeX(FakePlatform):
             authors = {t["author_id"] for t in page_posts}
             meta = {"newest_id": page_posts[0]["id"], "oldest_id": page_posts[-1]["id"],
                     "result_count": len(page_posts)}
-            if offset + limit < len(posts):
+            if loop and token:
+                meta["next_token"] = token
+            elif offset + limit < len(posts):
                 meta["next_token"] = f"b26{offset + limit}"
             body = {"data": data, "meta": meta}
             if "author_id" in (params.get("expansions") or ""):
@@ -484,12 +587,13 @@ class FakeMastodon(FakePlatform):
         page_items = window[:limit]
         page = 1 + (len(everything) - len(window)) // limit if "max_id" in params else 1
 
-        def normal():
+        def normal(loop: bool = False):
             for s in page_items:
                 self.served[s["id"]] += 1
             links = []
             if page_items:
-                links.append(f'<{self.url}{path}?max_id={page_items[-1]["id"]}>; rel="next"')
+                next_id = params["max_id"] if loop and "max_id" in params else page_items[-1]["id"]
+                links.append(f'<{self.url}{path}?max_id={next_id}>; rel="next"')
                 links.append(f'<{self.url}{path}?min_id={page_items[0]["id"]}>; rel="prev"')
             hdrs = {"X-RateLimit-Limit": "300", "X-RateLimit-Remaining": "299"}
             if links:
@@ -508,10 +612,11 @@ class FakeMastodon(FakePlatform):
         page_items = window[:limit]
         page = 1 + (len(everything) - len(window)) // limit if "max_id" in params else 1
 
-        def normal():
-            for s in page_items:
+        def normal(loop: bool = False):
+            items = everything[:limit] if loop else page_items
+            for s in items:
                 self.served[s["id"]] += 1
-            return _json(200, {"accounts": [], "statuses": page_items, "hashtags": []})
+            return _json(200, {"accounts": [], "statuses": items, "hashtags": []})
 
         return self.apply(page, query, normal, headers)
 
@@ -577,10 +682,12 @@ class FakeReddit(FakePlatform):
         page_items = everything[offset: offset + limit]
         page = offset // limit + 1
 
-        def normal():
+        def normal(loop: bool = False):
             for t in page_items:
                 self.served[t["data"]["name"]] += 1
             after = page_items[-1]["data"]["name"] if offset + limit < len(everything) and page_items else None
+            if loop and params.get("after"):
+                after = params["after"]
             return _json(200, {"kind": "Listing", "data": {"after": after, "dist": len(page_items),
                                                            "modhash": "", "geo_filter": "",
                                                            "children": page_items, "before": None}},
@@ -676,11 +783,13 @@ class FakeBluesky(FakePlatform):
         page_items = everything[offset: offset + limit]
         page = offset // limit + 1
 
-        def normal():
+        def normal(loop: bool = False):
             for p in page_items:
                 self.served[p["uri"]] += 1
             out = {"hitsTotal": len(everything), "posts": page_items}
-            if offset + limit < len(everything):
+            if loop and params.get("cursor"):
+                out["cursor"] = params["cursor"]
+            elif offset + limit < len(everything):
                 out["cursor"] = str(offset + limit)
             return _json(200, out, {"ratelimit-limit": "3000", "ratelimit-remaining": "2999",
                                     "ratelimit-reset": str(int(time.time()) + 300), "ratelimit-policy": "3000;w=300"})

@@ -9,10 +9,12 @@ import typing
 
 import pytest
 
-from connectors.base import (ACCOUNT, COMPLETE, MENTIONS, POSITION_TIME, STOPPED, Connector, ConnectorSettings,
-                             FetchTask, MalformedPage, Page, Query, TaskResult, connector_class, connector_names,
-                             iso, merge_state, plan_tasks, time_slices)
-from connectors.http import HttpClient, HttpPolicy, backoff_seconds, rate_limit_reset, redact
+import connectors.base
+from connectors.base import (ACCOUNT, COMPLETE, LOOPED, MENTIONS, POSITION_TIME, STOPPED, Connector,
+                             ConnectorSettings, DeadPage, FetchTask, MalformedPage, Page, Query, TaskResult,
+                             check_carriable, connector_class, connector_names, iso, merge_state, plan_tasks,
+                             time_slices)
+from connectors.http import HttpClient, HttpPolicy, backoff_seconds, check_secret, rate_limit_reset, redact
 from schemas.records import (ACCOUNT_SNAPSHOT_FIELDS, ACCOUNT_SNAPSHOT_SCHEMA, BRAND_REPLY_FIELDS, BRAND_REPLY_SCHEMA,
                              TABLES, AccountSnapshot, BrandReply, Mention)
 from schemas.docs import PARTITIONS
@@ -58,6 +60,39 @@ def test_redact_and_client_messages_hide_secrets():
     client = HttpClient(HttpPolicy(), secrets=["tok-1"])
     client.add_secret("tok-2")
     assert client.redact("tok-1 tok-2 tok-3") == "*** *** tok-3"
+
+
+SECRET = "AAAAAAAAAAAAAAAAAAAAA%2Fsecret+token=="
+
+
+def test_redaction_comes_before_the_cut_and_catches_every_form_of_a_secret():
+    straddling = "x" * 1990 + SECRET + "y" * 100  # the secret straddles character 2,000
+    cut = redact(straddling, [SECRET], limit=2000)
+    assert len(cut) == 2000 and "secret" not in cut and "AAAAAAAAAA" not in cut
+    import urllib.parse
+    for form in (urllib.parse.quote(SECRET, safe=""), urllib.parse.quote_plus(SECRET), json.dumps(SECRET)):
+        assert "secret" not in redact(f"echo: {form}", [SECRET])
+    assert redact(ValueError(f"bad header Bearer {SECRET}\n"), [SECRET]) == "bad header Bearer ***\n"
+
+
+def test_redaction_makes_text_valid_unicode():
+    text = redact("half an emoji \ud83d here", [])
+    assert text == "half an emoji \\ud83d here"
+    text.encode("utf-8")  # no lone surrogate is left for a coder to fail on
+    assert redact(b"\xff\xfebytes", []) == "\ufffd\ufffdbytes"
+
+
+@pytest.mark.parametrize("raw, what", [
+    ("abc\ndef", "a line break"), ("abc def", "whitespace"), ("abc\x00def", "a control character"),
+    ("abc\u00e9def", "a non-ASCII character"),
+])
+def test_a_secret_with_anything_but_one_printable_token_is_refused_without_showing_it(raw, what):
+    with pytest.raises(ValueError) as info:
+        check_secret(f"  {raw}\n", "--x_bearer_token_file")
+    message = str(info.value)
+    assert message.startswith("--x_bearer_token_file:") and what in message and "at character 4 of 7" in message
+    assert "abc" not in message and "def" not in message
+    assert check_secret(" \ttoken-1\r\n", "$X") == "token-1"
 
 
 def test_min_interval_paces_requests():
@@ -149,6 +184,85 @@ def test_bad_posts_and_bad_pages_become_dead_letters():
     assert dead[1].source.startswith("list:1007") and "cursor=1" in dead[2].source
     assert [e.id for e in events if isinstance(e, Mention)] == ["1009"]
     assert events[-1].status == STOPPED
+
+
+class _Boom(Exception):
+    """An exception type no connector code knows."""
+
+
+@pytest.mark.parametrize("exc", [
+    RecursionError("maximum recursion depth exceeded"), OverflowError("int too large to convert"),
+    UnicodeEncodeError("utf-8", "\ud83d", 0, 1, "surrogates not allowed"), _Boom("anything"), KeyError("text"),
+])
+def test_any_exception_from_one_post_is_a_dead_letter_holding_it_and_the_position_moves_past_it(monkeypatch, exc):
+    real = connectors.base.parse_mention
+
+    def parse(record, **kw):
+        if record["id"] == "1009":  # the newest post: the next run's floor must move past it
+            raise exc
+        return real(record, **kw)
+
+    monkeypatch.setattr(connectors.base, "parse_mention", parse)
+    pages = [{"items": [_item(9, "Sprite poisoned"), _item(8)], "next": "1"}, {"items": [_item(7)], "next": None}]
+    events = list(ListConnector(pages).fetch(_task()))
+    assert [e.id for e in events if isinstance(e, Mention)] == ["1008", "1007"]
+    (dead,) = [e for e in events if isinstance(e, DeadPage)]
+    assert dead.step in ("validate", "parse") and dead.source.startswith("list:1009")
+    assert json.loads(dead.record)["text"] == "Sprite poisoned"  # the post itself is kept
+    assert (events[-1].status, events[-1].newest, events[-1].items) == (COMPLETE, "1009", 3)
+    state = merge_state({}, [events[-1]], connector=XLike, now=NOW)
+    assert state["queries"]["k"]["since"] == {"since_id": "1009"} and state["queries"]["k"]["gaps"] == []
+
+
+@pytest.mark.parametrize("text, likes, field", [
+    ("Sprite \ud83d half an emoji", 3, "text"),  # a lone surrogate: no UTF-8 coder or file can carry it
+    ("Sprite, many likes", 2 ** 64, "likes"),     # beyond int64: Beam's VarIntCoder overflows
+])
+def test_a_post_that_no_coder_can_carry_is_a_dead_letter_here(monkeypatch, text, likes, field):
+    real = connectors.base.parse_mention
+
+    def parse(record, **kw):  # whatever the record parser lets through
+        return real(record, **kw)._replace(**{field: text if field == "text" else likes})
+
+    monkeypatch.setattr(connectors.base, "parse_mention", parse)
+    events = list(ListConnector([{"items": [_item(9, "Sprite")], "next": None}]).fetch(_task()))
+    (dead,) = [e for e in events if isinstance(e, DeadPage)]
+    assert dead.step == "validate" and dead.reason.startswith(f"{field}:")
+    for value in dead:
+        value.encode("utf-8")  # the dead letter itself can be carried
+    assert events[-1].newest == "1009" and not [e for e in events if isinstance(e, Mention)]
+
+
+def test_check_carriable_looks_into_every_field():
+    check_carriable(Mention._make([None] * len(Mention._fields))._replace(text="ok", likes=2 ** 63 - 1))
+    with pytest.raises(ValueError, match="^likes:"):
+        check_carriable(Mention._make([None] * len(Mention._fields))._replace(likes=-(2 ** 63) - 1))
+    with pytest.raises(ValueError, match="^tags:"):
+        check_carriable({"tags": ["ok", "\udc80"]}["tags"], "tags")
+
+
+def test_a_page_nested_too_deeply_is_a_dead_letter_not_a_crash():
+    deep = '{"items": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    events = list(ListConnector([deep]).fetch(_task()))
+    (dead,) = [e for e in events if isinstance(e, DeadPage)]
+    assert dead.step == "fetch" and "malformed page" in dead.reason and len(dead.record) <= 200_000
+    assert events[-1].status == STOPPED
+
+
+def test_a_repeating_cursor_ends_the_task_without_replaying_it():
+    pages = [{"items": [_item(9), _item(8)], "next": "1"}, {"items": [_item(7), _item(6)], "next": "1"},
+             {"items": [_item(5)], "next": None}]
+    conn = ListConnector(pages)
+    events = list(conn.fetch(_task()))
+    assert conn.asked == [None, "1"]  # not 100 pages of the same answer
+    result = events[-1]
+    assert (result.status, result.newest, result.oldest, result.cursor) == (LOOPED, "1009", "1006", None)
+    assert "sent cursor '1' again" in result.reason
+    assert [(d.step, d.reason) for d in events if isinstance(d, DeadPage)] == [("fetch", result.reason)]
+    # A cursor that comes back later (A -> B -> A) is a loop too.
+    pages = [{"items": [_item(9)], "next": "1"}, {"items": [_item(8)], "next": "2"}, {"items": [_item(7)], "next": "1"}]
+    conn = ListConnector(pages)
+    assert list(conn.fetch(_task()))[-1].status == LOOPED and conn.asked == [None, "1", "2"]
 
 
 def test_the_registry_names_every_connector():
@@ -259,6 +373,41 @@ def test_queries_without_results_keep_their_state():
     merged = merge_state(state, [TaskResult(new, COMPLETE, newest="9")], connector=XLike, now=NOW)
     assert merged["queries"]["mentions:old:q"] == state["queries"]["mentions:old:q"]
     json.dumps(merged)  # the state file is plain JSON
+
+
+def test_after_a_loop_the_state_moves_on_below_the_oldest_post_or_records_what_it_skipped():
+    state = {"queries": {"mentions:sprite:q": {"since": {"since_id": "1000"}}}}
+    (new, _) = plan_tasks(XLike, Q, state, now=NOW)
+    looped = TaskResult(new, LOOPED, "the platform sent cursor 'c' again", newest="1009", oldest="1006", pages=2)
+    state = merge_state(state, [looped], connector=XLike, now=NOW)
+    qs = state["queries"]["mentions:sprite:q"]
+    assert qs["since"] == {"since_id": "1009"} and qs["last_run"]["status"] == LOOPED
+    # X takes an upper bound: the rest is a narrower request next time, never the looping cursor.
+    assert [(g["since_id"], g["until_id"], g["cursor"]) for g in qs["gaps"]] == [("1000", "1006", None)]
+    gap, _new, _ = plan_tasks(XLike, Q, state, now=NOW)
+    # The gap loops again without reading anything: no progress possible, so it is skipped, not replayed.
+    state = merge_state(state, [TaskResult(gap, LOOPED, "again", pages=2)], connector=XLike, now=NOW)
+    qs = state["queries"]["mentions:sprite:q"]
+    assert qs["gaps"] == [] and [(s["until_id"], s["reason"]) for s in qs["skipped"]] == [("1006", "again")]
+    assert [t.origin for t in plan_tasks(XLike, Q, state, now=NOW) if t.kind == MENTIONS] == ["new"]
+
+
+class NoBounds(TimeLike):
+    name = "reddit"
+    supports_time_range = False
+
+
+def test_after_a_loop_a_platform_without_bounds_skips_the_rest_and_records_it():
+    start = NOW - datetime.timedelta(days=2)
+    (new, _) = plan_tasks(NoBounds, Q, {}, now=NOW, lookback_hours=48)
+    newest, oldest = iso(NOW - datetime.timedelta(hours=1)), iso(NOW - datetime.timedelta(hours=5))
+    state = merge_state({}, [TaskResult(new, LOOPED, "looped", newest=newest, oldest=oldest)], connector=NoBounds,
+                        now=NOW)
+    qs = state["queries"]["mentions:sprite:q"]
+    assert qs["gaps"] == [] and qs["since"] == {"start_time": iso(NOW - datetime.timedelta(hours=1, minutes=1))}
+    (skipped,) = qs["skipped"]
+    assert (skipped["start_time"], skipped["reason"]) == (iso(start), "looped") and "end_time" in skipped
+    assert [t.origin for t in plan_tasks(NoBounds, Q, state, now=NOW) if t.kind == MENTIONS] == ["new"]
 
 
 # ---- the connectors' records ----

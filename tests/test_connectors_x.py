@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 import logging
 
 import pytest
@@ -14,7 +15,7 @@ from connectors.base import (ACCOUNT, BRAND_REPLIES, COMPLETE, MENTIONS, STOPPED
 from connectors.x import XConnector, build_search_queries, snowflake_time
 from schemas.config import Brand, parse_config
 from tests.conftest import BRANDS_YAML
-from tests.fake_platforms import TOKEN, UTC, FakeX, fast_policy, run_tasks, serve, x_dataset, x_id
+from tests.fake_platforms import TOKEN, UTC, FakeX, fast_policy, run_tasks, serve, x_dataset, x_id, x_tweet
 
 SPRITE_QUERY = "(Sprite OR Спрайт OR @Sprite OR #Sprite) -is:retweet"
 
@@ -287,3 +288,131 @@ def test_an_unknown_account_is_a_dead_letter(fake):
     (dead,) = got.dead
     assert "Could not find user" in dead.reason and dead.source == "x:account:NoSuchBrand"
     assert got.results[0].status == STOPPED and not got.snapshots
+
+
+# ---- a hostile network: resets, trickles, bombs, loops, echoes, poisoned posts ----
+
+def _sprite_state(fake, conn, results):
+    return merge_state({}, results, connector=XConnector, now=datetime.datetime.now(UTC))["queries"]
+
+
+def test_a_reset_mid_body_is_retried_like_a_server_error(fake):
+    fake.inject("reset", page=2)  # headers and half the page, then a TCP reset
+    got = run_tasks(connector(fake), [task()])
+    assert got.results[0].status == COMPLETE and not got.dead
+    assert [m.id for m in got.mentions] == expected_ids(fake)
+
+
+def test_a_reset_that_persists_is_the_querys_gap_and_a_dead_letter(fake):
+    fake.inject("reset", page=2, times=3)
+    got = run_tasks(connector(fake), [task()])
+    result = got.results[0]
+    assert result.status == STOPPED and "connection broke" in result.reason and "3 tries" in result.reason
+    (dead,) = got.dead
+    assert dead.step == "fetch" and "cursor=b2610" in dead.source and len(got.mentions) == 10
+    (qs,) = _sprite_state(fake, None, got.results).values()
+    assert qs["gaps"][0]["until_id"] == result.oldest and "connection broke" in qs["gaps"][0]["reason"]
+
+
+def test_a_trickling_answer_ends_at_the_deadline_of_each_try(fake):
+    # 40 bytes every 0.25 s of a body that never ends: every read succeeds, only the deadline stops it.
+    fake.inject("trickle", page=2, times=2)
+    got = run_tasks(connector(fake, http=fast_policy(max_attempts=2)), [task()])
+    result = got.results[0]
+    assert result.status == STOPPED and "within the 2 s deadline" in result.reason and "2 tries" in result.reason
+    assert len(got.mentions) == 10 and len(fake.search_requests()) == 3
+
+
+def test_a_server_trickling_its_headers_ends_at_the_deadline_of_each_try(fake):
+    fake.inject("slow_headers", page=2, times=2)  # a header line that grows by a byte every 0.25 s
+    got = run_tasks(connector(fake, http=fast_policy(max_attempts=2)), [task()])
+    result = got.results[0]
+    assert result.status == STOPPED and "did not answer in full within the 2 s deadline" in result.reason
+    assert len(got.mentions) == 10 and len(fake.search_requests()) == 3
+    # The connection the watchdog shut down is not reused: the next request is answered normally.
+    assert [m.id for m in run_tasks(connector(fake), [task()]).mentions] == expected_ids(fake)
+
+
+def test_a_gzip_bomb_is_refused_at_the_body_cap(fake):
+    fake.inject("gzip_bomb", page=2)  # ~100 KB that inflates to 100 MiB
+    got = run_tasks(connector(fake, http=fast_policy(max_body_bytes=4 * 1024 * 1024)), [task()])
+    result = got.results[0]
+    assert result.status == STOPPED and "larger than 4194304 bytes once inflated" in result.reason
+    assert len(got.mentions) == 10 and len(fake.search_requests()) == 2  # refused, not retried
+
+
+def test_a_gzip_body_is_read_as_json(fake):
+    import gzip
+    import json as jsonlib
+
+    body = {"data": [{"id": expected_ids(fake)[0], "text": "Sprite zipped", "created_at": fake.tweets[0]["created_at"],
+                      "author_id": "101"}], "meta": {"result_count": 1}}
+    fake.route = lambda method, path: lambda *a: (200, {"Content-Type": "application/json", "Content-Encoding": "gzip"},
+                                                  gzip.compress(jsonlib.dumps(body).encode()), 0.0)
+    got = run_tasks(connector(fake), [task()])
+    assert [m.text for m in got.mentions] == ["Sprite zipped"] and got.results[0].status == COMPLETE
+
+
+def test_a_token_echoed_in_the_reason_phrase_and_body_never_leaves_the_connector(fake, caplog):
+    caplog.set_level(logging.DEBUG)
+    fake.inject("echo", page=2, times=3)  # 502 "Bad Gateway (Bearer <token>)", the token astride character 2,000
+    conn = connector(fake)
+    got = run_tasks(conn, [task()])
+    (dead,) = got.dead
+    assert "HTTP 502 Bad Gateway (Bearer ***)" in dead.reason and "Authorization: Bearer ***" in dead.record
+    state = merge_state({}, got.results, connector=XConnector, now=datetime.datetime.now(UTC))
+    leaked = repr(got) + caplog.text + json.dumps(state)
+    for part in (TOKEN, TOKEN[:12], TOKEN[-12:]):
+        assert part not in leaked
+
+
+def test_a_repeating_next_token_ends_the_task_and_is_not_replayed(fake):
+    fake.inject("loop", page=2, times=100)  # page 2 names itself as the next page, forever
+    conn = connector(fake)
+    queries = [q for q in XConnector.queries(parse_config(yaml.safe_load(BRANDS_YAML)), conn.settings, {})
+               if q.text == SPRITE_QUERY]
+    now = datetime.datetime.now(UTC)
+    first = run_tasks(conn, plan_tasks(XConnector, queries, {}, now=now))
+    assert len(fake.search_requests()) == 2 and first.results[0].status == "looped"
+    assert [d.step for d in first.dead] == ["fetch"] and "sent cursor 'b2610' again" in first.dead[0].reason
+    state = merge_state({}, first.results, connector=XConnector, now=now)
+    qs = state["queries"][queries[0].key]
+    assert qs["since"] == {"since_id": expected_ids(fake)[0]} and qs["gaps"][0]["cursor"] is None
+    # The next run asks below the oldest post read (a new request), and the loop does not come back.
+    fake.faults.clear()
+    second = run_tasks(conn, plan_tasks(XConnector, queries, state, now=now))
+    gap_requests = [r.params for r in fake.search_requests()[2:] if "until_id" in r.params]
+    assert gap_requests and all("next_token" not in p or p["next_token"] != "b2610" for p in gap_requests)
+    assert sorted({m.id for m in first.mentions + second.mentions}) == sorted(expected_ids(fake))
+    assert merge_state(state, second.results, connector=XConnector, now=now)["queries"][queries[0].key]["gaps"] == []
+
+
+def test_a_poisoned_post_does_not_block_the_connector_and_its_position_moves_past_it(fake):
+    now = datetime.datetime.now(UTC)
+    surrogate = x_tweet(x_id(now - datetime.timedelta(minutes=1), 900), "Sprite \ud83d half an emoji",
+                        now - datetime.timedelta(minutes=1), "101")
+    huge = x_tweet(x_id(now - datetime.timedelta(minutes=2), 901), "Sprite with too many likes",
+                   now - datetime.timedelta(minutes=2), "101",
+                   metrics={"like_count": 2 ** 64, "retweet_count": 0, "reply_count": 0, "quote_count": 0})
+    fake.tweets[:0] = [surrogate, huge]
+    got = run_tasks(connector(fake), [task()])
+    for mention in got.mentions:  # whatever got through can be carried by every coder and file
+        mention.text.encode("utf-8")
+        assert all(-2 ** 63 <= v < 2 ** 63 for v in mention if isinstance(v, int))
+    dead_ids = {json.loads(d.record)["id"] for d in got.dead}
+    for post in (surrogate, huge):  # each is a valid post or a dead letter holding it, never an exception
+        assert post["id"] in {m.id for m in got.mentions} | dead_ids
+    assert {m.id for m in got.mentions} >= set(expected_ids(fake)) - {surrogate["id"], huge["id"]}
+    assert got.results[0].status == COMPLETE and got.results[0].newest == surrogate["id"]
+
+
+def test_a_token_file_with_a_line_break_is_refused_without_showing_the_token(tmp_path, monkeypatch):
+    secret = tmp_path / "x.token"
+    secret.write_text(TOKEN[:20] + "\n" + TOKEN[20:] + "\n")
+    with pytest.raises(ValueError) as info:
+        XConnector.load_credentials(ConnectorSettings(base_url="", token_file=str(secret)))
+    assert str(info.value).startswith("--x_bearer_token_file:") and "line break" in str(info.value)
+    assert TOKEN[:20] not in str(info.value) and TOKEN[20:] not in str(info.value)
+    monkeypatch.setenv("X_BEARER_TOKEN", "two words")
+    with pytest.raises(ValueError, match=r"^\$X_BEARER_TOKEN: .*whitespace"):
+        XConnector.load_credentials(ConnectorSettings(base_url=""))

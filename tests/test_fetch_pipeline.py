@@ -188,3 +188,40 @@ def test_misconfiguration_stops_before_any_work(brands_file, mixed_jsonl, tmp_pa
     assert main(argv) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_poisoned_x_post_does_not_block_the_job_or_the_next_incremental_run(brands_file, tmp_path, x_fake):
+    now = datetime.datetime.now(UTC)
+    created = now - datetime.timedelta(minutes=1)
+    poisoned = x_tweet(x_id(created, 800), "Sprite \ud83d half an emoji", created, "101")  # newest post of all
+    x_fake.tweets.insert(0, poisoned)
+    out = tmp_path / "out"
+    first = _run(brands_file, out, "--source", "x", "--x_base_url", x_fake.url)
+    assert first["counts"]["balanced"] is True
+    sprite_key = f"mentions:sprite:{X_QUERIES[0]}"
+    state = json.loads((out / "_state" / "x.json").read_text())
+    assert state["queries"][sprite_key]["since"] == {"since_id": poisoned["id"]}  # moved past it
+    posts = {r["id"]: r for r in _table(out, "posts")}
+    dead = [d for d in _table(out, "dead_letters") if poisoned["id"] in (d["source"] or "")]
+    # A valid post (its text repaired) or a dead letter holding it: never an exception.
+    assert poisoned["id"] in posts or (len(dead) == 1 and "half an emoji" in dead[0]["record"])
+
+    second = _run(brands_file, out, "--source", "x", "--x_base_url", x_fake.url)
+    assert second["counts"]["balanced"] is True and second["fetch"]["tasks_stopped"] == 0
+    asked = [r.params for r in x_fake.search_requests() if r.params["query"] == X_QUERIES[0]]
+    assert asked[-1].get("since_id") == poisoned["id"]
+    assert set(_mention_ids(x_fake)) - {poisoned["id"]} <= {r["id"] for r in _table(out, "posts")}
+
+
+@pytest.mark.parametrize("content", ["AAAA-first-half\nsecond-half-BBBB\n", "AAAA-first-half second-half-BBBB"])
+def test_a_token_file_with_a_break_inside_exits_2_naming_the_flag_not_the_token(brands_file, tmp_path, capsys,
+                                                                                  monkeypatch, content):
+    monkeypatch.delenv("X_BEARER_TOKEN", raising=False)
+    token_file = tmp_path / "x.token"
+    token_file.write_text(content)
+    argv = ["--config", str(brands_file), "--output_dir", str(tmp_path / "o"), "--source", "x",
+            "--x_bearer_token_file", str(token_file), "--x_base_url", "http://127.0.0.1:9"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "--x_bearer_token_file" in err and "first-half" not in err and "second-half" not in err
+    assert not (tmp_path / "o").exists()

@@ -9,8 +9,11 @@ itself carries no secret) and emits:
 
 - `mentions`: valid posts, counted under `read.records` / `read.mentions` like the
   file connector's, so the manifest's balance covers them;
-- `dead_letters`: unreadable pages (step `fetch`, with query and cursor) and invalid
-  posts (step `validate`), each also counted under `read.records`;
+- `dead_letters`: unreadable pages, failed requests and looping cursors (step `fetch`,
+  with query and cursor) and posts that are invalid or cannot be carried (step
+  `validate`, or `parse` for an unexpected exception), each also counted under
+  `read.records`; a task that raised what its connector did not contain becomes one
+  `fetch` dead letter and a stopped `TaskResult`, so the other tasks go on;
 - `brand_replies`, `account_snapshots`: the brand accounts' replies and follower counts;
 - `progress`: one `TaskResult` per task, merged into the new state.
 
@@ -42,7 +45,8 @@ from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from connectors.base import (ConnectorSettings, DeadPage, FetchTask, STOPPED, TaskResult, connector_class,
+from connectors.base import (COMPLETE, MESSAGE_CHARS, STOPPED, ConnectorSettings, DeadPage, FetchTask, TaskResult,
+                             connector_class,
                              merge_state, plan_tasks)
 from connectors.files import DEFAULT_MAX_TEXT_CHARS
 from schemas import DeadLetter, Mention
@@ -211,6 +215,25 @@ class FetchFn(beam.DoFn):
 
     def process(self, task: FetchTask):
         connector = self._connectors[task.connector]
+        finished = False
+        try:
+            for output in self._outputs(task, connector):
+                finished = finished or isinstance(output, beam.pvalue.TaggedOutput) and output.tag == PROGRESS
+                yield output
+        except Exception as exc:  # a fault the connector did not contain is still this query's only
+            if finished:
+                raise
+            reason = connector.clean(f"{task.connector} failed: {type(exc).__name__}: {exc}", MESSAGE_CHARS)
+            LOG.warning("%s: %s %r stopped: %s", task.connector, task.kind, connector.clean(task.query, 200), reason)
+            self._records.inc()
+            self._stopped.inc()
+            self._tasks.inc()
+            yield beam.pvalue.TaggedOutput(DEAD, dead_letter("fetch", reason, "", connector.clean(
+                f"{task.connector}:{task.kind}:{task.query}", MESSAGE_CHARS)))
+            # Without a result, merge_state would take a re-planned gap for done.
+            yield beam.pvalue.TaggedOutput(PROGRESS, TaskResult(task, STOPPED, reason))
+
+    def _outputs(self, task: FetchTask, connector):
         per_platform = beam.metrics.Metrics.counter("fetch", f"{task.connector}_posts")
         for event in connector.fetch(task):
             if isinstance(event, Mention):
@@ -231,7 +254,7 @@ class FetchFn(beam.DoFn):
             elif isinstance(event, TaskResult):
                 self._tasks.inc()
                 self._pages.inc(event.pages)
-                if event.status == STOPPED:
+                if event.status != COMPLETE:
                     self._stopped.inc()
                     LOG.warning("%s: %s %r stopped after %d page(s): %s", task.connector, task.kind, task.query,
                                 event.pages, event.reason)
