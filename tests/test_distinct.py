@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import pickle
+import typing
 
 import numpy as np
 import pytest
@@ -79,6 +80,54 @@ def test_round_trips_through_pickle_and_the_records_coder(n):
     c = _counter(f"u{i}" for i in range(n))
     for copy in (pickle.loads(pickle.dumps(c)), RECORDS_CODER.decode(RECORDS_CODER.encode(c))):
         assert copy == c and copy.result() == c.result()
+
+
+def _loose_counter(sketched: bool) -> typing.Tuple[DistinctCounter, typing.List[str]]:
+    """A counter whose last ids were merged in and wait, unsorted, to be sorted (or sketched) in."""
+    ids = [f"s{i}" for i in range(3_000 if sketched else 100)]
+    counter = _counter(ids)
+    assert counter.result()[1] == sketched  # sorted in (or sketched) now; the ids merged next wait
+    for j in range(3):
+        part = [f"p{j}-{i}" for i in range(20)]
+        counter.merge(_counter(part))
+        ids += part
+    return counter, ids
+
+
+@pytest.mark.parametrize("sketched", [False, True])
+def test_merging_a_counter_while_another_thread_pickles_it_keeps_every_id(sketched, monkeypatch):
+    """Issue 15: on Dask, 1 run in 4 had too few unique_authors.
+
+    A Dask worker pickles a task's result for another worker in its event-loop thread while its
+    task thread merges the same counter (a day's accumulator is merged into 12 period keys). Pickling
+    used to flush the counter in place, and a merge that ran between the flush emptying the loose
+    hashes and storing them sorted got none of them. Here the merge runs at exactly that point:
+    inside the step of pickling that sorts (or sketches) the loose hashes.
+    """
+    import transforms.distinct as distinct
+
+    counter, ids = _loose_counter(sketched)
+    merged, interleaved = DistinctCounter(), []
+
+    def merging_meanwhile(sort_or_sketch):
+        def step(*args, **kwargs):
+            if pickling and not interleaved:
+                interleaved.append(True)
+                merged.merge(counter)  # what the task thread does, with the GIL, at this instant
+            return sort_or_sketch(*args, **kwargs)
+        return step
+
+    if sketched:
+        monkeypatch.setattr(distinct, "_registers_of", merging_meanwhile(distinct._registers_of))
+    else:
+        monkeypatch.setattr(distinct.np, "unique", merging_meanwhile(np.unique))
+    pickling = True
+    copy = pickle.loads(pickle.dumps(counter))
+    pickling = False
+    assert interleaved == [True]
+    whole = _counter(ids)
+    assert merged == whole and copy == whole
+    assert merged.result() == whole.result() and whole.result()[1] == sketched
 
 
 def test_size_is_bounded():

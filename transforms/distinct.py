@@ -84,9 +84,13 @@ class DistinctCounter:
         self._registers: typing.Optional[np.ndarray] = None
 
     def __getstate__(self):
-        self._flush()
+        # Pickling only reads the counter, never flushes it in place: a runner may serialize an element
+        # while another thread reads it (a Dask worker sends a task's result to another worker from its
+        # event-loop thread while a task merges the same counter), and an in-place flush empties the
+        # loose hashes before the sorted array holds them, so that merge lost ids (issue 15).
+        flushed = self._flushed()
         # Bytes pickle faster than arrays.
-        return self._hashes.tobytes(), None if self._registers is None else self._registers.tobytes()
+        return flushed._hashes.tobytes(), None if flushed._registers is None else flushed._registers.tobytes()
 
     def __setstate__(self, state):
         hashes, registers = state
@@ -140,6 +144,19 @@ class DistinctCounter:
             self._registers = np.zeros(REGISTERS, dtype=np.uint8)
             self._sketch(self._hashes)
             self._hashes = _NO_HASHES
+
+    def _flushed(self) -> "DistinctCounter":
+        """This counter with its loose hashes sorted (or sketched) in: itself if none are loose, else a copy."""
+        if not self._loose:
+            return self
+        copy = DistinctCounter.__new__(DistinctCounter)
+        copy._hashes = self._hashes  # arrays are replaced, never written in place
+        copy._pending = set(self._pending)
+        copy._merged = list(self._merged)
+        copy._loose = self._loose
+        copy._registers = None if self._registers is None else self._registers.copy()  # a flush writes these
+        copy._flush()
+        return copy
 
     def _sketch(self, hashes: np.ndarray) -> None:
         index, value = _registers_of(hashes)
