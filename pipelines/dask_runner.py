@@ -30,7 +30,12 @@ Reshuffle (one task per input file) spreads over the workers.
 
 Limits that remain (documented in the README): no Beam metrics (`result.metrics()`
 raises NotImplementedError; the job's manifest then counts rows from the files it
-wrote), batch only, global windows only, and side inputs must fit in memory.
+wrote), batch only, global windows only, no Beam sources, stateful or splittable DoFns,
+and side inputs must fit in memory. Dask runs a task at least once, not exactly once,
+and a task's result is the very object the next task on the same worker gets, while the
+worker's event-loop thread may be pickling it for another worker: an element must not
+change once emitted, and pickling it must only read it (issue 15: a distinct counter
+that flushed itself while pickled lost the ids a concurrent merge was reading).
 """
 
 from __future__ import annotations
