@@ -335,7 +335,8 @@ def test_a_server_trickling_its_headers_ends_at_the_deadline_of_each_try(fake):
 
 def test_a_gzip_bomb_is_refused_at_the_body_cap(fake):
     fake.inject("gzip_bomb", page=2)  # ~100 KB that inflates to 100 MiB
-    got = run_tasks(connector(fake, http=fast_policy(max_body_bytes=4 * 1024 * 1024)), [task()])
+    # A long deadline: the cap, not a timeout on a loaded machine (then retried), must stop the try.
+    got = run_tasks(connector(fake, http=fast_policy(max_body_bytes=4 * 1024 * 1024, timeout_s=60.0)), [task()])
     result = got.results[0]
     assert result.status == STOPPED and "larger than 4194304 bytes once inflated" in result.reason
     assert len(got.mentions) == 10 and len(fake.search_requests()) == 2  # refused, not retried
