@@ -161,7 +161,7 @@ class _Translator(beam.pipeline.PipelineVisitor):
         return bags
 
     def _side_inputs(self, node) -> typing.Tuple[list, list]:
-        """(view class, view options) per side input, and a dask Item of its values each."""
+        """(view class, view options) per side input, and a dask Delayed of its values each."""
         specs, values = [], []
         for side in node.side_inputs:
             pcoll = side.pvalue
