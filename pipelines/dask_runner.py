@@ -21,9 +21,12 @@ shape (multi-output DoFns, several sinks, DoFns that emit in `finish_bundle`):
    of the graph is computed, in one `client.compute` (shared steps run once);
 4. side inputs are recomputed from scratch inside every task that reads them: here each
    side input becomes one node of the same dask graph (its partitions gathered into one
-   list), which the tasks that read it depend on. Computing it ahead, in a graph of its
-   own, would run its upstream steps twice and let a step that waits on it (the sinks'
-   scratch cleanup waits on their file count) run before the second run's files exist.
+   list), which the tasks that read it depend on. It is handed to `map_partitions` as a
+   `Delayed` of that very key: a bag `Item` there is finalized into an optimised copy of
+   its upstream graph under renamed keys, and a `Delayed` from `to_delayed()` is optimised
+   on its own too; either copy runs the upstream steps twice and lets a step that waits on
+   it (the sinks' scratch cleanup waits on their file count) run while the other copy
+   still writes (issue 15).
 
 `Reshuffle` becomes a `repartition` (Beam's runner drops it), so that work spread by a
 Reshuffle (one task per input file) spreads over the workers.
@@ -158,15 +161,19 @@ class _Translator(beam.pipeline.PipelineVisitor):
         return bags
 
     def _side_inputs(self, node) -> typing.Tuple[list, list]:
-        """(view class, view options) per side input, and a dask Item of its values each."""
+        """(view class, view options) per side input, and a dask Delayed of its values each."""
         specs, values = [], []
         for side in node.side_inputs:
             pcoll = side.pvalue
             self.consumed.add(pcoll)
             if pcoll not in self._side_values:
-                # One node of the same graph (a bag Item, so that it is optimised together with the
-                # bags: a Delayed would get an optimised copy of its upstream tasks, run twice).
-                self._side_values[pcoll] = self.bags[pcoll].reduction(_side_partition, _side_concat)
+                # One node of the same graph, handed over as a Delayed of the very same key and graph.
+                # An Item (any dask collection but a Delayed) passed to map_partitions is finalized into
+                # its own optimised copy of everything upstream, under renamed keys: the side input's
+                # whole upstream ran twice, and a sink's cleanup (which reads its file count as a side
+                # input) waited on the copy only, racing the other copy's writes (issue 15).
+                item = self.bags[pcoll].reduction(_side_partition, _side_concat)
+                self._side_values[pcoll] = item.to_delayed(optimize_graph=False)
             specs.append((type(side), side._view_options()))
             values.append(self._side_values[pcoll])
         return specs, values

@@ -87,6 +87,52 @@ def test_dask_distributed_cluster_of_two_processes_gives_the_direct_runners_outp
     assert not any((out / "_staging").iterdir())
 
 
+class _LogProcessed:
+    """A step with a side effect: appends each element it processes to a file."""
+
+    def __init__(self, path: pathlib.Path):
+        self._path = str(path)
+
+    def __call__(self, element):
+        with open(self._path, "a", encoding="utf-8") as fh:
+            fh.write(f"{element}\n")
+        return element
+
+
+def _with_count(_unused, count):
+    return count
+
+
+def test_dask_runs_a_step_read_through_a_side_input_once(tmp_path):
+    """Issue 15: each sink's cleanup waits on its file count, a side input; the whole write ran twice.
+
+    Dask finalized a side input handed to a task as a bag Item into its own optimised copy of the
+    graph upstream (renamed keys), so that upstream ran once for the main graph and once for the
+    copy, and whatever waited on the side input waited on the copy only. Here a step with a side
+    effect feeds both a leaf and, through a count, a side input: it must run once per element.
+    """
+    import apache_beam as beam
+    import dask.distributed as distributed
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipelines.dask_runner import DaskRunner
+
+    log = tmp_path / "processed.txt"
+    # Workers as threads of this process, on Dask's in-process transport: no socket, no port.
+    with distributed.LocalCluster(n_workers=2, processes=False, threads_per_worker=1, dashboard_address=None) as cluster:
+        pipeline = beam.Pipeline(runner=DaskRunner(),
+                                 options=PipelineOptions(["--dask_client_address", cluster.scheduler_address]))
+        written = (pipeline | "Posts" >> beam.Create([f"post-{i}" for i in range(12)])
+                   | "Write" >> beam.Map(_LogProcessed(log)))
+        _ = written | "Leaf" >> beam.Map(len)
+        count = written | "Count" >> beam.combiners.Count.Globally()
+        seen = (pipeline | "Once" >> beam.Create([None])
+                | "AfterCount" >> beam.Map(_with_count, beam.pvalue.AsSingleton(count)))
+        _ = seen | "AfterCountLeaf" >> beam.Map(str)
+        pipeline.run().wait_until_finish()
+    assert sorted(log.read_text(encoding="utf-8").split()) == sorted(f"post-{i}" for i in range(12))
+
+
 def test_direct_runner_with_two_worker_processes_gives_the_same_outputs(workload, tmp_path):
     brands, inputs, direct = workload
     out = tmp_path / "multi"
