@@ -44,6 +44,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.tables import write_tables
+from schemas import Mention
 from schemas.tables import TABLES
 from transforms.dedupe import post_hash
 from transforms.fetch import ReadSources

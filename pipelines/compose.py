@@ -22,7 +22,8 @@ from transforms.job import JobSpec, SocialListening, dead_letter_prefix
 _JOB_INPUTS = ("mentions", "dead_letters", "brand_replies", "account_snapshots")
 
 
-def build_social_listening(pipeline: beam.Pipeline, plan: RunPlan, job: JobSpec) -> typing.Dict[str, beam.PCollection]:
+def build_social_listening(pipeline: beam.Pipeline, plan: RunPlan, job: JobSpec
+                           ) -> typing.Dict[str, beam.PCollection]:
     """Adds the whole one-pass run to `pipeline`.
 
     Args:

@@ -254,12 +254,6 @@ class JobConfig:
     runner: str
     dry_run: bool
 
-    @property
-    def sliced_by(self) -> str:
-        """The flags that make this a sliced run (`pipelines.chunked`), or '' for a one-pass run."""
-        return " and ".join(flag for flag, value in (("--chunk_days", self.chunk_days),
-                                                     ("--chunk_posts", self.chunk_posts)) if (value or 0) > 0)
-
 
 def validate(options: PipelineOptions) -> JobConfig:
     """Checks every flag and every rule between flags, once, before any work.
@@ -461,7 +455,7 @@ def model_config(opts: SocialListeningOptions, options: PipelineOptions, brands:
     Raises:
         ConfigError: naming the flag, or the config's `topics:`.
     """
-    from models.topics import Topic, merge_taxonomy, validate_taxonomy
+    from models.topics import Topic, merge_taxonomy
 
     if not (opts.model or "").strip():
         raise ConfigError("--model must be 'embedded', a Hugging Face checkpoint directory or a hub id")
@@ -485,8 +479,6 @@ def model_config(opts: SocialListeningOptions, options: PipelineOptions, brands:
     custom = [Topic(name, phrases) for name, phrases in topics_config.taxonomy] if topics_config else []
     try:
         taxonomy = merge_taxonomy(custom, replace=bool(topics_config and topics_config.replace_defaults))
-        if topic_model != "none":
-            validate_taxonomy(taxonomy)
     except ValueError as exc:
         raise ConfigError(f"{brands.source}: topics: {exc}") from None
     threads = opts.inference_threads or None

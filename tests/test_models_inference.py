@@ -278,8 +278,6 @@ def test_handler_check_fails_before_loading(tmp_path):
         handler.check()
     SentimentModelHandler(str(tmp_path), label_map={"joy": "positive", "anger": "negative"},
                           topic_model="none").check()
-    with pytest.raises(ValueError, match="topic_label_map"):
-        SentimentModelHandler(topic_label_map={"a": "b"})
 
 
 def test_pipeline_flags_build_the_handler_from_the_config(tmp_path):
