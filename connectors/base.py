@@ -81,6 +81,9 @@ _INT64 = (-(2 ** 63), 2 ** 63 - 1)
 class ConnectorSettings:
     """Configuration of one connector (no secrets: those are read by `load_credentials`).
 
+    Built on the launching machine by the connector's `settings_from_flags`, from the flags every
+    platform shares and the connector's own (the X-only fields below are set by the X connector).
+
     Attributes:
         base_url: The API root (an enterprise gateway, a proxy, or a test server).
         http: Timeouts, retries and rate-limit waits.

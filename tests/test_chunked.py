@@ -238,3 +238,14 @@ def test_automatic_slices_only_for_a_full_run_from_files_on_the_direct_runner(in
     assert plan_slicing(config) == (days, expected)
     monkeypatch.setattr(job, "AUTO_CHUNK_BYTES", 10 ** 12)  # a small input: one pass
     assert plan_slicing(config) == (days, 900 if "900" in extra else 0)
+
+
+def test_the_slices_apply_the_jobs_one_composite_rather_than_composing_the_job_again():
+    import ast
+
+    tree = ast.parse((ROOT / "pipelines" / "chunked.py").read_text(encoding="utf-8"))
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert "transforms.job" in imported
+    steps = {"transforms.matching", "transforms.sentiment", "transforms.metrics", "transforms.metrics_topics",
+             "transforms.alerts", "transforms.response_queue"}
+    assert not imported & steps, imported & steps
