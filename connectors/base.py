@@ -1,9 +1,12 @@
 """The connector contract: queries, fetch tasks, the paging loop, incremental state, and the registry.
 
 A platform connector is a `Connector` subclass in its own module, registered once in
-`REGISTRY` below. It says how to turn the brand config into platform `Query`s, how to
-request and parse one page, and how one item becomes a canonical record; this module
-holds everything the connectors share:
+`REGISTRY` below. It declares its own command-line flags (`add_flags`, e.g. `--x_*`)
+and builds its `ConnectorSettings` from them (`settings_from_flags`); the job's options
+(`pipelines.options`) add every registered connector's flags and know no platform by
+name. It says how to turn the brand config into platform `Query`s, how to request and
+parse one page, and how one item becomes a canonical record; this module holds
+everything the connectors share:
 
 - `Connector.fetch(task)`: the paging loop. It follows cursors newest-first, keeps
   only the items inside the task's bounds, validates each post into a `Mention`
@@ -28,7 +31,9 @@ Connectors know HTTP and the platforms, not Beam: `transforms/fetch.py` runs the
 from __future__ import annotations
 
 import abc
+import argparse
 import copy
+import dataclasses
 import datetime
 import importlib
 import json
@@ -75,6 +80,9 @@ _INT64 = (-(2 ** 63), 2 ** 63 - 1)
 @dataclass(frozen=True)
 class ConnectorSettings:
     """Configuration of one connector (no secrets: those are read by `load_credentials`).
+
+    Built on the launching machine by the connector's `settings_from_flags`, from the flags every
+    platform shares and the connector's own (the X-only fields below are set by the X connector).
 
     Attributes:
         base_url: The API root (an enterprise gateway, a proxy, or a test server).
@@ -260,6 +268,41 @@ class Connector(abc.ABC):
     position_kind: typing.ClassVar[str] = POSITION_ID
     # False: the API has no time-range filter; backfills are one task filtered client-side.
     supports_time_range: typing.ClassVar[bool] = True
+    # The connector's flag (declared in `add_flags`) that replaces `default_base_url`; '' for none.
+    base_url_flag: typing.ClassVar[str] = ""
+
+    # ---- launcher side: flags and settings -----------------------------------------------
+
+    @classmethod
+    def add_flags(cls, group: argparse._ActionsContainer) -> None:
+        """Declares the connector's own command-line flags (`--<name>_...`) on an argparse group."""
+
+    @classmethod
+    def settings_from_flags(cls, flags: typing.Mapping[str, typing.Any], common: ConnectorSettings
+                            ) -> ConnectorSettings:
+        """The connector's settings: `common` (from the flags every platform shares) with its own flags applied.
+
+        Args:
+            flags: Every flag's value by its name (`x_base_url`, `page_size`, ...).
+            common: The settings from the shared flags (HTTP policy, page size, languages, ...).
+
+        Raises:
+            ValueError: naming the connector's flag at fault.
+        """
+        base_url = str(flags.get(cls.base_url_flag) or "").strip() if cls.base_url_flag else ""
+        if base_url and "://" not in base_url:
+            base_url = "https://" + base_url  # --mastodon_instance mastodon.social
+        return dataclasses.replace(common, base_url=base_url)
+
+    @classmethod
+    def check_backfill(cls, settings: ConnectorSettings, start: datetime.datetime, now: datetime.datetime) -> None:
+        """Raises ValueError (naming the flag) when the platform cannot reach back to a backfill's `start`."""
+
+    @classmethod
+    def reply_coverage(cls, brands: typing.Any) -> typing.List[typing.Tuple[str, str]]:
+        """(brand id, platform) of every brand whose own replies this connector fetches (the metrics count
+        reply times only there); none by default."""
+        return []
 
     def __init__(self, settings: ConnectorSettings, credentials: typing.Optional[typing.Dict[str, str]] = None,
                  http: typing.Optional[HttpClient] = None):

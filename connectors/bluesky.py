@@ -48,7 +48,15 @@ class BlueskyConnector(Connector):
     name = "bluesky"
     platform = "bluesky"
     default_base_url = "https://public.api.bsky.app"
+    base_url_flag = "bluesky_base_url"
     position_kind = POSITION_TIME
+
+    @classmethod
+    def add_flags(cls, group):
+        """--bluesky_base_url."""
+        group.add_argument("--bluesky_base_url", default=None,
+                           help="Bluesky XRPC root (default https://public.api.bsky.app, or https://bsky.social "
+                                "with $BLUESKY_HANDLE / $BLUESKY_APP_PASSWORD).")
 
     def __init__(self, settings, credentials=None, http=None):
         super().__init__(settings, credentials, http)

@@ -71,6 +71,13 @@ class MastodonConnector(Connector):
     name = "mastodon"
     platform = "mastodon"
     default_base_url = "https://mastodon.social"
+    base_url_flag = "mastodon_instance"
+
+    @classmethod
+    def add_flags(cls, group):
+        """--mastodon_instance."""
+        group.add_argument("--mastodon_instance", default=None,
+                           help="Mastodon instance to query (default https://mastodon.social).")
 
     @classmethod
     def load_credentials(cls, settings, opener=None):

@@ -69,8 +69,16 @@ class RedditConnector(Connector):
     name = "reddit"
     platform = "reddit"
     default_base_url = "https://www.reddit.com"
+    base_url_flag = "reddit_base_url"
     position_kind = POSITION_TIME
     supports_time_range = False
+
+    @classmethod
+    def add_flags(cls, group):
+        """--reddit_base_url."""
+        group.add_argument("--reddit_base_url", default=None,
+                           help="Reddit API root (default https://www.reddit.com, or https://oauth.reddit.com "
+                                "with $REDDIT_ACCESS_TOKEN).")
 
     def __init__(self, settings, credentials=None, http=None):
         super().__init__(settings, credentials, http)

@@ -144,6 +144,43 @@ class XConnector(Connector):
     name = "x"
     platform = "x"
     default_base_url = "https://api.x.com"
+    base_url_flag = "x_base_url"
+
+    @classmethod
+    def add_flags(cls, group):
+        """--x_base_url, --x_search, --x_bearer_token_file, --x_max_query_length, --x_include_retweets."""
+        group.add_argument("--x_base_url", default=None,
+                           help="X API root (default https://api.x.com), e.g. an enterprise gateway or proxy.")
+        group.add_argument("--x_search", choices=("recent", "all"), default="recent",
+                           help="X search endpoint: recent (last 7 days) or all (full archive, Pro/Enterprise).")
+        group.add_argument("--x_bearer_token_file", default=None,
+                           help="File holding the X bearer token (local or gs://...); default: $X_BEARER_TOKEN.")
+        group.add_argument("--x_max_query_length", type=int, default=512,
+                           help="Longest X query your access tier accepts; longer term lists are split.")
+        group.add_argument("--x_include_retweets", action="store_true",
+                           help="Keep retweets (by default X queries carry -is:retweet).")
+
+    @classmethod
+    def settings_from_flags(cls, flags, common):
+        """The shared settings with the X flags: endpoint, token file, query length, retweets."""
+        if flags["x_max_query_length"] <= 0:
+            raise ValueError("--x_max_query_length must be positive")
+        return dataclasses.replace(
+            super().settings_from_flags(flags, common), search=flags["x_search"],
+            token_file=flags["x_bearer_token_file"], max_query_length=flags["x_max_query_length"],
+            include_reposts=bool(flags["x_include_retweets"]))
+
+    @classmethod
+    def check_backfill(cls, settings, start, now):
+        """Recent search reaches 7 days back only."""
+        if settings.search == "recent" and start < now - RECENT_WINDOW:
+            raise ValueError("--start_time: X recent search reaches 7 days back only; use --x_search all "
+                             "(full-archive access) or a later --start_time")
+
+    @classmethod
+    def reply_coverage(cls, brands):
+        """Every brand with a handle: X fetches each handle's replies (`from:<handle> is:reply`)."""
+        return [(b.id, cls.platform) for b in brands.brands if b.search_terms()[1]]
 
     def __init__(self, settings: ConnectorSettings, credentials: typing.Optional[typing.Dict[str, str]] = None,
                  http: typing.Optional[HttpClient] = None):

@@ -9,9 +9,10 @@ Used keyed, so scores join back to their mention::
         | RunInference(KeyedModelHandler(SentimentModelHandler("embedded")))
     )  # -> (mention_id, PredictionResult(example=text, inference={...}, model_id=...))
 
-The constructor only records and checks configuration (the handler is pickled to
-workers); ``load_model`` builds the classifier, which ``RunInference`` does once per
-worker process and shares between its threads. Beam's own Hugging Face handler is not
+The constructor only records configuration, validated by the job's options
+(`pipelines.options.validate`; the handler is pickled to workers); ``load_model``
+builds the classifier, which ``RunInference`` does once per worker process and
+shares between its threads. Beam's own Hugging Face handler is not
 used because importing it imports TensorFlow.
 
 Batching: each batch is sorted by token count inside the classifier; in streaming
@@ -29,9 +30,8 @@ from typing import Any
 
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
-from models.encoder import PRECISIONS
 from models.sentiment import EMBEDDED, LABELS, NONE, SentimentClassifier, load_sentiment_classifier
-from models.topics import DEFAULT_THRESHOLD, DEFAULT_TOPICS, Topic, validate_taxonomy
+from models.topics import DEFAULT_THRESHOLD, DEFAULT_TOPICS, Topic
 
 METRICS_NAMESPACE = "SentimentModelHandler"
 # Characters, a cheap stand-in for tokens (about 3-4 characters a token in these languages).
@@ -70,7 +70,11 @@ class SentimentModelHandler(ModelHandler[str, PredictionResult, SentimentClassif
         topic_label_map: Mapping[str, str] | None = None,
         topic_threshold: float = DEFAULT_THRESHOLD,
     ) -> None:
-        """Validates and stores the configuration; loads nothing.
+        """Stores the configuration; loads nothing.
+
+        The values come validated: the job's flags are checked once, with messages that
+        name the flag, by :func:`pipelines.options.validate`; what can only be checked
+        against a checkpoint's ``config.json`` is :meth:`check`.
 
         Args:
             model: ``"embedded"`` or a Hugging Face sequence-classification checkpoint.
@@ -90,40 +94,9 @@ class SentimentModelHandler(ModelHandler[str, PredictionResult, SentimentClassif
             topic_label_map: For a Hugging Face topic model (see
                 :func:`models.sentiment.load_sentiment_classifier`).
             topic_threshold: Score at or above which a topic is kept on a row.
-
-        Raises:
-            ValueError: On inconsistent settings, so a job fails before it starts.
         """
-        if not model or not str(model).strip():
-            raise ValueError("SentimentModelHandler: model must be 'embedded' or a Hugging Face model.")
-        if min_batch_size < 1 or max_batch_size < min_batch_size:
-            raise ValueError(
-                f"SentimentModelHandler: need 1 <= min_batch_size <= max_batch_size, "
-                f"got {min_batch_size} and {max_batch_size}."
-            )
-        if max_length < 8:
-            raise ValueError(f"SentimentModelHandler: max_length {max_length} is too small to hold a text.")
-        if label_map:
-            if model == EMBEDDED:
-                raise ValueError("SentimentModelHandler: label_map applies to Hugging Face models only.")
-            bad = {k: v for k, v in label_map.items() if v not in LABELS}
-            if bad:
-                raise ValueError(f"SentimentModelHandler: label_map values must be in {LABELS}, got {bad}.")
-        if precision not in PRECISIONS:
-            raise ValueError(f"SentimentModelHandler: precision must be one of {PRECISIONS}, got {precision!r}.")
-        if num_threads is not None and num_threads < 1:
-            raise ValueError(f"SentimentModelHandler: num_threads must be positive, got {num_threads}.")
-        if not 0.0 < topic_threshold <= 1.0:
-            raise ValueError(f"SentimentModelHandler: topic_threshold must be in (0, 1], got {topic_threshold}.")
         topic_model = str(topic_model).strip() if topic_model else EMBEDDED
-        if topic_label_map and topic_model in (EMBEDDED, NONE):
-            raise ValueError("SentimentModelHandler: topic_label_map applies to a Hugging Face topic model only.")
         taxonomy = tuple(DEFAULT_TOPICS if topics is None else topics)
-        if taxonomy and topic_model != NONE:
-            try:
-                validate_taxonomy(taxonomy)
-            except ValueError as exc:
-                raise ValueError(f"SentimentModelHandler: {exc}") from None
         batching: dict[str, Any] = {}
         if max_batch_duration_secs is not None:
             # Only Beam's stateful (streaming) batching reads these.

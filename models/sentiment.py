@@ -425,7 +425,7 @@ def load_sentiment_classifier(
         model: ``"embedded"`` for the bundled encoder + head, otherwise a Hugging Face
             sequence-classification checkpoint (directory or hub id).
         label_map: Label mapping for a Hugging Face model (see
-            :func:`resolve_label_mapping`); not accepted for ``"embedded"``.
+            :func:`resolve_label_mapping`); ignored for ``"embedded"`` (the job's options refuse one).
         max_length: Maximum tokens per text.
         cache_dir: Cache root for the embedded model's conversion.
         precision: ``fp32``, ``bf16`` or ``int8``.
@@ -442,17 +442,15 @@ def load_sentiment_classifier(
     Returns:
         A ready classifier.
 
+    The arguments come validated (`pipelines.options.validate` checks the job's flags once).
+
     Raises:
-        ValueError: On an empty spec, a label_map for the embedded model, or labels
-            that cannot be mapped.
+        ValueError: On labels of a Hugging Face model that cannot be mapped onto ours.
     """
-    if not model or not str(model).strip():
-        raise ValueError("The sentiment model spec is empty; use 'embedded' or a Hugging Face model.")
     topic_model = (topic_model or NONE).strip()
     wants_topics = bool(topics) and topic_model != NONE
     if model == EMBEDDED:
-        if label_map:
-            raise ValueError("label_map applies to Hugging Face models; the embedded model already uses our labels.")
+        # A label_map here is ignored: the embedded head predicts our labels (the job's options refuse one).
         same_pass = wants_topics and topic_model == EMBEDDED
         classifier: SentimentClassifier = EmbeddedSentimentClassifier(
             cache_dir=cache_dir, max_length=max_length, batch_size=batch_size, precision=precision,

@@ -23,6 +23,11 @@ pipelines instead:
    mentions again once the alert keys are known. What this pass holds grows with the
    number of (brand, period, platform, language) rows, not with the mentions.
 
+Passes 2 and 3 apply the job's one composite (`transforms.job.SocialListening`), the
+one a one-pass run applies to everything: its SCORE steps to each slice, its
+AGGREGATE steps once to all of them. `plan_slices` is the plan; nothing of the job is
+composed here a second time.
+
 The caller (`pipelines.run.run`) then commits the staged tables like a one-pass run's:
 every table is replaced, and a run that dies half way leaves the previous outputs as
 they were. The outputs equal a one-pass run's (`tests/test_chunked.py`); the extra cost
@@ -38,18 +43,17 @@ import typing
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines.tables import count_written, write_table
-from schemas import BRAND_MENTION_SCHEMA, MENTION_SCHEMA, BrandMention, Mention
-from transforms.alerts import DetectAlerts
-from transforms.dedupe import DedupeMentions, post_hash
+from pipelines.tables import write_tables
+from schemas import Mention
+from schemas.tables import TABLES
+from transforms.dedupe import post_hash
 from transforms.fetch import ReadSources
 from transforms.incremental import ReadCommitted, partition_day, partition_rows
-from transforms.matching import MatchBrands
-from transforms.metrics import ComputeMetrics, MentionDays
-from transforms.metrics_topics import ComputeTopicMetrics
-from transforms.response_queue import ComputeResponseQueue
-from transforms.sentiment import ScoreSentiment
+from transforms.job import AGGREGATE, SCORE, JobSpec, SocialListening
 from transforms.sinks import delete_tree, drop_empty_partitions
+
+if typing.TYPE_CHECKING:
+    from pipelines.plan import RunPlan
 
 LOG = logging.getLogger("social_listening")
 CHUNKS_DIR = "_chunks"
@@ -115,90 +119,75 @@ def in_part(mention: Mention, part: int, parts: int) -> bool:
     return post_hash(mention) % parts == part
 
 
-def build_stage(pipeline: beam.Pipeline, job, chunks_dir: str) -> None:
+def build_stage(pipeline: beam.Pipeline, plan: RunPlan, chunks_dir: str) -> None:
     """Pass 1: input -> staged posts by creation day, and the reading's dead letters."""
-    read = pipeline | "ReadMentions" >> ReadSources(job.inputs, job.max_text_chars, None)
-    written = (write_table("posts", read["mentions"], chunks_dir, label="StagedPosts"),
-               write_table("dead_letters", read["dead_letters"], job.staging_dir, file_prefix="part-read"))
-    _ = written | "AllFiles" >> beam.Flatten() | "CountRows" >> beam.Map(count_written)
+    read = pipeline | "ReadMentions" >> ReadSources(plan.config.inputs, plan.config.max_text_chars, None)
+    # The staged posts are the run's scratch under chunks_dir, not its `posts` table.
+    write_tables({"posts": read["mentions"]}, chunks_dir, label="Staged")
+    write_tables({"dead_letters": read["dead_letters"]}, plan.staging_dir, {"dead_letters": "part-read"})
 
 
-def build_score(pipeline: beam.Pipeline, job, posts_dir: str, piece: Slice) -> None:
-    """Pass 2, one slice: its staged posts -> dedupe, match, score -> brand_mentions and the model's dead letters."""
+def build_score(pipeline: beam.Pipeline, plan: RunPlan, job: JobSpec, posts_dir: str, piece: Slice) -> None:
+    """Pass 2, one slice: its staged posts -> the job's SCORE steps -> brand_mentions and the model's dead letters."""
     def in_slice(path: str) -> bool:
         day = partition_day(path)
         return day is not None and piece.start <= day < piece.end
 
-    mentions = pipeline | "ReadMentions" >> ReadCommitted(posts_dir, Mention, MENTION_SCHEMA, in_slice)
+    posts = TABLES["posts"]
+    mentions = pipeline | "ReadMentions" >> ReadCommitted(posts_dir, posts.record, posts.schema, in_slice)
     if piece.parts > 1:
         mentions = mentions | "InPart" >> beam.Filter(in_part, piece.part, piece.parts)
-    deduped = mentions | "Dedupe" >> DedupeMentions()
-    matched = deduped["mentions"] | "MatchBrands" >> MatchBrands(job.brands)
-    scored = matched.matched | "ScoreSentiment" >> ScoreSentiment(job.model_handler)
+    scored = {"mentions": mentions} | "SocialListening" >> SocialListening(job, steps=(SCORE,))
     # Parts of one day write into the same partitions: each pass under its own file names.
     part = "" if piece.parts == 1 else f"-{piece.part + 1}of{piece.parts}"
-    written = (write_table("brand_mentions", scored["brand_mentions"], job.staging_dir, file_prefix=f"part{part}"),
-               write_table("dead_letters", scored["dead_letters"], job.staging_dir,
-                           file_prefix=f"part-s{piece.start:%Y%m%d}{part}"))
-    _ = written | "AllFiles" >> beam.Flatten() | "CountRows" >> beam.Map(count_written)
-    _ = deduped["duplicates"] | "CountDuplicates" >> beam.Map(
-        lambda n: beam.metrics.Metrics.counter("dedupe", "duplicates").inc(n))
+    write_tables(scored, plan.staging_dir, {"brand_mentions": f"part{part}",
+                                            "dead_letters": f"part-s{piece.start:%Y%m%d}{part}"})
 
 
-def build_metrics(pipeline: beam.Pipeline, job, posts_dir: str) -> None:
-    """Pass 3: every staged brand mention and post -> metrics, lang/topic metrics, alerts and the response queue."""
-    brand_mentions = pipeline | "CommittedMentions" >> ReadCommitted(
-        FileSystems.join(job.staging_dir, "brand_mentions"), BrandMention, BRAND_MENTION_SCHEMA)
-    # Every valid post (copies too: a copy of a brand's reply changes no reply time, and no day), read
-    # for the brand accounts' replies and the run's days only: the columns those need.
-    posts = pipeline | "ReadPosts" >> ReadCommitted(posts_dir, Mention, MENTION_SCHEMA, columns=_REPLY_COLUMNS)
-    dates = posts | "MentionDates" >> MentionDays()
-    computed = ({"brand_mentions": brand_mentions, "mention_dates": dates, "posts": posts}
-                | "ComputeMetrics" >> ComputeMetrics(job.brands))
-    metrics = computed["metrics"]
-    topic_metrics = (brand_mentions, dates) | "ComputeTopicMetrics" >> ComputeTopicMetrics()
-    # The alerts' top terms read the negative mentions' texts once the alert keys are known. Their own
-    # read of the staged mentions runs then (it waits for its side input), so no text is held meanwhile.
-    term_mentions = pipeline | "TermMentions" >> ReadCommitted(
-        FileSystems.join(job.staging_dir, "brand_mentions"), BrandMention, BRAND_MENTION_SCHEMA,
-        columns=_TERM_COLUMNS)
-    alerts = (metrics, term_mentions) | "DetectAlerts" >> DetectAlerts(job.brands)
-    # The queue's candidates (mentions that call for an answer) are few: they are held, not the mentions.
-    queue = ({"brand_mentions": brand_mentions, "mention_dates": dates, "posts": posts}
-             | "ComputeResponseQueue" >> ComputeResponseQueue(job.brands))
-    written = (write_table("metrics", metrics, job.staging_dir),
-               write_table("response_queue", queue["response_queue"], job.staging_dir),
-               write_table("queue_metrics", queue["queue_metrics"], job.staging_dir),
-               write_table("lang_metrics", computed["lang_metrics"], job.staging_dir),
-               write_table("topic_metrics", topic_metrics, job.staging_dir),
-               write_table("alerts", alerts, job.staging_dir))
-    _ = written | "AllFiles" >> beam.Flatten() | "CountRows" >> beam.Map(count_written)
+def build_metrics(pipeline: beam.Pipeline, plan: RunPlan, job: JobSpec, posts_dir: str) -> None:
+    """Pass 3: every staged brand mention and post -> the job's AGGREGATE steps -> metrics, lang/topic metrics,
+    alerts and the response queue."""
+    mentions, posts = TABLES["brand_mentions"], TABLES["posts"]
+    staged_mentions = FileSystems.join(plan.staging_dir, mentions.name)
+    inputs = {
+        "brand_mentions": pipeline | "CommittedMentions" >> ReadCommitted(staged_mentions, mentions.record,
+                                                                          mentions.schema),
+        # Every valid post (copies too: a copy of a brand's reply changes no reply time, and no day), read
+        # for the brand accounts' replies and the run's days only: the columns those need.
+        "posts": pipeline | "ReadPosts" >> ReadCommitted(posts_dir, posts.record, posts.schema,
+                                                         columns=_REPLY_COLUMNS),
+        # The alerts' top terms read the negative mentions' texts once the alert keys are known. Their own
+        # read of the staged mentions runs then (it waits for its side input), so no text is held meanwhile.
+        "alert_mentions": pipeline | "TermMentions" >> ReadCommitted(staged_mentions, mentions.record,
+                                                                     mentions.schema, columns=_TERM_COLUMNS),
+    }
+    tables = inputs | "SocialListening" >> SocialListening(job, steps=(AGGREGATE,))
+    write_tables(tables, plan.staging_dir)
 
 
-def run_in_slices(make_pipeline: typing.Callable[[], beam.Pipeline], job, chunk_days: int, chunk_posts: int,
+def run_in_slices(make_pipeline: typing.Callable[[], beam.Pipeline], plan: RunPlan, job: JobSpec,
                   collect: typing.Callable[[typing.Any], typing.Optional[typing.Dict[str, int]]]
                   ) -> typing.Tuple[typing.Any, typing.Optional[typing.Dict[str, int]]]:
-    """Runs the passes one after another into `job.staging_dir`.
+    """Runs the passes one after another into `plan.staging_dir`.
 
     Args:
         make_pipeline: A new pipeline with the run's options, for each pass.
-        job: The run's `pipelines.run.JobConfig` (a full run from files).
-        chunk_days: Most days per slice (0: any).
-        chunk_posts: Most staged posts per slice (0: any); a larger day is split by post id.
+        plan: The planned run (a full run from files; its `chunk_days` and `chunk_posts` bound the slices).
+        job: What the job's composite needs.
         collect: PipelineResult -> its counters ('namespace.name' -> value), or None.
 
     Returns:
         The last pass's result and the counters summed over all passes (None when the
         runner reports none).
     """
-    chunks_dir = FileSystems.join(job.staging_dir, CHUNKS_DIR)
+    chunks_dir = FileSystems.join(plan.staging_dir, CHUNKS_DIR)
     posts_dir = FileSystems.join(chunks_dir, "posts")
     totals: typing.Optional[typing.Dict[str, int]] = {}
 
     def run_pass(build, *args):
         nonlocal totals
         pipeline = make_pipeline()
-        build(pipeline, job, *args)
+        build(pipeline, plan, *args)
         result = pipeline.run()
         result.wait_until_finish()
         counts = collect(result)
@@ -213,13 +202,13 @@ def run_in_slices(make_pipeline: typing.Callable[[], beam.Pipeline], job, chunk_
 
     run_pass(build_stage, chunks_dir)
     # Without any valid post one empty slice still runs, so that brand_mentions gets its schema-only file.
-    planned = (plan_slices(partition_rows(posts_dir), chunk_days, chunk_posts)
+    planned = (plan_slices(partition_rows(posts_dir), plan.chunk_days, plan.chunk_posts)
                or [Slice(datetime.date.min, datetime.date.min)])
     for i, piece in enumerate(planned, 1):
         LOG.info("slice %d of %d: %s", i, len(planned), piece)
-        run_pass(build_score, posts_dir, piece)
-    result = run_pass(build_metrics, posts_dir)
+        run_pass(build_score, job, posts_dir, piece)
+    result = run_pass(build_metrics, job, posts_dir)
     delete_tree(chunks_dir)
     for table in ("brand_mentions", "dead_letters"):
-        drop_empty_partitions(FileSystems.join(job.staging_dir, table))
+        drop_empty_partitions(FileSystems.join(plan.staging_dir, table))
     return result, totals

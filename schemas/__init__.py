@@ -1,4 +1,4 @@
-"""Records the pipeline carries and writes, each with its pyarrow schema.
+"""Records the pipeline carries and writes, each with its pyarrow schema, and the tables (`schemas.tables`).
 
 This package imports nothing else of the project's.
 """
@@ -15,12 +15,12 @@ from schemas.records import (
     METRIC_SCHEMA,
     PERIODS,
     SENTIMENTS,
-    TABLES,
     BrandMention,
     DeadLetter,
     Mention,
     Metric,
 )
+from schemas.tables import TABLES, TableSpec
 
 __all__ = [
     "BRAND_MENTION_FIELDS",
@@ -39,4 +39,5 @@ __all__ = [
     "DeadLetter",
     "Mention",
     "Metric",
+    "TableSpec",
 ]

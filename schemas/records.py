@@ -442,19 +442,3 @@ QUEUE_METRIC_FIELDS = _BREAKDOWN_FIELDS + (
 
 QueueMetric = record_type("QueueMetric", QUEUE_METRIC_FIELDS, __name__)
 QUEUE_METRIC_SCHEMA = arrow_schema(QUEUE_METRIC_FIELDS, "QueueMetric")
-
-# Every table the pipeline writes: name -> (fields, schema).
-TABLES: typing.Dict[str, tuple] = {
-    "brand_mentions": (BRAND_MENTION_FIELDS, BRAND_MENTION_SCHEMA),
-    "metrics": (METRIC_FIELDS, METRIC_SCHEMA),
-    "lang_metrics": (LANG_METRIC_FIELDS, LANG_METRIC_SCHEMA),
-    "topic_metrics": (TOPIC_METRIC_FIELDS, TOPIC_METRIC_SCHEMA),
-    "alerts": (ALERT_FIELDS, ALERT_SCHEMA),
-    "dead_letters": (DEAD_LETTER_FIELDS, DEAD_LETTER_SCHEMA),
-    "response_queue": (RESPONSE_QUEUE_FIELDS, RESPONSE_QUEUE_SCHEMA),
-    "queue_metrics": (QUEUE_METRIC_FIELDS, QUEUE_METRIC_SCHEMA),
-    # Written by runs with a platform --source (x, mastodon, reddit, bluesky):
-    "posts": (MENTION_FIELDS, MENTION_SCHEMA),
-    "brand_replies": (BRAND_REPLY_FIELDS, BRAND_REPLY_SCHEMA),
-    "account_snapshots": (ACCOUNT_SNAPSHOT_FIELDS, ACCOUNT_SNAPSHOT_SCHEMA),
-}

@@ -14,12 +14,12 @@ import pytest
 from pipelines import chunked
 from pipelines.run import main, run
 from pipelines.synthetic import brands_from_config, generate, write_files
+from schemas.tables import JOB_TABLES
 from tests.fakes import FakeSentimentHandler
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CONFIG = str(ROOT / "brands.yaml")
-TABLES = ("brand_mentions", "metrics", "lang_metrics", "topic_metrics", "alerts", "dead_letters", "response_queue",
-          "queue_metrics")
+TABLES = JOB_TABLES  # every table a run from files writes
 BAD_LINES = [b'{"id": "bad1", "text": "Apple", "created_at": "not a time"}', b"{broken json"]
 
 
@@ -198,7 +198,7 @@ def test_an_input_without_valid_posts_gives_empty_tables(tmp_path):
 
 
 def test_a_large_input_on_the_direct_runner_is_sliced_by_itself(inputs, one_pass, tmp_path, monkeypatch, capsys):
-    import pipelines.run as job
+    import pipelines.options as job
 
     monkeypatch.setattr(job, "AUTO_CHUNK_BYTES", 10_000)  # the fixture's input is some 700 KB
     monkeypatch.setattr(job, "AUTO_CHUNK_POSTS", 400)
@@ -223,15 +223,29 @@ def test_a_large_input_on_the_direct_runner_is_sliced_by_itself(inputs, one_pass
     (["--dry_run", "true"], ("file",), 0),
     ([], ("file", "x"), 0),
 ])
-def test_automatic_slices_only_for_a_full_run_from_files_on_the_direct_runner(inputs, monkeypatch, extra, sources,
-                                                                              expected):
+def test_automatic_slices_only_for_a_full_run_from_files_on_the_direct_runner(inputs, tmp_path, monkeypatch, extra,
+                                                                              sources, expected):
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    import pipelines.run as job
+    import pipelines.options as job
+    from pipelines.plan import plan_slicing
 
     monkeypatch.setattr(job, "AUTO_CHUNK_BYTES", 10_000)
     monkeypatch.setattr(job, "AUTO_CHUNK_POSTS", 400)
-    options = PipelineOptions(["--config", CONFIG, "--output_dir", "/tmp/unused", *extra])
-    assert job._auto_chunk_posts(options, sources, (str(inputs / "*.jsonl"),), None) == expected
+    config = job.validate(PipelineOptions(["--config", CONFIG, "--input", str(inputs / "*.jsonl"), "--source",
+                                           ",".join(sources), "--output_dir", str(tmp_path / "o"), *extra]))
+    days = 7 if "--chunk_days" in extra else 0
+    assert plan_slicing(config) == (days, expected)
     monkeypatch.setattr(job, "AUTO_CHUNK_BYTES", 10 ** 12)  # a small input: one pass
-    assert job._auto_chunk_posts(options, sources, (str(inputs / "*.jsonl"),), None) == (900 if "900" in extra else 0)
+    assert plan_slicing(config) == (days, 900 if "900" in extra else 0)
+
+
+def test_the_slices_apply_the_jobs_one_composite_rather_than_composing_the_job_again():
+    import ast
+
+    tree = ast.parse((ROOT / "pipelines" / "chunked.py").read_text(encoding="utf-8"))
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert "transforms.job" in imported
+    steps = {"transforms.matching", "transforms.sentiment", "transforms.metrics", "transforms.metrics_topics",
+             "transforms.alerts", "transforms.response_queue"}
+    assert not imported & steps, imported & steps

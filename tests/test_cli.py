@@ -16,6 +16,7 @@ import typing
 
 import pytest
 
+from pipelines import plan
 from pipelines import run as job
 from pipelines.run import SocialListeningOptions, check_output_dir, main
 from schemas.config import ConfigError
@@ -107,7 +108,7 @@ def no_work(monkeypatch):
     def started(*args, **kwargs):
         raise AssertionError("the run started working before rejecting its configuration")
 
-    monkeypatch.setattr(job, "_model_handler", started)
+    monkeypatch.setattr(plan, "model_handler", started)
     monkeypatch.setattr(job, "build_social_listening", started)
 
 

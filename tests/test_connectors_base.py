@@ -16,8 +16,8 @@ from connectors.base import (ACCOUNT, COMPLETE, LOOPED, MENTIONS, POSITION_TIME,
                              time_slices)
 from connectors.http import HttpClient, HttpPolicy, backoff_seconds, check_secret, rate_limit_reset, redact
 from schemas.records import (ACCOUNT_SNAPSHOT_FIELDS, ACCOUNT_SNAPSHOT_SCHEMA, BRAND_REPLY_FIELDS, BRAND_REPLY_SCHEMA,
-                             TABLES, AccountSnapshot, BrandReply, Mention)
-from schemas.docs import PARTITIONS
+                             AccountSnapshot, BrandReply, Mention)
+from schemas.tables import TABLES
 
 UTC = datetime.timezone.utc
 NOW = datetime.datetime(2026, 10, 1, 12, 0, tzinfo=UTC)
@@ -427,4 +427,4 @@ def test_new_records_agree_with_their_schemas(record, fields, schema):
 
 def test_new_tables_are_registered_with_their_partitioning():
     for table in ("posts", "brand_replies", "account_snapshots"):
-        assert table in TABLES and table in PARTITIONS
+        assert TABLES[table].partition in TABLES[table].description

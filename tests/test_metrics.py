@@ -470,7 +470,7 @@ def test_new_records_agree_with_their_schemas(table, record):
     import schemas.records as records
     from schemas import TABLES
 
-    fields, schema = TABLES[table]
+    fields, schema = TABLES[table].fields, TABLES[table].schema
     cls = getattr(records, record)
     assert list(cls._fields) == schema.names == [f.name for f in fields]
     hints = typing.get_type_hints(cls)

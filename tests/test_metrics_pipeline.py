@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.run import run
-from schemas.records import TABLES
+from schemas.tables import TABLES
 from tests.fake_platforms import TOKEN, UTC, FakeX, serve, x_dataset
 from tests.fakes import FakeSentimentHandler
 
@@ -127,7 +127,7 @@ def test_every_table_partitioned_by_period_and_compacted(out):
             "period=day", "period=month", "period=quarter", "period=week"]
     assert sorted(p.name for p in (out / "alerts").iterdir()) == ["period=day", "period=week"]
     for table in ("metrics", "lang_metrics", "topic_metrics", "alerts"):
-        _fields, schema = TABLES[table]
+        schema = TABLES[table].schema
         for part in (out / table).iterdir():
             (f,) = part.glob("*.parquet")  # one file per partition at this size
             assert [x.name for x in pq.read_schema(f)] == [x.name for x in schema if x.name != "period"]

@@ -441,11 +441,6 @@ def test_explicit_label_map_overrides_aliases() -> None:
     np.testing.assert_array_equal(stars.argmax(axis=1), [0, 0, 1, 2, 2])
 
 
-def test_label_map_is_rejected_for_the_embedded_model() -> None:
-    with pytest.raises(ValueError, match="label_map"):
-        load_sentiment_classifier("embedded", label_map={"a": "negative"})
-
-
 # --------------------------------------------------------------- embedded classifier
 
 
@@ -470,15 +465,6 @@ def test_shipped_head_metadata_records_validation(embedded_classifier: EmbeddedS
 
 
 # ------------------------------------------------------------------- Beam handler
-
-
-def test_handler_rejects_bad_configuration() -> None:
-    with pytest.raises(ValueError, match="min_batch_size"):
-        SentimentModelHandler(min_batch_size=10, max_batch_size=5)
-    with pytest.raises(ValueError, match="label_map"):
-        SentimentModelHandler("embedded", label_map={"x": "negative"})
-    with pytest.raises(ValueError, match="label_map values"):
-        SentimentModelHandler("some/model", label_map={"x": "good"})
 
 
 def test_handler_settings() -> None:

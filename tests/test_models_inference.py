@@ -278,28 +278,28 @@ def test_handler_check_fails_before_loading(tmp_path):
         handler.check()
     SentimentModelHandler(str(tmp_path), label_map={"joy": "positive", "anger": "negative"},
                           topic_model="none").check()
-    with pytest.raises(ValueError, match="topic_label_map"):
-        SentimentModelHandler(topic_label_map={"a": "b"})
 
 
 def test_pipeline_flags_build_the_handler_from_the_config(tmp_path):
-    from pipelines.run import SocialListeningOptions, _model_handler
+    from pipelines.options import SocialListeningOptions, model_config
+    from pipelines.plan import model_handler
+
+    def _model_handler(argv, brands):
+        options = PipelineOptions(argv)
+        return model_handler(model_config(options.view_as(SocialListeningOptions), options, brands))
 
     brands = parse_config({"brands": [{"id": "a", "names": ["A"]}],
                            "topics": {"threshold": 0.6, "taxonomy": {"sustainability": ["recycling"]}}})
-    opts = PipelineOptions(["--precision", "int8"]).view_as(SocialListeningOptions)
-    handler = _model_handler(opts, brands)
+    handler = _model_handler(["--precision", "int8"], brands)
     assert "sustainability" in handler.topic_names and handler.topic_names[-1] == OTHER
     assert handler._topic_threshold == 0.6 and handler._precision == "int8"
     save_tiny_hf_model(tmp_path, ["joy", "anger", "neutral"])
-    bad = PipelineOptions(["--model", str(tmp_path), "--topic_model", "none"]).view_as(SocialListeningOptions)
     with pytest.raises(ConfigError, match="--model"):
-        _model_handler(bad, brands)
+        _model_handler(["--model", str(tmp_path), "--topic_model", "none"], brands)
     nli = tmp_path / "nli"
     save_tiny_hf_model(nli, ["LABEL_0", "LABEL_1", "LABEL_2"])
-    no_entailment = PipelineOptions(["--topic_model", str(nli)]).view_as(SocialListeningOptions)
     with pytest.raises(ConfigError, match="--topic_model"):
-        _model_handler(no_entailment, brands)
+        _model_handler(["--topic_model", str(nli)], brands)
 
 
 # --------------------------------------------------------- the scoring step (Beam)

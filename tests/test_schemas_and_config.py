@@ -9,20 +9,19 @@ import apache_beam as beam
 import pyarrow as pa
 import pytest
 
-from schemas import MENTION_FIELDS, MENTION_SCHEMA, TABLES, BrandMention, DeadLetter, Mention, Metric
+from schemas import TABLES, DeadLetter, Mention
 from schemas.config import ConfigError, load_config, parse_config
 from schemas.fields import to_arrow_table
 
 PY_TO_ARROW = {str: (pa.types.is_string,), int: (pa.types.is_int64,), bool: (pa.types.is_boolean,),
                float: (pa.types.is_float32, pa.types.is_float64), datetime.datetime: (pa.types.is_timestamp,),
                datetime.date: (pa.types.is_date32,), typing.List[str]: (pa.types.is_list,),
-               typing.Mapping[str, float]: (pa.types.is_map,)}
+               typing.List[int]: (pa.types.is_list,), typing.Mapping[str, float]: (pa.types.is_map,)}
 
 
-@pytest.mark.parametrize("record, table", [(BrandMention, "brand_mentions"), (Metric, "metrics"),
-                                           (DeadLetter, "dead_letters"), (Mention, "mentions")])
-def test_named_tuple_and_arrow_schema_agree(record, table):
-    fields, schema = TABLES[table] if table in TABLES else (MENTION_FIELDS, MENTION_SCHEMA)
+@pytest.mark.parametrize("table", list(TABLES))
+def test_named_tuple_and_arrow_schema_agree(table):
+    record, fields, schema = TABLES[table].record, TABLES[table].fields, TABLES[table].schema
     assert list(record._fields) == schema.names == [f.name for f in fields]
     hints = typing.get_type_hints(record)
     for fld in fields:
@@ -50,7 +49,7 @@ def test_row_coder_round_trip_keeps_utc_and_nulls():
 
 
 def test_to_arrow_table_rejects_null_in_required_column():
-    _fields, schema = TABLES["dead_letters"]
+    schema = TABLES["dead_letters"].schema
     with pytest.raises((pa.ArrowInvalid, ValueError)):
         to_arrow_table([DeadLetter("parse", None, "{}", None, None)], schema).validate(full=True)
 

@@ -62,8 +62,6 @@ REPLIES = "brand_replies"
 SNAPSHOTS = "account_snapshots"
 PROGRESS = "progress"
 STATE_DIR = "_state"
-# Tables that runs with a platform source write and read back (see schemas.records.TABLES).
-FETCH_TABLES = ("posts", "brand_replies", "account_snapshots")
 _UTC = datetime.timezone.utc
 
 

@@ -113,7 +113,7 @@ def _child(args) -> None:
                                  "phases": _phase_seconds(result), "pass_peaks_mb": peaks}))
 
 
-# Top-level steps of `pipelines.run.build_social_listening` -> the phase they belong to.
+# Steps of a run (top level, or inside the job's composite `SocialListening`) -> the phase they belong to.
 _PHASES = {"ReadMentions": "read", "Dedupe": "dedupe", "CountDuplicates": "dedupe", "MatchBrands": "match",
            "ScoreSentiment": "sentiment", "MentionDates": "metrics", "ComputeMetrics": "metrics",
            "ComputeTopicMetrics": "metrics", "DetectAlerts": "metrics", "AllDeadLetters": "parquet",
@@ -139,6 +139,8 @@ def _phase_seconds(result) -> dict:
             continue
         step = info.labels.get(monitoring_infos.PTRANSFORM_LABEL, "")
         top = step.split("/", 1)[0]
+        if top == "SocialListening":  # the job's composite (transforms.job): its own steps are the phases
+            top = step.split("/", 2)[1] if "/" in step else top
         phase = _PHASES.get(top) or ("parquet" if top.startswith(("Write", "Tag")) else "other")
         msecs[phase] = msecs.get(phase, 0) + monitoring_infos.extract_counter_value(info)
     return {phase: ms / 1000 for phase, ms in msecs.items()}

@@ -1,0 +1,158 @@
+"""The job, composed once: posts in, the job's tables out (`SocialListening`).
+
+Steps: [Window, for a windowed run] -> Dedupe -> MatchBrands -> ScoreSentiment (the
+SCORE steps), then ComputeMetrics, ComputeTopicMetrics, ComputeResponseQueue ->
+DetectAlerts, and for a windowed run the merge with the committed periods (the
+AGGREGATE steps). A one-pass run applies both to what it read; a sliced run
+(`pipelines.chunked`) applies the same composite to each slice of posts with SCORE
+only, then once with AGGREGATE only to every scored mention and post: slicing is a plan
+over this one composition, not a second one.
+"""
+
+from __future__ import annotations
+
+import typing
+from dataclasses import dataclass
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.ml.inference.base import ModelHandler
+
+from schemas import DeadLetter
+from schemas.config import BrandConfig
+from schemas.tables import TABLES
+from transforms.alerts import DetectAlerts
+from transforms.dedupe import DedupeMentions
+from transforms.incremental import MergeRecomputed, ReadCommitted, RunWindow, SplitByWindow, context_file
+from transforms.matching import MatchBrands
+from transforms.metrics import ComputeMetrics, MentionDays
+from transforms.metrics_topics import ComputeTopicMetrics
+from transforms.response_queue import ComputeResponseQueue, max_horizon, queue_recompute_from
+from transforms.sentiment import ScoreSentiment
+
+SCORE = "score"
+AGGREGATE = "aggregate"
+# The periodic tables a windowed run recomputes from its window on and merges with the committed earlier periods.
+_MERGED = ("metrics", "lang_metrics", "topic_metrics", "alerts")
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What the job's steps need.
+
+    Attributes:
+        brands: The validated brand config.
+        model_handler: The sentiment/topic model.
+        window: A windowed run's window (None: a full run).
+        output_dir: Where a windowed run reads the committed tables around its window.
+        reply_coverage: (brand id, platform) pairs whose brand replies were fetched (`Connector.reply_coverage`).
+    """
+
+    brands: BrandConfig
+    model_handler: ModelHandler
+    window: typing.Optional[RunWindow] = None
+    output_dir: typing.Optional[str] = None
+    reply_coverage: typing.Tuple[typing.Tuple[str, str], ...] = ()
+
+
+class SocialListening(beam.PTransform):
+    """{'mentions', 'dead_letters', ...} -> the job's tables, by name (see `schemas.tables`).
+
+    Inputs (a dict of PCollections):
+        mentions: The valid posts read (SCORE).
+        dead_letters: The reading's dead letters (optional), written with the scoring's.
+        brand_replies, account_snapshots: A platform run's (optional; the metrics read them).
+        brand_mentions, posts: Scored mentions and every valid post, when SCORE is not among the steps.
+        alert_mentions: The mentions the alerts read their top terms from (optional; default brand_mentions).
+
+    Outputs: 'brand_mentions' and 'dead_letters' (SCORE), 'metrics', 'lang_metrics', 'topic_metrics', 'alerts',
+    'response_queue', 'queue_metrics' (AGGREGATE), and with SCORE also 'unmatched' (posts no brand matched) and
+    'duplicates' (the count of copies dropped).
+
+    Args:
+        job: The job's configuration.
+        steps: SCORE and/or AGGREGATE.
+    """
+
+    def __init__(self, job: JobSpec, steps: typing.Sequence[str] = (SCORE, AGGREGATE)):
+        super().__init__()
+        self._job = job
+        self._steps = tuple(steps)
+
+    def expand(self, inputs: typing.Dict[str, beam.PCollection]) -> typing.Dict[str, beam.PCollection]:
+        job, window, out = self._job, self._job.window, {}
+        pipeline = inputs[next(iter(inputs))].pipeline
+        dead = [inputs["dead_letters"]] if "dead_letters" in inputs else []
+        if SCORE in self._steps:
+            if window is None:
+                deduped = inputs["mentions"] | "Dedupe" >> DedupeMentions()
+                mentions = posts = deduped["mentions"]
+            else:
+                # Only the window's posts are scored; those of the context still answer complaints (posts).
+                # The split comes first, so that a window's shuffles hold its own posts, not the whole input
+                # (copies of a post share its creation time, so they land on the same side).
+                split = inputs["mentions"] | "Window" >> SplitByWindow(window)
+                deduped = split["window"] | "Dedupe" >> DedupeMentions()
+                mentions = deduped["mentions"]
+                # Context posts (counted as outside the window, copies included) only answer complaints: a
+                # copy of a brand's reply changes no reply time, so they go to the metrics without a dedupe,
+                # and as a second PCollection rather than flattened (a runner may copy a flattened input).
+                posts = (mentions, split["context"])
+            matched = mentions | "MatchBrands" >> MatchBrands(job.brands)
+            scored = matched.matched | "ScoreSentiment" >> ScoreSentiment(job.model_handler)
+            brand_mentions = out["brand_mentions"] = scored["brand_mentions"]
+            dead.append(scored["dead_letters"])
+            out.update(unmatched=matched.unmatched, duplicates=deduped["duplicates"])
+            _ = deduped["duplicates"] | "CountDuplicates" >> beam.Map(
+                lambda n: beam.metrics.Metrics.counter("dedupe", "duplicates").inc(n))
+        else:
+            brand_mentions, posts = inputs["brand_mentions"], inputs["posts"]
+            mentions = posts
+        if dead:
+            out["dead_letters"] = tuple(dead) | "AllDeadLetters" >> beam.Flatten().with_output_types(DeadLetter)
+        if AGGREGATE in self._steps:
+            out.update(self._aggregate(pipeline, inputs, brand_mentions, mentions, posts))
+        return out
+
+    def _aggregate(self, pipeline: beam.Pipeline, inputs: typing.Dict[str, beam.PCollection],
+                   brand_mentions: beam.PCollection, mentions: beam.PCollection, posts: typing.Any
+                   ) -> typing.Dict[str, beam.PCollection]:
+        """The metrics, topic metrics, alerts and response queue from the scored mentions and the posts."""
+        job, window = self._job, self._job.window
+        spec = TABLES["brand_mentions"]
+        if window is None:
+            metric_mentions = brand_mentions
+            dates = mentions | "MentionDates" >> MentionDays()
+        else:
+            # Metrics are recomputed from the mentions: this window's, and the committed ones around it.
+            committed = pipeline | "CommittedMentions" >> ReadCommitted(
+                FileSystems.join(job.output_dir, spec.name), spec.record, spec.schema, context_file(window))
+            metric_mentions = ((brand_mentions, committed)
+                               | "WindowAndCommittedMentions" >> beam.Flatten().with_output_types(spec.record))
+            dates = pipeline | "WindowDates" >> beam.Create(window.date_bounds())
+        # Every valid post goes in too: the brand accounts' own replies among them answer complaints.
+        metric_inputs = {"brand_mentions": metric_mentions, "mention_dates": dates, "posts": posts}
+        metric_inputs.update({k: inputs[k] for k in ("brand_replies", "account_snapshots") if k in inputs})
+        computed = metric_inputs | "ComputeMetrics" >> ComputeMetrics(job.brands, list(job.reply_coverage))
+        tables = {"metrics": computed["metrics"], "lang_metrics": computed["lang_metrics"]}
+        tables["topic_metrics"] = (metric_mentions, dates) | "ComputeTopicMetrics" >> ComputeTopicMetrics()
+        alert_mentions = inputs.get("alert_mentions", metric_mentions)
+        tables["alerts"] = (tables["metrics"], alert_mentions) | "DetectAlerts" >> DetectAlerts(job.brands)
+        # The response queue meets the same mentions and posts (and so the same replies) as the metrics.
+        queue = metric_inputs | "ComputeResponseQueue" >> ComputeResponseQueue(job.brands)
+        tables.update(response_queue=queue["response_queue"], queue_metrics=queue["queue_metrics"])
+        if window is not None:
+            # The periods the window touches (and later ones) from this run, earlier periods as committed.
+            recompute_from = {"queue_metrics": queue_recompute_from(window.start, max_horizon(job.brands))}
+            for name in _MERGED + ("queue_metrics",):
+                table = TABLES[name]
+                earlier = pipeline | f"Committed{table.label}" >> ReadCommitted(
+                    FileSystems.join(job.output_dir, name), table.record, table.schema)
+                tables[name] = (tables[name], earlier) | f"Merge{table.label}" >> MergeRecomputed(
+                    window, table.record, *([recompute_from[name]] if name in recompute_from else []))
+        return tables
+
+
+def dead_letter_prefix(window: typing.Optional[RunWindow]) -> str:
+    """File names of the dead letters: a windowed run's carry its window, so that a rerun replaces them."""
+    return "part" if window is None else f"part-{window.key}"
