@@ -30,6 +30,7 @@ from typing import Any
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 from models.encoder import PRECISIONS
+from models.onnx_backend import BACKENDS, resolve_backend
 from models.sentiment import EMBEDDED, LABELS, NONE, SentimentClassifier, load_sentiment_classifier
 from models.topics import DEFAULT_THRESHOLD, DEFAULT_TOPICS, Topic, validate_taxonomy
 
@@ -69,6 +70,7 @@ class SentimentModelHandler(ModelHandler[str, PredictionResult, SentimentClassif
         topic_model: str | None = None,
         topic_label_map: Mapping[str, str] | None = None,
         topic_threshold: float = DEFAULT_THRESHOLD,
+        backend: str = "auto",
     ) -> None:
         """Validates and stores the configuration; loads nothing.
 
@@ -90,6 +92,8 @@ class SentimentModelHandler(ModelHandler[str, PredictionResult, SentimentClassif
             topic_label_map: For a Hugging Face topic model (see
                 :func:`models.sentiment.load_sentiment_classifier`).
             topic_threshold: Score at or above which a topic is kept on a row.
+            backend: For the embedded model: ``auto`` (ONNX Runtime, fused graph, where it is
+                installed and has the precision: fp32, int8; else torch), ``onnx`` or ``torch``.
 
         Raises:
             ValueError: On inconsistent settings, so a job fails before it starts.
@@ -111,6 +115,15 @@ class SentimentModelHandler(ModelHandler[str, PredictionResult, SentimentClassif
                 raise ValueError(f"SentimentModelHandler: label_map values must be in {LABELS}, got {bad}.")
         if precision not in PRECISIONS:
             raise ValueError(f"SentimentModelHandler: precision must be one of {PRECISIONS}, got {precision!r}.")
+        if backend not in BACKENDS:
+            raise ValueError(f"SentimentModelHandler: backend must be one of {BACKENDS}, got {backend!r}.")
+        if backend == "onnx" and model != EMBEDDED:
+            raise ValueError("SentimentModelHandler: backend onnx runs the embedded model; Hugging Face "
+                             "checkpoints run in torch (backend auto or torch).")
+        try:
+            resolve_backend(backend, precision)
+        except ValueError as exc:
+            raise ValueError(f"SentimentModelHandler: {exc}") from None
         if num_threads is not None and num_threads < 1:
             raise ValueError(f"SentimentModelHandler: num_threads must be positive, got {num_threads}.")
         if not 0.0 < topic_threshold <= 1.0:
@@ -147,6 +160,7 @@ class SentimentModelHandler(ModelHandler[str, PredictionResult, SentimentClassif
         self._topic_model = topic_model
         self._topic_label_map = dict(topic_label_map) if topic_label_map else None
         self._topic_threshold = float(topic_threshold)
+        self._backend = backend
 
     @property
     def topic_names(self) -> tuple[str, ...]:
@@ -198,6 +212,7 @@ class SentimentModelHandler(ModelHandler[str, PredictionResult, SentimentClassif
             topic_model=self._topic_model,
             topic_label_map=self._topic_label_map,
             topic_threshold=self._topic_threshold,
+            backend=self._backend,
         )
 
     def run_inference(

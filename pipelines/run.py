@@ -64,6 +64,7 @@ from transforms.fetch import FETCH_TABLES, FetchPlan, ReadSources, commit_state,
 from transforms.incremental import (MergeRecomputed, ReadCommitted, RunWindow, SplitByWindow, context_file,
                                     load_runs, parse_day, plan_window, updated_runs, write_runs)
 from transforms.response_queue import ComputeResponseQueue, max_horizon, queue_recompute_from
+from transforms.progress import PROGRESS
 from transforms.sentiment import ScoreSentiment
 from transforms.sinks import commit_partitions, commit_tables, delete_tree
 from pipelines.tables import count_written, write_table
@@ -116,6 +117,11 @@ class SocialListeningOptions(PipelineOptions):
         parser.add_argument("--precision", choices=("fp32", "bf16", "int8"), default="fp32",
                             help="Model arithmetic: fp32; bf16 (fast only on CPUs with bfloat16 instructions); "
                                  "int8 (dynamic quantisation of the linear layers). `make eval` measures the cost.")
+        parser.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto",
+                            help="Runtime of the embedded model: auto (ONNX Runtime, fused graph exported once into "
+                                 "the cache, where installed and for fp32/int8; else torch), onnx or torch.")
+        parser.add_argument("--quiet", action="store_true",
+                            help="No progress lines (posts read, texts scored, rate, ETA) on stderr.")
         parser.add_argument("--max_tokens", type=int, default=256,
                             help="Texts longer than this many tokens are truncated before scoring.")
         parser.add_argument("--inference_threads", type=int, default=0,
@@ -742,9 +748,9 @@ def _model_handler(opts: SocialListeningOptions, brands: typing.Optional[BrandCo
             model=opts.model, label_map=label_map, min_batch_size=opts.inference_batch_size,
             max_batch_size=opts.inference_batch_size, max_length=opts.max_tokens, precision=opts.precision,
             num_threads=_inference_threads(opts), topics=taxonomy, topic_model=opts.topic_model,
-            topic_label_map=topic_label_map, topic_threshold=threshold)
+            topic_label_map=topic_label_map, topic_threshold=threshold, backend=opts.backend)
     except ValueError as exc:
-        raise ConfigError(f"--model / --topic_model: {exc}") from None
+        raise ConfigError(f"--model / --topic_model / --backend: {exc}") from None
     for flag, check in (("--model", handler.check_sentiment_model), ("--topic_model", handler.check_topic_model)):
         try:
             check()
@@ -779,6 +785,7 @@ def run(argv: typing.Optional[typing.Sequence[str]] = None, test_pipeline: typin
         return None
     fetch = _fetch_plan(opts, brands, sources, output_dir, run_id)
     handler = model_handler or _model_handler(opts, brands)
+    PROGRESS.configure(enabled=not opts.quiet)
     staging = FileSystems.join(output_dir, "_staging", run_id)
     job = JobConfig(brands, patterns, staging, handler, opts.max_text_chars, fetch, window, output_dir)
 
