@@ -182,17 +182,22 @@ def test_progress_line_has_counts_rate_and_eta():
     progress.configure(True, stream=stream)
     progress.add(POSTS_READ, 10_000)
     progress.add(POSTS_MATCHED, 400)
-    clock.now += 1
+    clock.now += 30  # the model loads, the first batch runs: its texts arrive at once
     progress.add(TEXTS_SCORED, 90)
     progress.add(POSTS_SCORED, 100)
-    clock.now += 10  # 100 posts in 10 s: the other 300 take 30 s
     assert progress.report()
-    line = stream.getvalue()
-    assert "10,000 posts read, 400 matched" in line and "scored 90 texts (100/400 posts, 25%)" in line
-    assert "9.0 texts/s" in line and "ETA 0:30" in line
+    first = stream.getvalue()
+    assert "10,000 posts read, 400 matched" in first and "scored 90 texts (100/400 posts, 25%)" in first
+    assert "texts/s" not in first  # one batch gives no rate yet
+    clock.now += 10
+    progress.add(TEXTS_SCORED, 45)
+    progress.add(POSTS_SCORED, 100)  # 100 posts in 10 s: the other 200 take 20 s
+    assert progress.report()
+    line = stream.getvalue().splitlines()[-1]
+    assert "scored 135 texts (200/400 posts, 50%) 4.5 texts/s, ETA 0:20" in line
     assert not progress.report()  # nothing moved: no new line
-    progress.add(POSTS_SCORED, 300)  # scoring done: a last line at once
-    assert stream.getvalue().count("\n") == 2 and "(400/400 posts, 100%)" in stream.getvalue()
+    progress.add(POSTS_SCORED, 200)  # scoring done: a last line at once
+    assert stream.getvalue().count("\n") == 3 and "(400/400 posts, 100%)" in stream.getvalue()
     progress.configure(False, stream=stream)
     progress.add(POSTS_READ)
     assert not progress.report()

@@ -9,8 +9,10 @@ new line each time (what a log collects)::
 
     progress: 41,200 posts read, 3,009 matched | scored 1,310 texts (1,450/3,009 posts, 48%) 45.2 texts/s, ETA 0:34
 
-The ETA is the matched posts not yet scored at the posts-per-second rate of scoring so far
-(every matched post is counted before scoring starts: a shuffle separates the two).
+The rate is measured from the end of the first batch (its texts arrive at once, after the
+model load and the batch's own work) to the latest scored text; the ETA is the matched posts
+not yet scored at that rate in posts (every matched post is counted before scoring starts:
+a shuffle separates the two).
 
 On a cloud runner, where the DoFns run in worker processes, the same figures are Beam
 metrics that the runner's console and logs show: counters ``sentiment/texts_scored``,
@@ -31,6 +33,8 @@ POSTS_MATCHED = "posts_matched"
 TEXTS_SCORED = "texts_scored"
 POSTS_SCORED = "posts_scored"
 DEFAULT_INTERVAL = 5.0
+# Texts scored within this many seconds of the first one belong to the first batch.
+_FIRST_BATCH_SECONDS = 0.5
 
 
 def _clock(seconds: float) -> str:
@@ -53,7 +57,9 @@ class Progress:
         self._interval = interval
         self._counts: typing.Dict[str, int] = {}
         self._started = clock()
-        self._scoring_started: typing.Optional[float] = None
+        self._first_scored: typing.Optional[float] = None
+        self._base: typing.Optional[typing.Tuple[float, int, int]] = None  # end of the first batch
+        self._last_scored = 0.0
         self._enabled = False
         self._stream: typing.Optional[typing.TextIO] = None
         self._thread: typing.Optional[threading.Thread] = None
@@ -78,7 +84,8 @@ class Progress:
         with self._lock:
             self._counts = {}
             self._started = self._clock()
-            self._scoring_started = None
+            self._first_scored = None
+            self._base = None
             self._last_printed = None
             self._drawn = False
             self._enabled = bool(enabled)
@@ -101,8 +108,12 @@ class Progress:
         """Adds ``n`` to the count ``name``."""
         with self._lock:
             count = self._counts[name] = self._counts.get(name, 0) + n
-            if name == TEXTS_SCORED and self._scoring_started is None:
-                self._scoring_started = self._clock()
+            if name in (TEXTS_SCORED, POSTS_SCORED):
+                now = self._last_scored = self._clock()
+                if self._first_scored is None:
+                    self._first_scored = now
+                if now - self._first_scored <= _FIRST_BATCH_SECONDS:
+                    self._base = (now, self._counts.get(TEXTS_SCORED, 0), self._counts.get(POSTS_SCORED, 0))
             done = name == POSTS_SCORED and count >= self._counts.get(POSTS_MATCHED, 0) > 0
         if done and self._enabled:
             self.report(final=True)  # scoring is over: say so before the job's own output follows
@@ -114,11 +125,10 @@ class Progress:
             out: typing.Dict[str, float] = {k: self._counts.get(k, 0)
                                             for k in (POSTS_READ, POSTS_MATCHED, TEXTS_SCORED, POSTS_SCORED)}
             out["elapsed_seconds"] = now - self._started
-            if self._scoring_started is not None:
-                # The first batch's texts arrive at once; time them from a moment before.
-                seconds = max(now - self._scoring_started, 1e-3)
-                out["texts_per_second"] = out[TEXTS_SCORED] / seconds
-                posts_rate = out[POSTS_SCORED] / seconds
+            if self._base is not None and self._last_scored > self._base[0]:
+                seconds = self._last_scored - self._base[0]
+                out["texts_per_second"] = (out[TEXTS_SCORED] - self._base[1]) / seconds
+                posts_rate = (out[POSTS_SCORED] - self._base[2]) / seconds
                 remaining = max(0, out[POSTS_MATCHED] - out[POSTS_SCORED])
                 if posts_rate > 0:
                     out["eta_seconds"] = remaining / posts_rate
@@ -130,11 +140,12 @@ class Progress:
         parts = [f"progress: {s[POSTS_READ]:,} posts read"]
         if s[POSTS_MATCHED]:
             parts[0] += f", {s[POSTS_MATCHED]:,} matched"
-        if "texts_per_second" in s:
+        if s[TEXTS_SCORED]:
             matched = s[POSTS_MATCHED]
             share = s[POSTS_SCORED] / matched if matched else 0.0
-            scored = (f"scored {s[TEXTS_SCORED]:,} texts ({s[POSTS_SCORED]:,}/{matched:,} posts, {share:.0%}) "
-                      f"{s['texts_per_second']:.1f} texts/s")
+            scored = f"scored {s[TEXTS_SCORED]:,} texts ({s[POSTS_SCORED]:,}/{matched:,} posts, {share:.0%})"
+            if "texts_per_second" in s:
+                scored += f" {s['texts_per_second']:.1f} texts/s"
             if "eta_seconds" in s:
                 scored += f", ETA {_clock(s['eta_seconds'])}"
             if bar_width > 0:

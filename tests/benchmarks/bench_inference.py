@@ -122,9 +122,9 @@ def run_raw(texts: typing.List[str], variant: str) -> dict:
                     clf.topic_scorer.scores(topic_in.numpy())
         return time.perf_counter() - started
 
-    sweep_sample = random.Random(0).sample(ids, min(384, len(ids)))
+    sweep_sample = random.Random(0).sample(ids, min(256, len(ids)))
     forward(sweep_sample[:64], 32)  # warm-up
-    sweep = {bs: len(sweep_sample) / forward(sweep_sample, bs) for bs in (32, 64, 128)}
+    sweep = {bs: len(sweep_sample) / forward(sweep_sample, bs) for bs in (32, 64)}
     best = max(sweep, key=sweep.get)
     seconds = forward(ids, best)
     return {"texts": len(texts), "seconds": seconds, "batch_size": best, "model_id": clf.model_id,
