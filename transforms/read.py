@@ -20,6 +20,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from connectors.files import (DEFAULT_MAX_TEXT_CHARS, InvalidRecord, decompresses_itself, detect_format,
                               iter_file_records, open_decompressed, parse_mention)
 from transforms.dead_letters import dead_letter
+from transforms.progress import POSTS_READ, PROGRESS
 
 DEAD = "dead_letters"
 
@@ -60,6 +61,7 @@ class ParseFileFn(beam.DoFn):
                 for raw in iter_file_records(path, open_decompressed(path, fh), fmt):
                     read += 1
                     self._records.inc()
+                    PROGRESS.add(POSTS_READ)
                     if raw.data is None:
                         yield beam.pvalue.TaggedOutput(DEAD, dead_letter("parse", raw.error, raw.raw, raw.source))
                         continue

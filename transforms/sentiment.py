@@ -11,11 +11,17 @@ Before RunInference the texts are sorted by length in runs of 4,096, so that the
 batches RunInference cuts hold texts of similar length and pad little (Beam's own length
 bucketing, `batch_length_fn`, works only on its streaming path). A batch the model fails
 on goes to dead letters, one row per post, with the error.
+
+Progress (`transforms.progress`): posts matched are counted on the way in, texts and posts
+scored on the way out, as Beam counters and gauges (`sentiment/texts_scored`,
+`sentiment/posts_scored`, `sentiment/texts_per_second`, `sentiment/eta_seconds`) and in the
+process-wide tally that prints a line every few seconds where enabled.
 """
 
 from __future__ import annotations
 
 import operator
+import time
 import typing
 
 import apache_beam as beam
@@ -26,6 +32,7 @@ from models.text import model_text, text_key
 from schemas import BrandMention, Mention
 from transforms.coders import RECORDS_CODER
 from transforms.dead_letters import dead_letter
+from transforms.progress import POSTS_MATCHED, POSTS_SCORED, PROGRESS, TEXTS_SCORED
 
 # Columns a BrandMention copies from its Mention unchanged.
 _COPIED = tuple(name for name in BrandMention._fields if name in Mention._fields and name != "id")
@@ -34,12 +41,35 @@ NAMESPACE = "sentiment"
 # Made once: a counter object per element costs more than the work it counts.
 _DISTINCT_TEXTS = beam.metrics.Metrics.counter(NAMESPACE, "distinct_texts")
 _REPEATED_TEXT_POSTS = beam.metrics.Metrics.counter(NAMESPACE, "repeated_text_posts")
+_TEXTS_SCORED = beam.metrics.Metrics.counter(NAMESPACE, "texts_scored")
+_POSTS_SCORED = beam.metrics.Metrics.counter(NAMESPACE, "posts_scored")
+_RATE = beam.metrics.Metrics.gauge(NAMESPACE, "texts_per_second")
+_ETA = beam.metrics.Metrics.gauge(NAMESPACE, "eta_seconds")
+_GAUGE_EVERY = 2.0  # seconds between gauge updates: a gauge per element would cost more than the count
+_last_gauge = [0.0]
+
+
+def _count_scored(posts: int) -> None:
+    """Counts one scored text carrying ``posts`` posts; refreshes the rate and ETA gauges now and then."""
+    _TEXTS_SCORED.inc()
+    _POSTS_SCORED.inc(posts)
+    PROGRESS.add(TEXTS_SCORED)
+    PROGRESS.add(POSTS_SCORED, posts)
+    now = time.monotonic()
+    if now - _last_gauge[0] >= _GAUGE_EVERY:
+        _last_gauge[0] = now
+        figures = PROGRESS.snapshot()
+        if "texts_per_second" in figures:
+            _RATE.set(int(round(figures["texts_per_second"])))
+        if "eta_seconds" in figures:
+            _ETA.set(int(round(figures["eta_seconds"])))
 
 
 def to_brand_mentions(scored: typing.Tuple[typing.Sequence[typing.Tuple[Mention, tuple]], PredictionResult]
                       ) -> typing.Iterator[BrandMention]:
     """Expands one scored text into one BrandMention per post carrying it and brand the post mentions."""
     group, result = scored
+    _count_scored(len(group))
     scores = result.inference
     # A model without topics leaves these empty (not null: "no topic" is a fact).
     topics = list(scores.get("topics", ()))
@@ -64,6 +94,19 @@ def to_brand_mentions(scored: typing.Tuple[typing.Sequence[typing.Tuple[Mention,
             )
 
 
+class _ToBrandMentions(beam.DoFn):
+    """:func:`to_brand_mentions` as a DoFn that turns progress lines on in a worker process where the job asked."""
+
+    def __init__(self, progress: bool):
+        self._progress = progress
+
+    def setup(self):
+        PROGRESS.enable_once(self._progress)
+
+    def process(self, scored):
+        yield from to_brand_mentions(scored)
+
+
 def _failed_batch_to_dead_letters(failure):
     batch, exc = failure
     for group, _text in batch:
@@ -82,6 +125,7 @@ def _key_by_text(pair: typing.Tuple[Mention, tuple]) -> typing.Tuple[str, bytes]
     DirectRunner) then holds one bytes object per post instead of a tree of Python
     objects, and does not decode and re-encode it on the way through.
     """
+    PROGRESS.add(POSTS_MATCHED)
     return text_key(pair[0].text), _PAIR_CODER.encode(pair)
 
 
@@ -140,11 +184,14 @@ class ScoreSentiment(beam.PTransform):
         model_handler: An unkeyed ModelHandler from text to a PredictionResult whose
             `inference` holds sentiment, p_negative, p_neutral and p_positive, and
             optionally topics and topic_scores.
+        progress: Print progress lines in the worker processes too; default: as this
+            process does (`transforms.progress.PROGRESS.enabled`, off with `--quiet`).
     """
 
-    def __init__(self, model_handler: ModelHandler):
+    def __init__(self, model_handler: ModelHandler, progress: typing.Optional[bool] = None):
         super().__init__()
         self._handler = model_handler
+        self._progress = PROGRESS.enabled if progress is None else bool(progress)
 
     def expand(self, matched):
         texts = (
@@ -157,6 +204,7 @@ class ScoreSentiment(beam.PTransform):
             texts = texts | "SortByLength" >> beam.ParDo(SortBundleByLength())
         main, failures = (
             texts | "RunInference" >> RunInference(KeyedModelHandler(self._handler)).with_exception_handling())
-        rows = main | "ToBrandMentions" >> beam.FlatMap(to_brand_mentions).with_output_types(BrandMention)
+        rows = main | "ToBrandMentions" >> beam.ParDo(_ToBrandMentions(self._progress)).with_output_types(
+            BrandMention)
         dead = failures.failed_inferences | "FailedToDeadLetters" >> beam.FlatMap(_failed_batch_to_dead_letters)
         return {"brand_mentions": rows, "dead_letters": dead}

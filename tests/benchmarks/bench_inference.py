@@ -1,29 +1,34 @@
-"""Benchmark: sentiment inference, four ways on the same texts (`make bench`).
+"""Benchmark: sentiment inference, side by side in one run (`make bench`).
 
     .venv/bin/python tests/benchmarks/bench_inference.py [--input data/sample/mentions.jsonl]
-        [--config brands.yaml] [--precision fp32] [--naive-sample 400]
+        [--config brands.yaml] [--variants torch-fp32,onnx-fp32,onnx-int8] [--naive-sample 400] [--skip c,d]
 
 Texts: the posts of `--input` that the brands of `--config` match (what the job scores),
 with their repeats (reposts, copy-paste) left in. Contenders, each in its own process so
-that its peak memory is its own:
+that its peak memory is its own, one after another in this one run (compare them only
+within a run: the machine's load moves between runs):
 
-- (a) **raw forward**: the embedded model's encoder + head on pre-tokenised, length-sorted
-  batches under `torch.inference_mode()`, at the best of a few batch sizes: the limit;
-- (b) **our pipeline**: `python -m pipelines.run` end to end, file in, Parquet out
-  (reading, dedupe, matching, scoring distinct texts, metrics, alerts, writes, model load
-  included), texts/s counted over the same matched posts;
-- (c) **naive loop**: a transformers `pipeline("feature-extraction")` called once per text,
-  then mean pooling and the same head (on a fixed random sample of `--naive-sample` texts:
-  per-text cost does not depend on the order);
+- (a) **raw forward** per variant (backend-precision: torch-fp32 is the torch path,
+  onnx-fp32 the fused ONNX Runtime graph, the default; onnx-int8 its dynamic int8): the
+  model (encoder with the sentiment and topic outputs, head, topic scores) on pre-tokenised,
+  length-sorted batches at the best of a few batch sizes: the limit of that variant;
+- (b) **our pipeline** per variant: `python -m pipelines.run` end to end with `--backend`
+  and `--precision`, file in, Parquet out (reading, dedupe, matching, scoring distinct
+  texts, metrics, alerts, writes, model load included), texts/s counted over the same
+  matched posts; and once more on the input's first `--startup-records` records: the
+  difference of the two runs is the pipeline's marginal texts/s, without the fixed start-up
+  (imports, graph construction, model load, commit) that a small input cannot amortise;
+- (c) **naive loop**: a transformers `pipeline("feature-extraction")` called once per text
+  in torch fp32, then mean pooling and the same head (on a fixed random sample of
+  `--naive-sample` texts: per-text cost does not depend on the order);
 - (d) **RunInference, default batching**: `beam.Create(texts) | RunInference(handler)` with
-  a textbook handler (Beam's default `BatchElements` settings, each batch padded as given),
-  model load included.
+  a textbook torch fp32 handler (Beam's default `BatchElements` settings, each batch padded
+  as given), model load included.
 
-Prints texts/s, seconds and peak RSS for each and the ratios b/a, b/c and b/d. (b) also runs
-once more on the input's first `--startup-records` records (same job, same model load): the
-difference of the two runs gives the pipeline's marginal texts/s, without the fixed start-up
-(imports, graph construction, model load, commit) that a small input cannot amortise; b/a is
-printed both ways. Nothing is asserted: speed is measured, not tested.
+Prints texts/s, seconds and peak RSS for each, and the ratios: (b)/(a) of the same variant
+(plain and marginal; target >= 0.85), (b)/(c) (target >= 5), (b)/(d), and each pipeline's
+speed-up over the first variant's pipeline (torch fp32; target >= 2). ONNX graphs are
+exported (first use) before any timing. Nothing is asserted: speed is measured, not tested.
 """
 
 from __future__ import annotations
@@ -68,11 +73,12 @@ def matched_texts(input_path: pathlib.Path, config_path: pathlib.Path) -> typing
 # ------------------------------------------------------------------------- contenders (children)
 
 
-def _classifier(precision: str):
+def _classifier(variant: str):
     from models.sentiment import EmbeddedSentimentClassifier
     from models.topics import DEFAULT_TOPICS
 
-    return EmbeddedSentimentClassifier(precision=precision, topics=DEFAULT_TOPICS)
+    backend, _, precision = variant.partition("-")
+    return EmbeddedSentimentClassifier(precision=precision, topics=DEFAULT_TOPICS, backend=backend)
 
 
 def _wanted(clf) -> list:
@@ -83,41 +89,50 @@ def _wanted(clf) -> list:
     return [layer if layer == BASE_LAST else layer % (n + 1) for layer in (clf.head_layer, clf.topic_layer)]
 
 
-def run_raw(texts: typing.List[str], precision: str) -> dict:
-    """(a): forward passes only, length-sorted, best batch size of a short sweep."""
+def run_raw(texts: typing.List[str], variant: str) -> dict:
+    """(a): forward passes only (encoder, head, topic scores), length-sorted, best batch size of a short sweep."""
     import numpy as np
     import torch
 
     from models.text import model_text
 
-    clf = _classifier(precision)
+    clf = _classifier(variant)
     enc = clf.encoder
     ids = enc.token_ids([model_text(t) for t in texts], prefix=clf.prefix, max_length=clf.max_length)
-    wanted = _wanted(clf)
+    onnx = clf.backend == "onnx"
+    columns = [enc.wanted.index(w) for w in _wanted(clf)] if onnx else []
 
     def forward(sample: typing.List[typing.List[int]], batch_size: int) -> float:
         order = sorted(range(len(sample)), key=lambda i: len(sample[i]))
-        batches = [enc.tokenizer.pad({"input_ids": [sample[i] for i in order[s:s + batch_size]]},
-                                     return_tensors="pt") for s in range(0, len(order), batch_size)]
+        chunks = [[sample[i] for i in order[s:s + batch_size]] for s in range(0, len(order), batch_size)]
+        if onnx:
+            batches = [enc.pad(chunk) for chunk in chunks]
+        else:
+            batches = [enc.tokenizer.pad({"input_ids": chunk}, return_tensors="pt") for chunk in chunks]
         started = time.perf_counter()
         with torch.inference_mode():
             for batch in batches:
-                head_in, topic_in = enc.pooled_batch(batch["input_ids"], batch["attention_mask"], wanted)
-                torch.softmax(clf.head(head_in), dim=-1)
-                clf.topic_scorer.scores(topic_in.numpy())
+                if onnx:
+                    pooled = enc.pooled_batch(*batch)
+                    clf._probs(pooled[columns[0]])
+                    clf.topic_scorer.scores(pooled[columns[1]])
+                else:
+                    head_in, topic_in = enc.pooled_batch(batch["input_ids"], batch["attention_mask"], _wanted(clf))
+                    torch.softmax(clf.head(head_in), dim=-1)
+                    clf.topic_scorer.scores(topic_in.numpy())
         return time.perf_counter() - started
 
-    sweep_sample = random.Random(0).sample(ids, min(512, len(ids)))
+    sweep_sample = random.Random(0).sample(ids, min(256, len(ids)))
     forward(sweep_sample[:64], 32)  # warm-up
-    sweep = {bs: len(sweep_sample) / forward(sweep_sample, bs) for bs in (16, 32, 64, 128)}
+    sweep = {bs: len(sweep_sample) / forward(sweep_sample, bs) for bs in (32, 64)}
     best = max(sweep, key=sweep.get)
     seconds = forward(ids, best)
-    return {"texts": len(texts), "seconds": seconds, "batch_size": best,
+    return {"texts": len(texts), "seconds": seconds, "batch_size": best, "model_id": clf.model_id,
             "sweep": {k: round(v, 1) for k, v in sweep.items()}, "threads": torch.get_num_threads(),
             "tokens_mean": float(np.mean([len(i) for i in ids]))}
 
 
-def run_naive(texts: typing.List[str], precision: str, sample: int) -> dict:
+def run_naive(texts: typing.List[str], sample: int) -> dict:
     """(c): a transformers pipeline called once per text."""
     import numpy as np
     import torch
@@ -131,7 +146,7 @@ def run_naive(texts: typing.List[str], precision: str, sample: int) -> dict:
     set_threads()
     checkpoint = ensure_embedded_checkpoint()
     extractor = pipeline("feature-extraction", model=str(checkpoint), tokenizer=str(checkpoint), framework="pt",
-                         dtype=torch.bfloat16 if precision == "bf16" else torch.float32)
+                         dtype=torch.float32)
     head, _ = load_head(DEFAULT_HEAD_PATH)
     chosen = random.Random(0).sample(texts, min(sample, len(texts)))
     started = time.perf_counter()
@@ -144,7 +159,7 @@ def run_naive(texts: typing.List[str], precision: str, sample: int) -> dict:
     return {"texts": len(chosen), "seconds": time.perf_counter() - started}
 
 
-def run_runinference(texts: typing.List[str], precision: str) -> dict:
+def run_runinference(texts: typing.List[str]) -> dict:
     """(d): RunInference with Beam's default batching and a handler that pads each batch as given."""
     import apache_beam as beam
     import torch
@@ -152,7 +167,7 @@ def run_runinference(texts: typing.List[str], precision: str) -> dict:
 
     class PlainHandler(ModelHandler):
         def load_model(self):
-            return _classifier(precision)
+            return _classifier("torch-fp32")
 
         def run_inference(self, batch, model, inference_args=None):
             enc = model.encoder
@@ -173,14 +188,15 @@ def run_runinference(texts: typing.List[str], precision: str) -> dict:
 # ------------------------------------------------------------------------------------- parent
 
 
-def run_pipeline(args: argparse.Namespace, n_texts: int) -> dict:
+def run_pipeline(args: argparse.Namespace, n_texts: int, variant: str) -> dict:
     """(b): the real job, as `make run` runs it (flags parsed, model loaded, outputs committed)."""
     from pipelines import run as job
 
+    backend, _, precision = variant.partition("-")
     out_dir = tempfile.mkdtemp(prefix="bench-pipeline-")
     input_path = args.pipeline_input or args.input
     argv = ["--config", str(args.config), "--input", str(input_path), "--output_dir", out_dir,
-            "--precision", args.precision]
+            "--backend", backend, "--precision", precision, "--quiet"]
     started = time.perf_counter()
     if job.main(argv) != 0:
         raise SystemExit("the pipeline failed")
@@ -190,15 +206,15 @@ def run_pipeline(args: argparse.Namespace, n_texts: int) -> dict:
             "output_dir": out_dir}
 
 
-def _child(role: str, args: argparse.Namespace, texts_file: str) -> dict:
+def _child(role: str, args: argparse.Namespace, texts_file: str, variant: str = "torch-fp32") -> dict:
     """Runs one contender in a fresh process; returns its result (the last line it prints)."""
-    command = [sys.executable, __file__, "--role", role, "--texts-file", texts_file, "--precision", args.precision,
+    command = [sys.executable, __file__, "--role", role, "--variant", variant, "--texts-file", texts_file,
                "--naive-sample", str(args.naive_sample), "--input", str(args.input), "--config", str(args.config)]
     if args.pipeline_input:
         command += ["--pipeline-input", str(args.pipeline_input)]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     if done.returncode:
-        raise SystemExit(f"({role}) failed:\n{done.stderr[-3000:]}")
+        raise SystemExit(f"({role} {variant}) failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -208,47 +224,92 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _texts_file(texts: typing.List[str]) -> str:
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, encoding="utf-8") as handle:
+        json.dump(texts, handle, ensure_ascii=False)
+        return handle.name
+
+
+def _ratios(results: typing.Dict[str, dict], variants: typing.List[str], small_texts: int) -> None:
+    """Prints the per-variant details and the ratios the issue's targets name."""
+    rate = {k: v["texts"] / v["seconds"] for k, v in results.items() if not k.startswith("b0")}
+    marginal = {}
+    for variant in variants:
+        a, b, b0 = (results.get(f"{r} {variant}") for r in ("a", "b", "b0"))
+        if a:
+            print(f"(a) {variant}: batch size {a['batch_size']} (sweep, texts/s: {a['sweep']}), {a['threads']} "
+                  f"threads, {a['tokens_mean']:.1f} tokens/text; {a['model_id']}")
+        if b and b0:
+            marginal[variant] = (b["texts"] - small_texts) / max(1e-9, b["seconds"] - b0["seconds"])
+            line = f"(b) {variant}: start-up {b0['seconds']:.1f} s; marginal {marginal[variant]:.1f} texts/s"
+            if a:
+                line += (f"; b/a = {rate[f'b {variant}'] / rate[f'a {variant}']:.2f}, marginal b/a = "
+                         f"{marginal[variant] / rate[f'a {variant}']:.2f} (target >= 0.85)")
+            print(line)
+    base = variants[0]
+    for variant in variants:
+        key = f"b {variant}"
+        if key not in rate:
+            continue
+        parts = []
+        if "c" in rate:
+            parts.append(f"b/c = {rate[key] / rate['c']:.1f} (target >= 5)")
+        if "d" in rate:
+            parts.append(f"b/d = {rate[key] / rate['d']:.2f}")
+        if f"b {base}" in rate and variant != base:
+            speedup = f"{rate[key] / rate[f'b {base}']:.2f}x end to end"
+            if base in marginal and variant in marginal:
+                speedup += f", {marginal[variant] / marginal[base]:.2f}x marginal"
+            parts.append(f"vs (b) {base}: {speedup} (target >= 2)")
+        print(f"(b) {variant}: " + "; ".join(parts))
+
+
 def main(argv: typing.Optional[typing.Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--input", type=pathlib.Path, default=ROOT / "data" / "sample" / "mentions.jsonl")
     parser.add_argument("--config", type=pathlib.Path, default=ROOT / "brands.yaml")
-    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "int8"))
+    parser.add_argument("--variants", default="torch-fp32,onnx-fp32,onnx-int8",
+                        help="backend-precision list for (a) and (b); the first is the baseline of the speed-ups")
     parser.add_argument("--naive-sample", type=int, default=400)
     parser.add_argument("--startup-records", type=int, default=100,
                         help="records of the input in (b)'s second, small run that measures start-up")
+    parser.add_argument("--skip", default="", help="contenders to leave out, e.g. 'c,d'")
     parser.add_argument("--pipeline-input", type=pathlib.Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--role", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--variant", default="torch-fp32", help=argparse.SUPPRESS)
     parser.add_argument("--texts-file", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.role:  # a child: one contender, result as the last stdout line
         texts = json.loads(pathlib.Path(args.texts_file).read_text(encoding="utf-8"))
-        runner = {"a": lambda: run_raw(texts, args.precision),
-                  "b": lambda: run_pipeline(args, len(texts)),
-                  "c": lambda: run_naive(texts, args.precision, args.naive_sample),
-                  "d": lambda: run_runinference(texts, args.precision)}[args.role]
+        runner = {"a": lambda: run_raw(texts, args.variant),
+                  "b": lambda: run_pipeline(args, len(texts), args.variant),
+                  "c": lambda: run_naive(texts, args.naive_sample),
+                  "d": lambda: run_runinference(texts)}[args.role]
         result = runner()
         result["peak_rss_mb"] = _peak_rss_mb()
         print(json.dumps(result))
         return 0
 
     from models.embedded import ensure_embedded_checkpoint
+    from models.encoder import available_cpus
+    from models.onnx_backend import cpu_arithmetic
     from models.text import model_text
 
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    skip = {c.strip() for c in args.skip.split(",") if c.strip()}
     ensure_embedded_checkpoint()  # converted once, outside every timing
     texts = matched_texts(args.input, args.config)
     distinct = len({model_text(t) for t in texts})
-    print(f"texts: {len(texts)} matched posts of {args.input} ({distinct} distinct after normalisation), "
-          f"precision {args.precision}")
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, encoding="utf-8") as handle:
-        json.dump(texts, handle, ensure_ascii=False)
-        texts_file = handle.name
-    results = {}
-    for role, label in (("a", "raw forward"), ("b", "pipeline"), ("c", "naive"), ("d", "RunInference")):
-        print(f"running ({role}) {label} ...", flush=True)
-        results[role] = _child(role, args, texts_file)
-    shutil.rmtree(results["b"].pop("output_dir"), ignore_errors=True)
-    # (b) again on the first records only: its time is (nearly all) the fixed start-up.
+    print(f"texts: {len(texts)} matched posts of {args.input} ({distinct} distinct after normalisation); "
+          f"{available_cpus()} CPUs for this process, arithmetic {cpu_arithmetic()}, load average "
+          f"{os.getloadavg()[0]:.1f} at the start", flush=True)
+    texts_file = _texts_file(texts)
+    warm_file = _texts_file(texts[:64])
+    for variant in variants:  # ONNX exports (first use only) happen here, outside every timing
+        if variant.startswith("onnx"):
+            _child("a", args, warm_file, variant)
+    os.unlink(warm_file)
     small = pathlib.Path(tempfile.mkdtemp(prefix="bench-small-")) / "small.jsonl"
     with open(args.input, encoding="utf-8") as src, open(small, "w", encoding="utf-8") as dst:
         for i, line in enumerate(src):
@@ -256,30 +317,38 @@ def main(argv: typing.Optional[typing.Sequence[str]] = None) -> int:
                 break
             dst.write(line)
     small_texts = matched_texts(small, args.config)
-    print(f"running (b) again on the first {args.startup_records} records ({len(small_texts)} matched posts) ...",
-          flush=True)
     small_args = argparse.Namespace(**{**vars(args), "pipeline_input": small})
-    startup = _child("b", small_args, texts_file)
-    shutil.rmtree(startup.pop("output_dir"), ignore_errors=True)
+    results: typing.Dict[str, dict] = {}
+    for variant in variants:
+        for role, label in (("a", "raw forward"), ("b", "pipeline")):
+            if role not in skip:
+                print(f"running ({role}) {label}, {variant} ...", flush=True)
+                results[f"{role} {variant}"] = _child(role, args, texts_file, variant)
+        if "b" not in skip:
+            print(f"running (b) {variant} again on the first {args.startup_records} records "
+                  f"({len(small_texts)} matched posts) ...", flush=True)
+            results[f"b0 {variant}"] = _child("b", small_args, texts_file, variant)
+    for role, label in (("c", "naive loop"), ("d", "RunInference")):
+        if role not in skip:
+            print(f"running ({role}) {label} ...", flush=True)
+            results[role] = _child(role, args, texts_file)
+    for result in results.values():
+        shutil.rmtree(result.pop("output_dir", ""), ignore_errors=True)
     shutil.rmtree(small.parent, ignore_errors=True)
     os.unlink(texts_file)
 
-    rate = {k: v["texts"] / v["seconds"] for k, v in results.items()}
-    names = {"a": "(a) raw forward, best batch size", "b": "(b) our pipeline, file -> Parquet",
-             "c": "(c) naive transformers pipeline per text", "d": "(d) RunInference, default batching"}
-    print(f"\n{'contender':42s} {'texts':>6s} {'seconds':>8s} {'texts/s':>8s} {'peak RSS MB':>12s}")
-    for role, result in results.items():
-        peak = f"{result['peak_rss_mb']:.0f}" if result.get("peak_rss_mb") else "n/a"
-        print(f"{names[role]:42s} {result['texts']:6d} {result['seconds']:8.1f} {rate[role]:8.1f} {peak:>12s}")
-    a = results["a"]
-    print(f"\n(a) batch size {a['batch_size']} (sweep, texts/s: {a['sweep']}), {a['threads']} threads, "
-          f"{a['tokens_mean']:.1f} tokens/text")
-    marginal = (results["b"]["texts"] - len(small_texts)) / max(1e-9, results["b"]["seconds"] - startup["seconds"])
-    print(f"(b) on {len(small_texts)} posts: {startup['seconds']:.1f} s (start-up); marginal rate of (b): "
-          f"{marginal:.1f} texts/s")
-    print(f"b/a = {rate['b'] / rate['a']:.2f}   (target >= 0.85); marginal b/a = {marginal / rate['a']:.2f}")
-    print(f"b/c = {rate['b'] / rate['c']:.2f}   (target >= 5)")
-    print(f"b/d = {rate['b'] / rate['d']:.2f}")
+    names = {"a": "(a) raw forward, best batch", "b": "(b) our pipeline, file -> Parquet",
+             "b0": "(b) start-up run, first records", "c": "(c) naive transformers loop",
+             "d": "(d) RunInference, default batching"}
+    print(f"\n{'contender':36s} {'variant':11s} {'texts':>6s} {'seconds':>8s} {'texts/s':>8s} {'peak RSS MB':>12s}")
+    for key, result in results.items():
+        role, _, variant = key.partition(" ")
+        shown = f"{result['texts'] / result['seconds']:8.1f}" if role != "b0" else f"{'':8s}"
+        print(f"{names[role]:36s} {variant or 'torch-fp32':11s} {result['texts']:6d} {result['seconds']:8.1f} "
+              f"{shown} {result['peak_rss_mb']:12.0f}")
+    print()
+    _ratios(results, variants, len(small_texts))
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
     return 0
 
 
