@@ -23,9 +23,11 @@ pipelines instead:
    mentions again once the alert keys are known. What this pass holds grows with the
    number of (brand, period, platform, language) rows, not with the mentions.
 
-The caller (`pipelines.run.run`) then commits the staged tables like a one-pass run's:
-every table is replaced, and a run that dies half way leaves the previous outputs as
-they were. The outputs equal a one-pass run's (`tests/test_chunked.py`); the extra cost
+Every pass writes into the run's snapshot; each but the last also writes its counts
+there (`_counts/`), and the last pass ends with the job's commit stage
+(`transforms.commit.CommitRun`), which sums them and commits the snapshot like a
+one-pass run's: every table is replaced, and a run that dies half way leaves the
+previous outputs as they were. The outputs equal a one-pass run's (`tests/test_chunked.py`); the extra cost
 is writing and reading the posts once more as Parquet, and one pipeline start per slice.
 """
 
@@ -38,7 +40,7 @@ import typing
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines.tables import count_written, write_table
+from pipelines.tables import write_table
 from schemas import BRAND_MENTION_SCHEMA, MENTION_SCHEMA, BrandMention, Mention
 from transforms.alerts import DetectAlerts
 from transforms.dedupe import DedupeMentions, post_hash
@@ -49,7 +51,7 @@ from transforms.metrics import ComputeMetrics, MentionDays
 from transforms.metrics_topics import ComputeTopicMetrics
 from transforms.response_queue import ComputeResponseQueue
 from transforms.sentiment import ScoreSentiment
-from transforms.sinks import delete_tree, drop_empty_partitions
+from transforms.commit import CommitPlan, CommitRun, WriteCounts, counted, summed, written_counts
 
 LOG = logging.getLogger("social_listening")
 CHUNKS_DIR = "_chunks"
@@ -115,16 +117,26 @@ def in_part(mention: Mention, part: int, parts: int) -> bool:
     return post_hash(mention) % parts == part
 
 
-def build_stage(pipeline: beam.Pipeline, job, chunks_dir: str) -> None:
-    """Pass 1: input -> staged posts by creation day, and the reading's dead letters."""
+def _counts(written: typing.Sequence[beam.PCollection], *others: beam.PCollection) -> beam.PCollection:
+    """A pass's (name, value) counts for the manifest: its written tables' and the others given."""
+    files = written | "AllFiles" >> beam.Flatten()
+    return (files | "WrittenCounts" >> beam.FlatMap(written_counts),) + others | "AllCounts" >> beam.Flatten()
+
+
+def build_stage(pipeline: beam.Pipeline, job, chunks_dir: str) -> beam.PCollection:
+    """Pass 1: input -> staged posts by creation day, and the reading's dead letters; returns its counts."""
     read = pipeline | "ReadMentions" >> ReadSources(job.inputs, job.max_text_chars, None)
-    written = (write_table("posts", read["mentions"], chunks_dir, label="StagedPosts"),
-               write_table("dead_letters", read["dead_letters"], job.staging_dir, file_prefix="part-read"))
-    _ = written | "AllFiles" >> beam.Flatten() | "CountRows" >> beam.Map(count_written)
+    # The staged posts are the run's scratch, not one of its tables: they are not counted as written.
+    _ = write_table("posts", read["mentions"], chunks_dir, label="StagedPosts")
+    written = (write_table("dead_letters", read["dead_letters"], job.staging_dir, file_prefix="part-read"),)
+    return _counts(written, counted(read["mentions"], "read.mentions", "ValidMentions"),
+                   counted(read["mentions"], "read.records", "ReadMentions"),
+                   counted(read["dead_letters"], "read.records", "UnreadRecords"))
 
 
-def build_score(pipeline: beam.Pipeline, job, posts_dir: str, piece: Slice) -> None:
-    """Pass 2, one slice: its staged posts -> dedupe, match, score -> brand_mentions and the model's dead letters."""
+def build_score(pipeline: beam.Pipeline, job, posts_dir: str, piece: Slice) -> beam.PCollection:
+    """Pass 2, one slice: its staged posts -> dedupe, match, score -> brand_mentions and the model's dead letters;
+    returns its counts."""
     def in_slice(path: str) -> bool:
         day = partition_day(path)
         return day is not None and piece.start <= day < piece.end
@@ -140,13 +152,14 @@ def build_score(pipeline: beam.Pipeline, job, posts_dir: str, piece: Slice) -> N
     written = (write_table("brand_mentions", scored["brand_mentions"], job.staging_dir, file_prefix=f"part{part}"),
                write_table("dead_letters", scored["dead_letters"], job.staging_dir,
                            file_prefix=f"part-s{piece.start:%Y%m%d}{part}"))
-    _ = written | "AllFiles" >> beam.Flatten() | "CountRows" >> beam.Map(count_written)
-    _ = deduped["duplicates"] | "CountDuplicates" >> beam.Map(
-        lambda n: beam.metrics.Metrics.counter("dedupe", "duplicates").inc(n))
+    return _counts(written, summed(deduped["duplicates"], "dedupe.duplicates", "Duplicates"),
+                   counted(matched.matched, "match.matched_mentions", "Matched"),
+                   counted(matched.unmatched, "match.unmatched_mentions", "Unmatched"))
 
 
-def build_metrics(pipeline: beam.Pipeline, job, posts_dir: str) -> None:
-    """Pass 3: every staged brand mention and post -> metrics, lang/topic metrics, alerts and the response queue."""
+def build_metrics(pipeline: beam.Pipeline, job, posts_dir: str) -> beam.PCollection:
+    """Pass 3: every staged brand mention and post -> metrics, lang/topic metrics, alerts and the response queue;
+    returns its written files."""
     brand_mentions = pipeline | "CommittedMentions" >> ReadCommitted(
         FileSystems.join(job.staging_dir, "brand_mentions"), BrandMention, BRAND_MENTION_SCHEMA)
     # Every valid post (copies too: a copy of a brand's reply changes no reply time, and no day), read
@@ -172,54 +185,43 @@ def build_metrics(pipeline: beam.Pipeline, job, posts_dir: str) -> None:
                write_table("lang_metrics", computed["lang_metrics"], job.staging_dir),
                write_table("topic_metrics", topic_metrics, job.staging_dir),
                write_table("alerts", alerts, job.staging_dir))
-    _ = written | "AllFiles" >> beam.Flatten() | "CountRows" >> beam.Map(count_written)
+    return written | "AllFiles" >> beam.Flatten()
 
 
 def run_in_slices(make_pipeline: typing.Callable[[], beam.Pipeline], job, chunk_days: int, chunk_posts: int,
-                  collect: typing.Callable[[typing.Any], typing.Optional[typing.Dict[str, int]]]
-                  ) -> typing.Tuple[typing.Any, typing.Optional[typing.Dict[str, int]]]:
-    """Runs the passes one after another into `job.staging_dir`.
+                  plan: CommitPlan) -> typing.Any:
+    """Runs the passes one after another into `job.staging_dir` (the run's snapshot); the last one commits it.
 
     Args:
         make_pipeline: A new pipeline with the run's options, for each pass.
         job: The run's `pipelines.run.JobConfig` (a full run from files).
         chunk_days: Most days per slice (0: any).
         chunk_posts: Most staged posts per slice (0: any); a larger day is split by post id.
-        collect: PipelineResult -> its counters ('namespace.name' -> value), or None.
+        plan: The run's commit plan, for the commit stage that ends the last pass.
 
     Returns:
-        The last pass's result and the counters summed over all passes (None when the
-        runner reports none).
+        The last pass's result.
     """
     chunks_dir = FileSystems.join(job.staging_dir, CHUNKS_DIR)
     posts_dir = FileSystems.join(chunks_dir, "posts")
-    totals: typing.Optional[typing.Dict[str, int]] = {}
 
-    def run_pass(build, *args):
-        nonlocal totals
+    def run_pass(label, build, *args):
         pipeline = make_pipeline()
-        build(pipeline, job, *args)
+        built = build(pipeline, job, *args)
+        if label is None:  # the last pass: its written files go to the commit stage
+            empty = pipeline | "NoCounts" >> beam.Create([]).with_output_types(typing.Tuple[str, int])
+            _ = {"written": built, "counts": empty} | "CommitRun" >> CommitRun(plan)
+        else:
+            _ = built | "WriteCounts" >> WriteCounts(job.staging_dir, label)
         result = pipeline.run()
         result.wait_until_finish()
-        counts = collect(result)
-        if counts is None or totals is None:
-            totals = None
-        else:
-            for name, value in counts.items():
-                # The staged posts are the run's scratch, not one of its tables.
-                if not name.startswith(("write.posts_",)):
-                    totals[name] = totals.get(name, 0) + value
         return result
 
-    run_pass(build_stage, chunks_dir)
+    run_pass("0-stage", build_stage, chunks_dir)
     # Without any valid post one empty slice still runs, so that brand_mentions gets its schema-only file.
     planned = (plan_slices(partition_rows(posts_dir), chunk_days, chunk_posts)
                or [Slice(datetime.date.min, datetime.date.min)])
     for i, piece in enumerate(planned, 1):
         LOG.info("slice %d of %d: %s", i, len(planned), piece)
-        run_pass(build_score, posts_dir, piece)
-    result = run_pass(build_metrics, posts_dir)
-    delete_tree(chunks_dir)
-    for table in ("brand_mentions", "dead_letters"):
-        drop_empty_partitions(FileSystems.join(job.staging_dir, table))
-    return result, totals
+        run_pass(f"1-slice-{i:05d}", build_score, posts_dir, piece)
+    return run_pass(None, build_metrics, posts_dir)

@@ -21,8 +21,11 @@ Steps: ReadMentions (files and/or platforms) -> [Window, for --window_start/--in
 MatchBrands -> ScoreSentiment ->
 ComputeMetrics, ComputeTopicMetrics, ComputeResponseQueue -> DetectAlerts -> Write{BrandMentions,Metrics,
 LangMetrics,TopicMetrics,Alerts,DeadLetters,ResponseQueue,QueueMetrics} (+ Posts, BrandReplies,
-AccountSnapshots with platform sources); then the staged tables are committed into `--output_dir`,
-the connectors' state after them, and a `manifest.json` records the counts of every step.
+AccountSnapshots with platform sources) into the run's snapshot -> CommitRun, the job's last stage
+(`transforms/commit.py`): it waits for every write, writes the connectors' state, the run log and a
+`manifest.json` with the counts of every step, and switches `--output_dir` to the new snapshot in one
+atomic step. The launcher only takes the directory's lease, plans, builds and runs; a launcher that
+submits and returns (a Flex Template) still gets committed outputs.
 """
 
 from __future__ import annotations
@@ -30,7 +33,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
-import hashlib
 import json
 import logging
 import math
@@ -43,7 +45,6 @@ from dataclasses import dataclass
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.ml.inference.base import ModelHandler
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, TestOptions
 
@@ -60,13 +61,15 @@ from transforms.matching import MatchBrands
 from transforms.alerts import DetectAlerts
 from transforms.metrics import ComputeMetrics, MentionDays
 from transforms.metrics_topics import ComputeTopicMetrics
-from transforms.fetch import FETCH_TABLES, FetchPlan, ReadSources, commit_state, plan_fetch, state_path
+from transforms.commit import CommitPlan, CommitRun, abandon, counted, file_sha256, recover, summed
+from transforms.fetch import FETCH_TABLES, FetchPlan, ReadSources, plan_fetch
 from transforms.incremental import (MergeRecomputed, ReadCommitted, RunWindow, SplitByWindow, context_file,
-                                    load_runs, parse_day, plan_window, updated_runs, write_runs)
+                                    load_runs, parse_day, plan_window)
+from transforms.lease import DEFAULT_LEASE_MINUTES, LeaseHeld, acquire
 from transforms.response_queue import ComputeResponseQueue, max_horizon, queue_recompute_from
 from transforms.sentiment import ScoreSentiment
-from transforms.sinks import commit_partitions, commit_tables, delete_tree
-from pipelines.tables import count_written, write_table
+from transforms.snapshots import committed_path, snapshot_dir
+from pipelines.tables import write_table
 
 TABLES = ("brand_mentions", "metrics", "lang_metrics", "topic_metrics", "alerts", "dead_letters", "response_queue",
           "queue_metrics")
@@ -104,6 +107,9 @@ class SocialListeningOptions(PipelineOptions):
                                                  "checked writable at start.")
         parser.add_argument("--max_text_chars", type=int, default=DEFAULT_MAX_TEXT_CHARS,
                             help="Texts longer than this go to dead letters.")
+        parser.add_argument("--lease_minutes", type=float, default=DEFAULT_LEASE_MINUTES,
+                            help="How long a run's lease on --output_dir holds (one run at a time per directory); "
+                                 "a run that died is taken over after it. Set it above your longest run.")
         parser = root.add_argument_group("Sentiment and topic models")
         parser.add_argument("--model", default="embedded",
                             help="Sentiment model: 'embedded' (multilingual e5-small + shipped head, no hub "
@@ -228,9 +234,9 @@ def build_social_listening(pipeline: beam.Pipeline, job: JobConfig) -> typing.Di
 
     Returns:
         The PCollections: 'brand_mentions', 'metrics', 'lang_metrics', 'topic_metrics', 'alerts',
-        'dead_letters', 'response_queue', 'queue_metrics', 'unmatched', and 'written' (one (table,
-        partition, file, rows) per file written); with a fetch plan also 'posts', 'brand_replies' and
-        'account_snapshots'.
+        'dead_letters', 'response_queue', 'queue_metrics', 'unmatched', 'written' (one (table,
+        partition, file, rows) per file written) and 'counts' ((name, value) pairs for the manifest);
+        with a fetch plan also 'posts', 'brand_replies', 'account_snapshots' and 'state_files'.
     """
     read = pipeline | "ReadMentions" >> ReadSources(job.inputs, job.max_text_chars, job.fetch)
     window = job.window
@@ -314,9 +320,19 @@ def build_social_listening(pipeline: beam.Pipeline, job: JobConfig) -> typing.Di
     if job.fetch is not None:
         written += [write_table(name, read[name], stage) for name in FETCH_TABLES]
     written = written | "AllFiles" >> beam.Flatten()
-    _ = written | "CountRows" >> beam.Map(count_written)
-    _ = deduped["duplicates"] | "CountDuplicates" >> beam.Map(
-        lambda n: beam.metrics.Metrics.counter("dedupe", "duplicates").inc(n))
+    # The manifest's counts, counted inside the pipeline (the commit stage adds the written rows).
+    counts = [counted(read["mentions"], "read.mentions", "ValidMentions"),
+              counted(read["mentions"], "read.records", "ReadMentions"),
+              counted(read["dead_letters"], "read.records", "UnreadRecords"),
+              summed(deduped["duplicates"], "dedupe.duplicates", "Duplicates"),
+              counted(matched.matched, "match.matched_mentions", "Matched"),
+              counted(matched.unmatched, "match.unmatched_mentions", "Unmatched")]
+    if window is not None:  # outside = read - in the window (before the dedupe)
+        counts += [counted(read["mentions"], "window.outside_mentions", "AllMentions"),
+                   counted(split["window"], "window.outside_mentions", "WindowMentions")
+                   | "Negate" >> beam.Map(lambda kv: (kv[0], -kv[1]))]
+    if "counts" in read:
+        counts.append(read["counts"])
     outputs = {
         "brand_mentions": brand_mentions,
         "metrics": metrics,
@@ -328,9 +344,10 @@ def build_social_listening(pipeline: beam.Pipeline, job: JobConfig) -> typing.Di
         "queue_metrics": queue_metrics,
         "unmatched": matched.unmatched,
         "written": written,
+        "counts": tuple(counts) | "AllCounts" >> beam.Flatten(),
     }
     if job.fetch is not None:
-        outputs.update({k: read[k] for k in ("posts", "brand_replies", "account_snapshots")})
+        outputs.update({k: read[k] for k in ("posts", "brand_replies", "account_snapshots", "state_files")})
     return outputs
 
 
@@ -611,90 +628,6 @@ def _fetch_plan(opts: SocialListeningOptions, brands: BrandConfig, sources: typi
         raise ConfigError(str(exc)) from None
 
 
-def _fetch_summary(fetch: FetchPlan, counts: typing.Dict[str, int]) -> dict:
-    return {
-        "connectors": {name: {"base_url": conf.base_url or None, "state": state_path(fetch.output_dir, name),
-                              "posts_fetched": counts.get(f"fetch.{name}_posts", 0)}
-                       for name, conf in sorted(fetch.settings.items())},
-        "tasks": len(fetch.tasks),
-        "tasks_stopped": counts.get("fetch.stopped_tasks", 0),
-        "pages": counts.get("fetch.pages", 0),
-        "brand_replies": counts.get("fetch.brand_replies", 0),
-        "account_snapshots": counts.get("fetch.account_snapshots", 0),
-    }
-
-
-def _counters(result) -> typing.Optional[typing.Dict[str, int]]:
-    """The Beam counters of a finished run; None when the runner reports none (the Dask runner)."""
-    try:
-        found = result.metrics().query(MetricsFilter())["counters"]
-    except NotImplementedError:
-        return None
-    counts: typing.Dict[str, int] = {}
-    for counter in found:
-        name = f"{counter.key.metric.namespace}.{counter.key.metric.name}"
-        value = counter.committed if counter.committed is not None else counter.attempted
-        counts[name] = counts.get(name, 0) + int(value or 0)
-    return counts
-
-
-def _counts_from_files(staging_dir: str) -> typing.Dict[str, int]:
-    """What can be counted without Beam metrics: the rows of the staged files, per table and dead-letter step."""
-    import pyarrow.parquet as pq
-
-    counts: typing.Dict[str, int] = {}
-    for table in ("brand_mentions", "metrics", "dead_letters", "response_queue"):
-        pattern = FileSystems.join(staging_dir, table, "*", "*.parquet")
-        for match in FileSystems.match([pattern])[0].metadata_list:
-            with FileSystems.open(match.path) as fh:
-                rows = pq.ParquetFile(fh).metadata.num_rows
-            counts[f"write.{table}_rows"] = counts.get(f"write.{table}_rows", 0) + rows
-            step = match.path.rsplit("/", 2)[-2].partition("=")[2]
-            if table == "dead_letters" and rows:
-                counts[f"dead_letters.{step}"] = counts.get(f"dead_letters.{step}", 0) + rows
-    return counts
-
-
-def build_manifest(counts: typing.Dict[str, int], counted_from: str = "metrics", **info) -> dict:
-    """Assembles the run manifest: per-step counts, the balance check and run info.
-
-    Args:
-        counts: 'namespace.name' -> value, from the Beam counters or `_counts_from_files`.
-        counted_from: 'metrics', or 'files' when the runner reported no metrics: then only
-            the written rows are known, and the per-step counts and the balance are null.
-        **info: Run information copied into the manifest.
-    """
-    dead = {k.split(".", 1)[1]: v for k, v in counts.items() if k.startswith("dead_letters.")}
-    known = counted_from == "metrics"
-    steps = {
-        "records_read": counts.get("read.records", 0) if known else None,
-        "mentions_valid": counts.get("read.mentions", 0) if known else None,
-        "duplicates_dropped": counts.get("dedupe.duplicates", 0) if known else None,
-        "mentions_outside_window": counts.get("window.outside_mentions", 0) if known else None,
-        "mentions_matched": counts.get("match.matched_mentions", 0) if known else None,
-        "mentions_unmatched": counts.get("match.unmatched_mentions", 0) if known else None,
-        "brand_mention_rows": counts.get("write.brand_mentions_rows", 0),
-        "metric_rows": counts.get("write.metrics_rows", 0),
-        "dead_letter_rows": counts.get("write.dead_letters_rows", 0),
-        "response_queue_rows": counts.get("write.response_queue_rows", 0),
-        "dead_letters_by_step": dead,
-    }
-    if known:
-        scored = steps["mentions_matched"] - dead.get("sentiment", 0)
-        # records in = matched and scored + unmatched + duplicates + outside the window + dead letters
-        steps["balanced"] = steps["records_read"] == (
-            scored + steps["mentions_unmatched"] + steps["duplicates_dropped"] + steps["mentions_outside_window"]
-            + sum(dead.values()))
-    else:
-        steps["balanced"] = None
-    return {**info, "counted_from": counted_from, "counts": steps}
-
-
-def _sha256(path: str) -> str:
-    with FileSystems.open(path) as fh:
-        return hashlib.sha256(fh.read()).hexdigest()
-
-
 def _inference_threads(opts: SocialListeningOptions) -> typing.Optional[int]:
     """--inference_threads, or None (every CPU) unless local worker processes share the CPUs."""
     from apache_beam.options.pipeline_options import DirectOptions
@@ -755,7 +688,7 @@ def _model_handler(opts: SocialListeningOptions, brands: typing.Optional[BrandCo
 
 def run(argv: typing.Optional[typing.Sequence[str]] = None, test_pipeline: typing.Optional[beam.Pipeline] = None,
         model_handler: typing.Optional[ModelHandler] = None):
-    """Parses flags, builds and runs the job, commits its outputs and writes the manifest.
+    """Parses flags, takes the output directory's lease, plans, builds and runs the job (which commits itself).
 
     Args:
         argv: Command-line arguments (defaults to sys.argv[1:]).
@@ -772,107 +705,102 @@ def run(argv: typing.Optional[typing.Sequence[str]] = None, test_pipeline: typin
     now = datetime.datetime.now(datetime.timezone.utc)
     run_id = now.strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
     output_dir = opts.output_dir.rstrip("/")
-    window = _window_plan(opts, brands, output_dir, now)
-    if window is None and _windowed(opts):
-        print(f"Nothing to do: {output_dir} is processed up to {load_runs(output_dir).get('watermark')} "
-              f"(exclusive); the next window ends {opts.window_end or now.date().isoformat()}.")
-        return None
-    fetch = _fetch_plan(opts, brands, sources, output_dir, run_id)
-    handler = model_handler or _model_handler(opts, brands)
-    staging = FileSystems.join(output_dir, "_staging", run_id)
-    job = JobConfig(brands, patterns, staging, handler, opts.max_text_chars, fetch, window, output_dir)
-
-    started = time.time()
-    if _sliced_by(opts):
-        from pipelines.chunked import run_in_slices
-
-        try:
-            result, counts = run_in_slices(lambda: beam.Pipeline(runner=_runner(options), options=options), job,
-                                           opts.chunk_days, opts.chunk_posts, _counters)
-        except BaseException:
-            delete_tree(staging)  # the previous outputs were never touched
-            raise
-        return _finish(options, opts, job, result, counts, run_id, started, now, sources, patterns, brands)
-    pipeline = test_pipeline or beam.Pipeline(runner=_runner(options), options=options)
-    build_social_listening(pipeline, job)
-    if options.view_as(TestOptions).dry_run:
-        # Builds (and for Dataflow, stages and translates) the job without running it.
-        result = pipeline.run()
-        print(f"Dry run {run_id}: the job was built for {options.view_as(StandardOptions).runner or 'DirectRunner'} "
-              "and not run; nothing was written.")
-        return result
+    dry_run = options.view_as(TestOptions).dry_run
+    new_dir = "://" not in output_dir and not os.path.isdir(output_dir)
+    base = None if dry_run else _initialize(opts, output_dir, run_id, new_dir)
     try:
+        window = _window_plan(opts, brands, output_dir, now)
+        if window is None and _windowed(opts):
+            print(f"Nothing to do: {output_dir} is processed up to {load_runs(output_dir).get('watermark')} "
+                  f"(exclusive); the next window ends {opts.window_end or now.date().isoformat()}.")
+            abandon(output_dir, run_id, new_dir)
+            return None
+        fetch = _fetch_plan(opts, brands, sources, output_dir, run_id)
+        handler = model_handler or _model_handler(opts, brands)
+        job = JobConfig(brands, patterns, snapshot_dir(output_dir, run_id), handler, opts.max_text_chars, fetch,
+                        window, output_dir)
+        plan = _commit_plan(options, opts, job, run_id, base, now, sources, patterns, brands)
+        if _sliced_by(opts):
+            from pipelines.chunked import run_in_slices
+
+            result = run_in_slices(lambda: beam.Pipeline(runner=_runner(options), options=options), job,
+                                   opts.chunk_days, opts.chunk_posts, plan)
+            return _finish(result, output_dir, run_id)
+        pipeline = test_pipeline or beam.Pipeline(runner=_runner(options), options=options)
+        outputs = build_social_listening(pipeline, job)
+        _ = ({k: outputs[k] for k in ("written", "counts", "state_files") if k in outputs}
+             | "CommitRun" >> CommitRun(plan))
+        if dry_run:
+            # Builds (and for Dataflow, stages and translates) the job without running it.
+            result = pipeline.run()
+            print(f"Dry run {run_id}: the job was built for "
+                  f"{options.view_as(StandardOptions).runner or 'DirectRunner'} and not run; nothing was written.")
+            return result
         result = pipeline.run()
-        result.wait_until_finish()
+        return _finish(result, output_dir, run_id)
     except BaseException:
-        # The previous outputs were never touched; only this run's staged files go.
-        delete_tree(staging)
-        if fetch is not None:
-            delete_tree(fetch.state_staging_dir)  # the connectors' state stays where it was
+        if not dry_run:
+            abandon(output_dir, run_id, new_dir)  # the previous outputs were never touched; this run's snapshot goes
         raise
-    return _finish(options, opts, job, result, _counters(result), run_id, started, now, sources, patterns, brands)
 
 
-def _finish(options: PipelineOptions, opts: SocialListeningOptions, job: JobConfig, result,
-            counts: typing.Optional[typing.Dict[str, int]], run_id: str, started: float, now: datetime.datetime,
-            sources: typing.Sequence[str], patterns: typing.Sequence[str], brands: BrandConfig):
-    """After a successful run: commits the staged tables (and state), writes the manifest, prints the summary."""
-    staging, output_dir, fetch, window = job.staging_dir, job.output_dir, job.fetch, job.window
-    counted_from = "metrics"
-    if counts is None:
-        counts, counted_from = _counts_from_files(staging), "files"
-    tables = TABLES + (FETCH_TABLES if fetch is not None else ())
-    if window is None:
-        commit_tables(staging, output_dir, tables)
-    else:
-        # Only the window's days of brand_mentions and its own dead letters; the rest of those stays.
-        commit_partitions(staging, output_dir, "brand_mentions", [f"created_date={d}" for d in window.days()])
-        commit_partitions(staging, output_dir, "dead_letters", None, file_prefix=dead_letter_prefix(window) + "-",
-                          same_row=("source", "reason", "record"))
-        commit_tables(staging, output_dir, [t for t in tables if t not in ("brand_mentions", "dead_letters")])
-    if fetch is not None:
-        # Only after the tables: a state that ran ahead of them would lose posts.
-        commit_state(fetch.state_staging_dir, output_dir, fetch.settings)
-    if window is not None:
-        # Last of all: a run that died before this point is rerun from the same start.
-        write_runs(output_dir, updated_runs(load_runs(output_dir), window, run_id, now))
+def _initialize(opts: SocialListeningOptions, output_dir: str, run_id: str, new_dir: bool) -> typing.Optional[str]:
+    """Takes the output directory's lease and repairs what killed runs left; returns the current snapshot.
 
-    manifest = build_manifest(
-        counts,
-        counted_from=counted_from,
-        run_id=run_id,
-        started_at=datetime.datetime.fromtimestamp(started, datetime.timezone.utc).isoformat(),
-        seconds=round(time.time() - started, 1),
-        runner=options.view_as(StandardOptions).runner or "DirectRunner",
-        sources=list(sources),
-        inputs=list(patterns),
-        output_dir=output_dir,
-        config={"path": opts.config, "sha256": _sha256(opts.config), "brands": brands.brand_ids()},
-        model={"spec": opts.model, "label_map": parse_label_map(opts.label_map), "model_ids": _model_ids(output_dir)},
-        tables={t: FileSystems.join(output_dir, t) for t in tables},
-    )
-    if window is not None:
-        manifest["window"] = window.describe()
+    Raises:
+        ConfigError: another run holds the lease (naming it), or --lease_minutes is not positive.
+    """
+    if not opts.lease_minutes > 0:
+        raise ConfigError("--lease_minutes must be positive")
+    try:
+        acquire(output_dir, run_id, opts.lease_minutes)
+    except LeaseHeld as exc:
+        raise ConfigError(str(exc)) from None
+    try:
+        return recover(output_dir, run_id, TABLES + FETCH_TABLES)
+    except BaseException:
+        abandon(output_dir, run_id, new_dir)
+        raise
+
+
+def _commit_plan(options: PipelineOptions, opts: SocialListeningOptions, job: JobConfig, run_id: str,
+                 base: typing.Optional[str], now: datetime.datetime, sources: typing.Sequence[str],
+                 patterns: typing.Sequence[str], brands: BrandConfig) -> CommitPlan:
+    """What the commit stage writes into the manifest besides the counts, known before any work."""
+    info = {
+        "runner": options.view_as(StandardOptions).runner or "DirectRunner",
+        "sources": list(sources),
+        "inputs": list(patterns),
+        "config": {"path": opts.config, "sha256": file_sha256(opts.config), "brands": brands.brand_ids()},
+        "model": {"spec": opts.model, "label_map": parse_label_map(opts.label_map)},
+    }
     if _sliced_by(opts):
-        manifest["chunk_days"] = opts.chunk_days
-        manifest["chunk_posts"] = opts.chunk_posts
-    if fetch is not None:
-        manifest["fetch"] = _fetch_summary(fetch, counts)
-    with FileSystems.create(FileSystems.join(output_dir, "manifest.json")) as fh:
-        fh.write(json.dumps(manifest, indent=2, ensure_ascii=False).encode("utf-8"))
-    print(format_summary(manifest))
+        info.update(chunk_days=opts.chunk_days, chunk_posts=opts.chunk_posts)
+    if job.fetch is not None:
+        # The state's stable path (the current snapshot's, through the links on a local disk).
+        info["fetch"] = {"connectors": {name: {"base_url": conf.base_url or None,
+                                               "state": FileSystems.join(job.output_dir, "_state", f"{name}.json")}
+                                        for name, conf in job.fetch.settings.items()},
+                         "tasks": len(job.fetch.tasks)}
+    return CommitPlan(job.output_dir, run_id, base, now.timestamp(), job.window, dead_letter_prefix(job.window), info)
+
+
+def _finish(result, output_dir: str, run_id: str):
+    """After the job: waits where the launcher may (not in a Flex Template launcher) and prints the summary.
+
+    Nothing depends on it: the job committed its outputs in its last stage.
+    """
+    if os.environ.get("FLEX_TEMPLATE_PYTHON_PY_FILE"):
+        # A Flex Template launcher must return once the job is submitted; the job commits itself.
+        print(f"Run {run_id} submitted; its last stage commits {output_dir}.")
+        return result
+    result.wait_until_finish()
+    path = committed_path(output_dir, "manifest.json")
+    with FileSystems.open(path) as fh:
+        manifest = json.loads(fh.read().decode("utf-8"))
+    if manifest.get("run_id") == run_id:
+        print(format_summary(manifest))
     return result
-
-
-def _model_ids(output_dir: str) -> typing.List[str]:
-    """The model ids recorded in the committed brand_mentions table."""
-    import pyarrow.dataset as ds
-
-    path = FileSystems.join(output_dir, "brand_mentions")
-    if "://" in path or not FileSystems.exists(path):
-        return []
-    table = ds.dataset(path, format="parquet", partitioning="hive").to_table(columns=["model_id"])
-    return sorted(set(table.column("model_id").to_pylist()))
 
 
 def _num(value: typing.Optional[int], width: int = 0) -> str:
@@ -884,8 +812,7 @@ def format_summary(manifest: dict) -> str:
     c = manifest["counts"]
     out = manifest["output_dir"]
     dead = ", ".join(f"{k} {v}" for k, v in sorted(c["dead_letters_by_step"].items())) or "none"
-    balance = ("unknown: the runner reports no metrics (rows counted from the files)" if c["balanced"] is None
-               else "yes" if c["balanced"] else "NO: see manifest.json")
+    balance = "yes" if c["balanced"] else "NO: see manifest.json"
     lines = [
         f"Run {manifest['run_id']} finished in {manifest['seconds']} s ({manifest['runner']})",
         f"  records read          {_num(c['records_read'], 8)}",
