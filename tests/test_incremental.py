@@ -19,6 +19,7 @@ from pipelines.run import main, run
 from tests.conftest import BAD_LINES
 from tests.fakes import FakeSentimentHandler
 from transforms.incremental import RunWindow, plan_window, previous_period_start, updated_runs
+from transforms.snapshots import current_snapshot
 
 FIRST_DAY = datetime.date(2026, 8, 3)  # a Monday
 DAYS = 42
@@ -72,7 +73,9 @@ def _dead(out: pathlib.Path) -> list:
 
 
 def _files(out: pathlib.Path) -> dict:
-    return {str(p.relative_to(out)): p.stat().st_mtime_ns for p in out.rglob("*.parquet")}
+    """The committed files (the current snapshot's) and their times: a file carried forward keeps its own."""
+    snapshot = pathlib.Path(current_snapshot(str(out)))
+    return {str(p.relative_to(snapshot)): p.stat().st_mtime_ns for p in snapshot.rglob("*.parquet")}
 
 
 def test_a_chain_of_incremental_runs_equals_one_full_run(brands_file, posts, tmp_path, capsys):

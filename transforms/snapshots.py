@@ -180,6 +180,11 @@ def link_entries(output_dir: str) -> None:
             os.unlink(path)
 
 
+def _unless_gone(_function, _path, exc_info) -> None:
+    if not issubclass(exc_info[0], FileNotFoundError):
+        raise exc_info[1]
+
+
 def delete_path(path: str) -> None:
     """Deletes a file, a link or a directory tree (or every object under a prefix); no error if absent."""
     if is_local(path):
@@ -188,7 +193,8 @@ def delete_path(path: str) -> None:
         elif os.path.isdir(path):
             import shutil
 
-            shutil.rmtree(path)
+            # The sinks' own cleanup may be removing part of the same scratch tree at the same time.
+            shutil.rmtree(path, onerror=_unless_gone)
         return
     if FileSystems.exists(path):
         FileSystems.delete([path])
