@@ -38,7 +38,6 @@ import logging
 import math
 import os
 import sys
-import time
 import typing
 import uuid
 from dataclasses import dataclass
