@@ -189,3 +189,17 @@ def test_an_output_of_the_old_layout_is_moved_into_a_snapshot_at_the_next_start(
     assert (out / "metrics" / "period=day" / "part-00000.parquet").read_bytes() == b"old"  # through the links
     assert (out / "metrics").is_symlink() and json.loads((out / "manifest.json").read_text()) == {"run_id": "old"}
     assert not (out / "_staging").exists() and not (out / "_trash").exists()
+
+
+def test_a_copy_that_followed_the_links_is_repaired_at_the_next_start(tmp_path):
+    out = tmp_path / "out"
+    (out / "metrics" / "period=day").mkdir(parents=True)
+    (out / "metrics" / "period=day" / "part-00000.parquet").write_bytes(b"rows")
+    commit_module.recover(str(out), "20270101T000000Z-bbbbbb", TABLES)
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)  # follows the links: `_current` and the tables become directories
+    assert not (copy / "_current").is_symlink()
+    commit_module.recover(str(copy), "20270102T000000Z-cccccc", TABLES)
+    assert (copy / "_current").is_symlink() and (copy / "metrics").is_symlink()
+    assert (copy / "metrics" / "period=day" / "part-00000.parquet").read_bytes() == b"rows"
+    assert list_snapshots(str(copy)) == ["0-copied"]  # the copy's old snapshot was older than this start

@@ -478,21 +478,34 @@ def recover(output_dir: str, run_id: str, legacy_names: typing.Iterable[str] = (
 
 
 def _migrate_legacy(out: str, legacy_names: typing.Iterable[str]) -> None:
-    """Moves an output of the old layout (real table directories, manifest.json, _state/) into a snapshot."""
-    if os.path.islink(os.path.join(out, "_current")):
-        names = []
-    else:
-        names = [n for n in list(legacy_names) + [STATE_DIR, MANIFEST]
-                 if os.path.lexists(os.path.join(out, n)) and not os.path.islink(os.path.join(out, n))]
-    if not names:
+    """Moves an output of the old layout (real table directories, manifest.json, _state/) into a snapshot.
+
+    A copy of an output that followed the links (`shutil.copytree`, gsutil) has a directory for a
+    pointer and copies of it under the stable names: the directory becomes the snapshot, the copies go.
+    """
+    pointer = os.path.join(out, "_current")
+    stable = [n for n in list(legacy_names) + [STATE_DIR, MANIFEST]
+              if os.path.lexists(os.path.join(out, n)) and not os.path.islink(os.path.join(out, n))]
+    if os.path.islink(pointer) or not (stable or os.path.lexists(pointer)):
         return
-    # Named so that it sorts before any run id (they start with the year).
-    legacy = snapshot_dir(out, "0-legacy")
-    os.makedirs(legacy, exist_ok=True)
-    for name in names:
-        crash_point(f"migrate {name}")
-        os.rename(os.path.join(out, name), os.path.join(legacy, name))
-    switch_pointer(out, "0-legacy", {})
+    # Named so that they sort before any run id (those start with the year).
+    if os.path.lexists(pointer):
+        name = "0-copied"
+        for entry in stable:
+            crash_point(f"delete the copy {entry}")
+            delete_path(os.path.join(out, entry))
+        if os.path.lexists(snapshot_dir(out, name)):
+            delete_path(snapshot_dir(out, name))  # an earlier repair that died half way
+        os.makedirs(os.path.join(out, SNAPSHOTS_DIR), exist_ok=True)
+        crash_point("move the copied pointer")
+        os.rename(pointer, snapshot_dir(out, name))
+    else:
+        name = "0-legacy"
+        os.makedirs(snapshot_dir(out, name), exist_ok=True)
+        for entry in stable:
+            crash_point(f"migrate {entry}")
+            os.rename(os.path.join(out, entry), os.path.join(snapshot_dir(out, name), entry))
+    switch_pointer(out, name, {})
     link_entries(out)
 
 
