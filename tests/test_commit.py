@@ -115,8 +115,11 @@ def _restore(pristine, out):
 def _crash_at_every_step(brands_file, inputs, tmp_path, monkeypatch, first_flags, second_flags):
     """Kills the second run's commit at each of its file operations in turn; returns the counts seen."""
     out = tmp_path / "out"
-    run(_argv(brands_file, inputs, out, *first_flags), model_handler=FakeSentimentHandler())
+    # Two runs before: the new run's commit also removes the oldest snapshot, after its switch.
+    for _ in range(2):
+        run(_argv(brands_file, inputs, out, *first_flags), model_handler=FakeSentimentHandler())
     old = consistent(out)
+    assert len(list_snapshots(str(out))) == 2
     plan_file, plan = _pipeline_without_its_commit(_argv(brands_file, inputs, out, *second_flags), monkeypatch,
                                                    tmp_path)
     pristine = tmp_path / "pristine"
@@ -155,7 +158,7 @@ def _crash_at_every_step(brands_file, inputs, tmp_path, monkeypatch, first_flags
             model_handler=FakeSentimentHandler())
         assert consistent(out)["table_rows"] == new["table_rows"] and debris(out) == []
     print(f"crash injection: {kill_at - 1} kill points ({switch} before the switch), each consistent after the "
-          f"kill and after the next start; {kill_at + 1} commit subprocesses, 2 next runs")
+          f"kill and after the next start; {kill_at + 3} commit subprocesses, 2 next runs")
     return kill_at - 1
 
 
@@ -163,7 +166,7 @@ def test_a_full_runs_commit_killed_at_any_step_leaves_one_runs_outputs(brands_fi
                                                                         monkeypatch):
     kill_points = _crash_at_every_step(brands_file, mixed_jsonl, tmp_path, monkeypatch, (),
                                        ("--lease_minutes", "0.001"))
-    assert kill_points >= 5  # scratch, the manifest, the two steps of the switch, the lease
+    assert kill_points >= 6  # scratch, the manifest, the two steps of the switch, the oldest snapshot, the lease
 
 
 def test_a_windowed_runs_commit_killed_at_any_step_leaves_one_runs_outputs(brands_file, mixed_jsonl, tmp_path,
@@ -174,7 +177,7 @@ def test_a_windowed_runs_commit_killed_at_any_step_leaves_one_runs_outputs(brand
         brands_file, mixed_jsonl, tmp_path, monkeypatch, ("--window_start", "2026-09-07", "--window_end", "2026-09-08"),
         ("--window_start", "2026-09-08", "--window_end", "2026-09-10", "--lease_minutes", "0.001"))
     # The full run's steps, plus the run log and the carried partition of 2026-09-07.
-    assert kill_points >= 7
+    assert kill_points >= 8
 
 
 def test_an_output_of_the_old_layout_is_moved_into_a_snapshot_at_the_next_start(tmp_path):
