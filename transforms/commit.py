@@ -175,7 +175,7 @@ def commit(plan: CommitPlan, pairs: typing.Iterable[typing.Tuple[str, int]]) -> 
         pairs: (name, value) counts of this pipeline; a sliced run's earlier passes are in `_counts/`.
     """
     out, snap = plan.output_dir.rstrip("/"), plan.snapshot
-    if current_snapshot(out) == snap:  # a retry of a commit that got past its switch
+    if _same(current_snapshot(out), snap):  # a retry of a commit that got past its switch
         with FileSystems.open(FileSystems.join(snap, MANIFEST)) as fh:
             manifest = json.loads(fh.read().decode("utf-8"))
         _after_switch(plan)
@@ -220,6 +220,12 @@ def _after_switch(plan: CommitPlan) -> None:
             crash_point(f"delete snapshot {name}")
             delete_path(snapshot_dir(out, name))
     release(out, plan.run_id)
+
+
+def _same(path: typing.Optional[str], other: str) -> bool:
+    if path is None:
+        return False
+    return os.path.normpath(path) == os.path.normpath(other) if is_local(other) else path == other
 
 
 def _name(path: str) -> str:
@@ -524,7 +530,7 @@ def abandon(output_dir: str, run_id: str, remove_empty_dir: bool = False) -> Non
         remove_empty_dir: The run created the (local) directory: it goes too if nothing else is in it.
     """
     snap = snapshot_dir(output_dir, run_id)
-    if current_snapshot(output_dir) != snap:  # committed after all: it is the current one now
+    if not _same(current_snapshot(output_dir), snap):  # else committed after all: it is the current one now
         delete_path(snap)
         root = FileSystems.join(output_dir.rstrip("/"), SNAPSHOTS_DIR)
         if is_local(root) and os.path.isdir(root) and not os.listdir(root):
