@@ -736,11 +736,11 @@ def run(argv: typing.Optional[typing.Sequence[str]] = None, test_pipeline: typin
                   f"{options.view_as(StandardOptions).runner or 'DirectRunner'} and not run; nothing was written.")
             return result
         result = pipeline.run()
-        return _finish(result, output_dir, run_id)
     except BaseException:
         if not dry_run:
             abandon(output_dir, run_id, new_dir)  # the previous outputs were never touched; this run's snapshot goes
         raise
+    return _finish(result, output_dir, run_id)
 
 
 def _initialize(opts: SocialListeningOptions, output_dir: str, run_id: str, new_dir: bool) -> typing.Optional[str]:
@@ -793,7 +793,12 @@ def _finish(result, output_dir: str, run_id: str):
         # A Flex Template launcher must return once the job is submitted; the job commits itself.
         print(f"Run {run_id} submitted; its last stage commits {output_dir}.")
         return result
-    result.wait_until_finish()
+    try:
+        result.wait_until_finish()
+    except Exception:
+        # The job failed. (Not on Ctrl-C: a remote job may still be writing; the lease keeps others out.)
+        abandon(output_dir, run_id)
+        raise
     path = committed_path(output_dir, "manifest.json")
     with FileSystems.open(path) as fh:
         manifest = json.loads(fh.read().decode("utf-8"))
