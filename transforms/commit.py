@@ -87,17 +87,22 @@ class CommitPlan:
 # ---- counting inside the pipeline -------------------------------------------------------------
 
 def counted(pcoll: beam.PCollection, name: str, label: str) -> beam.PCollection:
-    """pcoll -> one (name, number of elements) pair (0 for an empty PCollection)."""
-    return (pcoll
-            | f"Count{label}" >> beam.combiners.Count.Globally()
-            | f"Name{label}" >> beam.Map(lambda n, key=name: (key, n)))
+    """pcoll -> (name, 1) per element; the commit stage sums them per name (CombinePerKey).
+
+    Not `Count.Globally`: its default for an empty input goes through a side input, and two of
+    them over one PCollection lost one count on the Dask runner.
+    """
+    return pcoll | f"Count{label}" >> beam.Map(lambda _element, key=name: (key, 1))
 
 
 def summed(numbers: beam.PCollection, name: str, label: str) -> beam.PCollection:
-    """A PCollection of ints -> one (name, their sum) pair."""
-    return (numbers
-            | f"Sum{label}" >> beam.CombineGlobally(sum)
-            | f"Name{label}" >> beam.Map(lambda n, key=name: (key, n)))
+    """A PCollection of ints -> (name, int) pairs, summed per name by the commit stage."""
+    return numbers | f"Sum{label}" >> beam.Map(lambda n, key=name: (key, int(n)))
+
+
+def _totals(pairs: beam.PCollection) -> beam.PCollection:
+    """(name, value) pairs -> one (name, total) per name."""
+    return pairs | "SumPerName" >> beam.CombinePerKey(sum)
 
 
 def written_counts(written: typing.Tuple[str, str, str, int]) -> typing.Iterator[typing.Tuple[str, int]]:
@@ -129,7 +134,7 @@ class WriteCounts(beam.PTransform):
     def expand(self, pairs):
         return (pairs.pipeline
                 | "One" >> beam.Create([None])
-                | "Write" >> beam.Map(_write_counts_file, beam.pvalue.AsList(pairs), self._path))
+                | "Write" >> beam.Map(_write_counts_file, beam.pvalue.AsList(_totals(pairs)), self._path))
 
 
 # ---- the finalize step ------------------------------------------------------------------------
@@ -151,7 +156,7 @@ class CommitRun(beam.PTransform):
     def expand(self, inputs):
         pipeline = inputs["written"].pipeline
         pairs = (inputs["written"] | "WrittenCounts" >> beam.FlatMap(written_counts), inputs["counts"])
-        counts = pairs | "AllCounts" >> beam.Flatten()
+        counts = _totals(pairs | "AllCounts" >> beam.Flatten())
         waits_on = inputs.get("state_files") or (pipeline | "NoState" >> beam.Create([]))
         return (pipeline
                 | "Finalize" >> beam.Create([None])
