@@ -28,9 +28,11 @@ one a one-pass run applies to everything: its SCORE steps to each slice, its
 AGGREGATE steps once to all of them. `plan_slices` is the plan; nothing of the job is
 composed here a second time.
 
-The caller (`pipelines.run.run`) then commits the staged tables like a one-pass run's:
-every table is replaced, and a run that dies half way leaves the previous outputs as
-they were. The outputs equal a one-pass run's (`tests/test_chunked.py`); the extra cost
+Every pass writes into the run's snapshot; each but the last also writes its counts
+there (`_counts/`), and the last pass ends with the job's commit stage
+(`transforms.commit.CommitRun`), which sums them and commits the snapshot like a
+one-pass run's: every table is replaced, and a run that dies half way leaves the
+previous outputs as they were. The outputs equal a one-pass run's (`tests/test_chunked.py`); the extra cost
 is writing and reading the posts once more as Parquet, and one pipeline start per slice.
 """
 
@@ -46,11 +48,11 @@ from apache_beam.io.filesystems import FileSystems
 from pipelines.tables import write_tables
 from schemas import Mention
 from schemas.tables import TABLES
+from transforms.commit import CommitPlan, CommitRun, WriteCounts, written_counts
 from transforms.dedupe import post_hash
 from transforms.fetch import ReadSources
 from transforms.incremental import ReadCommitted, partition_day, partition_rows
-from transforms.job import AGGREGATE, SCORE, JobSpec, SocialListening
-from transforms.sinks import delete_tree, drop_empty_partitions
+from transforms.job import AGGREGATE, SCORE, JobSpec, SocialListening, read_counts
 
 if typing.TYPE_CHECKING:
     from pipelines.plan import RunPlan
@@ -119,16 +121,24 @@ def in_part(mention: Mention, part: int, parts: int) -> bool:
     return post_hash(mention) % parts == part
 
 
-def build_stage(pipeline: beam.Pipeline, plan: RunPlan, chunks_dir: str) -> None:
-    """Pass 1: input -> staged posts by creation day, and the reading's dead letters."""
+def _counts(written: beam.PCollection, *others: beam.PCollection) -> beam.PCollection:
+    """A pass's (name, value) counts for the manifest: its written tables' and the others given."""
+    return (written | "WrittenCounts" >> beam.FlatMap(written_counts),) + others | "AllCounts" >> beam.Flatten()
+
+
+def build_stage(pipeline: beam.Pipeline, plan: RunPlan, chunks_dir: str) -> beam.PCollection:
+    """Pass 1: input -> staged posts by creation day, and the reading's dead letters; returns its counts."""
     read = pipeline | "ReadMentions" >> ReadSources(plan.config.inputs, plan.config.max_text_chars, None)
-    # The staged posts are the run's scratch under chunks_dir, not its `posts` table.
+    # The staged posts are the run's scratch under chunks_dir, not its `posts` table: they are not counted.
     write_tables({"posts": read["mentions"]}, chunks_dir, label="Staged")
-    write_tables({"dead_letters": read["dead_letters"]}, plan.staging_dir, {"dead_letters": "part-read"})
+    written = write_tables({"dead_letters": read["dead_letters"]}, plan.staging_dir, {"dead_letters": "part-read"})
+    return _counts(written, *read_counts(read))
 
 
-def build_score(pipeline: beam.Pipeline, plan: RunPlan, job: JobSpec, posts_dir: str, piece: Slice) -> None:
-    """Pass 2, one slice: its staged posts -> the job's SCORE steps -> brand_mentions and the model's dead letters."""
+def build_score(pipeline: beam.Pipeline, plan: RunPlan, job: JobSpec, posts_dir: str, piece: Slice
+                ) -> beam.PCollection:
+    """Pass 2, one slice: its staged posts -> the job's SCORE steps -> brand_mentions and the model's dead letters;
+    returns its counts."""
     def in_slice(path: str) -> bool:
         day = partition_day(path)
         return day is not None and piece.start <= day < piece.end
@@ -140,13 +150,14 @@ def build_score(pipeline: beam.Pipeline, plan: RunPlan, job: JobSpec, posts_dir:
     scored = {"mentions": mentions} | "SocialListening" >> SocialListening(job, steps=(SCORE,))
     # Parts of one day write into the same partitions: each pass under its own file names.
     part = "" if piece.parts == 1 else f"-{piece.part + 1}of{piece.parts}"
-    write_tables(scored, plan.staging_dir, {"brand_mentions": f"part{part}",
-                                            "dead_letters": f"part-s{piece.start:%Y%m%d}{part}"})
+    written = write_tables(scored, plan.staging_dir, {"brand_mentions": f"part{part}",
+                                                      "dead_letters": f"part-s{piece.start:%Y%m%d}{part}"})
+    return _counts(written, scored["counts"])
 
 
-def build_metrics(pipeline: beam.Pipeline, plan: RunPlan, job: JobSpec, posts_dir: str) -> None:
+def build_metrics(pipeline: beam.Pipeline, plan: RunPlan, job: JobSpec, posts_dir: str) -> beam.PCollection:
     """Pass 3: every staged brand mention and post -> the job's AGGREGATE steps -> metrics, lang/topic metrics,
-    alerts and the response queue."""
+    alerts and the response queue; returns its written files."""
     mentions, posts = TABLES["brand_mentions"], TABLES["posts"]
     staged_mentions = FileSystems.join(plan.staging_dir, mentions.name)
     inputs = {
@@ -162,53 +173,42 @@ def build_metrics(pipeline: beam.Pipeline, plan: RunPlan, job: JobSpec, posts_di
                                                                      mentions.schema, columns=_TERM_COLUMNS),
     }
     tables = inputs | "SocialListening" >> SocialListening(job, steps=(AGGREGATE,))
-    write_tables(tables, plan.staging_dir)
+    return write_tables(tables, plan.staging_dir)
 
 
 def run_in_slices(make_pipeline: typing.Callable[[], beam.Pipeline], plan: RunPlan, job: JobSpec,
-                  collect: typing.Callable[[typing.Any], typing.Optional[typing.Dict[str, int]]]
-                  ) -> typing.Tuple[typing.Any, typing.Optional[typing.Dict[str, int]]]:
-    """Runs the passes one after another into `plan.staging_dir`.
+                  commit: CommitPlan) -> typing.Any:
+    """Runs the passes one after another into `plan.staging_dir` (the run's snapshot); the last one commits it.
 
     Args:
         make_pipeline: A new pipeline with the run's options, for each pass.
         plan: The planned run (a full run from files; its `chunk_days` and `chunk_posts` bound the slices).
         job: What the job's composite needs.
-        collect: PipelineResult -> its counters ('namespace.name' -> value), or None.
+        commit: The run's commit plan, for the commit stage that ends the last pass.
 
     Returns:
-        The last pass's result and the counters summed over all passes (None when the
-        runner reports none).
+        The last pass's result.
     """
     chunks_dir = FileSystems.join(plan.staging_dir, CHUNKS_DIR)
     posts_dir = FileSystems.join(chunks_dir, "posts")
-    totals: typing.Optional[typing.Dict[str, int]] = {}
 
-    def run_pass(build, *args):
-        nonlocal totals
+    def run_pass(label, build, *args):
         pipeline = make_pipeline()
-        build(pipeline, plan, *args)
+        built = build(pipeline, plan, *args)
+        if label is None:  # the last pass: its written files go to the commit stage
+            empty = pipeline | "NoCounts" >> beam.Create([]).with_output_types(typing.Tuple[str, int])
+            _ = {"written": built, "counts": empty} | "CommitRun" >> CommitRun(commit)
+        else:
+            _ = built | "WriteCounts" >> WriteCounts(plan.staging_dir, label)
         result = pipeline.run()
         result.wait_until_finish()
-        counts = collect(result)
-        if counts is None or totals is None:
-            totals = None
-        else:
-            for name, value in counts.items():
-                # The staged posts are the run's scratch, not one of its tables.
-                if not name.startswith(("write.posts_",)):
-                    totals[name] = totals.get(name, 0) + value
         return result
 
-    run_pass(build_stage, chunks_dir)
+    run_pass("0-stage", build_stage, chunks_dir)
     # Without any valid post one empty slice still runs, so that brand_mentions gets its schema-only file.
     planned = (plan_slices(partition_rows(posts_dir), plan.chunk_days, plan.chunk_posts)
                or [Slice(datetime.date.min, datetime.date.min)])
     for i, piece in enumerate(planned, 1):
         LOG.info("slice %d of %d: %s", i, len(planned), piece)
-        run_pass(build_score, job, posts_dir, piece)
-    result = run_pass(build_metrics, job, posts_dir)
-    delete_tree(chunks_dir)
-    for table in ("brand_mentions", "dead_letters"):
-        drop_empty_partitions(FileSystems.join(plan.staging_dir, table))
-    return result, totals
+        run_pass(f"1-slice-{i:05d}", build_score, job, posts_dir, piece)
+    return run_pass(None, build_metrics, job, posts_dir)

@@ -35,6 +35,7 @@ from connectors.http import HttpPolicy
 from schemas.config import BrandConfig, ConfigError, load_config
 from schemas.query import preview
 from transforms.incremental import parse_day
+from transforms.lease import DEFAULT_LEASE_MINUTES
 
 # No platform's posts are older (the records' plausible range starts there too).
 EARLIEST_DAY = datetime.date(1990, 1, 1)
@@ -82,6 +83,9 @@ class SocialListeningOptions(PipelineOptions):
                                                  "checked writable at start.")
         parser.add_argument("--max_text_chars", type=int, default=DEFAULT_MAX_TEXT_CHARS,
                             help="Texts longer than this go to dead letters.")
+        parser.add_argument("--lease_minutes", type=float, default=DEFAULT_LEASE_MINUTES,
+                            help="How long a run's lease on --output_dir holds (one run at a time per directory); "
+                                 "a run that died is taken over after it. Set it above your longest run.")
         parser.add_argument("--quiet", action="store_true",
                             help="No progress lines (posts read, texts scored, rate, ETA) on stderr.")
         parser = root.add_argument_group("Sentiment and topic models")
@@ -245,6 +249,7 @@ class JobConfig:
         runner: --runner ('' when not given: the DirectRunner).
         dry_run: --dry_run: build the job, run nothing.
         quiet: --quiet: no progress lines on stderr.
+        lease_minutes: --lease_minutes: how long the run's lease on --output_dir holds.
     """
 
     config_path: str
@@ -261,6 +266,7 @@ class JobConfig:
     runner: str
     dry_run: bool
     quiet: bool
+    lease_minutes: float
 
 
 def validate(options: PipelineOptions) -> JobConfig:
@@ -294,6 +300,8 @@ def validate(options: PipelineOptions) -> JobConfig:
         raise ConfigError("--max_text_chars must be positive")
     if opts.inference_batch_size <= 0:
         raise ConfigError("--inference_batch_size must be positive")
+    if not opts.lease_minutes > 0:
+        raise ConfigError("--lease_minutes must be positive")
     for flag, value in (("--chunk_days", opts.chunk_days), ("--chunk_posts", opts.chunk_posts or 0)):
         if value < 0:
             raise ConfigError(f"{flag} must not be negative (0: no limit)")
@@ -326,7 +334,8 @@ def validate(options: PipelineOptions) -> JobConfig:
         output_dir=opts.output_dir.rstrip("/"), max_text_chars=opts.max_text_chars, model=model, fetch=fetch,
         window=WindowFlags(days["window_start"], days["window_end"], bool(opts.incremental)) if windowed else None,
         chunk_days=opts.chunk_days, chunk_posts=opts.chunk_posts,
-        runner=options.view_as(StandardOptions).runner or "", dry_run=dry_run, quiet=bool(opts.quiet))
+        runner=options.view_as(StandardOptions).runner or "", dry_run=dry_run, quiet=bool(opts.quiet),
+        lease_minutes=opts.lease_minutes)
 
 
 def _sources(raw: typing.Optional[typing.Sequence[str]]) -> typing.Tuple[str, ...]:

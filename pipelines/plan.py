@@ -25,6 +25,7 @@ from schemas.config import ConfigError
 from transforms.fetch import FetchPlan, plan_fetch
 from transforms.incremental import RunWindow, plan_window
 from transforms.job import JobSpec
+from transforms.snapshots import snapshot_dir
 
 # Runners that hold a pipeline's shuffles in memory (Beam's local runners under their names and aliases).
 IN_MEMORY_RUNNERS = ("", "directrunner", "direct", "switchingdirectrunner", "fnapirunner")
@@ -38,7 +39,8 @@ class RunPlan:
         config: The validated flags.
         run_id: The run's id (UTC start time and a random suffix).
         now: The run's reference time.
-        staging_dir: Where the run stages its tables before they are committed.
+        staging_dir: Where the run writes its tables: its own snapshot (`transforms.snapshots`), which
+            the job's commit stage makes current.
         window: The window a windowed run processes; None for a full run.
         fetch: The platforms' tasks; None for files only.
         chunk_days, chunk_posts: The slices of a sliced run (both 0: one pass).
@@ -72,21 +74,27 @@ class RunPlan:
         return JobSpec(self.config.brands, model_handler, self.window, self.config.output_dir, coverage)
 
 
+def new_run_id(now: datetime.datetime) -> str:
+    """A run's id: its UTC start time and a random suffix (its snapshot's and its lease's name)."""
+    return now.strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+
+
 def plan_run(config: JobConfig, now: typing.Optional[datetime.datetime] = None,
-             slicing: typing.Optional[typing.Tuple[int, int]] = None) -> RunPlan:
+             slicing: typing.Optional[typing.Tuple[int, int]] = None, run_id: typing.Optional[str] = None) -> RunPlan:
     """Plans the run.
 
     Args:
         config: The validated flags.
         now: The run's reference time (default: now).
         slicing: (chunk_days, chunk_posts) decided by the caller; default: `plan_slicing(config)`.
+        run_id: The run's id, when the launcher took the output directory's lease under it (default: a new one).
 
     Raises:
         ConfigError: a window or fetch that cannot be planned (a broken run log or state file, missing
             credentials, a query the platform cannot take), naming the flag or file.
     """
     now = now or datetime.datetime.now(datetime.timezone.utc)
-    run_id = now.strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+    run_id = run_id or new_run_id(now)
     window = None
     if config.window is not None:
         try:
@@ -105,7 +113,7 @@ def plan_run(config: JobConfig, now: typing.Optional[datetime.datetime] = None,
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
     chunk_days, chunk_posts = slicing if slicing is not None else plan_slicing(config)
-    return RunPlan(config, run_id, now, FileSystems.join(config.output_dir, "_staging", run_id), window, fetch,
+    return RunPlan(config, run_id, now, snapshot_dir(config.output_dir, run_id), window, fetch,
                    chunk_days, chunk_posts)
 
 

@@ -4,7 +4,8 @@
     python -m pipelines.queue_export --output_dir out/ --brand apple --csv apple.csv
     make queue                                                          # the same, on `make run`'s outputs
 
-Reads `<output_dir>/response_queue/` (written by every run of `pipelines.run`). List columns
+Reads `response_queue/` (written by every run of `pipelines.run`) of the run committed in `<output_dir>`
+(its current snapshot, `transforms.snapshots`). List columns
 (`reasons`, `topics`) are joined with ';'; times are ISO 8601 in UTC; unknown counts are empty.
 """
 
@@ -18,6 +19,8 @@ import sys
 import typing
 
 import pyarrow.dataset as ds
+
+from transforms.snapshots import current_snapshot
 
 COLUMNS = ("brand_id", "rank", "priority", "reasons", "created_at", "age_hours", "breached_target",
            "target_minutes", "platform", "url", "author_handle", "author_followers", "engagement",
@@ -45,7 +48,7 @@ def queue_rows(output_dir: str, brand: typing.Optional[str] = None) -> typing.Li
     Raises:
         FileNotFoundError: when `output_dir` holds no response_queue table.
     """
-    path = os.path.join(output_dir, "response_queue")
+    path = os.path.join(current_snapshot(output_dir) or output_dir, "response_queue")
     if not os.path.isdir(path):
         raise FileNotFoundError(f"{path}: no response queue (run the job first, e.g. `make run`)")
     rows = ds.dataset(path, format="parquet", partitioning="hive").to_table().to_pylist()

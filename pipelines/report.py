@@ -4,8 +4,8 @@
     make report                                             # the same, on `make run`'s outputs
 
 Reads `metrics/`, `topic_metrics/`, `alerts/`, `response_queue/` and `queue_metrics/` (and `manifest.json`
-when present) under
-`--output_dir` with pyarrow and pandas, draws the charts with matplotlib, and writes a
+when present) of the run committed in `--output_dir` (its current snapshot, resolved once, so that
+every table and the manifest are the same run's while the next run commits) with pyarrow and pandas, draws the charts with matplotlib, and writes a
 single self-contained page (charts embedded as PNG): volume and net sentiment over time
 per brand with the alerts marked, share of voice per competitive set (by mentions, by
 engagement, of positive talk), engagement rates, customer service and audience when the
@@ -33,6 +33,8 @@ import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import pyarrow.dataset as ds  # noqa: E402
+
+from transforms.snapshots import current_snapshot  # noqa: E402
 
 SECTIONS = ("Overview", "Mentions and net sentiment", "Share of voice", "Engagement rates", "Customer service",
             "Response queue", "Audience", "Topic drivers of negative sentiment", "Alerts")
@@ -435,13 +437,14 @@ def render(output_dir: str) -> str:
     Raises:
         ReportError: when there is no metrics table to report on.
     """
-    metrics = read_table(output_dir, "metrics")
+    committed = current_snapshot(output_dir) or output_dir  # one run's tables and manifest
+    metrics = read_table(committed, "metrics")
     if metrics.empty:
         raise ReportError(f"{output_dir}: no metrics table (run the job first, e.g. `make run`)")
-    topics = read_table(output_dir, "topic_metrics")
-    alerts = read_table(output_dir, "alerts")
-    queue, queue_metrics = read_table(output_dir, "response_queue"), read_table(output_dir, "queue_metrics")
-    manifest_path = os.path.join(output_dir, "manifest.json")
+    topics = read_table(committed, "topic_metrics")
+    alerts = read_table(committed, "alerts")
+    queue, queue_metrics = read_table(committed, "response_queue"), read_table(committed, "queue_metrics")
+    manifest_path = os.path.join(committed, "manifest.json")
     manifest = json.load(open(manifest_path, encoding="utf-8")) if os.path.exists(manifest_path) else {}
 
     daily, weekly, monthly = (_totals(metrics, p) for p in ("day", "week", "month"))

@@ -22,15 +22,19 @@ This module only parses, plans, builds and runs; each of those lives where its n
 - `transforms.job.SocialListening`: the job's steps, composed once (Dedupe -> MatchBrands ->
   ScoreSentiment -> ComputeMetrics, ComputeTopicMetrics, ComputeResponseQueue -> DetectAlerts);
   `pipelines.compose` reads the sources in front of it and writes the tables of `schemas.tables`
-  behind it; then the staged tables are committed into `--output_dir`, the connectors' state after
-  them, and a `manifest.json` records the counts of every step.
+  behind it into the run's snapshot, and ends the job with its commit stage (`transforms.commit`):
+  the connectors' state, the run log and a `manifest.json` with the counts of every step go into
+  the snapshot, and `--output_dir` switches to it in one atomic step;
+- `pipelines.finish`: the launcher's side of that: the directory's lease and the repair of what
+  killed runs left (before the plan), the commit plan, and the wait and summary after the run.
 """
 
 from __future__ import annotations
 
+import datetime
 import logging
+import os
 import sys
-import time
 import typing
 
 import apache_beam as beam
@@ -39,20 +43,20 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines import plan as planning
 from pipelines.compose import build_social_listening
-from pipelines.finish import _counters, _finish
+from pipelines.finish import _commit_plan, _finish, _initialize
 from pipelines.options import SocialListeningOptions, asks_for_help, check_output_dir, help_text, validate
 from schemas.config import ConfigError
 from schemas.tables import FETCH_TABLES, JOB_TABLES as TABLES
 from transforms.incremental import load_runs
 from transforms.progress import PROGRESS
-from transforms.sinks import delete_tree
+from transforms.commit import abandon
 
 __all__ = ["FETCH_TABLES", "TABLES", "SocialListeningOptions", "check_output_dir", "help_text", "main", "run"]
 
 
 def run(argv: typing.Optional[typing.Sequence[str]] = None, test_pipeline: typing.Optional[beam.Pipeline] = None,
         model_handler: typing.Optional[ModelHandler] = None):
-    """Parses flags, builds and runs the job, commits its outputs and writes the manifest.
+    """Parses flags, takes the output directory's lease, plans, builds and runs the job (which commits itself).
 
     Args:
         argv: Command-line arguments (defaults to sys.argv[1:]).
@@ -63,51 +67,43 @@ def run(argv: typing.Optional[typing.Sequence[str]] = None, test_pipeline: typin
         The PipelineResult; None when an --incremental run finds nothing new to process.
     """
     options = PipelineOptions(argv if argv is not None else sys.argv[1:])
-    opts = options.view_as(SocialListeningOptions)
     config = validate(options)
-    # A pipeline handed in (a test's) is one pipeline: sliced only when its flags ask for it.
-    plan = planning.plan_run(config, slicing=(config.chunk_days, config.chunk_posts or 0) if test_pipeline else None)
-    if plan.nothing_to_do:
-        print(f"Nothing to do: {config.output_dir} is processed up to {load_runs(config.output_dir).get('watermark')} "
-              f"(exclusive); the next window ends {opts.window_end or plan.now.date().isoformat()}.")
-        return None
-    job = plan.job(model_handler or planning.model_handler(config.model))
-    PROGRESS.configure(enabled=not config.quiet)
-    opts.chunk_days, opts.chunk_posts = plan.chunk_days, plan.chunk_posts  # as planned, for the manifest
-    started = time.time()
-
-    def finish(result, counts):
-        return _finish(options, opts, plan, result, counts, plan.run_id, started, plan.now, config.sources,
-                       config.inputs, config.brands)
-
-    if plan.sliced:
-        from pipelines.chunked import run_in_slices
-
-        try:
-            result, counts = run_in_slices(
-                lambda: beam.Pipeline(runner=planning.runner(config), options=options), plan, job, _counters)
-        except BaseException:
-            delete_tree(plan.staging_dir)  # the previous outputs were never touched
-            raise
-        return finish(result, counts)
-    pipeline = test_pipeline or beam.Pipeline(runner=planning.runner(config), options=options)
-    build_social_listening(pipeline, plan, job)
-    if config.dry_run:
-        # Builds (and for Dataflow, stages and translates) the job without running it.
-        result = pipeline.run()
-        print(f"Dry run {plan.run_id}: the job was built for {config.runner or 'DirectRunner'} "
-              "and not run; nothing was written.")
-        return result
+    now = datetime.datetime.now(datetime.timezone.utc)
+    run_id, output_dir, dry_run = planning.new_run_id(now), config.output_dir, config.dry_run
+    new_dir = "://" not in output_dir and not os.path.isdir(output_dir)
+    base = None if dry_run else _initialize(config, run_id, new_dir)
     try:
+        # A pipeline handed in (a test's) is one pipeline: sliced only when its flags ask for it.
+        plan = planning.plan_run(config, now, (config.chunk_days, config.chunk_posts or 0) if test_pipeline else None,
+                                 run_id)
+        if plan.nothing_to_do:
+            print(f"Nothing to do: {output_dir} is processed up to {load_runs(output_dir).get('watermark')} "
+                  f"(exclusive); the next window ends {config.window.end or now.date().isoformat()}.")
+            abandon(output_dir, run_id, new_dir)
+            return None
+        job = plan.job(model_handler or planning.model_handler(config.model))
+        PROGRESS.configure(enabled=not config.quiet)
+        commit = _commit_plan(plan, base)
+        if plan.sliced:
+            from pipelines.chunked import run_in_slices
+
+            result = run_in_slices(lambda: beam.Pipeline(runner=planning.runner(config), options=options), plan,
+                                   job, commit)
+            return _finish(result, output_dir, run_id)
+        pipeline = test_pipeline or beam.Pipeline(runner=planning.runner(config), options=options)
+        build_social_listening(pipeline, plan, job, commit)
+        if dry_run:
+            # Builds (and for Dataflow, stages and translates) the job without running it.
+            result = pipeline.run()
+            print(f"Dry run {run_id}: the job was built for {config.runner or 'DirectRunner'} "
+                  "and not run; nothing was written.")
+            return result
         result = pipeline.run()
-        result.wait_until_finish()
     except BaseException:
-        # The previous outputs were never touched; only this run's staged files go.
-        delete_tree(plan.staging_dir)
-        if plan.fetch is not None:
-            delete_tree(plan.fetch.state_staging_dir)  # the connectors' state stays where it was
+        if not dry_run:
+            abandon(output_dir, run_id, new_dir)  # the previous outputs were never touched; this run's snapshot goes
         raise
-    return finish(result, _counters(result))
+    return _finish(result, output_dir, run_id)
 
 
 def main(argv: typing.Optional[typing.Sequence[str]] = None) -> int:

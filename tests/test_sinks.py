@@ -13,7 +13,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from pipelines.run import run
 from schemas import DEAD_LETTER_SCHEMA, DeadLetter
 from tests.fakes import FakeSentimentHandler
-from transforms.sinks import WriteParquetTable, _CompactFn, _cleanup, _WriteBundleFn, commit_tables
+from transforms.sinks import WriteParquetTable, _CompactFn, _cleanup, _WriteBundleFn
 
 T0 = datetime.datetime(2026, 9, 7, tzinfo=datetime.timezone.utc)
 
@@ -101,19 +101,6 @@ def test_a_compaction_that_loses_its_scratch_files_while_reading_yields_the_file
     assert list(compact.process(("step=parse", list(files)))) == done
     monkeypatch.setattr(sinks, "_read", read)
     assert ds.dataset(table_dir, format="parquet", partitioning="hive").count_rows() == len(rows)
-
-
-def test_commit_replaces_tables_and_cleans_staging(tmp_path):
-    out, staging = tmp_path / "out", tmp_path / "out" / "_staging" / "run1"
-    (out / "metrics" / "period=day").mkdir(parents=True)
-    (out / "metrics" / "period=day" / "old.parquet").write_text("old")
-    (out / "dead_letters").mkdir()
-    (staging / "metrics" / "period=week").mkdir(parents=True)
-    (staging / "metrics" / "period=week" / "new.parquet").write_text("new")
-    commit_tables(str(staging), str(out), ["metrics", "dead_letters"])
-    assert [p.name for p in (out / "metrics").rglob("*.parquet")] == ["new.parquet"]
-    assert not (out / "dead_letters").exists()  # no rows this run: the stale table goes
-    assert not staging.exists() and not any((out / "_trash").iterdir())
 
 
 class _BrokenModel(FakeSentimentHandler):

@@ -24,10 +24,11 @@ fetches what is new, still outputs everything: the tables are replaced by (earli
 rows + fetched rows), once per key. Dedupe by (platform, id) across queries, slices
 and runs happens downstream in the job's `Dedupe` step (and here for the archive).
 
-The new state is staged as `<output>/_state/_staging/<run_id>/<connector>.json` and
-`commit_state` moves it to `<output>/_state/<connector>.json` only after the pipeline
-succeeded and its tables were committed: a run that fails leaves the state where it
-was, and the next run fetches that range again (duplicates are dropped, nothing lost).
+The new state is written into the run's snapshot, `<output>/_snapshots/<run_id>/_state/<connector>.json`,
+and becomes the current state in the same atomic step as the run's tables, when the job's
+commit stage switches to that snapshot (`transforms.commit`): a run that fails leaves the
+state where it was, and the next run fetches that range again (duplicates are dropped,
+nothing lost). The state and the earlier tables are read from the current snapshot.
 """
 
 from __future__ import annotations
@@ -51,10 +52,11 @@ from connectors.base import (COMPLETE, MESSAGE_CHARS, STOPPED, ConnectorSettings
 from connectors.files import DEFAULT_MAX_TEXT_CHARS
 from schemas import DeadLetter, Mention
 from schemas.records import AccountSnapshot, BrandReply
+from transforms.commit import counted
 from transforms.dead_letters import dead_letter
 from transforms.dedupe import DedupeMentions
 from transforms.read import ReadMentionsFromFiles
-from transforms.sinks import delete_tree
+from transforms.snapshots import committed_path, snapshot_dir
 
 LOG = logging.getLogger(__name__)
 DEAD = "dead_letters"
@@ -68,13 +70,13 @@ _UTC = datetime.timezone.utc
 # ---- incremental state on any Beam filesystem ---------------------------------------------
 
 def state_path(output_dir: str, connector: str) -> str:
-    """Where a connector's state lives: `<output_dir>/_state/<connector>.json`."""
-    return FileSystems.join(output_dir, STATE_DIR, f"{connector}.json")
+    """Where a connector's committed state is: `_state/<connector>.json` in the current snapshot."""
+    return committed_path(output_dir, STATE_DIR, f"{connector}.json")
 
 
 def staged_state_dir(output_dir: str, run_id: str) -> str:
-    """Where a run stages its new state until it has succeeded."""
-    return FileSystems.join(output_dir, STATE_DIR, "_staging", run_id)
+    """Where a run writes its new state: `_state/` of its own snapshot, committed with its tables."""
+    return FileSystems.join(snapshot_dir(output_dir, run_id), STATE_DIR)
 
 
 def load_state(output_dir: str, connector: str) -> dict:
@@ -101,25 +103,6 @@ def write_json(path: str, value: typing.Any) -> None:
     """Writes `value` as indented JSON through FileSystems."""
     with FileSystems.create(path) as fh:
         fh.write(json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True).encode("utf-8"))
-
-
-def commit_state(staging_dir: str, output_dir: str, connectors: typing.Iterable[str]) -> None:
-    """Moves each staged state file into place, then removes the staging directory.
-
-    Args:
-        staging_dir: `staged_state_dir(output_dir, run_id)`.
-        output_dir: The job's output directory.
-        connectors: Connector names.
-    """
-    for name in connectors:
-        staged = FileSystems.join(staging_dir, f"{name}.json")
-        if not FileSystems.exists(staged):
-            continue
-        final = state_path(output_dir, name)
-        if FileSystems.exists(final) and "://" in final:
-            FileSystems.delete([final])  # object stores do not overwrite on rename; local rename does
-        FileSystems.rename([staged], [final])
-    delete_tree(staging_dir)
 
 
 # ---- planning ---------------------------------------------------------------------------------
@@ -297,6 +280,21 @@ def _stage_states(results: typing.List[TaskResult], plan: FetchPlan) -> typing.I
         yield path
 
 
+def _progress_counts(result: TaskResult) -> typing.Iterator[typing.Tuple[str, int]]:
+    yield "fetch.tasks", 1
+    yield "fetch.pages", result.pages
+    yield "fetch.stopped_tasks", int(result.status != COMPLETE)
+
+
+def _fetch_counts(fetched: typing.Dict[str, beam.PCollection]) -> beam.PCollection:
+    """The manifest's fetch counts, from what the fetch emitted: (name, value) pairs."""
+    return ((fetched["progress"] | "ProgressCounts" >> beam.FlatMap(_progress_counts),
+             fetched["mentions"] | "PostsPerConnector" >> beam.Map(lambda m: (f"fetch.{m.platform}_posts", 1)),
+             counted(fetched["brand_replies"], "fetch.brand_replies", "FetchedReplies"),
+             counted(fetched["account_snapshots"], "fetch.account_snapshots", "FetchedSnapshots"))
+            | "FetchCounts" >> beam.Flatten())
+
+
 # ---- reading back the tables of earlier runs --------------------------------------------------
 
 def _read_rows(readable: fileio.ReadableFile, record_type: type) -> typing.Iterator[typing.Any]:
@@ -361,8 +359,9 @@ class ReadSources(beam.PTransform):
     """Every chosen source, flattened: pbegin -> {'mentions', 'dead_letters', ...}.
 
     With a fetch plan, also 'posts' (earlier + fetched platform posts, once per post),
-    'brand_replies', 'account_snapshots' (earlier + fetched) and 'state_files' (the
-    staged state paths, written when the fetch is done).
+    'brand_replies', 'account_snapshots' (earlier + fetched), 'state_files' (the
+    staged state paths, written when the fetch is done) and 'counts' (the fetch's
+    (name, value) counts for the manifest).
 
     Args:
         inputs: File patterns (`--input`); empty when `file` is not a source.
@@ -386,7 +385,7 @@ class ReadSources(beam.PTransform):
         if self._fetch is not None:
             plan = self._fetch
             earlier = pbegin | "EarlierPosts" >> ReadMentionsFromFiles(
-                [FileSystems.join(plan.output_dir, "posts", "*", "*.parquet")], self._max_text_chars)
+                [committed_path(plan.output_dir, "posts", "*", "*.parquet")], self._max_text_chars)
             fetched = pbegin | "FetchFromPlatforms" >> FetchFromPlatforms(plan)
             platform_posts = ((earlier["mentions"], fetched["mentions"])
                               | "PlatformPosts" >> beam.Flatten().with_output_types(Mention))
@@ -394,13 +393,13 @@ class ReadSources(beam.PTransform):
             dead += [earlier["dead_letters"], fetched["dead_letters"]]
             out["posts"] = (platform_posts | "PostsOnce" >> DedupeMentions())["mentions"]
             earlier_replies = pbegin | "EarlierReplies" >> ReadTableRows(
-                FileSystems.join(plan.output_dir, "brand_replies"), BrandReply)
+                committed_path(plan.output_dir, "brand_replies"), BrandReply)
             out["brand_replies"] = (
                 (earlier_replies, fetched["brand_replies"])
                 | "AllReplies" >> beam.Flatten().with_output_types(BrandReply)
                 | "RepliesOnce" >> _OncePerKey(_reply_key, BrandReply))
             earlier_snapshots = pbegin | "EarlierSnapshots" >> ReadTableRows(
-                FileSystems.join(plan.output_dir, "account_snapshots"), AccountSnapshot)
+                committed_path(plan.output_dir, "account_snapshots"), AccountSnapshot)
             out["account_snapshots"] = (
                 (earlier_snapshots, fetched["account_snapshots"])
                 | "AllSnapshots" >> beam.Flatten().with_output_types(AccountSnapshot)
@@ -409,6 +408,7 @@ class ReadSources(beam.PTransform):
                 fetched["progress"]
                 | "CollectProgress" >> beam.combiners.ToList()
                 | "StageState" >> beam.FlatMap(_stage_states, plan))
+            out["counts"] = _fetch_counts(fetched)
         out["mentions"] = tuple(mentions) | "AllMentions" >> beam.Flatten().with_output_types(Mention)
         out["dead_letters"] = tuple(dead) | "AllReadDeadLetters" >> beam.Flatten().with_output_types(DeadLetter)
         return out

@@ -38,10 +38,13 @@ What a windowed run does (`plan_window` decides, on the launching machine):
   and this window: a day inside a processed window without any post is a zero day,
   not an unknown one.
 
-The run log `<output>/_state/runs.json` holds the high-water mark (the latest window
-end), the extent, and the last runs; it is written only after the run's tables are
-committed, so a run that fails leaves it (and every table) as it was, and
-`--incremental` then starts again from the last successful run's end.
+The run log `_state/runs.json` holds the high-water mark (the latest window end), the
+extent, and the last runs. The job's commit stage (`transforms.commit`) writes it into
+the run's snapshot, beside the tables it describes, and both become current in one
+atomic step; a run that fails leaves it (and every table) as it was, and
+`--incremental` then starts again from the last successful run's end. Everything a
+windowed run reads back (the run log, committed partitions) comes from the snapshot
+current at its start (`transforms.snapshots`).
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ from schemas import PERIODS, Mention
 from schemas.records import TRAILING_PERIODS
 from transforms.metrics import next_period_start, period_start
 from transforms.sinks import EMPTY_PARTITION
+from transforms.snapshots import committed_path, resolve_committed
 
 RUNS_FILE = "runs.json"
 STATE_DIR = "_state"
@@ -71,8 +75,8 @@ _DATE_PARTITION = re.compile(r"^created_date=(\d{4}-\d{2}-\d{2})$")
 
 
 def runs_path(output_dir: str) -> str:
-    """Where the run log lives: `<output_dir>/_state/runs.json`."""
-    return FileSystems.join(output_dir, STATE_DIR, RUNS_FILE)
+    """Where the committed run log is: `_state/runs.json` in the current snapshot."""
+    return committed_path(output_dir, STATE_DIR, RUNS_FILE)
 
 
 def load_runs(output_dir: str) -> dict:
@@ -199,7 +203,7 @@ def partition_rows(table_dir: str) -> typing.Dict[datetime.date, int]:
 
 def committed_days(output_dir: str) -> typing.Set[datetime.date]:
     """The `created_date=` partitions of the committed brand_mentions table."""
-    return partition_days(FileSystems.join(output_dir, "brand_mentions"))
+    return partition_days(committed_path(output_dir, "brand_mentions"))
 
 
 def plan_window(output_dir: str, *, start: typing.Optional[datetime.date], end: typing.Optional[datetime.date],
@@ -259,17 +263,6 @@ def updated_runs(runs: dict, window: RunWindow, run_id: str, finished_at: dateti
         entry["counts"] = counts
     return {"watermark": watermark, "first_date": first.isoformat(), "last_date": last.isoformat(),
             "runs": (list(runs.get("runs", [])) + [entry])[-MAX_LOGGED_RUNS:]}
-
-
-def write_runs(output_dir: str, runs: dict) -> None:
-    """Writes the run log (after the run's tables are committed)."""
-    path = runs_path(output_dir)
-    staged = path + ".tmp"
-    with FileSystems.create(staged) as fh:
-        fh.write(json.dumps(runs, indent=2, sort_keys=True).encode("utf-8"))
-    if FileSystems.exists(path) and "://" in path:
-        FileSystems.delete([path])  # object stores do not overwrite on rename
-    FileSystems.rename([staged], [path])
 
 
 # ---- the window inside the pipeline -----------------------------------------------------------
@@ -348,7 +341,7 @@ class ReadCommitted(beam.PTransform):
     """pbegin -> the rows of a committed table's chosen files (listed now, on the launching machine).
 
     Args:
-        table_dir: The committed table (`<output>/<table>`).
+        table_dir: The committed table (`<output>/<table>`: read from the current snapshot).
         record_type: The NamedTuple of its rows.
         schema: Its pyarrow schema.
         keep_file: Path -> whether to read it (e.g. by its `created_date=` directory).
@@ -360,7 +353,7 @@ class ReadCommitted(beam.PTransform):
                  keep_file: typing.Callable[[str], bool] = lambda _path: True,
                  columns: typing.Optional[typing.Sequence[str]] = None):
         super().__init__()
-        self._files = [p for p in _committed_files(table_dir) if keep_file(p)]
+        self._files = [p for p in _committed_files(resolve_committed(table_dir)) if keep_file(p)]
         self._record_type = record_type
         self._schema = schema
         self._columns = tuple(columns) if columns is not None else None
@@ -415,5 +408,4 @@ class MergeRecomputed(beam.PTransform):
 
 __all__ = ["CONTEXT", "MergeRecomputed", "ReadCommitted", "RunWindow", "SplitByWindow", "WINDOW",
            "committed_days", "committed_extent", "context_file", "load_runs", "lookback_periods", "parse_day",
-           "plan_window", "previous_period_start", "read_committed_rows", "runs_path", "updated_runs",
-           "write_runs"]
+           "plan_window", "previous_period_start", "read_committed_rows", "runs_path", "updated_runs"]

@@ -22,6 +22,7 @@ from schemas import DeadLetter
 from schemas.config import BrandConfig
 from schemas.tables import TABLES
 from transforms.alerts import DetectAlerts
+from transforms.commit import counted, summed
 from transforms.dedupe import DedupeMentions
 from transforms.incremental import MergeRecomputed, ReadCommitted, RunWindow, SplitByWindow, context_file
 from transforms.matching import MatchBrands
@@ -66,8 +67,9 @@ class SocialListening(beam.PTransform):
         alert_mentions: The mentions the alerts read their top terms from (optional; default brand_mentions).
 
     Outputs: 'brand_mentions' and 'dead_letters' (SCORE), 'metrics', 'lang_metrics', 'topic_metrics', 'alerts',
-    'response_queue', 'queue_metrics' (AGGREGATE), and with SCORE also 'unmatched' (posts no brand matched) and
-    'duplicates' (the count of copies dropped).
+    'response_queue', 'queue_metrics' (AGGREGATE), and with SCORE also 'unmatched' (posts no brand matched),
+    'duplicates' (the count of copies dropped) and 'counts' ((name, value) pairs for the manifest: duplicates,
+    matched, unmatched, outside the window; `transforms.commit.CommitRun` sums them).
 
     Args:
         job: The job's configuration.
@@ -103,8 +105,15 @@ class SocialListening(beam.PTransform):
             brand_mentions = out["brand_mentions"] = scored["brand_mentions"]
             dead.append(scored["dead_letters"])
             out.update(unmatched=matched.unmatched, duplicates=deduped["duplicates"])
-            _ = deduped["duplicates"] | "CountDuplicates" >> beam.Map(
-                lambda n: beam.metrics.Metrics.counter("dedupe", "duplicates").inc(n))
+            # The manifest's counts, counted inside the pipeline (the commit stage adds the written rows).
+            counts = [summed(deduped["duplicates"], "dedupe.duplicates", "Duplicates"),
+                      counted(matched.matched, "match.matched_mentions", "Matched"),
+                      counted(matched.unmatched, "match.unmatched_mentions", "Unmatched")]
+            if window is not None:  # outside = read - in the window (before the dedupe)
+                counts += [counted(inputs["mentions"], "window.outside_mentions", "AllMentions"),
+                           counted(split["window"], "window.outside_mentions", "WindowMentions")
+                           | "Negate" >> beam.Map(lambda kv: (kv[0], -kv[1]))]
+            out["counts"] = tuple(counts) | "AllCounts" >> beam.Flatten()
         else:
             brand_mentions, posts = inputs["brand_mentions"], inputs["posts"]
             mentions = posts
@@ -151,6 +160,19 @@ class SocialListening(beam.PTransform):
                 tables[name] = (tables[name], earlier) | f"Merge{table.label}" >> MergeRecomputed(
                     window, table.record, *([recompute_from[name]] if name in recompute_from else []))
         return tables
+
+
+def read_counts(read: typing.Mapping[str, beam.PCollection]) -> typing.List[beam.PCollection]:
+    """The manifest's counts of what `transforms.fetch.ReadSources` read: records, valid mentions, the fetch's own.
+
+    Every record read is either a valid mention or one of the reading's dead letters.
+    """
+    counts = [counted(read["mentions"], "read.mentions", "ValidMentions"),
+              counted(read["mentions"], "read.records", "ReadMentions"),
+              counted(read["dead_letters"], "read.records", "UnreadRecords")]
+    if "counts" in read:
+        counts.append(read["counts"])
+    return counts
 
 
 def dead_letter_prefix(window: typing.Optional[RunWindow]) -> str:

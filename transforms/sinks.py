@@ -1,7 +1,7 @@
-"""Hive-partitioned Parquet sinks with compaction and an all-or-nothing commit.
+"""Hive-partitioned Parquet sinks with compaction.
 
-Rows are written into a staging directory under the output (`_staging/<run_id>/`,
-which readers ignore because of the leading underscore):
+Rows are written into the run's own snapshot directory under the output
+(`_snapshots/<run_id>/`, which readers do not see until the run commits):
 
 1. `WriteFiles`: each bundle buffers rows per partition and writes one Parquet file
    per partition when the buffer fills or the bundle ends; when the bundle's buffers
@@ -22,11 +22,9 @@ partition directory named `<column>=__empty__/` (an empty table, not a missing o
 so that `read_parquet('out/topic_metrics/*/*.parquet')` in DuckDB, `pd.read_parquet`,
 pyarrow datasets and fastparquet all read zero rows instead of failing.
 
-Only when the whole pipeline has succeeded is anything moved into place:
-`commit_tables` swaps whole staged tables in (a full run), `commit_partitions`
-swaps single partition directories (a windowed run: the `created_date=` days of its
-window). A rerun therefore replaces instead of appending, and a run that dies half
-way leaves the previous outputs intact.
+The job's last stage (`transforms.commit`) commits the snapshot once every table is
+written: one atomic switch of a pointer, so that a rerun replaces instead of appending,
+and a run that dies half way leaves the previous outputs intact.
 
 Partition columns follow the Hive convention: they live in directory names
 (`created_date=2026-09-07/`) and not inside the files; pyarrow, pandas, DuckDB,
@@ -262,16 +260,6 @@ def _is_local(path: str) -> bool:
     return "://" not in path
 
 
-def _move_tree(src: str, dst: str) -> None:
-    if _is_local(src):
-        FileSystems.mkdirs(FileSystems.split(dst)[0]) if not FileSystems.exists(FileSystems.split(dst)[0]) else None
-        FileSystems.rename([src], [dst])  # one atomic directory rename
-        return
-    # Object stores have no directories: move object by object.
-    sources = [m.path for r in FileSystems.match([FileSystems.join(src, "**")]) for m in r.metadata_list]
-    FileSystems.rename(sources, [dst + p[len(src):] for p in sources])
-
-
 def _list_dir(path: str) -> typing.List[str]:
     """Names of the direct children of a directory (or of a prefix on an object store)."""
     if not FileSystems.exists(path):
@@ -296,114 +284,6 @@ def delete_tree(path: str) -> None:
     paths = [m.path for r in FileSystems.match([FileSystems.join(path, "**")]) for m in r.metadata_list]
     if paths:
         FileSystems.delete(paths)
-
-
-def commit_tables(staging_dir: str, output_dir: str, tables: typing.Iterable[str]) -> None:
-    """Replaces each table under `output_dir` with its staged version.
-
-    A table that the run staged nothing for is replaced by nothing (removed), since
-    its previous content no longer describes the input. (The sink stages an empty
-    schema-only file for a table without rows, so this only happens to tables a run
-    did not write at all.)
-
-    Args:
-        staging_dir: The run's staging directory (`<output>/_staging/<run_id>`).
-        output_dir: The output directory.
-        tables: Table names (sub-directories).
-    """
-    trash = FileSystems.join(output_dir, "_trash", uuid.uuid4().hex)
-    for table in tables:
-        final = FileSystems.join(output_dir, table)
-        staged = FileSystems.join(staging_dir, table)
-        if FileSystems.exists(final):
-            _move_tree(final, FileSystems.join(trash, table))
-        if FileSystems.exists(staged):
-            _move_tree(staged, final)
-    delete_tree(trash)
-    delete_tree(staging_dir)
-
-
-def commit_partitions(staging_dir: str, output_dir: str, table: str,
-                      partitions: typing.Optional[typing.Iterable[str]],
-                      file_prefix: typing.Optional[str] = None,
-                      same_row: typing.Sequence[str] = ()) -> None:
-    """Replaces some partitions of a table with their staged versions, keeping the others.
-
-    Every partition named in `partitions` is replaced: by its staged directory, or by
-    nothing when the run staged none (the run found no row for it, so the old rows no
-    longer describe the input). With `file_prefix`, only the files whose names start
-    with it are replaced inside each partition, and the partition's other files stay
-    (dead letters of other windows share the `step=` partitions). Afterwards the
-    table keeps its schema-only `__empty__` file only while it has no other partition.
-    The staging directory itself is left for the caller to remove.
-
-    Args:
-        staging_dir: The run's staging directory.
-        output_dir: The output directory.
-        table: The table name.
-        partitions: Partition paths relative to the table (`created_date=2026-09-07`);
-            None: every partition, committed or staged.
-        file_prefix: Replace only these files of each partition, not the whole directory.
-        same_row: With `file_prefix`: columns that identify a row; the partition's other
-            files lose their rows that a staged row repeats (a bad input line that a later
-            window reads again is kept once, as the latest run saw it).
-    """
-    final_dir = FileSystems.join(output_dir, table)
-    staged_dir = FileSystems.join(staging_dir, table)
-    trash = FileSystems.join(output_dir, "_trash", uuid.uuid4().hex)
-    staged_parts = [p for p in _list_dir(staged_dir) if not _is_empty_partition(p)]
-    if partitions is None:
-        partitions = [p for p in _list_dir(final_dir) if not _is_empty_partition(p)]
-    for rel in sorted(set(partitions) | set(staged_parts)):
-        final, staged = FileSystems.join(final_dir, rel), FileSystems.join(staged_dir, rel)
-        if file_prefix is None:
-            if FileSystems.exists(final):
-                _move_tree(final, FileSystems.join(trash, rel))
-            if FileSystems.exists(staged):
-                _move_tree(staged, final)
-            continue
-        old = [n for n in _list_dir(final) if n.startswith(file_prefix)]
-        if old:
-            FileSystems.delete([FileSystems.join(final, n) for n in old])
-        if same_row and FileSystems.exists(staged):
-            _drop_repeated_rows(final, staged, tuple(same_row))
-        for name in _list_dir(staged):
-            _move_file(FileSystems.join(staged, name), FileSystems.join(final, name))
-        if not _list_dir(final):
-            delete_tree(final)
-    # The table's schema-only file: kept while the table has nothing else, and only then.
-    drop_empty_partitions(final_dir)
-    if not _list_dir(final_dir):
-        for name in _list_dir(staged_dir):
-            if _is_empty_partition(name):
-                _move_tree(FileSystems.join(staged_dir, name), FileSystems.join(final_dir, name))
-    delete_tree(trash)
-
-
-def _row_keys(table: pa.Table, columns: typing.Sequence[str]) -> typing.List[tuple]:
-    return list(zip(*(table.column(c).to_pylist() for c in columns))) if table.num_rows else []
-
-
-def _drop_repeated_rows(final: str, staged: str, columns: typing.Sequence[str]) -> None:
-    """Removes from the committed files of a partition the rows that the staged files repeat."""
-    staged_keys = set()
-    for name in _list_dir(staged):
-        staged_keys.update(_row_keys(_read(FileSystems.join(staged, name)), columns))
-    if not staged_keys:
-        return
-    for name in _list_dir(final):
-        path = FileSystems.join(final, name)
-        table = _read(path)
-        keep = [key not in staged_keys for key in _row_keys(table, columns)]
-        if all(keep):
-            continue
-        if not any(keep):
-            FileSystems.delete([path])
-            continue
-        tmp = FileSystems.join(final, "_" + name)  # hidden from readers until renamed over the old file
-        _write(tmp, table.filter(pa.array(keep)))
-        FileSystems.delete([path])
-        FileSystems.rename([tmp], [path])
 
 
 def drop_empty_partitions(table_dir: str) -> None:

@@ -1,0 +1,30 @@
+"""The job's command line with the fast lexicon model (`tests/fakes.py`), for tests that run it in a subprocess.
+
+    python -m tests.fake_job --config brands.yaml --input 'in/*.jsonl' --output_dir out/
+
+Exits like `python -m pipelines.run` (2 with the message for a misconfiguration or a held lease);
+the crash-injection tests run it with SOCIAL_LISTENING_CRASH_AT set and see it killed.
+"""
+
+from __future__ import annotations
+
+import sys
+import typing
+
+from pipelines.run import run
+from schemas.config import ConfigError
+from tests.fakes import FakeSentimentHandler
+
+
+def main(argv: typing.Optional[typing.Sequence[str]] = None) -> int:
+    """Runs the job with the fake model; 2 and the message on a ConfigError."""
+    try:
+        run(list(sys.argv[1:] if argv is None else argv), model_handler=FakeSentimentHandler())
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
