@@ -187,9 +187,11 @@ def test_the_deployment_examples_name_real_flags():
     assert names and all(name in flags for name in names), [n for n in names if n not in flags]
     values = {"config": "gs://b/brands.yaml", "input": "gs://b/in/*.jsonl", "output_dir": "gs://b/out",
               "window_start": "2026-09-01", "window_end": "2026-09-02", "incremental": "true", "source": "file",
-              "model": "embedded", "inference_batch_size": "64", "x_bearer_token_file": "gs://b/token"}
+              "model": "embedded", "inference_batch_size": "64", "x_bearer_token_file": "gs://b/token",
+              "lease_minutes": "720"}
     parsed = SocialListeningOptions([f"--{n}={values[n]}" for n in names])  # as the template launcher passes them
     assert parsed.incremental is True and parsed.window_start == "2026-09-01" and parsed.inference_batch_size == 64
+    assert parsed.lease_minutes == 720.0
 
     dag = ast.parse((deploy / "airflow_dag.py").read_text())  # compiles; Airflow is not installed here
     keys = set()
