@@ -92,6 +92,13 @@ class TopicsConfig:
     taxonomy: typing.Tuple[typing.Tuple[str, typing.Tuple[str, ...]], ...] = ()
 
 
+def _refuse_unknown_keys(raw: typing.Mapping, allowed: typing.Sequence[str], where: str) -> None:
+    """Raises a ConfigError naming `where` when `raw` has keys outside `allowed` (shown as a short preview)."""
+    extra = sorted(set(raw) - set(allowed), key=str)
+    if extra:
+        raise ConfigError(f"{where}: unknown key(s) {preview(extra, 200)}; allowed: {list(allowed)}")
+
+
 def parse_topics(raw: typing.Any, source: str = "<config>") -> TopicsConfig:
     """Validates the optional `topics:` section.
 
@@ -111,9 +118,7 @@ def parse_topics(raw: typing.Any, source: str = "<config>") -> TopicsConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: expected a mapping with 'threshold', 'replace_defaults' and/or 'taxonomy', "
                           f"got {type(raw).__name__}")
-    extra = sorted(set(raw) - set(_TOPIC_KEYS), key=str)
-    if extra:
-        raise ConfigError(f"{where}: unknown key(s) {preview(extra, 200)}; allowed: {list(_TOPIC_KEYS)}")
+    _refuse_unknown_keys(raw, _TOPIC_KEYS, where)
     threshold = None
     if raw.get("threshold") is not None:
         threshold = _number(raw["threshold"], f"{where}.threshold", float, 0.0, 1.0)
@@ -210,9 +215,7 @@ def parse_alerts(raw: typing.Any, source: str = "<config>") -> AlertThresholds:
     where = f"{source}: alerts"
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: expected a mapping of thresholds, got {type(raw).__name__}")
-    extra = sorted(set(raw) - set(_ALERT_KEYS), key=str)
-    if extra:
-        raise ConfigError(f"{where}: unknown key(s) {preview(extra, 200)}; allowed: {list(_ALERT_KEYS)}")
+    _refuse_unknown_keys(raw, _ALERT_KEYS, where)
     out: typing.Dict[str, typing.Any] = {}
     if "periods" in raw:
         periods = _string_list(raw["periods"], f"{where}.periods")
@@ -423,9 +426,7 @@ def parse_response(raw: typing.Any, where: str) -> ResponseConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: expected a mapping with keys among {list(_RESPONSE_KEYS)}, "
                           f"got {type(raw).__name__}")
-    extra = sorted(set(raw) - set(_RESPONSE_KEYS), key=str)
-    if extra:
-        raise ConfigError(f"{where}: unknown key(s) {extra}; allowed: {list(_RESPONSE_KEYS)}")
+    _refuse_unknown_keys(raw, _RESPONSE_KEYS, where)
     out: typing.Dict[str, typing.Any] = {}
     if "accounts" in raw:
         accounts = _string_list(raw["accounts"], f"{where}.accounts", strip="@", keep_spaces=True)
@@ -487,9 +488,7 @@ def parse_config(data: typing.Any, source: str = "<config>") -> BrandConfig:
         where = f"{source}: brands[{i}]"
         if not isinstance(raw, dict):
             raise ConfigError(f"{where}: expected a mapping with at least 'id' and 'names'")
-        extra = sorted(set(raw) - set(_BRAND_KEYS), key=str)
-        if extra:
-            raise ConfigError(f"{where}: unknown key(s) {preview(extra, 200)}; allowed: {list(_BRAND_KEYS)}")
+        _refuse_unknown_keys(raw, _BRAND_KEYS, where)
         brand_id = raw.get("id")
         if not isinstance(brand_id, str) or not _ID_RE.fullmatch(brand_id):
             raise ConfigError(
