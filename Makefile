@@ -31,10 +31,10 @@ run: $(STAMP)  ## Run the main job on the bundled sample (outputs in ./out)
 	$(PY) -m pipelines.run --config '$(CONFIG)' --input '$(INPUT)' --output_dir '$(OUT)' $(ARGS)
 
 report: $(STAMP)  ## Render out/report.html from the Parquet outputs
-	$(PY) -m pipelines.report --output_dir $(OUT)
+	$(PY) -m report.html_report --output_dir $(OUT)
 
 queue: $(STAMP)  ## Write the response queue as CSV for helpdesk import: out/response_queue.csv (BRAND=id: one)
-	$(PY) -m pipelines.queue_export --output_dir $(OUT) $(if $(BRAND),--brand $(BRAND))
+	$(PY) -m report.queue_export --output_dir $(OUT) $(if $(BRAND),--brand $(BRAND))
 
 test: $(STAMP)  ## Run the tests
 	$(PY) -m pytest -q tests

@@ -27,7 +27,7 @@ RUNTIME = [
     "pyahocorasick==2.3.1",  # one automaton over every brand's terms (transforms/matching.py)
 ]
 
-# `python -m pipelines.report` (`make report`): the HTML page with charts from the Parquet outputs.
+# `python -m report.html_report` (`make report`): the HTML page with charts from the Parquet outputs.
 REPORT = ["matplotlib==3.11.2", "pandas==3.1.1"]
 
 EXTRAS = {

@@ -1,7 +1,7 @@
 """One HTML page for analysts, rendered from the job's Parquet outputs alone.
 
-    python -m pipelines.report --output_dir out/            # -> out/report.html
-    make report                                             # the same, on `make run`'s outputs
+    python -m report.html_report --output_dir out/       # -> out/report.html
+    make report                                          # the same, on `make run`'s outputs
 
 Reads `metrics/`, `topic_metrics/`, `alerts/`, `response_queue/` and `queue_metrics/` (and `manifest.json`
 when present) of the run committed in `--output_dir` (its current snapshot, resolved once, so that

@@ -1,7 +1,7 @@
 """Writes the response queue as CSV for a helpdesk import (one row per open item, by brand and rank).
 
-    python -m pipelines.queue_export --output_dir out/                  # -> out/response_queue.csv
-    python -m pipelines.queue_export --output_dir out/ --brand apple --csv apple.csv
+    python -m report.queue_export --output_dir out/                     # -> out/response_queue.csv
+    python -m report.queue_export --output_dir out/ --brand apple --csv apple.csv
     make queue                                                          # the same, on `make run`'s outputs
 
 Reads `response_queue/` (written by every run of `pipelines.run`) of the run committed in `<output_dir>`

@@ -10,7 +10,7 @@ import shutil
 import pytest
 from PIL import Image
 
-from pipelines.report import SECTIONS, main, render
+from report.html_report import SECTIONS, main, render
 from tests.test_metrics_pipeline import job_output
 
 
@@ -79,7 +79,7 @@ def test_audience_chart_when_the_connector_took_snapshots(out, tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from pipelines.report import read_table
+    from report.html_report import read_table
 
     metrics = read_table(str(out), "metrics")
     sprite = (metrics["brand_id"] == "sprite") & metrics["platform"].isna()

@@ -22,7 +22,7 @@ import pytest
 
 from connectors.base import ACCOUNT, BRAND_REPLIES, ConnectorSettings
 from connectors.x import XConnector
-from pipelines import queue_export, report
+from report import html_report as report, queue_export
 from pipelines.run import main, run
 from schemas.config import ConfigError, parse_config
 from schemas.records import BrandMention
