@@ -53,7 +53,7 @@ train: $(STAMP)  ## Retrain the shipped sentiment model (top layers + head) from
 	$(PY) -m models.train_head
 
 sample: $(STAMP)  ## Rebuild the bundled sample data/sample/mentions.jsonl
-	$(PY) -m pipelines.build_sample --out data/sample/mentions.jsonl
+	$(PY) -m tools.build_sample --out data/sample/mentions.jsonl
 
 clean:  ## Remove outputs and caches (not the venv)
 	rm -rf $(OUT) .pytest_cache build *.egg-info

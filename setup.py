@@ -48,7 +48,7 @@ setup(
     name="social-listening",
     version="0.1.0",
     description="Social listening on Apache Beam: brand mentions, multilingual sentiment, rate metrics, Parquet.",
-    packages=find_packages(include=["schemas*", "connectors*", "transforms*", "models*", "pipelines*"]),
+    packages=find_packages(include=["schemas*", "connectors*", "transforms*", "models*", "pipelines*", "runners*"]),
     package_data={"models": ["heads/*.safetensors", "heads/*.json"]},
     include_package_data=True,
     python_requires=">=3.10",

@@ -2,7 +2,7 @@
 
 Copy this file into your Airflow `dags/` folder (it needs `apache-airflow-providers-google`;
 it is not part of this project's package or tests' imports) and set the Airflow Variables
-`sl_project`, `sl_region`, `sl_bucket`. The template is built by `pipelines/deploy/launch.sh build`.
+`sl_project`, `sl_region`, `sl_bucket`. The template is built by `deploy/launch.sh build`.
 
 Each DAG run processes exactly its data interval, [data_interval_start, data_interval_end)
 in UTC days, with `--window_start` / `--window_end`:

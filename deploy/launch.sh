@@ -2,9 +2,9 @@
 # Build the Dataflow Flex Template once per release, then launch it (by hand, from cron, Cloud
 # Scheduler or Airflow: see airflow_dag.py). Run from the repository root.
 #
-#   PROJECT=my-project REGION=europe-west1 BUCKET=my-bucket pipelines/deploy/launch.sh build
-#   PROJECT=... REGION=... BUCKET=... pipelines/deploy/launch.sh run                 # incremental
-#   PROJECT=... REGION=... BUCKET=... pipelines/deploy/launch.sh backfill 2026-01-01 2026-04-01
+#   PROJECT=my-project REGION=europe-west1 BUCKET=my-bucket deploy/launch.sh build
+#   PROJECT=... REGION=... BUCKET=... deploy/launch.sh run                 # incremental
+#   PROJECT=... REGION=... BUCKET=... deploy/launch.sh backfill 2026-01-01 2026-04-01
 set -euo pipefail
 : "${PROJECT:?set PROJECT}" "${REGION:?set REGION}" "${BUCKET:?set BUCKET}"
 IMAGE="${REGION}-docker.pkg.dev/${PROJECT}/dataflow/social-listening:${TAG:-latest}"
@@ -19,9 +19,9 @@ PARAMS="config=gs://${BUCKET}/brands.yaml,input=gs://${BUCKET}/mentions/*.jsonl,
 
 case "${1:-}" in
   build)
-    gcloud builds submit --project "$PROJECT" --tag "$IMAGE" -f pipelines/deploy/Dockerfile .
+    gcloud builds submit --project "$PROJECT" --tag "$IMAGE" -f deploy/Dockerfile .
     gcloud dataflow flex-template build "$TEMPLATE" --image "$IMAGE" --sdk-language PYTHON \
-      --metadata-file pipelines/deploy/flex_template_metadata.json
+      --metadata-file deploy/flex_template_metadata.json
     ;;
   run)  # the days since the last successful run, up to today (UTC, exclusive)
     gcloud dataflow flex-template run "social-listening-$(date -u +%Y%m%d-%H%M%S)" \

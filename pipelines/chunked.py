@@ -45,7 +45,7 @@ import typing
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines.tables import write_tables
+from transforms.write_tables import write_tables
 from schemas import Mention
 from schemas.tables import TABLES
 from transforms.commit import CommitPlan, CommitRun, WriteCounts, written_counts

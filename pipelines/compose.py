@@ -15,7 +15,7 @@ import typing
 import apache_beam as beam
 
 from pipelines.plan import RunPlan
-from pipelines.tables import write_tables
+from transforms.write_tables import write_tables
 from schemas.tables import FETCH_TABLES
 from transforms.commit import CommitPlan, CommitRun
 from transforms.fetch import ReadSources

@@ -171,9 +171,9 @@ def model_handler(model: ModelConfig) -> ModelHandler:
 
 
 def runner(config: JobConfig):
-    """The runner to build the pipeline with: ours for `--runner DaskRunner` (see pipelines/dask_runner.py)."""
+    """The runner to build the pipeline with: ours for `--runner DaskRunner` (see runners/dask_runner.py)."""
     if runner_name(config.runner) in ("dask", "daskrunner"):
-        from pipelines.dask_runner import DaskRunner  # dask is imported only when asked for
+        from runners.dask_runner import DaskRunner  # dask is imported only when asked for
 
         return DaskRunner()
     return None  # Beam picks it from --runner

@@ -5,7 +5,7 @@ Use it with the job's usual flags; `pipelines.run` picks it for `--runner DaskRu
     python -m pipelines.run --runner DaskRunner --dask_client_address tcp://scheduler:8786 \\
         --config brands.yaml --input 'data/*.jsonl' --output_dir out/
 
-(or `--runner pipelines.dask_runner.DaskRunner` from any Beam program). Without
+(or `--runner runners.dask_runner.DaskRunner` from any Beam program). Without
 `--dask_client_address` it starts a `dask.distributed.LocalCluster` of its own.
 
 Beam 2.77's `apache_beam.runners.dask.dask_runner.DaskRunner` translates each Beam

@@ -2,7 +2,7 @@
 
 `TABLES` is the one list of tables. Everything else that names tables is derived
 from it: the README's data dictionary (`schemas.docs`), how each table is written
-(`pipelines.tables.write_table`), which tables a run writes and commits
+(`transforms.write_tables.write_table`), which tables a run writes and commits
 (`run_tables`), and the tests that compare runs table by table.
 
 A table is partitioned by one directory column (Hive style, `column=value/`):

@@ -13,7 +13,7 @@ import pytest
 
 from pipelines import chunked
 from pipelines.run import main, run
-from pipelines.synthetic import brands_from_config, generate, write_files
+from tools.synthetic_mentions import brands_from_config, generate, write_files
 from schemas.tables import JOB_TABLES
 from tests.fakes import FakeSentimentHandler
 

