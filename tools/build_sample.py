@@ -32,8 +32,9 @@ What is real and what is generated:
   generated. A tweet that starts with "@" is marked as a reply whose parent is not in the sample.
 - Generated: every other record, `"connector": "sample-generated"`: the Russian, Ukrainian,
   Croatian and Serbian posts, the English drinks posts, traps, brand-account replies, quote
-  comments and reposts, all from templates in this module. All authors, handles, ids, URLs and
-  numbers are fictitious; URLs are well-formed but point nowhere.
+  comments and reposts, all from the hand-written templates in `tools/sample_templates/` (JSON,
+  read by this script). All authors, handles, ids, URLs and numbers are fictitious; URLs are
+  well-formed but point nowhere.
 """
 
 from __future__ import annotations
@@ -49,7 +50,6 @@ import os
 import random
 import re
 import sys
-import unicodedata
 from typing import Any
 
 START = dt.datetime(2026, 9, 7, tzinfo=dt.timezone.utc)  # a Monday
@@ -95,633 +95,48 @@ P_LANG_NULL = 0.05  # besides reddit, which never reports a language
 REPOST_SHARE = 0.08
 
 # ---------------------------------------------------------------------------------------------
-# Brand and product forms per language: case -> alternatives (the first is the most common).
-# Cases: n nominative, g genitive, d dative, a accusative, i instrumental, l locative,
-# adj possessive adjective (hr/sr only). One "style" index is drawn per post, so a post spells a
-# brand one way throughout.
+# The hand-written material, kept as data in `tools/sample_templates/` (its README says what each
+# file holds): brand and product forms per language and case, the post templates, the service
+# templates and the name pools. The code below only draws from them.
 # ---------------------------------------------------------------------------------------------
 
-
-def _cases(n, g, d, a, i, l, adj=None):
-    out = {"n": n, "g": g, "d": d, "a": a, "i": i, "l": l}
-    if adj:
-        out["adj"] = adj
-    return out
+TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sample_templates")
 
 
-FORMS: dict[str, dict[str, dict[str, list[str]]]] = {
-    "en": {
-        "apple": _cases(*[["Apple"]] * 6),
-        "google": _cases(*[["Google"]] * 6),
-        "samsung": _cases(*[["Samsung"]] * 6),
-        "microsoft": _cases(*[["Microsoft"]] * 6),
-        "cocacola": _cases(*[["Coke", "Coca-Cola", "coke"]] * 6),
-        "pepsi": _cases(*[["Pepsi", "pepsi"]] * 6),
-    },
-    "ru": {
-        "apple": _cases(*[["Apple", "Эпл", "Эппл"]] * 6),
-        "samsung": _cases(["Samsung", "Самсунг"], ["Samsung", "Самсунга"], ["Samsung", "Самсунгу"],
-                          ["Samsung", "Самсунг"], ["Samsung", "Самсунгом"], ["Samsung", "Самсунге"]),
-        "google": _cases(["Google", "Гугл"], ["Google", "Гугла"], ["Google", "Гуглу"],
-                         ["Google", "Гугл"], ["Google", "Гуглом"], ["Google", "Гугле"]),
-        "microsoft": _cases(["Microsoft", "Майкрософт"], ["Microsoft", "Майкрософта"],
-                            ["Microsoft", "Майкрософту"], ["Microsoft", "Майкрософт"],
-                            ["Microsoft", "Майкрософтом"], ["Microsoft", "Майкрософте"]),
-        "cocacola": _cases(["Кока-Кола", "Coca-Cola", "кока-кола"], ["Кока-Колы", "Coca-Cola", "кока-колы"],
-                           ["Кока-Коле", "Coca-Cola", "кока-коле"], ["Кока-Колу", "Coca-Cola", "кока-колу"],
-                           ["Кока-Колой", "Coca-Cola", "кока-колой"], ["Кока-Коле", "Coca-Cola", "кока-коле"]),
-        "pepsi": _cases(*[["Пепси", "Pepsi", "пепси"]] * 6),
-    },
-    "uk": {
-        "apple": _cases(*[["Apple", "Епл", "Еппл"]] * 6),
-        "samsung": _cases(["Samsung", "Самсунг"], ["Samsung", "Самсунга"], ["Samsung", "Самсунгу"],
-                          ["Samsung", "Самсунг"], ["Samsung", "Самсунгом"], ["Samsung", "Самсунгу"]),
-        "google": _cases(["Google", "Гугл"], ["Google", "Гугла"], ["Google", "Гуглу"],
-                         ["Google", "Гугл"], ["Google", "Гуглом"], ["Google", "Гуглі"]),
-        "microsoft": _cases(["Microsoft", "Майкрософт"], ["Microsoft", "Майкрософту"],
-                            ["Microsoft", "Майкрософту"], ["Microsoft", "Майкрософт"],
-                            ["Microsoft", "Майкрософтом"], ["Microsoft", "Майкрософті"]),
-        "cocacola": _cases(["Кока-Кола", "Coca-Cola"], ["Кока-Коли", "Coca-Cola"], ["Кока-Колі", "Coca-Cola"],
-                           ["Кока-Колу", "Coca-Cola"], ["Кока-Колою", "Coca-Cola"], ["Кока-Колі", "Coca-Cola"]),
-        "pepsi": _cases(*[["Пепсі", "Pepsi", "пепсі"]] * 6),
-    },
-    "hr": {
-        "apple": _cases(["Apple"], ["Applea"], ["Appleu"], ["Apple"], ["Appleom"], ["Appleu"], ["Appleov"]),
-        "google": _cases(["Google"], ["Googlea"], ["Googleu"], ["Google"], ["Googleom"], ["Googleu"],
-                         ["Googleov"]),
-        "samsung": _cases(["Samsung"], ["Samsunga"], ["Samsungu"], ["Samsung"], ["Samsungom"], ["Samsungu"],
-                          ["Samsungov"]),
-        "microsoft": _cases(["Microsoft"], ["Microsofta"], ["Microsoftu"], ["Microsoft"], ["Microsoftom"],
-                            ["Microsoftu"], ["Microsoftov"]),
-        "cocacola": _cases(["Coca-Cola", "Coca Cola"], ["Coca-Cole", "Coca Cole"], ["Coca-Coli", "Coca Coli"],
-                           ["Coca-Colu", "Coca Colu"], ["Coca-Colom", "Coca Colom"], ["Coca-Coli", "Coca Coli"]),
-        "pepsi": _cases(["Pepsi"], ["Pepsija"], ["Pepsiju"], ["Pepsi"], ["Pepsijem"], ["Pepsiju"]),
-    },
-    "sr-Latn": {
-        "apple": _cases(["Apple", "Epl"], ["Applea", "Epla"], ["Appleu", "Eplu"], ["Apple", "Epl"],
-                        ["Appleom", "Eplom"], ["Appleu", "Eplu"], ["Appleov", "Eplov"]),
-        "google": _cases(["Google", "Gugl"], ["Googlea", "Gugla"], ["Googleu", "Guglu"], ["Google", "Gugl"],
-                         ["Googleom", "Guglom"], ["Googleu", "Guglu"], ["Googleov", "Guglov"]),
-        "samsung": _cases(["Samsung"], ["Samsunga"], ["Samsungu"], ["Samsung"], ["Samsungom"], ["Samsungu"],
-                          ["Samsungov"]),
-        "microsoft": _cases(["Microsoft", "Majkrosoft"], ["Microsofta", "Majkrosofta"],
-                            ["Microsoftu", "Majkrosoftu"], ["Microsoft", "Majkrosoft"],
-                            ["Microsoftom", "Majkrosoftom"], ["Microsoftu", "Majkrosoftu"],
-                            ["Microsoftov", "Majkrosoftov"]),
-        "cocacola": _cases(["Coca-Cola", "Koka-Kola"], ["Coca-Cole", "Koka-Kole"], ["Coca-Coli", "Koka-Koli"],
-                           ["Coca-Colu", "Koka-Kolu"], ["Coca-Colom", "Koka-Kolom"], ["Coca-Coli", "Koka-Koli"]),
-        "pepsi": _cases(["Pepsi"], ["Pepsija"], ["Pepsiju"], ["Pepsi"], ["Pepsijem"], ["Pepsiju"]),
-    },
-    "sr-Cyrl": {
-        "apple": _cases(["Епл", "Apple"], ["Епла", "Applea"], ["Еплу", "Appleu"], ["Епл", "Apple"],
-                        ["Еплом", "Appleom"], ["Еплу", "Appleu"], ["Еплов", "Appleov"]),
-        "google": _cases(["Гугл", "Google"], ["Гугла", "Googlea"], ["Гуглу", "Googleu"], ["Гугл", "Google"],
-                         ["Гуглом", "Googleom"], ["Гуглу", "Googleu"], ["Гуглов", "Googleov"]),
-        "samsung": _cases(["Самсунг", "Samsung"], ["Самсунга", "Samsunga"], ["Самсунгу", "Samsungu"],
-                          ["Самсунг", "Samsung"], ["Самсунгом", "Samsungom"], ["Самсунгу", "Samsungu"],
-                          ["Самсунгов", "Samsungov"]),
-        "microsoft": _cases(["Мајкрософт", "Microsoft"], ["Мајкрософта", "Microsofta"],
-                            ["Мајкрософту", "Microsoftu"], ["Мајкрософт", "Microsoft"],
-                            ["Мајкрософтом", "Microsoftom"], ["Мајкрософту", "Microsoftu"],
-                            ["Мајкрософтов", "Microsoftov"]),
-        "cocacola": _cases(["Кока-Кола", "Coca-Cola"], ["Кока-Коле", "Coca-Cole"], ["Кока-Коли", "Coca-Coli"],
-                           ["Кока-Колу", "Coca-Colu"], ["Кока-Колом", "Coca-Colom"], ["Кока-Коли", "Coca-Coli"]),
-        "pepsi": _cases(["Пепси", "Pepsi"], ["Пепсија", "Pepsija"], ["Пепсију", "Pepsiju"], ["Пепси", "Pepsi"],
-                        ["Пепсијем", "Pepsijem"], ["Пепсију", "Pepsiju"]),
-    },
-}
+def _read_json(name: str) -> Any:
+    with open(os.path.join(TEMPLATE_DIR, name), encoding="utf-8") as fh:
+        return json.load(fh)
 
-# The brand's phone, for device templates: "айфон", "самсунг" (the phone), "Pixel".
-PRODUCTS: dict[str, dict[str, dict[str, list[str]]]] = {
-    "ru": {
-        "apple": _cases(["айфон", "iPhone", "Айфон"], ["айфона", "iPhone", "Айфона"], ["айфону", "iPhone"],
-                        ["айфон", "iPhone", "Айфон"], ["айфоном", "iPhone", "Айфоном"], ["айфоне", "iPhone", "Айфоне"]),
-        "samsung": _cases(["самсунг", "Samsung Galaxy", "Galaxy"], ["самсунга", "Samsung Galaxy", "Galaxy"],
-                          ["самсунгу", "Samsung Galaxy", "Galaxy"], ["самсунг", "Samsung Galaxy", "Galaxy"],
-                          ["самсунгом", "Samsung Galaxy", "Galaxy"], ["самсунге", "Samsung Galaxy", "Galaxy"]),
-        "google": _cases(["Google Pixel", "пиксель", "Pixel"], ["Google Pixel", "пикселя", "Pixel"],
-                         ["Google Pixel", "пикселю", "Pixel"], ["Google Pixel", "пиксель", "Pixel"],
-                         ["Google Pixel", "пикселем", "Pixel"], ["Google Pixel", "пикселе", "Pixel"]),
-    },
-    "uk": {
-        "apple": _cases(["айфон", "iPhone"], ["айфона", "iPhone"], ["айфону", "iPhone"],
-                        ["айфон", "iPhone"], ["айфоном", "iPhone"], ["айфоні", "iPhone"]),
-        "samsung": _cases(["самсунг", "Samsung Galaxy", "Galaxy"], ["самсунга", "Samsung Galaxy", "Galaxy"],
-                          ["самсунгу", "Samsung Galaxy", "Galaxy"], ["самсунг", "Samsung Galaxy", "Galaxy"],
-                          ["самсунгом", "Samsung Galaxy", "Galaxy"], ["самсунгу", "Samsung Galaxy", "Galaxy"]),
-        "google": _cases(["Google Pixel", "піксель", "Pixel"], ["Google Pixel", "пікселя", "Pixel"],
-                         ["Google Pixel", "пікселю", "Pixel"], ["Google Pixel", "піксель", "Pixel"],
-                         ["Google Pixel", "пікселем", "Pixel"], ["Google Pixel", "пікселі", "Pixel"]),
-    },
-    "hr": {
-        "apple": _cases(["iPhone", "ajfon"], ["iPhonea", "ajfona"], ["iPhoneu", "ajfonu"], ["iPhone", "ajfon"],
-                        ["iPhoneom", "ajfonom"], ["iPhoneu", "ajfonu"]),
-        "samsung": _cases(["Samsung", "Galaxy"], ["Samsunga", "Galaxyja"], ["Samsungu", "Galaxyju"],
-                          ["Samsung", "Galaxy"], ["Samsungom", "Galaxyjem"], ["Samsungu", "Galaxyju"]),
-        "google": _cases(["Google Pixel", "Pixel"], ["Google Pixela", "Pixela"], ["Google Pixelu", "Pixelu"],
-                         ["Google Pixel", "Pixel"], ["Google Pixelom", "Pixelom"], ["Google Pixelu", "Pixelu"]),
-    },
-    "sr-Latn": {
-        "apple": _cases(["ajfon", "iPhone"], ["ajfona", "iPhonea"], ["ajfonu", "iPhoneu"], ["ajfon", "iPhone"],
-                        ["ajfonom", "iPhoneom"], ["ajfonu", "iPhoneu"]),
-        "samsung": _cases(["Samsung", "Galaxy"], ["Samsunga", "Galaxyja"], ["Samsungu", "Galaxyju"],
-                          ["Samsung", "Galaxy"], ["Samsungom", "Galaxyjem"], ["Samsungu", "Galaxyju"]),
-        "google": _cases(["Google Pixel", "Piksel"], ["Google Pixela", "Piksela"], ["Google Pixelu", "Pikselu"],
-                         ["Google Pixel", "Piksel"], ["Google Pixelom", "Pikselom"], ["Google Pixelu", "Pikselu"]),
-    },
-    "sr-Cyrl": {
-        "apple": _cases(["ајфон", "iPhone"], ["ајфона", "iPhonea"], ["ајфону"], ["ајфон", "iPhone"],
-                        ["ајфоном"], ["ајфону"]),
-        "samsung": _cases(["Самсунг", "Galaxy"], ["Самсунга"], ["Самсунгу"], ["Самсунг", "Galaxy"],
-                          ["Самсунгом"], ["Самсунгу"]),
-        "google": _cases(["Google Pixel", "Пиксел"], ["Google Pixela", "Пиксела"], ["Google Pixelu", "Пикселу"],
-                         ["Google Pixel", "Пиксел"], ["Google Pixelom", "Пикселом"], ["Google Pixelu", "Пикселу"]),
-    },
-}
 
-# ---------------------------------------------------------------------------------------------
+def _load_templates(name: str, pairs: bool = True) -> dict[str, dict[str, list]]:
+    """Variant -> scope -> templates; with `pairs`, each template is a (polarity, text) tuple."""
+    data = _read_json(name)
+    if not pairs:
+        return data
+    return {variant: {scope: [(pol, text) for pol, text in items] for scope, items in scopes.items()}
+            for variant, scopes in data.items()}
+
+
+# Brand forms per language: brand -> case -> alternatives (the first is the most common). Cases:
+# n nominative, g genitive, d dative, a accusative, i instrumental, l locative, adj possessive
+# adjective (hr/sr only). One "style" index is drawn per post, so a post spells a brand one way
+# throughout. PRODUCTS: the brand's phone, for device templates ("айфон", "самсунг", "Pixel").
+_BRAND_FORMS = _read_json("brand_forms.json")
+FORMS: dict[str, dict[str, dict[str, list[str]]]] = _BRAND_FORMS["forms"]
+PRODUCTS: dict[str, dict[str, dict[str, list[str]]]] = _BRAND_FORMS["products"]
+
 # Templates. Slots: {B:case} the post's brand, {C:case} the second brand of a comparison,
 # {P:case} the brand's phone. [[...]] stays in Latin script when Serbian is transliterated.
 # Scopes: hw (apple, google, samsung), all (any tech brand), ms (microsoft), drink, cmp_hw,
 # cmp_all, cmp_drink, spike (samsung battery story), noise, trap, brandreply, quote.
 # Polarity: N negative, U neutral, P positive.
-# ---------------------------------------------------------------------------------------------
+TEMPLATES: dict[str, dict[str, list[tuple[str, str]]]] = _load_templates("posts.json")
 
-TEMPLATES: dict[str, dict[str, list[tuple[str, str]]]] = {
-    "ru": {
-        "hw": [
-            ("N", "Купил {P:a} две недели назад, а батарея уже к обеду садится. {B:n}, вы серьёзно?"),
-            ("N", "Третий день жду доставку {P:g} от {B:g}, трек-номер не обновляется. Поддержка молчит."),
-            ("N", "Сервисный центр {B:g} — это издевательство. Месяц ремонта, и вернули с той же проблемой."),
-            ("N", "После обновления {P:n} греется как утюг и лагает. Спасибо, {B:n}, очень вовремя."),
-            ("N", "Почему {B:n} продаёт телефон за такие деньги, а зарядку в комплект не кладёт?"),
-            ("N", "Камера на {P:l} снимает хуже, чем мой старый телефон. Разочарование года."),
-            ("N", "У {B:g} самая бесполезная поддержка: три раза пересказывал проблему разным операторам."),
-            ("N", "{P:n} упал с дивана, экран вдребезги. Ремонт стоит как половина нового, {B:n}, ну как так"),
-            ("N", "Курьер привёз коробку от {B:g} вскрытой, внутри не тот цвет. Возврат — отдельный квест."),
-            ("N", "Цены на новые модели {B:g} в этом году просто неадекватные."),
-            ("U", "Кто-нибудь знает, когда {B:n} выкатит обновление для прошлогодних моделей?"),
-            ("U", "Подскажите, стоит ли сейчас брать {P:a} или подождать осенних скидок?"),
-            ("U", "{B:n} сегодня показывает новые устройства, трансляция в 20:00 по Москве."),
-            ("U", "Сравнил цены на {P:a} в трёх магазинах, разница до 15 тысяч. Интересно, от чего зависит."),
-            ("U", "Переношу контакты со старого телефона на {P:a}, есть нормальная инструкция?"),
-            ("U", "Говорят, {B:n} откроет новый сервисный центр у нас в городе. Кто слышал?"),
-            ("U", "Какой чехол берёте для {P:g}? Оригинальный от {B:g} дороговат."),
-            ("P", "Пользуюсь {P:i} уже третий год — ни одного глюка. {B:n} умеют, когда хотят."),
-            ("P", "Приятно удивлён сервисом {B:g}: заменили аккумулятор за час и бесплатно."),
-            ("P", "Новый {P:n} — просто огонь. Ночью снимает лучше, чем я вижу глазами 🔥"),
-            ("P", "Заказал вечером, утром курьер уже привёз {P:a}. Вот это скорость!"),
-            ("P", "Батарея на {P:l} держит два дня. Наконец-то."),
-        ],
-        "all": [
-            ("N", "{B:n} опять поднимает цены на подписку. Сколько можно?"),
-            ("N", "Очередной сбой у {B:g}, полдня ничего не работает. Работа стоит."),
-            ("N", "Написал в поддержку {B:g} неделю назад — до сих пор тишина."),
-            ("N", "Аккаунт в {B:l} заблокировали без объяснений. Как это вообще решать?"),
-            ("U", "Интересно, что {B:n} покажет на конференции на следующей неделе."),
-            ("U", "Кто-нибудь проходил собеседование в {B:l}? Как впечатления?"),
-            ("U", "Новость дня: {B:n} вкладывается в дата-центры в Европе."),
-            ("P", "Снимаю шляпу перед {B:i}: вернули деньги за подписку без лишних вопросов."),
-            ("P", "Честно, из всех экосистем мне удобнее всего у {B:g}."),
-        ],
-        "ms": [
-            ("N", "Windows опять перезагрузился посреди созвона ради обновления. {B:n}, спасибо 🙃"),
-            ("N", "Teams от {B:g} съедает всю память ноутбука, работать невозможно."),
-            ("P", "Game Pass — лучшая подписка у {B:g}, без шуток."),
-            ("U", "Кто перешёл на новый Office от {B:g}, есть смысл обновляться?"),
-        ],
-        "drink": [
-            ("N", "Купил {B:a} в автомате, а она тёплая и без газа. Деньги на ветер."),
-            ("N", "Раньше {B:n} была вкуснее, сейчас один сахар."),
-            ("N", "150 рублей за пол-литра {B:g}? Магазин у дома совсем обнаглел."),
-            ("N", "Бутылка {B:g} в доставке протекла и залила весь пакет."),
-            ("U", "Что лучше к пицце — {B:n} или морс?"),
-            ("U", "Кто-нибудь пробовал новую {B:a} с лаймом?"),
-            ("P", "Холодная {B:n} после тренировки — лучшее, что случилось за день."),
-            ("P", "Взял {B:a} без сахара — на удивление неплохо."),
-            ("P", "Реклама {B:g} с футболистами получилась классной, пересматриваю."),
-            ("N", "В {B:l} опять поменяли рецепт, теперь слишком сладко."),
-            ("P", "Воскресный обед с {B:i} из стеклянной бутылки — вкус детства."),
-        ],
-        "cmp_hw": [
-            ("U", "{B:n} или {C:n}? Выбираю телефон до 60 тысяч, помогите."),
-            ("U", "Камера у {B:g} всё-таки лучше, чем у {C:g}, как ни крути."),
-        ],
-        "cmp_all": [
-            ("U", "Перешёл с {B:g} на {C:a} и ни разу не пожалел."),
-            ("U", "Обновления у {C:g} выходят быстрее, чем у {B:g}, это факт."),
-            ("U", "После {B:g} всё у {C:g} кажется каким-то кривым."),
-        ],
-        "cmp_drink": [
-            ("U", "Слепой тест: {B:n} против {C:g}. Угадал только с третьего раза 😅"),
-            ("U", "{B:n} или {C:n}? Спор в офисе уже второй час."),
-        ],
-        "spike": [
-            ("N", "{P:n} ночью на зарядке раскалился так, что оплавился чехол. Страшно. {B:n}, что происходит?"),
-            ("N", "Читаю новости про перегрев батарей {B:g} и иду выключать телефон из розетки."),
-            ("N", "У меня тоже вздулась батарея на {P:l}! Гарантию не признают. Позор, {B:n}."),
-            ("N", "{B:n} молчит, а люди выкладывают фото сгоревших телефонов. Когда будет отзыв партии?"),
-            ("N", "Жена после этих историй не разрешает оставлять {P:a} на ночь у кровати. И я её понимаю."),
-            ("N", "Отнёс {P:a} в сервис {B:g} — батарея горячая даже в режиме ожидания. Сказали ждать заявления компании."),
-            ("N", "Похоже, {B:n} наступает на те же грабли, что и с Note 7. Перегрев, вздутие, молчание."),
-            ("N", "Всё, продаю {P:a}. После новостей о возгорании батарей у {B:g} не могу спать спокойно."),
-        ],
-        "noise": [
-            ("U", "Доброе утро! Кофе, пробка на Садовом и понедельник. Классика."),
-            ("U", "Кто знает хороший сервис по ремонту ноутбуков на Петроградке?"),
-            ("N", "Дождь третий день, а я забыл зонт на работе."),
-            ("N", "Смотрели вчерашний матч? Судья, конечно, отжёг."),
-            ("U", "Посоветуйте наушники до 10 тысяч с нормальным шумодавом."),
-            ("P", "Новый выпуск подкаста про стартапы уже вышел, ссылка в профиле."),
-        ],
-        "trap": [
-            ("P", "В кофейне у офиса появился apple pie с корицей — рекомендую!"),
-            ("P", "Летим в Нью-Йорк, Big Apple, встречай! 🗽"),
-            ("P", "Испекла шарлотку, вся кухня пахнет яблоками 🍎"),
-        ],
-        "brandreply": [
-            ("U", "Здравствуйте! Нам очень жаль, что так вышло. Напишите, пожалуйста, в личные сообщения номер заказа — разберёмся."),
-            ("U", "Добрый день! Спасибо, что сообщили. Обратитесь, пожалуйста, в ближайший авторизованный сервисный центр, там бесплатно проведут диагностику."),
-            ("U", "Понимаем ваше беспокойство. Мы уже изучаем ситуацию и скоро поделимся подробностями. Отправьте нам, пожалуйста, серийный номер устройства в ЛС."),
-        ],
-        "quote": [
-            ("N", "Вот-вот, у меня то же самое."),
-            ("N", "Не понимаю, как это вообще прошло тестирование."),
-            ("U", "Лучший тред за неделю 😂"),
-            ("N", "И после этого {B:n} удивляется падению продаж."),
-            ("P", "Подтверждаю, у {B:g} с этим всё отлично."),
-        ],
-    },
-    "uk": {
-        "hw": [
-            ("N", "Купив {P:a} два тижні тому, а батарея вже до обіду сідає. {B:n}, ви серйозно?"),
-            ("N", "Третій день чекаю на {P:a} від {B:g}, Нова пошта каже, що посилки ще немає на складі."),
-            ("N", "Сервісний центр {B:g} — це знущання. Місяць ремонту, і повернули з тією самою проблемою."),
-            ("N", "Після оновлення {P:n} гріється як праска і гальмує. Дякую, {B:n}, дуже вчасно."),
-            ("N", "Чому {B:n} продає телефон за такі гроші, а зарядку в комплект не кладе?"),
-            ("N", "Камера на {P:l} знімає гірше, ніж мій старий телефон. Розчарування року."),
-            ("N", "Підтримка {B:g} тричі перепитала одне й те саме і так нічого не вирішила."),
-            ("N", "Замовив {P:a} на Розетці, привезли з подряпаним екраном. Тепер повернення на два тижні."),
-            ("N", "Ціни на нові моделі {B:g} цього року просто космос."),
-            ("U", "Хтось знає, коли {B:n} випустить оновлення для торішніх моделей?"),
-            ("U", "Підкажіть, чи варто зараз брати {P:a}, чи почекати на знижки?"),
-            ("U", "{B:n} сьогодні показує нові пристрої, трансляція о 20:00 за Києвом."),
-            ("U", "Переношу фото зі старого телефона на {P:a}, є нормальна інструкція?"),
-            ("U", "Який чохол берете для {P:g}? Оригінальний від {B:g} задорогий."),
-            ("U", "Кажуть, {B:n} відкриває офіційний сервіс у Львові. Хто чув?"),
-            ("P", "Користуюся {P:i} вже третій рік — жодного глюку. Молодці, {B:n}."),
-            ("P", "Приємно здивований сервісом {B:g}: замінили акумулятор за годину і безкоштовно."),
-            ("P", "Новий {P:n} — просто вогонь. Вночі знімає краще, ніж я бачу очима 🔥"),
-            ("P", "Замовив увечері, зранку вже забрав {P:a} з поштомату. Оце швидкість!"),
-            ("P", "Батарея на {P:l} тримає два дні навіть під час відключень світла. Нарешті."),
-        ],
-        "all": [
-            ("N", "{B:n} знову піднімає ціни на підписку. Скільки можна?"),
-            ("N", "Черговий збій у {B:g}, пів дня нічого не працює."),
-            ("N", "Написав у підтримку {B:g} тиждень тому — досі тиша."),
-            ("N", "Акаунт у {B:l} заблокували без пояснень. Як це взагалі вирішувати?"),
-            ("U", "Цікаво, що {B:n} покаже на конференції наступного тижня."),
-            ("U", "У {B:g} анонсували нові інвестиції в Україні, подробиці обіцяють пізніше."),
-            ("U", "Хто проходив співбесіду в {B:l}? Діліться враженнями."),
-            ("P", "Знімаю капелюха перед {B:i}: повернули гроші за підписку без зайвих питань."),
-            ("P", "Чесно, з усіх екосистем мені найзручніше у {B:g}."),
-        ],
-        "ms": [
-            ("N", "Windows знову перезавантажився посеред дзвінка через оновлення. {B:n}, дякую 🙃"),
-            ("N", "Teams від {B:g} з'їдає всю пам'ять ноутбука, працювати неможливо."),
-            ("P", "Game Pass — найкраща підписка у {B:g}, без жартів."),
-            ("U", "Хто вже перейшов на новий Office від {B:g}? Чи є сенс оновлюватися?"),
-        ],
-        "drink": [
-            ("N", "Купив {B:a} в автоматі, а вона тепла і без газу. Гроші на вітер."),
-            ("N", "Раніше {B:n} була смачніша, зараз сам цукор."),
-            ("N", "45 гривень за пів літра {B:g}? Магазин біля дому геть знахабнів."),
-            ("N", "Пляшка {B:g} у доставці протекла і залила весь пакет."),
-            ("U", "Що краще до піци — {B:n} чи узвар? 😄"),
-            ("U", "Хтось пробував нову {B:a} з лаймом?"),
-            ("P", "Холодна {B:n} після тренування — найкраще, що сталося за день."),
-            ("P", "Взяв {B:a} без цукру — на диво непогано."),
-            ("N", "У {B:l} знову змінили рецепт, тепер занадто солодко."),
-            ("P", "Недільний обід з {B:i} зі скляної пляшки — смак дитинства."),
-        ],
-        "cmp_hw": [
-            ("U", "{B:n} чи {C:n}? Обираю телефон до 25 тисяч, допоможіть."),
-            ("U", "Камера у {B:g} все-таки краща, ніж у {C:g}, як не крути."),
-        ],
-        "cmp_all": [
-            ("U", "Перейшов з {B:g} на {C:a} і жодного разу не пошкодував."),
-            ("U", "Оновлення у {C:g} виходять швидше, ніж у {B:g}, це факт."),
-        ],
-        "cmp_drink": [
-            ("U", "Сліпий тест: {B:n} проти {C:g}. Вгадав лише з третьої спроби 😅"),
-            ("U", "{B:n} чи {C:n}? Суперечка в офісі вже другу годину."),
-        ],
-        "spike": [
-            ("N", "{P:n} вночі на зарядці розжарився так, що розплавився чохол. Страшно. {B:n}, що відбувається?"),
-            ("N", "Читаю новини про перегрів батарей {B:g} і йду вимикати телефон із розетки."),
-            ("N", "У мене теж здулася батарея на {P:l}! Гарантію не визнають. Ганьба, {B:n}."),
-            ("N", "{B:n} мовчить, а люди викладають фото згорілих телефонів. Коли буде відкликання партії?"),
-            ("N", "Після цих історій з {B:i} дружина не дозволяє залишати телефон на ніч біля ліжка."),
-            ("N", "Все, продаю {P:a}. Після новин про займання батарей у {B:g} не можу спати спокійно."),
-            ("N", "Здається, {B:n} наступає на ті самі граблі, що й з Note 7. Перегрів, здуття, мовчанка."),
-        ],
-        "noise": [
-            ("U", "Добрий ранок! Кава, затори і понеділок. Класика."),
-            ("N", "Знову відключення світла за графіком, павербанк рятує."),
-            ("U", "Хто знає гарного майстра з ремонту ноутбуків на Подолі?"),
-            ("N", "Дивилися вчорашній матч? Суддя, звісно, видав."),
-            ("U", "Порадьте навушники до 3 тисяч з нормальним шумозаглушенням."),
-        ],
-        "trap": [
-            ("P", "У кав'ярні біля офісу з'явився apple pie з корицею — раджу!"),
-            ("U", "Привіт з Нью-Йорка! Big Apple зустрічає дощем 🗽"),
-        ],
-        "brandreply": [
-            ("U", "Вітаємо! Нам дуже шкода, що так сталося. Напишіть, будь ласка, в особисті номер замовлення — розберемося."),
-            ("U", "Добрий день! Дякуємо, що повідомили. Зверніться, будь ласка, до найближчого авторизованого сервісного центру, там проведуть безкоштовну діагностику."),
-            ("U", "Розуміємо ваше занепокоєння. Ми вже вивчаємо ситуацію і незабаром поділимося подробицями. Надішліть нам, будь ласка, серійний номер пристрою в особисті."),
-        ],
-        "quote": [
-            ("N", "Ось-ось, у мене те саме."),
-            ("N", "Не розумію, як це взагалі пройшло тестування."),
-            ("U", "Найкращий тред за тиждень 😂"),
-            ("N", "І після цього {B:n} дивується падінню продажів."),
-            ("P", "Підтверджую, у {B:g} з цим усе чудово."),
-        ],
-    },
-    "hr": {
-        "hw": [
-            ("N", "Kupio sam {P:a} prije dva tjedna, a baterija je već do podneva prazna. {B:n}, ozbiljno?"),
-            ("N", "Treći dan čekam dostavu {P:g}, GLS kaže da paket još nije ni stigao u centar."),
-            ("N", "Servis {B:g} je katastrofa. Mjesec dana popravka i vratili su mi mobitel s istim kvarom."),
-            ("N", "Nakon ažuriranja {P:n} se grije kao glačalo i koči. Hvala, {B:n}, baš u pravi čas."),
-            ("N", "Kako {B:n} može prodavati mobitel za tu cijenu, a punjač ne staviti u kutiju?"),
-            ("N", "Kamera na {P:l} slika lošije od mog starog mobitela. Razočaranje godine."),
-            ("N", "Podrška {B:g} me tri puta prebacivala s jednog agenta na drugog i ništa nisu riješili."),
-            ("N", "{P:n} mi je pao s kauča i ekran je razbijen. Popravak košta kao pola novog, {B:n}, stvarno?"),
-            ("N", "Cijene novih modela {B:g} ove godine su bez veze."),
-            ("N", "Kurir je donio otvorenu kutiju od {B:g}, unutra kriva boja. Povrat je cijela sapunica."),
-            ("U", "Zna li netko kad {B:n} izbacuje ažuriranje za prošlogodišnje modele?"),
-            ("U", "Isplati li se sada uzeti {P:a} ili čekati Black Friday?"),
-            ("U", "{B:n} večeras predstavlja nove uređaje, prijenos u 19 sati po našem vremenu."),
-            ("U", "Prebacujem kontakte sa starog mobitela na {P:a}, ima li netko normalne upute?"),
-            ("U", "Koju masku koristite za {P:a}? Originalna od {B:g} je preskupa."),
-            ("U", "Čujem da {B:n} otvara ovlašteni servis u Zagrebu. Zna li netko više?"),
-            ("P", "Koristim {P:a} već treću godinu, ni jednog problema. Svaka čast, {B:n}."),
-            ("P", "Ugodno iznenađen servisom {B:g}: zamijenili bateriju za sat vremena i besplatno."),
-            ("P", "Novi {P:n} je prava stvar. Noću slika bolje nego što ja vidim 🔥"),
-            ("P", "Naručio navečer, ujutro mi je kurir već donio {P:a}. To je brzina!"),
-            ("P", "Baterija na {P:l} traje dva dana. Napokon."),
-            ("P", "{B:adj} sat je najbolja kupnja ove godine, ne skidam ga s ruke."),
-        ],
-        "all": [
-            ("N", "{B:n} opet diže cijene pretplate. Dokad?"),
-            ("N", "Još jedan pad servisa {B:g}, pola dana ništa ne radi."),
-            ("N", "Pisao sam podršci {B:g} prije tjedan dana, još uvijek ništa."),
-            ("N", "{B:adj} račun mi je blokiran bez objašnjenja. Kako se to uopće rješava?"),
-            ("U", "Zanima me što će {B:n} pokazati na konferenciji idući tjedan."),
-            ("U", "Je li netko bio na razgovoru za posao u {B:l}? Kakva su iskustva?"),
-            ("U", "{B:n} najavljuje novi podatkovni centar u regiji, detalji uskoro."),
-            ("U", "Ima li netko iskustva s {B:i} kao poslodavcem?"),
-            ("P", "Skidam kapu {B:d}: vratili su mi novac za pretplatu bez puno pitanja."),
-            ("P", "Iskreno, od svih ekosustava meni je {B:adj} najpraktičniji."),
-        ],
-        "ms": [
-            ("N", "Windows se opet sam restartao usred sastanka zbog ažuriranja. Hvala, {B:n} 🙃"),
-            ("N", "Teams od {B:g} pojede svu memoriju na laptopu, ne može se raditi."),
-            ("P", "Game Pass je najbolja stvar koju {B:n} trenutno ima, bez zezanja."),
-        ],
-        "drink": [
-            ("N", "Kupio sam {B:a} na automatu — toplo i bez mjehurića. Bačen novac."),
-            ("N", "Okus {B:g} više nije kao prije, sad je samo šećer."),
-            ("N", "2,50 eura za pola litre {B:g} na benzinskoj? Ljudi su poludjeli."),
-            ("N", "Boca {B:g} procurila u dostavi i smočila cijelu vrećicu."),
-            ("U", "Što ide uz pizzu — {B:n} ili pivo? 😄"),
-            ("U", "Je li netko probao {B:a} s okusom limete?"),
-            ("P", "{B:n} iz hladnjaka nakon treninga — najbolji dio dana."),
-            ("P", "Uzeo sam {B:a} bez šećera — iznenađujuće dobro."),
-            ("P", "Nova reklama {B:g} s nogometašima je baš simpatična."),
-            ("N", "U {B:l} su opet promijenili recept, sad je preslatko."),
-            ("P", "Nedjeljni ručak s {B:i} iz staklene boce — okus djetinjstva."),
-        ],
-        "cmp_hw": [
-            ("U", "{B:n} ili {C:n}? Biram mobitel do 500 eura, pomozite."),
-            ("U", "Kamera na {B:l} je ipak bolja nego na {C:l}, kako god okreneš."),
-        ],
-        "cmp_all": [
-            ("U", "Prešao sam s {B:g} na {C:a} i nisam požalio ni jednom."),
-            ("U", "Ažuriranja kod {C:g} izlaze brže nego kod {B:g}, to je činjenica."),
-        ],
-        "cmp_drink": [
-            ("U", "Slijepi test: {B:n} protiv {C:g}. Pogodio tek iz trećeg pokušaja 😅"),
-            ("U", "{B:n} ili {C:n}? Rasprava u uredu traje već dva sata."),
-        ],
-        "spike": [
-            ("N", "{P:n} mi se noćas na punjaču toliko zagrijao da se rastopila maska. {B:n}, što se događa?"),
-            ("N", "Čitam vijesti o pregrijavanju baterija kod {B:g} i idem isključiti mobitel iz struje."),
-            ("N", "I meni se napuhala baterija na {P:l}! Jamstvo ne priznaju. Sramota, {B:n}."),
-            ("N", "{B:n} šuti, a ljudi objavljuju slike izgorjelih mobitela. Kad će povlačenje serije?"),
-            ("N", "Nakon ovih priča o {B:l} žena ne da da mobitel ostane preko noći kraj kreveta."),
-            ("N", "Gotovo, prodajem {P:a}. Nakon vijesti o zapaljenim baterijama ne mogu mirno spavati."),
-            ("N", "Izgleda da {B:n} ponavlja priču s Note 7. Pregrijavanje, napuhane baterije i šutnja."),
-        ],
-        "noise": [
-            ("U", "Dobro jutro! Kava, gužva na Slavonskoj i ponedjeljak. Klasika."),
-            ("U", "Zna li netko dobrog majstora za popravak laptopa u Splitu?"),
-            ("N", "Treći dan pada kiša, a ja sam kišobran ostavio na poslu."),
-            ("N", "Jeste gledali sinoćnju utakmicu? Sudac je bio katastrofa."),
-            ("U", "Preporučite slušalice do 100 eura s dobrim poništavanjem buke."),
-        ],
-        "trap": [
-            ("P", "U kafiću kraj ureda imaju apple pie s cimetom, preporuka!"),
-            ("U", "Pozdrav iz New Yorka! Big Apple nas je dočekao kišom 🗽"),
-        ],
-        "brandreply": [
-            ("U", "Poštovani, žao nam je zbog neugodnosti. Molimo pošaljite nam broj narudžbe u privatnu poruku i riješit ćemo to."),
-            ("U", "Dobar dan! Hvala na prijavi. Molimo obratite se najbližem ovlaštenom servisu, gdje će besplatno napraviti dijagnostiku."),
-            ("U", "Razumijemo vašu zabrinutost. Situaciju već istražujemo i uskoro ćemo podijeliti više informacija. Molimo pošaljite nam serijski broj uređaja u poruci."),
-        ],
-        "quote": [
-            ("N", "Upravo tako, i meni se isto dogodilo."),
-            ("N", "Ne kužim kako je to uopće prošlo testiranje."),
-            ("U", "Najbolji thread ovaj tjedan 😂"),
-            ("N", "I onda se {B:n} čudi što pada prodaja."),
-            ("P", "Potvrđujem, kod {B:g} je to odlično riješeno."),
-        ],
-    },
-    "sr-Latn": {
-        "hw": [
-            ("N", "Kupio sam {P:a} pre dve nedelje, a baterija je već do podneva prazna. {B:n}, ozbiljno?"),
-            ("N", "Treći dan čekam isporuku {P:g}, kurirska služba kaže da paket još nije stigao u magacin."),
-            ("N", "Servis {B:g} je katastrofa. Mesec dana popravke i vratili su mi telefon sa istim kvarom."),
-            ("N", "Posle apdejta {P:n} se greje kao pegla i koči. Hvala, {B:n}, baš u pravo vreme."),
-            ("N", "Kako {B:n} može da prodaje telefon po toj ceni, a punjač ne stavlja u kutiju?"),
-            ("N", "Kamera na {P:l} slika lošije od mog starog telefona. Razočaranje godine."),
-            ("N", "Podrška {B:g} me je tri puta prebacivala s jednog operatera na drugog i ništa nisu rešili."),
-            ("N", "{P:n} mi je pao sa kauča i ekran je razbijen. Popravka košta kao pola novog, {B:n}, stvarno?"),
-            ("N", "Cene novih modela {B:g} ove godine su bez veze."),
-            ("N", "Kurir je doneo otvorenu kutiju od {B:g}, unutra pogrešna boja. Povraćaj je cela sapunica."),
-            ("U", "Zna li neko kad {B:n} izbacuje apdejt za prošlogodišnje modele?"),
-            ("U", "Da li se isplati sad uzeti {P:a} ili da sačekam popuste?"),
-            ("U", "{B:n} večeras predstavlja nove uređaje, prenos u 19 časova po našem vremenu."),
-            ("U", "Prebacujem kontakte sa starog telefona na {P:a}, ima li neko normalno uputstvo?"),
-            ("U", "Koju masku koristite za {P:a}? Originalna od {B:g} je preskupa."),
-            ("U", "Čujem da {B:n} otvara ovlašćeni servis u Beogradu. Zna li neko nešto više?"),
-            ("P", "Koristim {P:a} već treću godinu, nijedan problem. Svaka čast, {B:n}."),
-            ("P", "Prijatno iznenađen servisom {B:g}: zamenili bateriju za sat vremena i besplatno."),
-            ("P", "Novi {P:n} je prava stvar. Noću slika bolje nego što ja vidim 🔥"),
-            ("P", "Naručio uveče, ujutru mi je kurir već doneo {P:a}. To je brzina!"),
-            ("P", "Baterija na {P:l} traje dva dana. Konačno."),
-            ("P", "{B:adj} sat je najbolja kupovina ove godine, ne skidam ga s ruke."),
-        ],
-        "all": [
-            ("N", "{B:n} opet diže cene pretplate. Dokle više?"),
-            ("N", "Još jedan pad servisa {B:g}, pola dana ništa ne radi."),
-            ("N", "Pisao sam podršci {B:g} pre nedelju dana, još uvek ništa."),
-            ("N", "{B:adj} nalog mi je blokiran bez objašnjenja. Kako se to uopšte rešava?"),
-            ("U", "Zanima me šta će {B:n} pokazati na konferenciji sledeće nedelje."),
-            ("U", "Da li je neko bio na razgovoru za posao u {B:l}? Kakva su iskustva?"),
-            ("U", "{B:n} najavljuje novi centar podataka u regionu, detalji uskoro."),
-            ("U", "Da li neko ima iskustva sa {B:i} kao poslodavcem?"),
-            ("P", "Skidam kapu {B:d}: vratili su mi novac za pretplatu bez mnogo pitanja."),
-            ("P", "Iskreno, od svih ekosistema meni je {B:adj} najpraktičniji."),
-        ],
-        "ms": [
-            ("N", "[[Windows]] se opet sam restartovao usred sastanka zbog apdejta. Hvala, {B:n} 🙃"),
-            ("N", "[[Teams]] od {B:g} pojede svu memoriju na laptopu, ne može da se radi."),
-            ("P", "[[Game Pass]] je najbolja stvar koju {B:n} trenutno ima, bez zezanja."),
-        ],
-        "drink": [
-            ("N", "Kupio sam {B:a} na automatu — toplo i bez gasa. Bačene pare."),
-            ("N", "Ukus {B:g} više nije kao nekad, sad je samo šećer."),
-            ("N", "250 dinara za pola litre {B:g} na pumpi? Ljudi su poludeli."),
-            ("N", "Flaša {B:g} procurila u dostavi i pokvasila celu kesu."),
-            ("U", "Šta ide uz picu — {B:n} ili pivo? 😄"),
-            ("U", "Da li je neko probao {B:a} sa ukusom limete?"),
-            ("P", "{B:n} iz frižidera posle treninga — najbolji deo dana."),
-            ("P", "Uzeo sam {B:a} bez šećera — iznenađujuće dobro."),
-            ("P", "Nova reklama {B:g} sa fudbalerima je baš simpatična."),
-            ("N", "U {B:l} su opet promenili recept, sad je preslatko."),
-            ("P", "Nedeljni ručak sa {B:i} iz staklene flaše — ukus detinjstva."),
-        ],
-        "cmp_hw": [
-            ("U", "{B:n} ili {C:n}? Biram telefon do 60 hiljada dinara, pomozite."),
-            ("U", "Kamera na {B:l} je ipak bolja nego na {C:l}, kako god okreneš."),
-        ],
-        "cmp_all": [
-            ("U", "Prešao sam sa {B:g} na {C:a} i nisam zažalio nijednom."),
-            ("U", "Apdejti kod {C:g} izlaze brže nego kod {B:g}, to je činjenica."),
-        ],
-        "cmp_drink": [
-            ("U", "Test naslepo: {B:n} protiv {C:g}. Pogodio tek iz trećeg pokušaja 😅"),
-            ("U", "{B:n} ili {C:n}? Rasprava u kancelariji traje već dva sata."),
-        ],
-        "spike": [
-            ("N", "{P:n} mi se noćas na punjaču toliko zagrejao da se istopila maska. {B:n}, šta se dešava?"),
-            ("N", "Čitam vesti o pregrevanju baterija kod {B:g} i idem da isključim telefon iz struje."),
-            ("N", "I meni se naduvala baterija na {P:l}! Garanciju ne priznaju. Sramota, {B:n}."),
-            ("N", "{B:n} ćuti, a ljudi objavljuju slike izgorelih telefona. Kad će povlačenje serije?"),
-            ("N", "Posle ovih priča o {B:l} žena ne da da telefon ostane preko noći pored kreveta."),
-            ("N", "Gotovo, prodajem {P:a}. Posle vesti o zapaljenim baterijama ne mogu mirno da spavam."),
-            ("N", "Izgleda da {B:n} ponavlja priču sa [[Note 7]]. Pregrevanje, naduvane baterije i ćutanje."),
-        ],
-        "noise": [
-            ("U", "Dobro jutro! Kafa, gužva na Gazeli i ponedeljak. Klasika."),
-            ("U", "Zna li neko dobrog majstora za popravku laptopa u Novom Sadu?"),
-            ("N", "Treći dan pada kiša, a ja sam kišobran ostavio na poslu."),
-            ("N", "Jeste gledali sinoćnu utakmicu? Sudija je bio katastrofa."),
-            ("U", "Preporučite slušalice do 10 hiljada sa dobrim poništavanjem buke."),
-        ],
-        "trap": [
-            ("P", "U kafiću pored kancelarije imaju [[apple pie]] sa cimetom, preporuka!"),
-            ("U", "Pozdrav iz Njujorka! [[Big Apple]] nas je dočekao kišom 🗽"),
-        ],
-        "brandreply": [
-            ("U", "Poštovani, žao nam je zbog neprijatnosti. Molimo vas da nam pošaljete broj porudžbine u privatnoj poruci i rešićemo to."),
-            ("U", "Dobar dan! Hvala na prijavi. Molimo vas da se obratite najbližem ovlašćenom servisu, gde će besplatno uraditi dijagnostiku."),
-            ("U", "Razumemo vašu zabrinutost. Situaciju već istražujemo i uskoro ćemo podeliti više informacija. Pošaljite nam serijski broj uređaja u poruci."),
-        ],
-        "quote": [
-            ("N", "Upravo tako, i meni se isto desilo."),
-            ("N", "Ne kapiram kako je to uopšte prošlo testiranje."),
-            ("U", "Najbolji tred ove nedelje 😂"),
-            ("N", "I onda se {B:n} čudi što pada prodaja."),
-            ("P", "Potvrđujem, kod {B:g} je to odlično rešeno."),
-        ],
-    },
-    "en": {
-        "drink": [
-            ("N", "Bought a {B:n} from the vending machine and it was warm and flat. Great start to the day."),
-            ("N", "$3.49 for a bottle of {B:n} at the gas station? Absolutely not."),
-            ("N", "{B:n} tastes way sweeter than it used to. Not a fan of the new recipe."),
-            ("N", "Grocery delivery showed up with a leaking {B:n} bottle all over the bread. Thanks."),
-            ("N", "Why is every restaurant around here {B:n}-only now? I just want options."),
-            ("N", "Ordered a {B:n} with my burger and got a cup of ice with a splash of syrup."),
-            ("U", "Is {B:n} Zero actually any different from Diet? Genuine question."),
-            ("U", "Pizza night: {B:n} or lemonade? Settle this."),
-            ("U", "Anyone tried the new lime {B:n} yet? Worth it?"),
-            ("U", "Saw the new {B:n} holiday truck ad already. It's October."),
-            ("P", "Ice-cold {B:n} after a long run hits different."),
-            ("P", "Honestly {B:n} Zero is better than the original and I will die on this hill."),
-            ("P", "That new {B:n} ad with the football team is actually great."),
-            ("P", "Found glass-bottle {B:n} at the corner store. Day made."),
-        ],
-        "cmp_drink": [
-            ("U", "Blind taste test at the office: {B:n} vs {C:n}. Got it wrong twice 😅"),
-            ("U", "{B:n} or {C:n}? The group chat is split 50/50."),
-            ("U", "Switched from {B:n} to {C:n} and I'm not going back."),
-        ],
-        "trap": [
-            ("P", "Grandma's apple pie recipe never fails 🥧"),
-            ("P", "Nothing beats fresh apple juice in the morning."),
-            ("P", "Landed in the Big Apple! NYC here we go 🗽"),
-            ("U", "Pineapple on pizza is fine and I'm tired of pretending it isn't."),
-            ("U", "I ate an apple and called it lunch. Adulting."),
-            ("P", "Apple cider season is officially here 🍂"),
-            ("P", "Made pineapple salsa for the game tonight."),
-            ("P", "Apple picking at the orchard with the kids this weekend 🍎"),
-        ],
-        "brandreply": [
-            ("U", "Hi there, we're sorry to hear about this. Please send us a DM with your order number and we'll take a look."),
-            ("U", "Thanks for reaching out. We'd like to help: DM us the details and your device's serial number."),
-            ("U", "Sorry for the trouble! Does it still happen after a restart? If so, DM us and we'll get this sorted."),
-            ("U", "We're aware of the reports and are looking into them. Please DM us so our team can follow up."),
-        ],
-        "quote": [
-            ("N", "This. 100% this."),
-            ("N", "How did this pass QA?"),
-            ("U", "Best thread this week 😂"),
-            ("N", "And {B:n} wonders why people switch."),
-            ("P", "Can confirm, {B:n} nailed this one."),
-            ("N", "Same thing happened to me last week."),
-        ],
-    },
-}
-
-# Serbian first and last names in Latin; other pools per language for handles.
-NAME_PARTS = {
-    "en": (["alex", "sam", "jordan", "chris", "taylor", "mike", "jess", "kate", "ben", "emma", "ryan", "lily",
-            "dan", "nina", "matt", "zoe", "josh", "amy", "nick", "olivia", "tom", "grace", "luke", "maya"],
-           ["smith", "jones", "brown", "miller", "davis", "wilson", "moore", "clark", "lewis", "walker", "hall",
-            "young", "king", "wright", "scott", "green", "baker", "adams", "nelson", "hill"]),
-    "ru": (["alex", "dima", "katya", "olga", "sergey", "ivan", "masha", "nikita", "anya", "pavel", "lena",
-            "artem", "yulia", "maksim", "sveta", "denis", "natasha", "igor"],
-           ["ivanov", "smirnova", "kuznetsov", "popova", "sokolov", "volkova", "morozov", "lebedeva", "kozlov",
-            "novikova", "orlov", "pavlova"]),
-    "uk": (["oksana", "taras", "andrii", "iryna", "bohdan", "olena", "yurii", "sofiia", "dmytro", "kateryna",
-            "vasyl", "nataliia", "mykola", "halyna"],
-           ["shevchenko", "bondarenko", "kovalenko", "tkachenko", "kravchenko", "melnyk", "boiko", "moroz",
-            "lysenko", "marchenko"]),
-    "hr": (["ivan", "ana", "marko", "petra", "luka", "maja", "josip", "ivana", "tomislav", "marija", "ante",
-            "lucija", "filip", "katarina"],
-           ["horvat", "kovacevic", "babic", "maric", "juric", "novak", "kovacic", "vukovic", "knezevic", "markovic",
-            "petrovic", "matic"]),
-    "sr": (["nikola", "jelena", "stefan", "milica", "aleksandar", "ana", "marko", "jovana", "nemanja", "ivana",
-            "dusan", "teodora", "milos", "sara"],
-           ["jovanovic", "petrovic", "nikolic", "markovic", "djordjevic", "stojanovic", "ilic", "stankovic",
-            "pavlovic", "milosevic", "popovic", "zivkovic"]),
-}
-NICK_WORDS = ["tech", "gadget", "daily", "geek", "notes", "fan", "review", "live", "mobile", "byte", "pixel", "code"]
+# First and last names per language (Serbian in Latin) and nickname words, for handles.
+_NAMES = _read_json("names.json")
+NAME_PARTS: dict[str, tuple[list[str], list[str]]] = {
+    lang: (parts["first"], parts["last"]) for lang, parts in _NAMES["name_parts"].items()}
+NICK_WORDS: list[str] = _NAMES["nick_words"]
 
 LAT2CYR_DIGRAPHS = [("DŽ", "Џ"), ("Dž", "Џ"), ("dž", "џ"), ("LJ", "Љ"), ("Lj", "Љ"), ("lj", "љ"),
                     ("NJ", "Њ"), ("Nj", "Њ"), ("nj", "њ")]
@@ -1269,60 +684,10 @@ SUPPORT_HANDLES = {"apple": "AppleSupport", "google": "GoogleSupport", "samsung"
                    "microsoft": "MicrosoftHelps", "cocacola": "CocaColaCares", "pepsi": "PepsiHelp"}
 SERVICE_PRODUCTS = {"apple": "iPhone 16", "google": "Google Pixel 9", "samsung": "Samsung Galaxy S25",
                     "microsoft": "Microsoft Surface", "cocacola": "Coca-Cola Zero", "pepsi": "Pepsi Max"}
-# Per language variant: questions (purchase, delivery, service), complaints and fans' praise. "@{h} " opens
-# the tagged form of a template; the untagged form drops it. {p} is the brand's product.
-SERVICE_TEMPLATES = {
-    "en": {
-        "question": ["@{h} when will my {p} order ship? I paid a week ago.",
-                     "@{h} how do I get a refund for a damaged {p}?",
-                     "Where can I buy the {p} with a discount? Any store with delivery to Zagreb?",
-                     "Does anyone know how long {p} delivery takes? My order still says processing?"],
-        "complaint": ["@{h} my {p} order arrived damaged and nobody answers the support line. Terrible.",
-                      "{p} support kept me on hold for an hour and then hung up. Awful service."],
-        "fan": ["Honestly the {p} is the best thing I bought this year. Love it!",
-                "Shout-out to the {p} team: my repair was done in one day. Great service!"],
-    },
-    "ru": {
-        "question": ["@{h} когда придёт мой заказ {p}? Жду уже неделю.",
-                     "@{h} подскажите, как вернуть деньги за повреждённый {p}?",
-                     "Где купить {p} со скидкой? Есть магазины с доставкой?"],
-        "complaint": ["@{h} заказ {p} пришёл разбитым, а поддержка молчит. Ужасно.",
-                      "Поддержка {p} — худший сервис, неделю не могут ответить."],
-        "fan": ["{p} — лучшая покупка за год, очень доволен!"],
-    },
-    "uk": {
-        "question": ["@{h} коли прийде моє замовлення {p}? Чекаю вже тиждень.",
-                     "@{h} як повернути гроші за пошкоджений {p}?",
-                     "Підкажіть, де купити {p} зі знижкою?"],
-        "complaint": ["@{h} замовлення {p} прийшло пошкодженим, а підтримка мовчить. Жах.",
-                      "Підтримка {p} — найгірший сервіс, тиждень не можуть відповісти."],
-        "fan": ["{p} — найкраща покупка за рік, дуже задоволений!"],
-    },
-    "hr": {
-        "question": ["@{h} kada stiže moja narudžba {p}? Čekam već tjedan dana.",
-                     "@{h} kako mogu dobiti povrat novca za oštećeni {p}?",
-                     "Gdje mogu kupiti {p} po dobroj cijeni, s dostavom?"],
-        "complaint": ["@{h} narudžba {p} stigla je oštećena, a podrška ne odgovara. Užas.",
-                      "Podrška za {p} je najgora, tjedan dana nema odgovora."],
-        "fan": ["{p} je najbolja kupnja ove godine, oduševljen sam!"],
-    },
-    "sr-Latn": {
-        "question": ["@{h} kada stiže moja porudžbina {p}? Čekam već nedelju dana.",
-                     "@{h} kako da dobijem povraćaj novca za oštećeni {p}?",
-                     "Gde mogu da kupim {p} na popustu, sa dostavom?"],
-        "complaint": ["@{h} porudžbina {p} stigla je oštećena, a podrška ne odgovara. Užas.",
-                      "Podrška za {p} je najgora, nedelju dana nema odgovora."],
-        "fan": ["{p} je najbolja kupovina ove godine, oduševljen sam!"],
-    },
-    "sr-Cyrl": {
-        "question": ["@{h} када стиже моја поруџбина {p}? Чекам већ недељу дана.",
-                     "@{h} како да добијем повраћај новца за оштећени {p}?",
-                     "Где могу да купим {p} на попусту, са доставом?"],
-        "complaint": ["@{h} поруџбина {p} стигла је оштећена, а подршка не одговара. Ужас.",
-                      "Подршка за {p} је најгора, недељу дана нема одговора."],
-        "fan": ["{p} је најбоља куповина ове године, одушевљен сам!"],
-    },
-}
+# Per language variant: questions (purchase, delivery, service), complaints and fans' praise
+# (sample_templates/service_posts.json). "@{h} " opens the tagged form of a template; the untagged
+# form drops it. {p} is the brand's product.
+SERVICE_TEMPLATES: dict[str, dict[str, list[str]]] = _load_templates("service_posts.json", pairs=False)
 SERVICE_COUNTS = {"question": 84, "complaint": 42, "fan": 30}
 # Who answers what (of each kind): the support account, the main account, or nobody.
 ANSWERED = {"question": (0.40, 0.15), "complaint": (0.35, 0.15), "fan": (0.25, 0.10)}
@@ -1456,38 +821,17 @@ def check_file(path: str) -> list[dict]:
     return rows
 
 
-def _fold(s: str) -> str:
-    s = unicodedata.normalize("NFD", s.casefold().replace("đ", "d"))
-    return "".join(ch for ch in s if unicodedata.category(ch) != "Mn")
-
-
 def brand_matcher(config_path: str):
-    """A simple matcher over brands.yaml (word-boundary, case- and diacritic-insensitive), for the summary."""
-    import yaml
+    """The job's own matcher (`transforms.matching.BrandMatcher`) over a brand config, for the summary."""
+    from schemas.config import load_config
+    from transforms.matching import BrandMatcher
 
-    with open(config_path, encoding="utf-8") as fh:
-        cfg = yaml.safe_load(fh)
-    compiled = []
-    for b in cfg["brands"]:
-        names = [re.escape(_fold(x)) for x in b.get("names", [])]
-        tags = [re.escape("@" + _fold(x)) for x in b.get("handles", [])] + \
-               [re.escape("#" + _fold(x)) for x in b.get("hashtags", [])]
-        excl = [_fold(x) for x in b.get("exclude", [])]
-        compiled.append((b["id"], re.compile(r"(?<!\w)(" + "|".join(names) + r")(?!\w)"),
-                         re.compile(r"(" + "|".join(tags) + r")(?!\w)") if tags else None, excl))
+    matcher = BrandMatcher(load_config(config_path))
 
-    def match(text: str) -> dict[str, bool]:
-        """Brand id -> whether tagged, for each brand the text mentions."""
-        f = _fold(text)
-        out = {}
-        for bid, names, tags, excl in compiled:
-            g = f
-            for e in excl:
-                g = g.replace(e, " ")
-            tagged = bool(tags and tags.search(g))
-            if tagged or names.search(g):
-                out[bid] = tagged
-        return out
+    def match(row: dict) -> dict[str, bool]:
+        """Brand id -> whether tagged, for each brand the post mentions (its language and author too)."""
+        return {m.brand_id: m.kind == "tagged"
+                for m in matcher.match(row["text"], lang=row.get("lang"), author=row.get("author_handle"))}
 
     return match
 
@@ -1513,7 +857,7 @@ def summarise(rows: list[dict], config_path: str | None) -> None:
     per_brand, tagged, mentions, none, multi = collections.Counter(), 0, 0, 0, 0
     spike = collections.Counter()
     for r in rows:
-        m = match(r["text"])
+        m = match(r)
         none += not m
         multi += len(m) > 1
         for b, tg in m.items():
