@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import os
 import typing
 
 import apache_beam as beam
@@ -108,11 +109,12 @@ def test_bundled_config_is_valid():
     assert len(cfg.brands) >= 4 and all(cfg.competitive_set(b) or True for b in cfg.brand_ids())
 
 
-def test_readme_data_dictionary_is_current():
-    from schemas.docs import readme_block, render
+def test_data_dictionary_page_is_current():
+    from schemas.docs import PAGE, ROOT, main, page
 
-    with open("README.md", encoding="utf-8") as fh:
-        assert readme_block(fh.read()) == render(), "run: python -m schemas.docs --write README.md"
+    with open(os.path.join(ROOT, PAGE), encoding="utf-8") as fh:
+        assert fh.read() == page(), "run: python -m schemas.docs --write"
+    assert main(["--check"]) == 0
 
 
 # ---- hostile config files: bounded work, bounded messages, no look-alike ids --------------------

@@ -1,7 +1,7 @@
 """The table registry (`schemas.tables`): each table declared once, and every list of tables derived from it.
 
 The declarations are checked against themselves (record type, arrow schema, partitioning and
-sort order agree), and against what reads them: the README's data dictionary, and the tables
+sort order agree), and against what reads them: the data dictionary (docs/data-dictionary.md), and the tables
 a real run of the job writes, commits and lists in its manifest.
 """
 
@@ -64,12 +64,12 @@ def test_the_run_lists_are_the_registry_split_by_writer():
 
 def test_the_data_dictionary_documents_every_declared_table_in_order():
     rendered = docs.render()
-    headings = [line[len("#### `"):-len("/`")] for line in rendered.splitlines() if line.startswith("#### `")]
+    headings = [line[len("## `"):-len("/`")] for line in rendered.splitlines() if line.startswith("## `")]
     assert headings == list(TABLES)
     for spec in TABLES.values():
         assert f"Partitioned by {spec.description}." in rendered
-    readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    assert docs.readme_block(readme) == rendered
+    committed = (pathlib.Path(__file__).resolve().parents[1] / docs.PAGE).read_text(encoding="utf-8")
+    assert committed == docs.page() and committed.endswith(rendered)
 
 
 def test_a_run_writes_every_job_table_as_declared(brands_file, mixed_jsonl, tmp_path):
