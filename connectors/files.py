@@ -19,7 +19,7 @@ carried by every coder downstream: strings are valid Unicode (a lone surrogate, 
 half an emoji from a JSON `\\ud83d` escape, rejects the record), counts fit in int64
 with room for sums, timestamps are plain UTC datetimes. One rule per field, no
 repairs: a value that breaks its field's rule sends the whole record to the dead
-letters with a reason naming the field (the README's input-format section lists them).
+letters with a reason naming the field (docs/connectors.md, 'Input format', lists them).
 
 This module knows files and the format, not Beam: `open_decompressed` undoes a
 `.gz`/`.bz2` suffix, `iter_file_records` streams raw records out of an open file

@@ -46,7 +46,7 @@ FLAG_MAXIMA = {"lookback_hours": 10 * 366 * 24, "slice_hours": 10 * 366 * 24, "h
                "http_backoff": 3600.0, "http_backoff_cap": 3600.0, "max_rate_limit_wait": 86400.0,
                "inference_threads": 1024}
 # A one-pass run on the DirectRunner holds every post in its shuffles (2.4 GB for 1M posts, 485 MB of
-# JSON Lines; "Scale, measured" in the README): past this much input, a full run goes in slices
+# JSON Lines; docs/benchmarks.md, "Scale, measured"): past this much input, a full run goes in slices
 # (`pipelines.plan.plan_slicing`).
 AUTO_CHUNK_BYTES = 128 * 2**20
 AUTO_CHUNK_POSTS = 50_000
@@ -75,7 +75,7 @@ class SocialListeningOptions(PipelineOptions):
         # Each section is an argument group, so that --help lists the flags under a title.
         root = parser
         parser = root.add_argument_group("Config, input and output")
-        parser.add_argument("--config", help="Brand config YAML (see README, 'Brand configuration').")
+        parser.add_argument("--config", help="Brand config YAML (see docs/configuration.md).")
         parser.add_argument("--input", action="append",
                             help="Input file path or glob (JSON Lines, CSV, Parquet; local or gs://...). "
                                  "Repeat the flag or separate with commas for several.")
@@ -119,7 +119,7 @@ class SocialListeningOptions(PipelineOptions):
         parser.add_argument("--topic_threshold", type=float, default=None,
                             help="Score a topic needs to be kept on a row (0 < t <= 1); default: the config's "
                                  "topics.threshold, else 0.5.")
-        parser = root.add_argument_group("Platform connectors (README, 'Connectors'; each connector's own flags "
+        parser = root.add_argument_group("Platform connectors (docs/connectors.md; each connector's own flags "
                                          "follow in a section of their own)")
         parser.add_argument("--source", action="append",
                             help="Where posts come from: file (the default; reads --input), "
@@ -156,7 +156,7 @@ class SocialListeningOptions(PipelineOptions):
             connector.add_flags(root.add_argument_group(
                 f"Connector {name} (--source {name}; declared in {connector.__module__.replace('.', '/')}.py)"))
         # Without them a run processes everything and replaces every table.
-        parser = root.add_argument_group("Windows and slices (README, 'Running in production')")
+        parser = root.add_argument_group("Windows and slices (docs/running.md)")
         parser.add_argument("--window_start", default=None,
                             help="Process only posts created from this day on (YYYY-MM-DD, UTC) and replace only "
                                  "the partitions the window touches; with --incremental, the first run's start.")

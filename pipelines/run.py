@@ -8,7 +8,7 @@ Any of Beam's own flags work as well, e.g. `--direct_num_workers 2
 --direct_running_mode multi_processing` locally, or `--runner DataflowRunner --project P
 --region R --temp_location gs://B/tmp --setup_file ./setup.py` on Google Cloud.
 
-Fetch from the platforms instead of (or beside) files with `--source` (see README, "Connectors")::
+Fetch from the platforms instead of (or beside) files with `--source` (see docs/connectors.md)::
 
     X_BEARER_TOKEN=... python -m pipelines.run --config brands.yaml --source x,mastodon --output_dir out/
 

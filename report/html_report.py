@@ -395,7 +395,7 @@ def _queue_section(queue: pd.DataFrame, queue_metrics: pd.DataFrame, brands: typ
     weekly = queue_metrics[queue_metrics["period"] == "week"]
     parts = ["<p class='note'>What the brand's team should answer now: complaints, questions addressed to the "
              "brand, and untagged fans worth thanking, with no reply from the brand's answering accounts yet, "
-             "ranked by priority (reach, negativity, age, untagged, repeat complainer; README, 'Response queue'). "
+             "ranked by priority (reach, negativity, age, untagged, repeat complainer; docs/response-queue.md). "
              "⚠: past the brand's response-time target at the run's as-of time.</p>",
              _img(chart_backlog(daily, brands, colours), "response queue backlog")]
     for brand in brands:

@@ -31,7 +31,7 @@ shape (multi-output DoFns, several sinks, DoFns that emit in `finish_bundle`):
 `Reshuffle` becomes a `repartition` (Beam's runner drops it), so that work spread by a
 Reshuffle (one task per input file) spreads over the workers.
 
-Limits that remain (documented in the README): no Beam metrics (`result.metrics()`
+Limits that remain (documented in docs/running.md, 'Runners'): no Beam metrics (`result.metrics()`
 raises NotImplementedError; the job's manifest then counts rows from the files it
 wrote), batch only, global windows only, no Beam sources, stateful or splittable DoFns,
 and side inputs must fit in memory. Dask runs a task at least once, not exactly once,

@@ -388,7 +388,7 @@ def _string_list(value: typing.Any, where: str, strip: str = "", keep_spaces: bo
     return tuple(out)
 
 
-# ---- the response queue (per brand `response:`; README, "Response queue") ----------------------
+# ---- the response queue (per brand `response:`; docs/response-queue.md) ----------------------
 
 _RESPONSE_KEYS = ("accounts", "target_minutes", "horizon_days", "min_p_negative", "question_topics",
                   "thank_min_followers", "thank_min_engagement")

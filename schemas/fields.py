@@ -2,7 +2,7 @@
 
 A record type is declared once as a tuple of `Field`s. `record_type` builds the
 `typing.NamedTuple` that Beam carries (registered with `RowCoder`), `arrow_schema`
-builds the pyarrow schema the Parquet sinks write, and the README's data dictionary
+builds the pyarrow schema the Parquet sinks write, and the data dictionary (docs/data-dictionary.md)
 is generated from the same `doc` strings, so the three cannot drift apart.
 """
 

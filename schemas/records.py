@@ -289,7 +289,7 @@ ALERT_FIELDS = _BREAKDOWN_FIELDS + (
     f("baseline_median", float, pa.float64(), "Median of the metric over the baseline periods.", nullable=False),
     f("baseline_mad", float, pa.float64(), "Median absolute deviation from that median.", nullable=False),
     f("baseline_scale", float, pa.float64(),
-      "The z-score's denominator: max(1.4826 x MAD, the noise floor; see README, 'Early warnings').",
+      "The z-score's denominator: max(1.4826 x MAD, the noise floor; see docs/outputs.md, 'Early warnings').",
       nullable=False),
     f("baseline_periods", int, _COUNT,
       "Baseline periods used: the trailing ones before this period where the metric is defined.",
@@ -375,7 +375,7 @@ RESPONSE_QUEUE_FIELDS = (
     f("rank", int, pa.int64(), "1 for the brand's highest priority item, then 2, 3, ...", nullable=False),
     f("priority", float, pa.float64(),
       "Priority score in [0, 100]: 100 x (0.30 reach + 0.25 negativity + 0.20 age + 0.10 untagged + 0.15 repeat "
-      "complainer); see README, 'Response queue'.", nullable=False),
+      "complainer); see docs/response-queue.md.", nullable=False),
     f("reasons", typing.List[str], pa.list_(pa.string()),
       "Why it is in the queue, of 'complaint' (negative toward the brand), 'question' (a question addressed to "
       "the brand) and 'thanks' (a positive untagged mention by an author worth thanking).", nullable=False),

@@ -1,7 +1,7 @@
 """Every output table, declared once: record type, arrow schema, partitioning, sort order and description.
 
 `TABLES` is the one list of tables. Everything else that names tables is derived
-from it: the README's data dictionary (`schemas.docs`), how each table is written
+from it: the data dictionary, docs/data-dictionary.md (`schemas.docs`), how each table is written
 (`transforms.write_tables.write_table`), which tables a run writes and commits
 (`run_tables`), and the tests that compare runs table by table.
 
@@ -103,18 +103,18 @@ TABLES: typing.Dict[str, TableSpec] = {spec.name: spec for spec in (
               "languages together), every period of the run"),
     TableSpec("alerts", Alert, ALERT_FIELDS, ALERT_SCHEMA, "period", None, ("period_start", "brand_id", "alert"),
               "`period=day|week` (the periods the config's `alerts.periods` checks). One row per alert: brand, "
-              "period and test; see README, 'Early warnings'"),
+              "period and test; see docs/outputs.md, 'Early warnings'"),
     TableSpec("dead_letters", DeadLetter, DEAD_LETTER_FIELDS, DEAD_LETTER_SCHEMA, "step", None, ("source", "time"),
               "`step=<step>` (the `step` column lives in the directory name)"),
     TableSpec("response_queue", ResponseQueueItem, RESPONSE_QUEUE_FIELDS, RESPONSE_QUEUE_SCHEMA, "brand_id", None,
               ("brand_id", "rank"),
               "`brand_id=<id>` (the `brand_id` column lives in the directory name). Recomputed whole by every run: "
-              "one row per open item (brand, platform, mention), files sorted by `rank`; see README, "
-              "'Response queue'"),
+              "one row per open item (brand, platform, mention), files sorted by `rank`; see "
+              "docs/response-queue.md"),
     TableSpec("queue_metrics", QueueMetric, QUEUE_METRIC_FIELDS, QUEUE_METRIC_SCHEMA, "period", None,
               ("brand_id", "match_kind", "period_start"),
               f"{_PERIODS}. One row per brand, period and `match_kind` (null: both), every period of the run; see "
-              "README, 'Response queue'"),
+              "docs/response-queue.md"),
     TableSpec("posts", Mention, MENTION_FIELDS, MENTION_SCHEMA, "created_date", "created_at",
               ("platform", "created_at", "id"),
               "`created_date=YYYY-MM-DD` " + _DAY_DIR.format("created_at", "") + ". Every post the platform "

@@ -3,7 +3,7 @@
 A generated input of five weeks for three brands (one without competitors), in three
 languages and platforms, with engagement counts, the brand account's own replies and a
 negative spike, goes through the job with the keyword model of `tests/fakes.py`. The
-README's example DuckDB and pandas queries run against the outputs.
+example DuckDB and pandas queries of docs/outputs.md run against the outputs.
 """
 
 from __future__ import annotations
@@ -201,15 +201,15 @@ def test_topic_metrics_name_the_driver_of_negative_sentiment(out):
     assert week.loc["purchase_delivery", "negative_share"] > week.loc["price_promotion", "negative_share"]
 
 
-def _readme_examples(language: str) -> list:
-    text = pathlib.Path("README.md").read_text(encoding="utf-8")
-    section = text[text.index("### Example queries"):]
-    section = section[:section.index("\n#", 1)]
-    return re.findall(rf"```{language}\n(.*?)```", section, re.S)
+def _docs_examples(language: str) -> list:
+    text = pathlib.Path("docs/outputs.md").read_text(encoding="utf-8")
+    section = text[text.index("## Example queries"):]
+    end = section.find("\n## ", 1)  # the section runs to the next heading of its level, or to the end
+    return re.findall(rf"```{language}\n(.*?)```", section if end < 0 else section[:end], re.S)
 
 
-def test_readme_duckdb_examples_run_on_the_outputs(out):
-    queries = [q for block in _readme_examples("sql") for q in block.split(";") if q.strip()]
+def test_docs_duckdb_examples_run_on_the_outputs(out):
+    queries = [q for block in _docs_examples("sql") for q in block.split(";") if q.strip()]
     assert len(queries) >= 5
     con = duckdb.connect()
     for query in queries:
@@ -217,13 +217,13 @@ def test_readme_duckdb_examples_run_on_the_outputs(out):
         assert rows, query
 
 
-def test_readme_pandas_examples_run_on_the_outputs(out, monkeypatch):
-    blocks = _readme_examples("python")
+def test_docs_pandas_examples_run_on_the_outputs(out, monkeypatch):
+    blocks = _docs_examples("python")
     assert blocks
     monkeypatch.chdir(out.parent)
     for block in blocks:
         scope: dict = {}
-        exec(compile(block, "README.md", "exec"), scope)  # noqa: S102 - the README's own examples
+        exec(compile(block, "docs/outputs.md", "exec"), scope)  # noqa: S102 - the docs' own examples
         frames = [v for v in scope.values() if isinstance(v, (pd.DataFrame, pd.Series))]
         assert frames and all(len(f) for f in frames), block
 

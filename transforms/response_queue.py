@@ -28,7 +28,7 @@ The as-of time is deterministic: midnight (UTC) after the last day of the run's 
 of the latest day processed so far). Ages, breaches and priorities are measured at it, so a
 chain of windowed runs ending on the same day gives the queue of one full run.
 
-Priority, in [0, 100] (README, "Response queue")::
+Priority, in [0, 100] (docs/response-queue.md)::
 
     100 x (0.30 reach + 0.25 negativity + 0.20 age + 0.10 untagged + 0.15 repeat)
 

@@ -20,7 +20,7 @@ brought to a doubling of the input, (t2/t1)^(log 2 / log(n2/n1)); `marginal/s`: 
 mentions per extra second, i.e. throughput without the fixed start-up cost); then the
 seconds per phase (read, dedupe, match, sentiment, metrics, parquet) from the runner's
 per-step execution-time counters, and the input mentions per second of matching +
-metrics + Parquet together. Targets (README, "Running in production"): time per 2x
+metrics + Parquet together. Targets (docs/benchmarks.md): time per 2x
 <= 2.2, memory flat, matching + metrics + Parquet >= 5,000 mentions/s.
 Nothing is asserted: speed is measured, not tested. Numbers depend on what else the
 machine's 2 cores run at the time.
