@@ -36,7 +36,7 @@ import numpy as np
 OTHER = "other"
 DEFAULT_THRESHOLD = 0.5
 # Chosen on the English part of tests/data/sentiment_multilingual.jsonl only; the four other
-# languages measure how the calibration transfers (docs/sentiment-model.md).
+# languages measure how the calibration transfers (README, "Sentiment model").
 DEFAULT_SCALE = 40.0
 DEFAULT_OFFSET = 0.01
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_]{0,63}$")
