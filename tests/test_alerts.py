@@ -13,7 +13,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 
 from schemas.config import AlertThresholds, ConfigError, parse_config
 from tests.test_metrics import bm
-from transforms.alerts import DetectAlerts, Figures, brand_prefixes, detect, robust_z, terms_of
+from transforms.alerts import DetectAlerts, Figures, brand_words, detect, robust_z
 from transforms.metrics import ComputeMetrics
 
 UTC = datetime.timezone.utc
@@ -116,13 +116,16 @@ def test_negative_rate_needs_enough_mentions():
     assert _alerts(series) == [(_day(20), "negative_spike")]
 
 
-def test_terms_leave_out_stop_words_links_handles_and_the_brand():
-    excluded = brand_prefixes(parse_config({"brands": [
-        {"id": "samsung", "names": ["Samsung", "Самсунг"], "handles": ["SamsungMobile"]}]}))["samsung"]
-    assert excluded == ("samsung", "samsungmobile", "самсунг")
-    text = ("У меня тоже вздулась батарея на Самсунге! @SamsungMobile https://t.co/x1 это позор, батарея "
-            "and the Samsung's battery is overheating")
-    assert terms_of(text, excluded) == ("вздулась", "батарея", "позор", "battery", "overheating")
+def test_brand_words_are_the_names_handles_and_hashtags_not_the_query_context():
+    config = parse_config({"brands": [
+        {"id": "samsung", "names": ["Samsung", "Самсунг"], "handles": ["SamsungMobile"], "hashtags": ["Galaxy"]},
+        {"id": "google", "names": ["Google"], "query": "Pixel NEAR/4 (phone OR батарея)"},
+        {"id": "apple", "names": ["Ајфон", "Apple's"], "transliterate": True}]})
+    words = brand_words(config)
+    assert words["samsung"] == ("galaxy", "samsung", "samsungmobile", "самсунг")
+    # The query's context words ("батарея") are what complaints are about: never left out.
+    assert words["google"] == ("google",)
+    assert words["apple"] == ("ajfon", "apple", "аппле", "ајфон")  # as the matcher spells them
 
 
 @pytest.mark.parametrize("section, message", [
@@ -211,12 +214,18 @@ def test_alert_rows_carry_the_figures_topics_and_terms(pipeline_alerts):
     assert alert.z_score == pytest.approx(20.0) and alert.z_threshold == DEFAULTS.z_threshold
     assert alert.metric == "negative_mentions" and alert.negative_rate == pytest.approx(21 / alert.mentions)
     assert (alert.top_topics, alert.top_topic_mentions) == (["product_quality", "safety", "service"], [20, 10, 1])
-    # The brand's own name and handle, the link and stop words are left out; ties in alphabetical order.
-    # A word of one mention only ('queue', from the day's other complaint) is no pattern.
+    # The brand's own name and handle, the link and stop words are left out; ties in order of the folded
+    # word. A word of one mention only ('queue', from the day's other complaint) is no pattern.
     assert alert.top_terms == ["awful", "everywhere", "exploded", "leak"]
     assert alert.top_term_mentions == [20, 20, 20, 20]
+    # The 20 posts are one text with 20 links: one representative post stands for all of them (the day's other
+    # complaint is the second), and no key phrase (a phrase needs two distinct posts). No reach is reported.
+    assert (alert.post_copies, alert.post_reach, alert.key_phrases) == ([20, 1], [None, None], [])
+    assert alert.post_excerpts == ["@Sprite my Sprite can exploded, awful leak everywhere https://t.co/0",
+                                   "meh, the queue was long"]
+    assert alert.post_ids == ["spike-0", "sprite-24-neg"] and alert.post_urls == [None, None]
     assert alert.summary.startswith("sprite: negative mentions 21 in the day of 2026-09-25, against a median of 1 ")
-    assert "product_quality (20)" in alert.summary and "exploded (20)" in alert.summary
+    assert "product_quality (20)" in alert.summary
     (drop,) = [a for a in pipeline_alerts if a.alert == "share_of_voice_drop"]
     assert drop.z_threshold == -DEFAULTS.z_threshold and drop.z_score <= -DEFAULTS.z_threshold
     assert drop.value == pytest.approx(drop.share_of_voice)
