@@ -208,14 +208,14 @@ def post_url(platform: str, mention_id: str, url: typing.Optional[str] = None,
              handle: typing.Optional[str] = None) -> typing.Optional[str]:
     """The post's link: its `url`, else one built from the platform's pattern, else None.
 
-    x: https://x.com/i/status/<id> (numeric ids); bluesky: https://bsky.app/profile/<did>/post/<rkey> from an
+    x: https://x.com/<handle, else i>/status/<id> (numeric ids); bluesky: https://bsky.app/profile/<did>/post/<rkey> from an
     at:// id; reddit: https://www.reddit.com/comments/<id> for a post ("t3_<id>"). Mastodon links need the
     instance, which the id does not say: None without a `url`.
     """
     if url:
         return url
     if platform in ("x", "twitter") and mention_id.isdigit():
-        return f"https://x.com/{handle or 'i'}/status/{mention_id}" if handle else f"https://x.com/i/status/{mention_id}"
+        return f"https://x.com/{handle or 'i'}/status/{mention_id}"
     match = re.fullmatch(r"at://([^/]+)/app\.bsky\.feed\.post/([^/]+)", mention_id)
     if platform == "bluesky" and match:
         return f"https://bsky.app/profile/{match.group(1)}/post/{match.group(2)}"

@@ -55,6 +55,7 @@ MAX_WORDS = 3  # phrases of 1 to 3 words
 PRIOR = 10.0  # the Dirichlet prior's weight, in documents: how far small counts are pulled to the pooled rate
 MIN_Z = 1.0  # a key phrase is at least one standard error more frequent in the group than in the baseline
 COVERED = 0.7  # a shorter phrase is covered by a longer one used by at least 70% as many posts
+LOOK_AHEAD = 4  # ranking stops once this many times the wanted phrases are kept
 
 _URL = re.compile(r"(?:\bhttps?://|\bwww\.)\S+", re.IGNORECASE)
 _HANDLE = re.compile(r"(?<![\w@])@\w{1,50}")
@@ -293,7 +294,8 @@ def rank(group: typing.Mapping[str, int], n_group: int, baseline: typing.Mapping
             kept = [k for i, k in enumerate(kept) if i not in shorter[1:]]
         else:
             kept.append(cand)
-        if len(kept) >= top_n and not shorter:
+        # Lower-ranked longer phrases may still take the place of kept ones: look a little past top_n.
+        if len(kept) >= LOOK_AHEAD * top_n:
             break
     return kept[:top_n]
 
