@@ -448,6 +448,16 @@ def representative(candidates: typing.Sequence[Copies], n: int = MAX_POSTS) -> t
     return sorted((c for _h, c in clusters), key=_candidate_order)[:n]
 
 
+def _once(items: list, form, n: int) -> list:
+    """The first `n` items whose shown form is not an earlier one's."""
+    seen, out = set(), []
+    for item in items:
+        if form(item) not in seen:
+            seen.add(form(item))
+            out.append(item)
+    return out[:n]
+
+
 def _topics(evidence: typing.Optional[Evidence]) -> collections.Counter:
     return collections.Counter(evidence.topics) if evidence else collections.Counter()
 
@@ -460,10 +470,12 @@ def _why(evidence: typing.Optional[Evidence], baseline, top_n: int) -> dict:
     # The baseline is the brand's other mentions of the run: its counts less this alert's own mentions.
     base_n = max(base_n - evidence.posts, 0)
     base = {k: max(base_counts.get(k, 0) - evidence.mentions.get(k, 0), 0) for k in evidence.phrases}
-    phrases = rank(evidence.phrases, evidence.texts, base, base_n, top_n)
     forms = most_frequent_forms(evidence.forms)
+    # Two keys may show the same form (Serbian Cyrillic is stemmed as Latin, Russian as Cyrillic): listed once.
+    phrases = _once(rank(evidence.phrases, evidence.texts, base, base_n, 2 * top_n), lambda p: forms[p.key], top_n)
     unigrams = {k: n for k, n in evidence.mentions.items() if " " not in k}
-    top_terms = _top(collections.Counter(unigrams), top_n, least=MIN_TERM_MENTIONS)
+    top_terms = _once(_top(collections.Counter(unigrams), 2 * top_n, least=MIN_TERM_MENTIONS),
+                      lambda kv: forms[kv[0]], top_n)
     posts = representative(evidence.candidates)
     return {
         "top_terms": [forms[k] for k, _ in top_terms], "top_term_mentions": [n for _, n in top_terms],
