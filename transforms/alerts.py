@@ -18,9 +18,11 @@ from turning any change into an infinite z: sqrt(max(median, 1)) for counts (Poi
 noise), sqrt(p(1 - p) / n) for rates (binomial noise of the current period's n, with p
 the baseline median held in [0.05, 0.95]).
 
-Each alert carries the figures that triggered it and the top topics and terms of the
-brand's negative mentions in that period: a second pass over the negative mentions
-of the alerted (brand, period) keys only, with a per-key term count.
+Each alert carries the figures that triggered it and the why, from a second pass over
+the alerted brands' mentions once the alert keys are known (docs/alerts.md): the top
+topics and terms of the period's negative mentions, their key phrases against the
+brand's other mentions (`transforms.keyphrases`), and up to 5 representative posts,
+the highest reach, copies and near-identical texts collapsed, with links.
 """
 
 from __future__ import annotations
