@@ -279,6 +279,8 @@ _COPIES = [
     ("r1", "RT @ana_k: @Glovo_ES you double charged me for one order!! I want a refund", "fan1", 100, True),
     ("r2", "RT @ana_k: @Glovo_ES you double charged me for one order!! I want a refund", "fan2", 50, True),
     ("r3", "@GlovoHelp you double charged me for one order!! I want a refund https://t.co/zz", "fan3", 30, False),
+    # c05 with the brand in Latin letters: a copy, not a second voice for its phrases.
+    ("r4", "Glovo списали деньги дважды за один заказ, поддержка молчит", "fan4", 8, False),
 ]
 
 
@@ -337,9 +339,10 @@ def test_key_phrases_carry_the_complaint_in_each_language_not_filler(why_alert):
 def test_representative_posts_are_the_highest_reach_distinct_ones_with_links(why_alert):
     assert why_alert.post_ids == ["c01", "at://did:plc:tom42/app.bsky.feed.post/3kq2tomx", "c05", "c11",
                                   "1970000000000000002"]
-    # c01's two retweets and its copy with another handle and a link are one post, their reach added.
-    assert why_alert.post_copies == [4, 1, 1, 1, 1]
-    assert why_alert.post_reach == [12_000 + 40 + 100 + 50 + 30, 5012, 2508, 1506, 1003]
+    # c01's two retweets and its copy with another handle and a link are one post, their reach added;
+    # c05 and its copy naming the brand "Glovo" rather than "Глово" are one post too.
+    assert why_alert.post_copies == [4, 1, 2, 1, 1]
+    assert why_alert.post_reach == [12_000 + 40 + 100 + 50 + 30, 5012, 2508 + 8, 1506, 1003]
     assert why_alert.post_urls == [
         "https://x.com/ana_k/status/1970000000000000001",  # its own url
         "https://bsky.app/profile/did:plc:tom42/post/3kq2tomx",  # built from the at:// id

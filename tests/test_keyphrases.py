@@ -93,11 +93,11 @@ def _mention(mid, text, reach, minute=0, is_repost=False, platform="x"):
 
 def _evidence(mentions, order_seed=0):
     """CopiesFn per text, then EvidenceFn, in a shuffled order (as a runner may)."""
-    from transforms.alerts import _with_phrases, skeleton
+    from transforms.alerts import _with_phrases, copy_key
     rng = random.Random(order_seed)
     by_text = collections.defaultdict(list)
     for m in mentions:
-        by_text[skeleton(m.text) or "\0" + m.mention_id].append(m)
+        by_text[copy_key(m.text, ("glovo",)) or "\0" + m.mention_id].append(m)
     copies_fn, evidence_fn = CopiesFn(), EvidenceFn()
     items = []
     for key, group in by_text.items():
@@ -120,6 +120,7 @@ SPIKE = [
     _mention("1", "Glovo double charged me for one order", 900),
     _mention("2", "RT @a: Glovo double charged me for one order", 50, 1, is_repost=True),
     _mention("3", "Glovo double charged me for one order!!! https://t.co/q", 70, 2),
+    _mention("3b", "GLOVO double charged me for one order", 20, 2),  # the brand's name in capitals: a copy
     _mention("4", "glovo double charged me for one order, unbelievable", 30, 3),  # near-identical
     _mention("5", "double charged again, where is my refund", 400, 4),
     _mention("6", "charged twice and the courier was late", 600, 5),
@@ -132,8 +133,9 @@ def test_evidence_is_deterministic_whatever_the_order():
     for seed in range(1, 6):
         assert _why(_evidence(SPIKE, seed), (collections.Counter({"order": 40}), 200), 5) == first
     assert first["post_ids"] == ["7", "1", "6", "5"]
-    assert first["post_copies"] == [1, 4, 1, 1]  # 1 + its retweet, its copy with a link, its near-duplicate
-    assert first["post_reach"] == [5000, 900 + 50 + 70 + 30, 600, 400]
+    # 1 + its retweet, its copies with a link and in capitals, its near-duplicate
+    assert first["post_copies"] == [1, 5, 1, 1]
+    assert first["post_reach"] == [5000, 900 + 50 + 70 + 20 + 30, 600, 400]
     assert first["post_excerpts"][0] == ""
     assert first["key_phrases"][0] == "double charged"
 

@@ -41,7 +41,7 @@ from schemas.config import AlertThresholds, BrandConfig
 from schemas.records import Alert
 from models.text import model_text
 from transforms.inflection import fold, serbian_transliteration
-from transforms.keyphrases import MIN_SUPPORT, bounded, most_frequent_forms, phrases_of, rank
+from transforms.keyphrases import MIN_SUPPORT, bounded, is_brand_word, most_frequent_forms, phrases_of, rank
 from transforms.metrics import period_start
 
 MAD_TO_SIGMA = 1.4826  # MAD x 1.4826 estimates the standard deviation of normal data
@@ -399,7 +399,14 @@ def _slim(row: BrandMention) -> AlertMention:
                         reach(row), bool(row.is_repost))
 
 
-def _route(row: BrandMention, alert_keys, alert_brands, periods):
+def copy_key(text: str, brand: typing.Sequence[str] = ()) -> str:
+    """What the copies of a text share: its skeleton without the brand's own words ("@SamsungMobile my Galaxy
+    overheated" and "Samsung, my phone overheated" differ; "my Samsung overheated" and "my Galaxy overheated"
+    are one)."""
+    return " ".join(w for w in skeleton(text).split() if not is_brand_word(w, brand))
+
+
+def _route(row: BrandMention, alert_keys, alert_brands, periods, words):
     """Every mention of an alerted brand to the baseline; a negative one to each alert key it falls in."""
     if row.brand_id not in alert_brands:
         return
@@ -410,9 +417,10 @@ def _route(row: BrandMention, alert_keys, alert_brands, periods):
     for period in periods:
         key = (row.brand_id, period, period_start(row.created_at, period).isoformat())
         if key in alert_keys:
-            slim = slim or _slim(row)
-            words = skeleton(slim.text)
-            yield key + (words or "\0" + slim.mention_id,), slim  # no words: a post of its own
+            if slim is None:
+                slim = _slim(row)
+                copies = copy_key(slim.text, words.get(row.brand_id, ())) or "\0" + slim.mention_id
+            yield key + (copies,), slim  # no words: a post of its own
 
 
 def _baseline_phrases(item, words):
@@ -567,7 +575,8 @@ class DetectAlerts(beam.PTransform):
         # The mentions wait for the alert keys: only alerted brands' mentions, and only the fields the
         # evidence needs, go on.
         routed = brand_mentions | "Route" >> beam.FlatMap(
-            _route, AsDict(alert_keys), AsDict(alert_brands), periods).with_outputs("baseline", main="negative")
+            _route, AsDict(alert_keys), AsDict(alert_brands), periods, self._words
+        ).with_outputs("baseline", main="negative")
         baseline = (routed.baseline
                     | "BaselinePhrases" >> beam.Map(_baseline_phrases, self._words)
                     | "CountBaseline" >> beam.CombinePerKey(PhraseCountFn()))
