@@ -8,6 +8,8 @@ import math
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from transforms.alerts import AlertMention, Copies, CopiesFn, EvidenceFn, _why, representative
 from transforms.keyphrases import (ALL_STOP_WORDS, LANGUAGES, STOP_WORDS, language, log_odds_z,
@@ -149,10 +151,21 @@ def test_an_alert_with_one_post_or_none():
 
 
 def test_representative_posts_fold_near_duplicates_and_keep_five():
-    cands = [Copies(_mention(str(i), f"complaint {w}: the courier was two hours late and the food arrived cold", 100 - i), 1, 100 - i,
-                    ()) for i, w in enumerate(["one", "two", "three", "four", "five", "six"])]
+    text = "complaint {}: the courier was two hours late and the food arrived cold"
+    cands = [Copies(_mention(str(i), text.format(w), 100 - i), 1, 100 - i, ())
+             for i, w in enumerate(["one", "two", "three", "four", "five", "six"])]
     cands += [Copies(_mention(f"d{i}", f"totally different text {i} {'x' * i}", 10), 1, 10, ()) for i in range(6)]
     got = representative(cands)
     # The six "complaint number ..." texts share most word pairs: one post for all, their reach added.
     assert [c.shown.mention_id for c in got][0] == "0" and got[0].copies == 6 and got[0].reach == sum(range(95, 101))
     assert len(got) == 5
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=200), st.sampled_from([None, "en", "ru", "sr", "xx"]))
+def test_any_text_gives_phrases_of_one_to_three_words_without_stop_word_ends(text, lang):
+    for key, form in phrases_of(text, lang, ("glovo",)).items():
+        words = form.split(" ")
+        assert 1 <= len(key.split(" ")) == len(words) <= 3
+        assert words[-1].replace("'", "") not in ALL_STOP_WORDS or len(words) == 1
+        assert "glovo" not in key

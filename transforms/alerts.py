@@ -210,9 +210,9 @@ def post_url(platform: str, mention_id: str, url: typing.Optional[str] = None,
              handle: typing.Optional[str] = None) -> typing.Optional[str]:
     """The post's link: its `url`, else one built from the platform's pattern, else None.
 
-    x: https://x.com/<handle, else i>/status/<id> (numeric ids); bluesky: https://bsky.app/profile/<did>/post/<rkey> from an
-    at:// id; reddit: https://www.reddit.com/comments/<id> for a post ("t3_<id>"). Mastodon links need the
-    instance, which the id does not say: None without a `url`.
+    x: https://x.com/<handle, else i>/status/<id> (numeric ids); bluesky:
+    https://bsky.app/profile/<did>/post/<rkey> from an at:// id; reddit: https://www.reddit.com/comments/<id>
+    for a post ("t3_<id>"). Mastodon links need the instance, which the id does not say: None without a `url`.
     """
     if url:
         return url

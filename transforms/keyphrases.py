@@ -36,6 +36,7 @@ import functools
 import math
 import pathlib
 import re
+import threading
 import typing
 
 import snowballstemmer
@@ -84,7 +85,8 @@ NEGATIONS = frozenset(fold(w).replace("'", "") for w in """
 _UK_LETTERS, _RU_LETTERS, _SR_LETTERS = frozenset("іїєґ"), frozenset("ыэъё"), frozenset("ђјљњћџ")
 _BCS_LATIN = frozenset("čćšžđ")
 _STEMMER = {"en": "english", "ru": "russian", "hr": "serbian", "sr": "serbian", "bs": "serbian"}
-_STEMMERS: typing.Dict[str, typing.Any] = {}
+# A Snowball stemmer keeps its word in itself while it works: one per thread (workers run bundles in threads).
+_STEMMERS = threading.local()
 # Ukrainian endings (nouns, adjectives, verbs), longest first; the reflexive -ся/-сь is cut before them.
 _UK_ENDINGS = tuple(sorted(set("""
     ами ями ові еві єві ах ях ів їв ою ею єю ам ям ом ем им ім их іх ий ій ого ому ої ая яя ую юю
@@ -156,9 +158,11 @@ def stem(word: str, lang: str) -> str:
         out = _stem_uk(word)
     else:
         name = _STEMMER[lang]
-        if name not in _STEMMERS:
-            _STEMMERS[name] = snowballstemmer.stemmer(name)
-        out = _STEMMERS[name].stemWord(word)
+        stemmer = getattr(_STEMMERS, name, None)
+        if stemmer is None:
+            stemmer = snowballstemmer.stemmer(name)
+            setattr(_STEMMERS, name, stemmer)
+        out = stemmer.stemWord(word)
     return fold(out).replace("'", "")
 
 
