@@ -25,6 +25,7 @@ RUNTIME = [
     "requests==2.34.2",  # the platform connectors' HTTP (tweepy uses it too)
     "PyYAML==6.0.3",
     "pyahocorasick==2.3.1",  # one automaton over every brand's terms (transforms/matching.py)
+    "snowballstemmer==3.1.1",  # word forms of the alerts' key phrases (transforms/keyphrases.py)
 ]
 
 # `python -m report.html_report` (`make report`): the HTML page with charts from the Parquet outputs.
@@ -49,7 +50,7 @@ setup(
     version="0.1.0",
     description="Social listening on Apache Beam: brand mentions, multilingual sentiment, rate metrics, Parquet.",
     packages=find_packages(include=["schemas*", "connectors*", "transforms*", "models*", "pipelines*", "runners*"]),
-    package_data={"models": ["heads/*.safetensors", "heads/*.json"]},
+    package_data={"models": ["heads/*.safetensors", "heads/*.json"], "transforms": ["stopwords/*.txt"]},
     include_package_data=True,
     python_requires=">=3.10",
     install_requires=RUNTIME,

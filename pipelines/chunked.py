@@ -61,8 +61,10 @@ LOG = logging.getLogger("social_listening")
 CHUNKS_DIR = "_chunks"
 # What ComputeMetrics reads from a post: who wrote it, what it replies to, where and when.
 _REPLY_COLUMNS = ("id", "platform", "created_at", "author_handle", "reply_to")
-# What the alerts' top terms read from a brand mention (transforms.alerts.NegativeMention, and the sentiment).
-_TERM_COLUMNS = ("brand_id", "created_at", "text", "topics", "sentiment")
+# What the alerts read from a brand mention (transforms.alerts.ALERT_MENTION_COLUMNS: the texts, and what the
+# representative posts show and rank by).
+_TERM_COLUMNS = ("mention_id", "brand_id", "platform", "created_at", "text", "lang", "topics", "sentiment", "url",
+                 "author_handle", "author_followers", "likes", "reposts", "replies", "quotes", "is_repost")
 
 
 class Slice(typing.NamedTuple):
@@ -167,7 +169,7 @@ def build_metrics(pipeline: beam.Pipeline, plan: RunPlan, job: JobSpec, posts_di
         # for the brand accounts' replies and the run's days only: the columns those need.
         "posts": pipeline | "ReadPosts" >> ReadCommitted(posts_dir, posts.record, posts.schema,
                                                          columns=_REPLY_COLUMNS),
-        # The alerts' top terms read the negative mentions' texts once the alert keys are known. Their own
+        # The alerts read the alerted brands' mentions (texts, reach) once the alert keys are known. Their own
         # read of the staged mentions runs then (it waits for its side input), so no text is held meanwhile.
         "alert_mentions": pipeline | "TermMentions" >> ReadCommitted(staged_mentions, mentions.record,
                                                                      mentions.schema, columns=_TERM_COLUMNS),

@@ -338,20 +338,48 @@ def _kpi_table(weekly: pd.DataFrame) -> typing.Tuple[str, str]:
     return last.date().isoformat(), f"<table>{head}{''.join(body)}</table>"
 
 
+def _listed(row, name: str) -> list:
+    """A list column of one alert row (absent in outputs written before the column existed)."""
+    value = getattr(row, name, None)
+    return [] if value is None or (isinstance(value, float) and pd.isna(value)) else list(value)
+
+
+def _alert_posts(r) -> str:
+    """The alert's representative posts: reach, platform, author, excerpt, each linked where a link exists."""
+    items = []
+    for url, platform, author, text, reach, copies in zip(
+            _listed(r, "post_urls"), _listed(r, "post_platforms"), _listed(r, "post_authors"),
+            _listed(r, "post_excerpts"), _listed(r, "post_reach"), _listed(r, "post_copies")):
+        who = f"{platform} @{author}" if author else platform
+        facts = [f"reach {_fmt(reach, 'n')}" if reach is not None and not pd.isna(reach) else "reach unknown"]
+        if copies and copies > 1:
+            facts.append(f"{copies} copies")
+        quote = html.escape(text) if text else "<em>(no text)</em>"
+        link = f' <a href="{html.escape(url)}">open</a>' if url else ""
+        items.append(f"<li><b>{html.escape(who)}</b> ({html.escape(', '.join(facts))}): {quote}{link}</li>")
+    return f"<ol class='posts'>{''.join(items)}</ol>" if items else ""
+
+
 def _alerts_table(alerts: pd.DataFrame) -> str:
     head = ("<tr><th>period</th><th>start</th><th>brand</th><th>alert</th><th>value</th><th>baseline median</th>"
-            "<th>robust z</th><th class='text'>top topics</th><th class='text'>top terms</th></tr>")
+            "<th>robust z</th><th class='text'>top topics</th><th class='text'>key phrases</th></tr>")
     body = []
     for r in alerts.sort_values(["period_start", "period", "brand_id"], ascending=[False, True, True]).itertuples():
         kind = "n" if r.metric == "negative_mentions" else "%"
         topics = ", ".join(f"{t} ({n})" for t, n in zip(r.top_topics, r.top_topic_mentions)) or "–"
-        terms = ", ".join(f"{t} ({n})" for t, n in zip(r.top_terms, r.top_term_mentions)) or "–"
+        phrases = list(zip(_listed(r, "key_phrases"), _listed(r, "key_phrase_posts")))
+        # Outputs from before key phrases existed list their top terms instead.
+        phrases = phrases or list(zip(r.top_terms, r.top_term_mentions))
+        terms = ", ".join(f"{t} ({n})" for t, n in phrases) or "–"
         body.append(
             f'<tr><td>{r.period}</td><td>{r.period_start.date().isoformat()}</td><td>{html.escape(r.brand_id)}</td>'
             f'<td><span class="tag" style="background:{_ALERT_COLOURS.get(r.alert, "#555")}">'
             f'{html.escape(r.alert.replace("_", " "))}</span></td><td>{_fmt(r.value, kind)}</td>'
             f"<td>{_fmt(r.baseline_median, kind)}</td><td>{r.z_score:+.1f}</td><td class='text'>{html.escape(topics)}"
             f"</td><td class='text'>{html.escape(terms)}</td></tr>")
+        posts = _alert_posts(r)
+        if posts:
+            body.append(f"<tr class='why'><td></td><td colspan='8' class='text'>{posts}</td></tr>")
     return f"<table>{head}{''.join(body)}</table>"
 
 
@@ -362,6 +390,7 @@ h1 { margin-bottom: 4px; } h2 { border-bottom: 2px solid #eee; padding-bottom: 4
 p.note { color: #555; font-size: 14px; max-width: 1000px; }
 table { border-collapse: collapse; font-size: 13px; margin: 8px 0; }
 th, td { border-bottom: 1px solid #e5e5e5; padding: 4px 8px; text-align: right; }
+ol.posts { margin: 0 0 4px 0; padding-left: 22px; color: #333; max-width: 1000px; }
 th { background: #f6f6f6; } td:first-child, th:first-child, td.text, th.text { text-align: left; }
 img { max-width: 100%; display: block; margin: 8px 0 18px; }
 .tag { color: white; border-radius: 3px; padding: 1px 6px; font-size: 12px; white-space: nowrap; }
@@ -530,7 +559,9 @@ def render(output_dir: str) -> str:
     sections["Alerts"] = (
         "<p class='note'>Spikes in negative mentions or negative rate, and drops in share of voice, against the "
         "brand's own trailing baseline (robust z-score on median and MAD; thresholds in the config's "
-        "<code>alerts:</code>).</p>" + (_alerts_table(alerts) if not alerts.empty else "<p>No alerts.</p>"))
+        "<code>alerts:</code>). Key phrases: what the period's negative posts say more than the brand's other "
+        "mentions (number of posts in brackets); below each alert, its most-read negative posts, copies "
+        "collapsed (docs/alerts.md).</p>" + (_alerts_table(alerts) if not alerts.empty else "<p>No alerts.</p>"))
 
     nav = "".join(f'<a href="#{_anchor(t)}">{html.escape(t)}</a>' for t in SECTIONS)
     body = "".join(f'<h2 id="{_anchor(t)}">{html.escape(t)}</h2>\n{sections[t]}\n' for t in SECTIONS)

@@ -307,10 +307,43 @@ ALERT_FIELDS = _BREAKDOWN_FIELDS + (
     f("top_topic_mentions", typing.List[int], pa.list_(pa.int64()),
       "How many of those negative mentions carry each of `top_topics`.", nullable=False),
     f("top_terms", typing.List[str], pa.list_(pa.string()),
-      "Most frequent words of those negative mentions (lower case; stop words, links, @handles and the "
-      "brand's own names left out), most first.", nullable=False),
+      "Most frequent single words of those negative mentions, word forms folded and shown in their most used "
+      "form (stop words of en, ru, uk, hr, sr, bs, links, @handles and the brand's own names left out), most "
+      "first; see `key_phrases` for what sets them apart.", nullable=False),
     f("top_term_mentions", typing.List[int], pa.list_(pa.int64()),
       "How many of those negative mentions use each of `top_terms`.", nullable=False),
+    f("key_phrases", typing.List[str], pa.list_(pa.string()),
+      "Words and 2-3 word phrases of those negative mentions that the brand's other mentions of the run use "
+      "least, best first (log-odds z-score with an informative prior; word forms folded, stop words and the "
+      "brand's names left out; docs/alerts.md).", nullable=False),
+    f("key_phrase_posts", typing.List[int], pa.list_(pa.int64()),
+      "How many distinct negative posts (copies collapsed) use each of `key_phrases` (at least 2).",
+      nullable=False),
+    f("key_phrase_scores", typing.List[float], pa.list_(pa.float64()),
+      "Each key phrase's z-score: its log-odds ratio, these posts against the baseline, over its standard "
+      "error.", nullable=False),
+    f("key_phrase_baseline_rates", typing.List[typing.Optional[float]], pa.list_(pa.float64()),
+      "Share of the brand's other mentions of the run (the baseline) that use each key phrase; null where the "
+      "brand has no other mention.", nullable=False),
+    f("post_ids", typing.List[str], pa.list_(pa.string()),
+      "Up to 5 representative negative posts of the period (`mention_id`): the highest reach, copies and "
+      "near-identical texts collapsed into one, most reach first.", nullable=False),
+    f("post_urls", typing.List[typing.Optional[str]], pa.list_(pa.string()),
+      "Each representative post's link: its `url`, else built from the platform and id (x, bluesky, reddit "
+      "posts); null where neither exists.", nullable=False),
+    f("post_platforms", typing.List[str], pa.list_(pa.string()),
+      "Each representative post's platform.", nullable=False),
+    f("post_authors", typing.List[typing.Optional[str]], pa.list_(pa.string()),
+      "Each representative post's author handle; null where unknown.", nullable=False),
+    f("post_excerpts", typing.List[str], pa.list_(pa.string()),
+      "Each representative post's text on one line, cut at a word to 280 characters ('…' when cut).",
+      nullable=False),
+    f("post_reach", typing.List[typing.Optional[int]], pa.list_(pa.int64()),
+      "Reach of each representative post with its copies: author_followers + likes + reposts + replies + "
+      "quotes, summed over the copies; null where none reported any of them.", nullable=False),
+    f("post_copies", typing.List[int], pa.list_(pa.int64()),
+      "How many negative mentions of the period each representative post stands for (itself, its copies and "
+      "near-identical texts).", nullable=False),
     f("summary", str, pa.string(), "The alert in one sentence, for people.", nullable=False),
 )
 

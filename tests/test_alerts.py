@@ -13,7 +13,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 
 from schemas.config import AlertThresholds, ConfigError, parse_config
 from tests.test_metrics import bm
-from transforms.alerts import DetectAlerts, Figures, brand_prefixes, detect, robust_z, terms_of
+from transforms.alerts import DetectAlerts, Figures, brand_words, detect, robust_z
 from transforms.metrics import ComputeMetrics
 
 UTC = datetime.timezone.utc
@@ -116,13 +116,16 @@ def test_negative_rate_needs_enough_mentions():
     assert _alerts(series) == [(_day(20), "negative_spike")]
 
 
-def test_terms_leave_out_stop_words_links_handles_and_the_brand():
-    excluded = brand_prefixes(parse_config({"brands": [
-        {"id": "samsung", "names": ["Samsung", "Самсунг"], "handles": ["SamsungMobile"]}]}))["samsung"]
-    assert excluded == ("samsung", "samsungmobile", "самсунг")
-    text = ("У меня тоже вздулась батарея на Самсунге! @SamsungMobile https://t.co/x1 это позор, батарея "
-            "and the Samsung's battery is overheating")
-    assert terms_of(text, excluded) == ("вздулась", "батарея", "позор", "battery", "overheating")
+def test_brand_words_are_the_names_handles_and_hashtags_not_the_query_context():
+    config = parse_config({"brands": [
+        {"id": "samsung", "names": ["Samsung", "Самсунг"], "handles": ["SamsungMobile"], "hashtags": ["Galaxy"]},
+        {"id": "google", "names": ["Google"], "query": "Pixel NEAR/4 (phone OR батарея)"},
+        {"id": "apple", "names": ["Ајфон", "Apple's"], "transliterate": True}]})
+    words = brand_words(config)
+    assert words["samsung"] == ("galaxy", "samsung", "samsungmobile", "самсунг")
+    # The query's context words ("батарея") are what complaints are about: never left out.
+    assert words["google"] == ("google",)
+    assert words["apple"] == ("ajfon", "apple", "аппле", "ајфон")  # as the matcher spells them
 
 
 @pytest.mark.parametrize("section, message", [
@@ -211,13 +214,142 @@ def test_alert_rows_carry_the_figures_topics_and_terms(pipeline_alerts):
     assert alert.z_score == pytest.approx(20.0) and alert.z_threshold == DEFAULTS.z_threshold
     assert alert.metric == "negative_mentions" and alert.negative_rate == pytest.approx(21 / alert.mentions)
     assert (alert.top_topics, alert.top_topic_mentions) == (["product_quality", "safety", "service"], [20, 10, 1])
-    # The brand's own name and handle, the link and stop words are left out; ties in alphabetical order.
-    # A word of one mention only ('queue', from the day's other complaint) is no pattern.
+    # The brand's own name and handle, the link and stop words are left out; ties in order of the folded
+    # word. A word of one mention only ('queue', from the day's other complaint) is no pattern.
     assert alert.top_terms == ["awful", "everywhere", "exploded", "leak"]
     assert alert.top_term_mentions == [20, 20, 20, 20]
+    # The 20 posts are one text with 20 links: one representative post stands for all of them (the day's other
+    # complaint is the second), and no key phrase (a phrase needs two distinct posts). No reach is reported.
+    assert (alert.post_copies, alert.post_reach, alert.key_phrases) == ([20, 1], [None, None], [])
+    assert alert.post_excerpts == ["@Sprite my Sprite can exploded, awful leak everywhere https://t.co/0",
+                                   "meh, the queue was long"]
+    assert alert.post_ids == ["spike-0", "sprite-24-neg"] and alert.post_urls == [None, None]
     assert alert.summary.startswith("sprite: negative mentions 21 in the day of 2026-09-25, against a median of 1 ")
-    assert "product_quality (20)" in alert.summary and "exploded (20)" in alert.summary
+    assert "product_quality (20)" in alert.summary
     (drop,) = [a for a in pipeline_alerts if a.alert == "share_of_voice_drop"]
     assert drop.z_threshold == -DEFAULTS.z_threshold and drop.z_score <= -DEFAULTS.z_threshold
     assert drop.value == pytest.approx(drop.share_of_voice)
     assert drop.baseline_median - drop.value >= DEFAULTS.min_share_of_voice_drop
+
+
+# ---- the why of an alert: a realistic multilingual spike -----------------------------------------
+
+WHY_CONFIG = parse_config({"brands": [
+    {"id": "glovo", "names": ["Glovo", "Глово"], "handles": ["Glovo_ES"], "transliterate": True,
+     "competitors": ["wolt"]},
+    {"id": "wolt", "names": ["Wolt"], "competitors": ["glovo"]},
+]})
+WHY_SPIKE = 24  # 2026-09-25
+# The brand's everyday talk, filler included: the baseline the spike's phrases are compared with.
+_EVERYDAY = [
+    ("en", "ordered sushi on Glovo tonight, really quick today"),
+    ("en", "Glovo courier was so nice, thanks!"),
+    ("en", "is Glovo any good in Belgrade? I mean the app"),
+    ("ru", "Заказал пиццу через Глово, кто-нибудь пробовал их роллы?"),
+    ("ru", "Глово сегодня быстро привезли, курьер вежливый"),
+    ("uk", "Замовила каву через Глово, все добре"),
+    ("sr", "Naručio sam ćevape preko Glova, stigli su brzo, ništa loše"),
+    ("hr", "Glovo dostavljač je bio ljubazan, nisu kasnili"),
+    ("sr", "Наручио сам пицу преко Глова, све у реду"),
+    ("bs", "Mogu li platiti gotovinom na Glovu?"),
+]
+_COMPLAINTS = [  # (id, lang, text, platform, author, followers, likes, url)
+    ("c01", "en", "@Glovo_ES you double charged me for one order!! I want a refund", "x", "ana_k", 12000, 40,
+     "https://x.com/ana_k/status/1970000000000000001"),
+    ("1970000000000000002", "en", "Glovo double charged me again, two payments for one order. Refund please", "x",
+     "mike_b", 1000, 3, None),
+    ("c03", "en", "double charged by Glovo, support says nothing. really?", "mastodon", "lena", 300, 1, None),
+    ("at://did:plc:tom42/app.bsky.feed.post/3kq2tomx", "en",
+     "Got double charged on Glovo today and the delivery was late", "bluesky", "tom.bsky.social", 5000, 12, None),
+    ("c05", "ru", "Глово списали деньги дважды за один заказ, поддержка молчит", "x", "ivan_p", 2500, 8, None),
+    ("c06", "ru", "Доставка опоздала на два часа, а деньги списали дважды. Кто-нибудь ещё?", "x", "olga", 900, 5,
+     None),
+    ("c07", "ru", "доставка опоздала, еда холодная, Глово как обычно", "x", "dima", 150, 0, None),
+    ("c08", "ru", "Опять доставка опоздала. Глово, верните деньги", "x", "katya", 60, 0, None),
+    ("c09", "ru", "у меня тоже деньги списали дважды, Глово позор", "x", "sergey", 40, 1, None),
+    ("c10", "uk", "Глово списали гроші двічі, доставка запізнилася на годину", "x", "oksana", 700, 2, None),
+    ("c11", "sr", "Glovo mi je naplatio dvaput istu porudžbinu, dostava kasni dva sata", "x", "marko", 1500, 6,
+     None),
+    ("c12", "sr", "Глово ми је наплатио двапут, достава касни", "x", "jelena", 400, 2, None),
+    ("c13", "hr", "Glovo naplatio dvaput, dostava kasni, nitko ne odgovara", "x", "ivana", 350, 1, None),
+    ("c14", "en", "", "x", "silent", 20, 0, None),  # a post without text (an image, say)
+]
+# Copies of c01: retweets and the same text with another link or handle.
+_COPIES = [
+    ("r1", "RT @ana_k: @Glovo_ES you double charged me for one order!! I want a refund", "fan1", 100, True),
+    ("r2", "RT @ana_k: @Glovo_ES you double charged me for one order!! I want a refund", "fan2", 50, True),
+    ("r3", "@GlovoHelp you double charged me for one order!! I want a refund https://t.co/zz", "fan3", 30, False),
+    # c05 with the brand in Latin letters: a copy, not a second voice for its phrases.
+    ("r4", "Glovo списали деньги дважды за один заказ, поддержка молчит", "fan4", 8, False),
+]
+
+
+def _why_mentions():
+    rows, rng = [], random.Random(5)
+    for day in range(30):
+        ts = datetime.datetime(2026, 9, 1, 9, tzinfo=UTC) + datetime.timedelta(days=day)
+        for k in range(6 + rng.randint(0, 2)):
+            lang, text = _EVERYDAY[(day + k) % len(_EVERYDAY)]
+            rows.append(bm(f"g-{day}-{k}", "glovo", ts + datetime.timedelta(minutes=k), lang=lang, text=text,
+                           followers=rng.randint(10, 500)))
+            rows.append(bm(f"w-{day}-{k}", "wolt", ts + datetime.timedelta(minutes=k), text="Wolt order on time"))
+        rows.append(bm(f"g-{day}-neg", "glovo", ts, sentiment="negative", lang="en", text="the app is slow today",
+                       followers=100))
+    spike = datetime.datetime(2026, 9, 1, 12, tzinfo=UTC) + datetime.timedelta(days=WHY_SPIKE)
+    for i, (mid, lang, text, platform, author, followers, likes, url) in enumerate(_COMPLAINTS):
+        row = bm(mid, "glovo", spike + datetime.timedelta(minutes=i), platform=platform, sentiment="negative",
+                 lang=lang, text=text, followers=followers, likes=likes, topics=["payment"])
+        rows.append(row._replace(url=url, author_handle=author))
+    for i, (mid, text, author, followers, is_repost) in enumerate(_COPIES):
+        rows.append(bm(mid, "glovo", spike + datetime.timedelta(hours=1, minutes=i), sentiment="negative", lang="en",
+                       text=text, followers=followers, is_repost=is_repost, topics=["payment"])
+                    ._replace(author_handle=author))
+    return rows
+
+
+@pytest.fixture(scope="module")
+def why_alert(tmp_path_factory):
+    path = tmp_path_factory.mktemp("why") / "alerts.pkl"
+    rows = _why_mentions()
+    with TestPipeline() as p:
+        mentions = p | "Mentions" >> beam.Create(rows)
+        dates = p | "Dates" >> beam.Create(sorted({r.created_at.date() for r in rows}))
+        metrics = ((mentions, dates) | ComputeMetrics(WHY_CONFIG))["metrics"]
+        alerts = (metrics, mentions) | DetectAlerts(WHY_CONFIG)
+        _ = alerts | beam.combiners.ToList() | beam.Map(lambda a: path.write_bytes(pickle.dumps(a)))
+    alerts = pickle.loads(path.read_bytes())
+    (alert,) = [a for a in alerts if a.brand_id == "glovo" and a.alert == "negative_spike" and a.period == "day"]
+    return alert
+
+
+def test_key_phrases_carry_the_complaint_in_each_language_not_filler(why_alert):
+    phrases = why_alert.key_phrases
+    assert phrases[0] == "double charged"
+    # Word forms and both Serbian scripts folded: "dostava kasni" (2 Latin posts) and "достава касни" are one.
+    assert {"доставка опоздала", "dostava kasni"} <= set(phrases)
+    assert why_alert.key_phrase_posts[phrases.index("dostava kasni")] == 3
+    words = {w for p in phrases for w in p.split()}
+    # Filler the baseline uses as much (and the stop words of the issue) is not a key phrase; nor is the brand.
+    assert not words & {"really", "today", "нибудь", "nisu", "ništa", "mogu", "note", "glovo", "глово"}
+    assert why_alert.key_phrase_baseline_rates == [0.0] * len(phrases)
+    assert why_alert.key_phrase_scores == sorted(why_alert.key_phrase_scores, reverse=True)
+    assert "key phrases: double charged (4)" in why_alert.summary
+
+
+def test_representative_posts_are_the_highest_reach_distinct_ones_with_links(why_alert):
+    assert why_alert.post_ids == ["c01", "at://did:plc:tom42/app.bsky.feed.post/3kq2tomx", "c05", "c11",
+                                  "1970000000000000002"]
+    # c01's two retweets and its copy with another handle and a link are one post, their reach added;
+    # c05 and its copy naming the brand "Glovo" rather than "Глово" are one post too.
+    assert why_alert.post_copies == [4, 1, 2, 1, 1]
+    assert why_alert.post_reach == [12_000 + 40 + 100 + 50 + 30, 5012, 2508 + 8, 1506, 1003]
+    assert why_alert.post_urls == [
+        "https://x.com/ana_k/status/1970000000000000001",  # its own url
+        "https://bsky.app/profile/did:plc:tom42/post/3kq2tomx",  # built from the at:// id
+        None,  # an x post whose id is no status id, and no url
+        None,
+        "https://x.com/mike_b/status/1970000000000000002",  # built from the status id and the handle
+    ]
+    assert why_alert.post_platforms == ["x", "bluesky", "x", "x", "x"]
+    assert why_alert.post_authors == ["ana_k", "tom.bsky.social", "ivan_p", "marko", "mike_b"]
+    assert why_alert.post_excerpts[0] == "@Glovo_ES you double charged me for one order!! I want a refund"

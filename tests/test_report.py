@@ -52,6 +52,8 @@ def test_alerts_and_key_figures_are_in_the_page(page):
     alerts = page[page.index(">Alerts</h2>"):]
     assert "2026-09-29" in alerts and "negative spike" in alerts and "purchase_delivery (25)" in alerts
     assert "broken (25)" in alerts
+    # Under each alert, its representative posts (docs/alerts.md).
+    assert "<ol class='posts'>" in alerts and "my order arrived broken, awful" in alerts
     overview = page[page.index(">Overview</h2>"):page.index(">Mentions and net sentiment</h2>")]
     assert "sprite" in overview and "fanta" in overview and "3 brands" in overview
     assert "No account snapshots" in page  # the file source has none: said, not drawn empty

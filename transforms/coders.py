@@ -14,11 +14,11 @@ from apache_beam.ml.inference.base import PredictionResult
 from schemas import coders
 from schemas.records import (AccountSnapshot, Alert, BrandMention, BrandReply, DeadLetter, LangMetric, Mention,
                              Metric, TopicMetric)
-from transforms.alerts import Figures, NegativeMention
+from transforms.alerts import AlertMention, Copies, Evidence, Figures
 from transforms.matching import Match
 from transforms.metrics import Facts, MentionFacts
 
 RECORD_TYPES = (Mention, BrandMention, DeadLetter, Metric, LangMetric, TopicMetric, Alert, AccountSnapshot,
-                BrandReply, Match, Facts, MentionFacts, Figures, PredictionResult, NegativeMention)
+                BrandReply, Match, Facts, MentionFacts, Figures, PredictionResult, AlertMention, Copies, Evidence)
 
 RECORDS_CODER = coders.register(RECORD_TYPES)
