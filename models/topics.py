@@ -65,7 +65,7 @@ class Topic:
 
 
 # The customer journey brands care about, each topic given by example posts written by hand
-# for this project (en, ru, uk, hr, sr; four each), in the register of posts. They are the
+# for this project (en, ru, uk, hr, sr; five each), in the register of posts. They are the
 # classifier's training data: the held-out posts in data/handwritten/topics/ are about other
 # situations, and tests/test_topics_data.py checks that no text occurs in both.
 # Churn (leaving for a competitor, cancelling, "never again") is a topic of its own:
@@ -92,6 +92,11 @@ DEFAULT_TOPICS: tuple[Topic, ...] = (
         "пуњач се прегрева и телефон се пуни по три сата",
         "internet u stanu je spor kao puž",
         "ove patike su najudobnije koje sam ikad nosio",
+        "the headphones sound muddy and the left one crackles",
+        "стиральная машина прыгает по всей ванной на отжиме",
+        "ця помада тримається весь день, навіть після кави",
+        "pegla curi i ostavlja mrlje po košulji",
+        "бојлер греје воду за десет минута, одличан је",
     )),
     Topic("price_promotion", (
         "$7 for a latte now?? prices are getting ridiculous",
@@ -114,6 +119,11 @@ DEFAULT_TOPICS: tuple[Topic, ...] = (
         "попуст 40% на сву гардеробу до недеље",
         "sakupila sam dovoljno poena na kartici lojalnosti za vaučer",
         "poskupeo paket za internet, sad je 3000 dinara",
+        "is it just me or did the meal deal get more expensive",
+        "в пятницу все товары со скидкой 15% по карте магазина",
+        "вартість доставки тепер 100 гривень, раніше була безкоштовна",
+        "sniženje na zimske jakne, sve po 30 eura",
+        "рате без камате на све телевизоре овог месеца",
     )),
     Topic("purchase_delivery", (
         "my parcel says delivered but nothing at my door",
@@ -136,6 +146,11 @@ DEFAULT_TOPICS: tuple[Topic, ...] = (
         "курир је оставио пакет код комшије без питања",
         "koji laptop da uzmem za faks, Lenovo ili Asus?",
         "u Ikei nije bilo kreveta koji sam htela, rasprodato",
+        "the courier called, said he's outside, he was not outside",
+        "пункт выдачи закрыт, а заказ хранится только три дня",
+        "зробила замовлення о 10, а о 12 вже забрала в магазині",
+        "dostavljač je ostavio paket pred zgradom na kiši",
+        "naručio sam preko sajta, plaćanje pouzećem, stiglo za dva dana",
     )),
     Topic("customer_service", (
         "been on hold with support for 50 minutes",
@@ -158,6 +173,11 @@ DEFAULT_TOPICS: tuple[Topic, ...] = (
         "сервис им је одбио гаранцију без објашњења",
         "pozvala sam call centar i za 5 minuta su rešili problem",
         "tražim povraćaj novca već mesec dana, niko se ne javlja",
+        "the chatbot keeps sending me FAQ links instead of a person",
+        "менеджер пообещал перезвонить и пропал",
+        "в магазині без проблем замінили куртку на інший розмір",
+        "nitko iz službe za korisnike ne zna odgovor na moje pitanje",
+        "жалио сам се због погрешног рачуна, исправили су за дан",
     )),
     Topic("marketing_content", (
         "the new Christmas ad made me cry",
@@ -180,6 +200,11 @@ DEFAULT_TOPICS: tuple[Topic, ...] = (
         "најавили су нови модел за пролеће",
         "njihova kampanja sa influenserima je baš iritantna",
         "Telekom sponzoriše koncert na Ušću",
+        "their new packaging design for the holidays is gorgeous",
+        "видели новый слоган? звучит так себе",
+        "бренд показав нову колекцію на показі в Києві",
+        "cijeli grad je oblijepljen njihovim posterima",
+        "gledao sam njihov novi spot na YouTube-u, odličan je",
     )),
     Topic("loyalty_advocacy", (
         "been buying their jeans for ten years, never disappointed",
@@ -202,6 +227,11 @@ DEFAULT_TOPICS: tuple[Topic, ...] = (
         "препоручујем свима, најбоља пицерија у граду",
         "veliki sam fan ovog brenda",
         "opet ću naručiti, stalni sam kupac",
+        "my whole family only uses this airline, always a pleasure",
+        "уже пятый телефон этой марки подряд и не жалею",
+        "моя улюблена кав'ярня, ходжу щодня вже три роки",
+        "kupujem samo njihove proizvode, nikad me nisu iznevjerili",
+        "сви у породици користимо само њихову банку и задовољни смо",
     )),
     Topic("churn", (
         "cancelled my subscription, not worth it anymore",
@@ -224,6 +254,11 @@ DEFAULT_TOPICS: tuple[Topic, ...] = (
         "отказао сам претплату, нема смисла плаћати",
         "više nikad ne naručujem od njih, gotovo",
         "zatvorio sam račun i prebacio platu u drugu banku",
+        "I'm out, deleting the app and taking my business elsewhere",
+        "сдал абонемент в спортзал, больше туда не пойду",
+        "вже замовила в конкурентів, а вам бувайте",
+        "otkazujem paket čim mi istekne obveza",
+        "prebacujem broj kod konkurencije, ovde mi je dosta",
     )),
     Topic(OTHER, (
         "good morning everyone, what a sunny day",
@@ -246,6 +281,11 @@ DEFAULT_TOPICS: tuple[Topic, ...] = (
         "idemo li na koncert u subotu?",
         "киша пада цео дан, нигде не идем",
         "kompanija zapošljava nove radnike u Nišu",
+        "happy birthday to my brother!!",
+        "наконец-то отпуск, еду на море",
+        "як гадаєте, завтра буде дощ?",
+        "jučer sam gledala dobar film, preporuka",
+        "дан је био дуг, идем да спавам",
     )),
 )
 

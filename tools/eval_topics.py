@@ -10,8 +10,9 @@ the set the settings were chosen on) with every combination of
   (:class:`models.topics.TopicScorer`) with the new taxonomy;
 * embeddings: (a) ``base``, the original top layers run as a second branch beside the
   fine-tuned ones (16 layers' work per text); (b) ``tuned``, the sentiment branch's own
-  output (12 layers); (c) ``layer8`` / ``layer6``, a lower shared layer mean-pooled, taken from
-  the same 12-layer pass;
+  output, the head's input (12 layers); (c) ``tuned+layer11`` (that output and the layer
+  below it, concatenated), ``layer11``, and ``layer8`` (the last layer shared by both
+  branches), all from the same 12-layer pass;
 
 and prints, per combination, the accuracy per language, then the confusion matrix of the
 default, then the encoder's texts per second for each embedding variant (torch fp32, the
@@ -44,8 +45,11 @@ from models.topics import (  # noqa: E402
 
 DATA = ROOT / "data" / "handwritten" / "topics"
 LANGUAGES = ("en", "ru", "uk", "hr", "sr")
-# name -> layer given to the encoder's embed_layers ("base": the original top branch).
-EMBEDDINGS = {"base": "base", "tuned": -1, "layer8": 8, "layer6": 6}
+# name -> the layers whose pooled, unit-norm states are concatenated ("base": the original top branch;
+# -1: the fine-tuned sentiment branch's output, the head's input; 11: the layer below it, same branch).
+EMBEDDINGS: dict[str, tuple[int | str, ...]] = {
+    "base": ("base",), "tuned": (-1,), "tuned+layer11": (-1, 11), "layer11": (11,), "layer8": (8,),
+}
 TARGET = 0.70
 
 # The taxonomy as it shipped before the few-shot classifier (models/topics.py at a90426f):
@@ -138,8 +142,14 @@ def embed_everything(encoder, prefix: str, texts: Sequence[str]) -> dict[str, di
     from models.text import model_text
 
     unique = list(dict.fromkeys(texts))
-    arrays = encoder.embed_layers([model_text(t) for t in unique], list(EMBEDDINGS.values()), prefix=prefix)
-    return {name: dict(zip(unique, array, strict=True)) for name, array in zip(EMBEDDINGS, arrays, strict=True)}
+    layers = list(dict.fromkeys(layer for variant in EMBEDDINGS.values() for layer in variant))
+    arrays = dict(zip(layers, encoder.embed_layers([model_text(t) for t in unique], layers, prefix=prefix),
+                      strict=True))
+    out = {}
+    for name, variant in EMBEDDINGS.items():
+        joined = np.concatenate([arrays[layer] for layer in variant], axis=1) / np.sqrt(len(variant))
+        out[name] = dict(zip(unique, joined, strict=True))
+    return out
 
 
 def lookup(vectors: dict[str, np.ndarray]) -> Callable[[Sequence[str]], np.ndarray]:
@@ -178,7 +188,7 @@ def texts_per_second(encoder, prefix: str, texts: Sequence[str], passes: int) ->
 
     clean = [model_text(t) for t in texts]
     layer_sets = {"sentiment + base branch (a)": (-1, "base"), "sentiment only (b)": (-1,),
-                  "sentiment + layer 8 (c)": (-1, 8)}
+                  "sentiment + layer 11 (c)": (-1, 11)}
     seconds: dict[str, list[float]] = {name: [] for name in layer_sets}
     for _ in range(passes):
         for name, layers in layer_sets.items():
