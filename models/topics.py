@@ -10,14 +10,14 @@ class weights (a topic with 30 examples weighs as much as one with 10), solved b
 number of accelerated gradient steps from zero, so the fit is deterministic and takes well
 under a second for a few hundred examples. A post's score for topic ``t`` is the regression's
 probability that the post is about ``t``; the scores are independent (multi-label), so a post
-about a late parcel AND a refused refund scores high on both.
+about a late parcel AND a refused refund can score high on both.
 
 ``other`` is the topic of posts that fit none. With example posts of its own (the default
 taxonomy has chit-chat, off-topic and company news) it is a topic like the others; without,
-its score is ``1 - max(score of the others)``. Either way a row whose topics all score below
-the threshold gets ``other``: :meth:`TopicScorer.label` lists the topics at or above the
-threshold, best first (the first one is the post's primary topic), and ``other`` alone when
-none is.
+its score says how far the best topic falls short of the floor. :func:`label_rows` gives a
+row its primary topic (the best, if it reaches the calibrated floor, :data:`DEFAULT_FLOOR`,
+and beats ``other``), then any other topic at or above the threshold, best first; or
+``other`` alone.
 
 The posts' embeddings come from the same encoder pass as their sentiment (see
 :mod:`models.sentiment`); which layer is chosen, and why, is in ``docs/topics.md``.
