@@ -34,7 +34,7 @@ from models.encoder import BASE_LAST, E5Encoder, set_threads
 from models.head import load_head
 from models.onnx_backend import resolve_backend
 from models.text import model_text
-from models.topics import DEFAULT_THRESHOLD, Topic, TopicScorer
+from models.topics import DEFAULT_THRESHOLD, Topic, TopicScorer, label_rows
 
 LABELS: tuple[str, ...] = ("negative", "neutral", "positive")
 EMBEDDED = "embedded"
@@ -83,6 +83,7 @@ class SentimentClassifier(abc.ABC):
     labels: tuple[str, ...] = LABELS
     topic_names: tuple[str, ...] = ()
     topic_threshold: float = DEFAULT_THRESHOLD
+    topic_floor: float | None = None
 
     @abc.abstractmethod
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
@@ -97,12 +98,11 @@ class SentimentClassifier(abc.ABC):
         return [LABELS[i] for i in self.predict_proba(texts).argmax(axis=1)]
 
     def topic_labels(self, topic_scores: np.ndarray) -> list[list[str]]:
-        """Returns, per row, the topics at or above :attr:`topic_threshold`, best first."""
-        out = []
-        for row in topic_scores:
-            kept = [j for j in np.argsort(-row, kind="stable") if row[j] >= self.topic_threshold]
-            out.append([self.topic_names[j] for j in kept])
-        return out
+        """Returns, per row, the primary topic then any other at or above :attr:`topic_threshold`.
+
+        See :func:`models.topics.label_rows` (``other`` alone when no topic reaches the floor).
+        """
+        return label_rows(topic_scores, self.topic_names, self.topic_threshold, self.topic_floor)
 
 
 def _file_sha1(path: pathlib.Path) -> str:
@@ -156,15 +156,13 @@ class EmbeddedSentimentClassifier(SentimentClassifier):
             raise ValueError(f"{head_file} predicts {self.head_metadata.get('labels')}, expected {LABELS}.")
         encoder_meta = self.head_metadata.get("encoder", {})
         self.prefix = encoder_meta.get("prefix", "query: ")
-        # Hidden state the head reads (-1: the last layer) and the one topics compare:
-        # "base" is the original top layers' output, where multilingual phrases line up
-        # (fine-tuning for sentiment bends that geometry), computed from the shared lower
-        # layers in the same pass.
+        # Hidden state the head reads (-1: the last layer). Topics are scored on the same
+        # embedding: the few-shot topic classifier is fitted on it at start (models.topics), and
+        # measured about as right there as on a second branch of original top layers
+        # (docs/topics.md), so the encoder does 12 layers' work per text, not 16. The head
+        # metadata's "topic_layer" (the former second branch) is no longer read.
         self.head_layer = int(encoder_meta.get("head_layer", -1))
-        topic_layer = encoder_meta.get("topic_layer", -1)
-        self.topic_layer: int | str = topic_layer if topic_layer == BASE_LAST else int(topic_layer)
-        if not topics:
-            self.topic_layer = self.head_layer  # nothing to compute beside the head's input
+        self.topic_layer: int | str = self.head_layer
         if topics_only:
             self.head_layer = self.topic_layer = -1
         if checkpoint_dir is None:
@@ -208,6 +206,7 @@ class EmbeddedSentimentClassifier(SentimentClassifier):
             )
             self.topic_names = self.topic_scorer.names
             self.topic_threshold = self.topic_scorer.threshold
+            self.topic_floor = self.topic_scorer.floor
             model_id += f"+topics-{self.topic_scorer.fingerprint}"
         self.model_id = model_id
 
@@ -420,6 +419,7 @@ class WithTopics(SentimentClassifier):
         self.topics = topic_model
         self.topic_names = tuple(topic_model.names)
         self.topic_threshold = float(topic_model.threshold)
+        self.topic_floor = getattr(topic_model, "floor", None)
         self.model_id = f"{sentiment.model_id}+topics:{topic_model.model_id}"
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:

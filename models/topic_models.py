@@ -3,7 +3,7 @@
 Each has ``names`` (the taxonomy's topics, in column order), ``threshold``, ``model_id``
 and ``scores(texts) -> float32 [n, len(names)]`` in [0, 1]:
 
-* :class:`EmbeddedTopicModel`: the e5 encoder and :class:`~models.topics.TopicScorer`
+* :class:`EmbeddedTopicModel`: the e5 encoder and the few-shot :class:`~models.topics.TopicScorer`
   alone, for a Hugging Face sentiment model that has no topics of its own (a second
   encoder pass; the embedded sentiment model shares its pass instead).
 * :class:`ZeroShotTopicModel`: a natural-language-inference checkpoint (e.g. an XNLI
@@ -36,7 +36,7 @@ HYPOTHESIS = "This text is about {}."
 
 
 class EmbeddedTopicModel:
-    """The e5 encoder's prototype similarity, run as a model of its own."""
+    """The e5 encoder and the few-shot topic classifier, run as a model of its own."""
 
     def __init__(
         self,
@@ -57,6 +57,7 @@ class EmbeddedTopicModel:
         assert scorer is not None
         self.names = scorer.names
         self.threshold = scorer.threshold
+        self.floor = scorer.floor
         self.model_id = f"embedded-{scorer.fingerprint}"
 
     def scores(self, texts: Sequence[str]) -> np.ndarray:

@@ -82,11 +82,12 @@ BRAND_MENTION_FIELDS = (
     f("p_positive", float, pa.float32(), "Model probability of positive.", nullable=False),
     f("model_id", str, pa.string(), "Id of the sentiment model that scored the text.", nullable=False),
     f("topics", typing.List[str], pa.list_(pa.string()),
-      "Topics whose score is above the threshold, best first; empty when none is (or the model has no topics).",
+      "The primary topic first, then any other scoring at least the threshold, best first; `[\"other\"]` alone when "
+      "no topic fits (docs/topics.md); empty when the model has no topics.",
       nullable=False),
     f("topic_scores", typing.Mapping[str, float], pa.map_(pa.string(), pa.float32()),
-      "Every topic's score in [0, 1] (DuckDB: `topic_scores['price_promotion']`); empty when the model has no "
-      "topics.", nullable=False),
+      "Every topic's score in [0, 1], independent across topics (DuckDB: `topic_scores['price_promotion']`); "
+      "empty when the model has no topics.", nullable=False),
 ) + _POST_FIELDS
 
 BrandMention = record_type("BrandMention", BRAND_MENTION_FIELDS, __name__)

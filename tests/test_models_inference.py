@@ -28,7 +28,7 @@ from models.handler import SentimentModelHandler, text_length
 from models.sentiment import LABELS, EmbeddedSentimentClassifier, load_sentiment_classifier
 from models.text import model_text, text_key
 from models.topic_models import ClassifierTopicModel, ZeroShotTopicModel, check_topic_model
-from models.topics import DEFAULT_TOPICS, OTHER, Topic, TopicScorer, merge_taxonomy
+from models.topics import DEFAULT_TOPICS, OTHER, MeanCosineTopicScorer, Topic, merge_taxonomy
 from schemas import Mention
 from schemas.config import ConfigError, parse_config
 from tests.test_models import save_tiny_hf_model
@@ -74,8 +74,9 @@ TOY = (Topic("price_promotion", ("price",)), Topic("purchase_delivery", ("delive
        Topic("product_experience", ("taste",)), Topic(OTHER))
 
 
-def test_topic_scores_are_multi_label_with_other_as_the_rest():
-    scorer = TopicScorer(TOY, _axis_embed, threshold=0.5)
+def test_mean_cosine_scores_are_multi_label_with_other_as_the_rest():
+    # The previous scorer, kept for tools/eval_topics.py; the few-shot one is tested in test_topics.py.
+    scorer = MeanCosineTopicScorer(TOY, _axis_embed, threshold=0.5)
     scores = scorer.scores(_axis_embed(["price", "price delivery", "nothing at all"]))
     assert scores.shape == (3, 4) and scores.min() >= 0.0 and scores.max() <= 1.0
     labels = scorer.label(scores)
