@@ -55,6 +55,7 @@ __all__ = ["DEFAULT_LANGUAGES", "DetectLanguage", "DetectLanguageFn", "Language"
 NOT_A_LANGUAGE = frozenset({"", "und", "zxx", "qme", "qht", "qam", "qct", "qst", "qvo", "mul", "mis", "art", "xx",
                             "unknown", "none", "null"})
 BCS = ("hr", "sr", "bs")
+BCS_PRIOR = ("sr", "hr", "bs")
 RULES = ("letters", "cyrillic_bcs", "bcs_lexicon")
 MIN_LETTERS = 3
 # Tuned on data/handwritten/language/validation.jsonl (tools/eval_language.py --split validation).
@@ -93,7 +94,8 @@ _EKAVIAN = _words(
     "reč rec reči reci mesec meseca meseci leto telo verujem deluje delo htela htele srećan srecan srećno "
     "srecno primetio primetila mesečno mesecno mesečna mesecna vredi vredno vredan pevam pevač pevac zamena "
     "zameni smešno smesno smeh pre dole ponedeljak sedeo sedela veran verna mere mera nameštaj namestaj "
-    "izmena izmene sneg letovanje letnji")
+    "izmena izmene sneg letovanje letnji veče rešeno rešen rešena rešili rešenje resen reseno nemačka nemačkoj "
+    "nemačke nemacka nemackoj nemci obaveštenje obavestenje obaveštenja obavestenja")
 _IJEKAVIAN = _words(
     "mlijeko mlijeka mlijeku lijepo lijep lijepa lijepe lijepi lijepu ljepše ljepse pjesma pjesme pjesmu "
     "dijete djeca djece rijeka rijeke bijelo bijeli bijela bijelu mjesto mjesta djevojka djevojke uvijek "
@@ -103,38 +105,43 @@ _IJEKAVIAN = _words(
     "cijelog dvije riječ rijec riječi rijeci mjesec mjeseca mjeseci ljeto tijelo vjerujem djeluje djelo "
     "htjela htjele primijetio primijetila mjesečno mjesecno mjesečna mjesecna vrijedi vrijedno vrijedan "
     "pjevam pjevač pjevac zamjena zamijeni smiješno smijesno smijeh prije dolje ponedjeljak sjedio sjedila "
-    "vjeran vjerna mjere mjera namještaj namjestaj izmjena izmjene snijeg ljetovanje ljetni")
+    "vjeran vjerna mjere mjera namještaj namjestaj izmjena izmjene snijeg ljetovanje ljetni riješeno riješen "
+    "riješena riješili rješenje rijesen rijeseno njemačka njemačkoj njemačke njemacka njemackoj nijemci")
 # Croatian standard only.
 _HR = _words(
     "tisuća tisuca tisuću tisucu tisuće tisuce vlak vlaka vlakom tjedan tjedna tjednu tjedno nogomet nogometa "
     "nogometu kruh kruha kava kave kavu kavom što tko netko nitko itko zrakoplov kolodvor sveučilište "
     "ljekarna otok siječanj veljača ožujak travanj svibanj lipanj srpanj kolovoz rujan listopad studeni "
     "prosinac tvrtka tvrtke tvrtku trgovina trgovini obitelj obitelji glazba glazbu tipkovnica točno tocno "
-    "uopće uopce općenito opcenito jučer jucer povijest znanost dućan ducan računalo racunalo tražilica "
+    "uopće uopce općenito opcenito povijest znanost dućan ducan računalo racunalo tražilica "
     "obavijest prijevoz vani plaća placa plaću placu djelatnik djelatnici blagajna blagajni poslovnica "
     "poslovnici narudžba narudzba narudžbu narudzbu plin hlače hlace tenisice žlica zlica vrhnje mrkva "
     "rajčica rajcica grah krumpir krumpira europa europski europske eura kemija općina opcina točka tocka "
     "fakat ful kaj bok doista zbilja svejedno isprika ispričavamo ispricavamo hrvatska hrvatskoj zagreb "
     "zagrebu osijek kune kuna trebam trebaš trebas uređaj uredjaj uređaja sviđa svidja sviđalo svidjelo "
-    "pogreška pogreska nazovite izvrsno izvrstan izvrsna nabavio nabavila sretan sretno sretna")
+    "pogreška pogreska nazovite izvrsno izvrstan izvrsna nabavio nabavila minuti otoku otoka novac novca")
 # Serbian and Bosnian (not Croatian).
 _SR_BS = _words(
     "kompjuter kompjutera računar racunar tačno tacno uopšte uopste opština opstina opšti tačka tacka hemija "
     "evropa evropski februar januar avgust oktobar septembar novembar decembar pantalone patike kašika "
     "kasika krompir ostrvo univerzitet apoteka muzika muziku fudbal fudbala voz voza vozom hiljada hiljadu "
     "hiljade šta sta ko neko niko iko komšija komsija sprat juče juce plata platu kafa kafu kafe kafom "
-    "paradajz interesantno")
+    "paradajz interesantno minut pare")
 # Serbian only.
 _SR_ONLY = _words(
     "beograd beogradu novi sad novom sadu niš srbija srbiji istorija istoriju vazduh obaveštenje obavestenje "
-    "prevoz šargarepa sargarepa pasulj pavlaka porudžbina porudzbina porudžbinu porudzbinu mobilni mobilnog "
-    "bre jbg kapiram kapiraš ćale cale keva dinara dinar evra filijala filijali ekspozitura kancelarija "
+    "prevoz šargarepa sargarepa pasulj pavlaka porudžbina porudzbina porudžbinu porudzbinu poručio poručila "
+    "poručim poručili porucio porucila bre jbg kapiram kapiraš ćale cale keva dinara dinar evra filijala filijali ekspozitura kancelarija "
     "napolju nedelja nedelju nedelje")
+# Croatian and Bosnian (not Serbian).
+_HR_BS = _words(
+    "naručio naručila naručiti naručili narucio narucila mobitel mobitela jučer jucer sretan sretno sretna")
 # Bosnian only.
 _BS = _words(
     "sedmica sedmicu sedmice hljeb hljeba kahva kahve kahvu historija historiju historije jarane jaran ba "
     "bona haman sevdah merak džaba dzaba akšam aksam komšiluk "
-    "komsiluk sabur avlija pekmez ahbab mahrama sahat lahko sarajevo sarajevu tuzla tuzli mostar mostaru "
+    "komsiluk sabur avlija pekmez ahbab mahrama sahat sahata sahati lahko obavještenje obavještenja "
+    "obavjestenje obavjestenja maraka sarajevo sarajevu tuzla tuzli mostar mostaru "
     "zenica zenici bosna bosni konvertibilnih inšallah insallah inshallah selam")
 _SR_ONLY = _SR_ONLY - {"novi", "sad", "novom", "sadu"} | {"novi sad", "novom sadu"}
 
@@ -301,14 +308,13 @@ class LanguageDetector:
         if script == "Cyrl" and "cyrillic_bcs" in self.rules and "sr" in self._configured:
             return "sr"
         if script == "Latn" and "bcs_lexicon" in self.rules:
-            decided = self._lexicon(clean, options, scores)
+            decided = self._lexicon(clean, options)
             if decided is not None:
                 return decided
         return max(options, key=lambda c: scores.get(c, 0.0))
 
     @staticmethod
-    def _lexicon(clean: str, options: typing.Sequence[str], scores: typing.Mapping[str, float]
-                 ) -> typing.Optional[str]:
+    def _lexicon(clean: str, options: typing.Sequence[str]) -> typing.Optional[str]:
         """The `bcs_lexicon` rule: votes from ekavian/ijekavian forms and words one standard uses."""
         words = [w.lower() for w in _WORD.findall(clean)]
         pairs = {f"{a} {b}" for a, b in zip(words, words[1:])}
@@ -319,17 +325,19 @@ class LanguageDetector:
         sr_only = len(tokens & _SR_ONLY)
         sr_bs = len(tokens & _SR_BS)
         bs = len(tokens & _BS)
+        hr_bs = len(tokens & _HR_BS)
         votes = {"sr": 2 * sr_only + sr_bs + 2 * ekavian,
-                 "hr": 2 * hr + ijekavian,
-                 "bs": 2 * bs + sr_bs + ijekavian}
+                 "hr": 2 * hr + hr_bs + ijekavian,
+                 "bs": 2 * bs + sr_bs + hr_bs + ijekavian}
         votes = {c: v for c, v in votes.items() if c in options}
         if not votes or not any(votes.values()):
             return None
         top = max(votes.values())
         tied = [c for c, v in votes.items() if v == top]
-        if len(tied) == 1:
-            return tied[0]
-        return max(tied, key=lambda c: scores.get(c, 0.0))
+        # A tie goes to the standard more people write (Serbian, then Croatian): Bosnian differs from
+        # Serbian by its ijekavian forms and from Croatian by its words, so it needs evidence of both kinds
+        # or words of its own.
+        return min(tied, key=BCS_PRIOR.index)
 
 
 class DetectLanguageFn(beam.DoFn):
