@@ -94,8 +94,9 @@ _EKAVIAN = _words(
     "reč rec reči reci mesec meseca meseci leto telo verujem deluje delo htela htele srećan srecan srećno "
     "srecno primetio primetila mesečno mesecno mesečna mesecna vredi vredno vredan pevam pevač pevac zamena "
     "zameni smešno smesno smeh pre dole ponedeljak sedeo sedela veran verna mere mera nameštaj namestaj "
-    "izmena izmene sneg letovanje letnji veče rešeno rešen rešena rešili rešenje resen reseno nemačka nemačkoj "
-    "nemačke nemacka nemackoj nemci obaveštenje obavestenje obaveštenja obavestenja")
+    "izmena izmene sneg letovanje letnji poslednji poslednja poslednjih poslednje veče rešeno rešen rešena "
+    "rešili rešenje resen reseno nemačka nemačkoj nemačke nemacka nemackoj nemci obaveštenje obavestenje "
+    "obaveštenja obavestenja")
 _IJEKAVIAN = _words(
     "mlijeko mlijeka mlijeku lijepo lijep lijepa lijepe lijepi lijepu ljepše ljepse pjesma pjesme pjesmu "
     "dijete djeca djece rijeka rijeke bijelo bijeli bijela bijelu mjesto mjesta djevojka djevojke uvijek "
@@ -105,45 +106,59 @@ _IJEKAVIAN = _words(
     "cijelog dvije riječ rijec riječi rijeci mjesec mjeseca mjeseci ljeto tijelo vjerujem djeluje djelo "
     "htjela htjele primijetio primijetila mjesečno mjesecno mjesečna mjesecna vrijedi vrijedno vrijedan "
     "pjevam pjevač pjevac zamjena zamijeni smiješno smijesno smijeh prije dolje ponedjeljak sjedio sjedila "
-    "vjeran vjerna mjere mjera namještaj namjestaj izmjena izmjene snijeg ljetovanje ljetni riješeno riješen "
-    "riješena riješili rješenje rijesen rijeseno njemačka njemačkoj njemačke njemacka njemackoj nijemci")
+    "vjeran vjerna mjere mjera namještaj namjestaj izmjena izmjene snijeg ljetovanje ljetni posljednji "
+    "posljednja posljednjih posljednje riješeno riješen riješena riješili rješenje rijesen rijeseno njemačka "
+    "njemačkoj njemačke njemacka njemackoj nijemci")
 # Croatian standard only.
 _HR = _words(
     "tisuća tisuca tisuću tisucu tisuće tisuce vlak vlaka vlakom tjedan tjedna tjednu tjedno nogomet nogometa "
     "nogometu kruh kruha kava kave kavu kavom što tko netko nitko itko zrakoplov kolodvor sveučilište "
     "ljekarna otok siječanj veljača ožujak travanj svibanj lipanj srpanj kolovoz rujan listopad studeni "
     "prosinac tvrtka tvrtke tvrtku trgovina trgovini obitelj obitelji glazba glazbu tipkovnica točno tocno "
-    "uopće uopce općenito opcenito povijest znanost dućan ducan računalo racunalo tražilica "
-    "obavijest prijevoz vani plaća placa plaću placu djelatnik djelatnici blagajna blagajni poslovnica "
-    "poslovnici narudžba narudzba narudžbu narudzbu plin hlače hlace tenisice žlica zlica vrhnje mrkva "
-    "rajčica rajcica grah krumpir krumpira europa europski europske eura kemija općina opcina točka tocka "
-    "fakat ful kaj bok doista zbilja svejedno isprika ispričavamo ispricavamo hrvatska hrvatskoj zagreb "
-    "zagrebu osijek kune kuna trebam trebaš trebas uređaj uredjaj uređaja sviđa svidja sviđalo svidjelo "
-    "pogreška pogreska nazovite izvrsno izvrstan izvrsna nabavio nabavila minuti otoku otoka novac novca")
+    "uopće uopce općenito opcenito povijest znanost dućan ducan računalo racunalo tražilica obavijest "
+    "prijevoz vani plaća placa plaću placu djelatnik djelatnici blagajna blagajni poslovnica poslovnici "
+    "narudžba narudzba narudžbu narudzbu plin hlače hlace tenisice žlica zlica vrhnje mrkva rajčica rajcica "
+    "grah krumpir krumpira europa europski europske eura kemija općina opcina točka tocka fakat ful kaj bok "
+    "doista zbilja svejedno isprika ispričavamo ispricavamo hrvatska hrvatskoj zagreb zagrebu osijek kune "
+    "kuna trebam trebaš trebas uređaj uredjaj uređaja sviđa svidja sviđalo svidjelo pogreška pogreska "
+    "nazovite izvrsno izvrstan izvrsna nabavio nabavila minuti otoku otoka kupnja kupnju kupnje okus okusa "
+    "okusom sustav sustava tenisice tenisica traperice traperica pisač pisac pisača kvaliteta kvalitetu "
+    "blagajnica blagajnik")
 # Serbian and Bosnian (not Croatian).
 _SR_BS = _words(
     "kompjuter kompjutera računar racunar tačno tacno uopšte uopste opština opstina opšti tačka tacka hemija "
-    "evropa evropski februar januar avgust oktobar septembar novembar decembar pantalone patike kašika "
-    "kasika krompir ostrvo univerzitet apoteka muzika muziku fudbal fudbala voz voza vozom hiljada hiljadu "
-    "hiljade šta sta ko neko niko iko komšija komsija sprat juče juce plata platu kafa kafu kafe kafom "
-    "paradajz interesantno minut pare")
+    "evropa evropski februar januar avgust oktobar septembar novembar decembar pantalone patike kašika kasika "
+    "krompir ostrvo univerzitet apoteka muzika muziku fudbal fudbala voz voza vozom hiljada hiljadu hiljade "
+    "šta sta ko neko niko iko komšija komsija sprat juče juce plata platu kafa kafu kafe kafom paradajz "
+    "interesantno minut pare kupovina kupovinu kupovine kvalitet patika farmerke farmerki štampač stampac "
+    "štampača kasirka kasir radnja radnji radnju ukus ukusa ukusom plate sistem sistema kancelarija "
+    "kancelariji")
 # Serbian only.
 _SR_ONLY = _words(
     "beograd beogradu novi sad novom sadu niš srbija srbiji istorija istoriju vazduh obaveštenje obavestenje "
     "prevoz šargarepa sargarepa pasulj pavlaka porudžbina porudzbina porudžbinu porudzbinu poručio poručila "
-    "poručim poručili porucio porucila bre jbg kapiram kapiraš ćale cale keva dinara dinar evra filijala filijali ekspozitura kancelarija "
-    "napolju nedelja nedelju nedelje")
+    "poručim poručili porucio porucila ujutru bre jbg kapiram kapiraš ćale cale keva dinara dinar evra "
+    "filijala filijali ekspozitura napolju nedelja nedelju nedelje")
 # Croatian and Bosnian (not Serbian).
 _HR_BS = _words(
-    "naručio naručila naručiti naručili narucio narucila mobitel mobitela jučer jucer sretan sretno sretna")
+    "naručio naručila naručiti naručili narucio narucila mobitel mobitela jučer jucer sretan sretno sretna "
+    "ujutro")
 # Bosnian only.
 _BS = _words(
     "sedmica sedmicu sedmice hljeb hljeba kahva kahve kahvu historija historiju historije jarane jaran ba "
-    "bona haman sevdah merak džaba dzaba akšam aksam komšiluk "
-    "komsiluk sabur avlija pekmez ahbab mahrama sahat sahata sahati lahko obavještenje obavještenja "
-    "obavjestenje obavjestenja maraka sarajevo sarajevu tuzla tuzli mostar mostaru "
-    "zenica zenici bosna bosni konvertibilnih inšallah insallah inshallah selam")
+    "bona haman sevdah merak džaba dzaba akšam aksam komšiluk komsiluk sabur avlija pekmez ahbab mahrama "
+    "sahat sahata sahati lahko obavještenje obavještenja obavjestenje obavjestenja maraka sarajevo sarajevu "
+    "tuzla tuzli mostar mostaru zenica zenici bosna bosni konvertibilnih inšallah insallah inshallah selam")
 _SR_ONLY = _SR_ONLY - {"novi", "sad", "novom", "sadu"} | {"novi sad", "novom sadu"}
+# Morphology: loan verbs in -irati (hr: rezervirao) against -isati (sr, bs: rezervisao; not pisati and its
+# compounds); the future with the infinitive apart (hr, bs: kupit ću) against joined (sr: kupiću); a modal
+# with da + present (sr, bs: neće da štampa) against the infinitive (hr: neće printati).
+_IRATI = re.compile(r"\b\w{3,}ira(?:o|la|lo|li|le|ti|m|š|s|mo|te|ju|no|na|nje)\b")
+_ISATI = re.compile(r"\b(?!\w*pis)\w{4,}isa(?:o|la|lo|li|le|ti|no|na|nje)\b")
+_FUTURE_APART = re.compile(r"\b\w{2,}t (?:ću|ćeš|će|ćemo|ćete|cu|ces|cemo|cete)\b")
+_FUTURE_JOINED = re.compile(r"\b\w{3,}(?:ću|ćeš|ćemo|ćete)\b")
+_MODAL_DA = re.compile(r"\b(?:neću|nećeš|neće|nećemo|nećete|hoću|hoćeš|hoće|moram|moraš|mora|moramo|možeš|može|mogu|"
+                       r"treba|želim|želiš|znam|počeo|počela|neces|nece|necu|hocu|moze|zelim) da \w+")
 
 
 def script_of(text: str) -> typing.Optional[str]:
@@ -326,6 +341,11 @@ class LanguageDetector:
         sr_bs = len(tokens & _SR_BS)
         bs = len(tokens & _BS)
         hr_bs = len(tokens & _HR_BS)
+        lowered = " ".join(words)
+        hr += len(_IRATI.findall(lowered))
+        sr_bs += len(_ISATI.findall(lowered)) + len(_MODAL_DA.findall(lowered))
+        hr_bs += len(_FUTURE_APART.findall(lowered))
+        sr_only += len(_FUTURE_JOINED.findall(lowered))
         votes = {"sr": 2 * sr_only + sr_bs + 2 * ekavian,
                  "hr": 2 * hr + hr_bs + ijekavian,
                  "bs": 2 * bs + sr_bs + hr_bs + ijekavian}
