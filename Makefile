@@ -43,8 +43,9 @@ bench: $(STAMP)  ## Run the benchmarks: matching; inference per backend (raw for
 	$(PY) tests/benchmarks/bench_matching.py
 	$(PY) tests/benchmarks/bench_inference.py
 
-eval: $(STAMP)  ## Measure the sentiment model per backend: bucket 8, per-language set, topics; torch/ONNX fp32/int8 (+bf16 where fast)
+eval: $(STAMP)  ## Measure the sentiment model per backend: bucket 8, per-language set, topics; torch/ONNX fp32/int8 (+bf16 where fast); language detection
 	$(PY) -m models.evaluate
+	$(PY) -m tools.eval_language --ablation
 
 bench-scale: $(STAMP)  ## Time the job at 10k/100k/1M mentions (fake model; one pass, then in slices of 25,000 posts) and the real model at 10k (SIZES=10000,100000 CHUNK_POSTS=0)
 	$(PY) tests/benchmarks/bench_scale.py $(if $(SIZES),--sizes $(SIZES)) $(if $(CHUNK_POSTS),--chunk_posts $(CHUNK_POSTS))
