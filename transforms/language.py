@@ -156,7 +156,8 @@ _SR_ONLY = _SR_ONLY - {"novi", "sad", "novom", "sadu"} | {"novi sad", "novom sad
 _IRATI = re.compile(r"\b\w{3,}ira(?:o|la|lo|li|le|ti|m|š|s|mo|te|ju|no|na|nje)\b")
 _ISATI = re.compile(r"\b(?!\w*pis)\w{4,}isa(?:o|la|lo|li|le|ti|no|na|nje)\b")
 _FUTURE_APART = re.compile(r"\b\w{2,}t (?:ću|ćeš|će|ćemo|ćete|cu|ces|cemo|cete)\b")
-_FUTURE_JOINED = re.compile(r"\b\w{3,}(?:ću|ćeš|ćemo|ćete)\b")
+# Joined: the plural and 2nd person only (the 1st singular -ću also ends nouns: tisuću, sreću, plaću).
+_FUTURE_JOINED = re.compile(r"\b\w{2,}[aei](?:ćemo|ćete|ćeš)\b")
 _MODAL_DA = re.compile(r"\b(?:neću|nećeš|neće|nećemo|nećete|hoću|hoćeš|hoće|moram|moraš|mora|moramo|možeš|može|mogu|"
                        r"treba|želim|želiš|znam|počeo|počela|neces|nece|necu|hocu|moze|zelim) da \w+")
 
