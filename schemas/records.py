@@ -73,7 +73,8 @@ LANGUAGE_FIELDS = (
 MENTION_FIELDS = MENTION_FIELDS + LANGUAGE_FIELDS
 
 Mention = record_type("Mention", MENTION_FIELDS, __name__)
-# Connectors build posts before the language step: these two default to null.
+# Connectors build posts before the language step: these two default to null (and come last, so that
+# every record built before they existed still builds).
 Mention.__new__.__defaults__ = (None,) * len(LANGUAGE_FIELDS)
 Mention._field_defaults.update({fld.name: None for fld in LANGUAGE_FIELDS})
 MENTION_SCHEMA = arrow_schema(MENTION_FIELDS, "Mention")
@@ -89,7 +90,6 @@ BRAND_MENTION_FIELDS = (
     f("lang", str, pa.string(),
       "Language code (ISO 639-1: en, ru, uk, hr, sr, bs, ...): the platform's, else detected from the text "
       "(`lang_source`); null when unknown."),
-) + LANGUAGE_FIELDS + (
     f("brand_id", str, pa.string(), "The brand matched (the config's `id`).", nullable=False),
     f("match_kind", str, pa.string(),
       "'tagged' (via @handle or #hashtag) or 'untagged' (the name in plain text); tagged wins when both.",
@@ -110,9 +110,11 @@ BRAND_MENTION_FIELDS = (
     f("topic_scores", typing.Mapping[str, float], pa.map_(pa.string(), pa.float32()),
       "Every topic's score in [0, 1] (DuckDB: `topic_scores['price_promotion']`); empty when the model has no "
       "topics.", nullable=False),
-) + _POST_FIELDS
+) + _POST_FIELDS + LANGUAGE_FIELDS
 
 BrandMention = record_type("BrandMention", BRAND_MENTION_FIELDS, __name__)
+BrandMention.__new__.__defaults__ = (None,) * len(LANGUAGE_FIELDS)
+BrandMention._field_defaults.update({fld.name: None for fld in LANGUAGE_FIELDS})
 BRAND_MENTION_SCHEMA = arrow_schema(BRAND_MENTION_FIELDS, "BrandMention")
 
 PERIODS = ("day", "week", "month", "quarter")
