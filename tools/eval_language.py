@@ -132,8 +132,8 @@ def main(argv: typing.Optional[typing.Sequence[str]] = None) -> int:
         detector = LanguageDetector(languages, args.min_confidence, low_accuracy=args.mode_only == "low")
         confusion, seconds = evaluate(detector, rows)
         load_s = time.perf_counter() - start - 2 * seconds
-        print(f"{args.mode_only}-accuracy: accuracy {accuracy(confusion)['all']:.3f}, {len(rows) / seconds:,.0f} posts/s, "
-              f"models loaded in {load_s:.1f} s, memory +{_rss_mb() - rss:.0f} MB")
+        print(f"{args.mode_only}-accuracy: accuracy {accuracy(confusion)['all']:.3f}, "
+              f"{len(rows) / seconds:,.0f} posts/s, models loaded in {load_s:.1f} s, memory +{_rss_mb() - rss:.0f} MB")
         return 0
     print(f"Language detection on data/handwritten/language/{args.split}.jsonl ({len(rows)} posts), "
           f"languages {','.join(languages)}, min_confidence {args.min_confidence}")
@@ -157,8 +157,8 @@ def main(argv: typing.Optional[typing.Sequence[str]] = None) -> int:
             print(f"  {name:<24} {acc['all']:.3f} (all rules {base['all']:.3f}){': ' + moved if moved else ''}")
     if args.compare_modes:
         # lingua caches its models per process: each mode is measured in a fresh one.
-        print("\nlingua modes (each in a fresh process: models loaded, then timed; memory: resident growth from building "
-              "the detector on):")
+        print("\nlingua modes (each in a fresh process: models loaded, then timed; memory: resident growth from "
+              "building the detector on):")
         for mode in ("high", "low"):
             out = subprocess.run([sys.executable, "-m", "tools.eval_language", "--split", args.split, "--languages",
                                   args.languages, "--min_confidence", str(args.min_confidence), "--mode_only", mode],

@@ -17,9 +17,10 @@
   * `cyrillic_bcs`: Croatian is not written in Cyrillic: Cyrillic hr/bs -> sr.
   * `bcs_lexicon`: Latin Croatian/Serbian/Bosnian told apart by what the words say:
     ekavian forms (mleko, cena, lepo, uvek -> sr), ijekavian ones (mlijeko, cijena,
-    lijepo, uvijek -> hr or bs), and words one standard uses (tisuća, tjedan, kruh, vlak,
-    nogomet, što, tko -> hr; hiljada, nedelja, hleb, voz, fudbal, šta, ko -> sr or bs;
-    sedmica, hljeb, kahva, historija, jarane, ba -> bs).
+    lijepo, uvijek -> hr or bs), words one standard uses (tisuća, tjedan, kruh, vlak,
+    nogomet, što, tko -> hr; hiljada, voz, fudbal, šta, ko -> sr or bs; nedelja, dinara,
+    bre -> sr; sedmica, hljeb, kahva, historija, jarane, ba -> bs) and morphology
+    (rezervirao / rezervisao, kupit ću / videćemo, neće da + verb).
 
   A text with fewer than `MIN_LETTERS` letters, or whose best language (the Serbo-Croatian
   standards counted together) has a confidence under `min_confidence`, is unknown:
@@ -38,10 +39,11 @@ from __future__ import annotations
 
 import re
 import typing
-import unicodedata
 
 import apache_beam as beam
 from apache_beam.utils import shared
+from lingua import IsoCode639_1, LanguageDetectorBuilder
+from lingua import Language as LinguaLanguage
 
 from schemas import Mention
 from schemas.config import DEFAULT_LANGUAGES, ConfigError
@@ -202,8 +204,6 @@ def check_languages(codes: typing.Sequence[str], where: str) -> typing.Tuple[str
     Raises:
         ConfigError: a code lingua does not know, or fewer than one code.
     """
-    from lingua import Language as LinguaLanguage
-
     out = tuple(dict.fromkeys(str(c).strip().lower() for c in codes if str(c).strip()))
     if not out:
         raise ConfigError(f"{where}: expected at least one language code (e.g. en, ru, uk, hr, sr, bs)")
@@ -216,7 +216,8 @@ def check_languages(codes: typing.Sequence[str], where: str) -> typing.Tuple[str
 
 
 class LanguageDetector:
-    """Resolves a post's language; build once per process (the lingua models take ~1-5 s and tens of MB).
+    """Resolves a post's language; build once per process (lingua's models for the six default
+    languages load in 6-13 s on first use and take ~190 MB; docs/language.md).
 
     Args:
         languages: ISO 639-1 codes the detector may answer (see `check_languages`); Serbian, Croatian and
@@ -230,8 +231,6 @@ class LanguageDetector:
     def __init__(self, languages: typing.Sequence[str] = DEFAULT_LANGUAGES,
                  min_confidence: float = DEFAULT_MIN_CONFIDENCE, rules: typing.Optional[typing.Iterable[str]] = None,
                  low_accuracy: bool = False):
-        from lingua import IsoCode639_1, LanguageDetectorBuilder
-
         self.languages = check_languages(languages, "languages")
         self.min_confidence = float(min_confidence)
         self.rules = frozenset(RULES if rules is None else rules)
