@@ -43,8 +43,9 @@ bench: $(STAMP)  ## Run the benchmarks: matching; inference per backend (raw for
 	$(PY) tests/benchmarks/bench_matching.py
 	$(PY) tests/benchmarks/bench_inference.py
 
-eval: $(STAMP)  ## Measure the sentiment model per backend: bucket 8, per-language set, topics; torch/ONNX fp32/int8 (+bf16 where fast)
+eval: $(STAMP)  ## Measure the sentiment model per backend: bucket 8, per-language set, topics; torch/ONNX fp32/int8 (+bf16 where fast); language detection
 	$(PY) -m models.evaluate
+	$(PY) -m tools.eval_language --ablation
 
 eval-topics: $(STAMP)  ## Measure the topic models: primary-topic accuracy per language on hand-written held-out posts, texts/s
 	$(PY) tools/eval_topics.py

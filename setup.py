@@ -26,6 +26,9 @@ RUNTIME = [
     "PyYAML==6.0.3",
     "pyahocorasick==2.3.1",  # one automaton over every brand's terms (transforms/matching.py)
     "snowballstemmer==3.1.1",  # word forms of the alerts' key phrases (transforms/keyphrases.py)
+    # Offline language detection for posts without a language (transforms/language.py). 2.1.1: the newest
+    # release pip finds for Python 3.11 (2.2.0 offers no distribution for it).
+    "lingua-language-detector==2.1.1",
 ]
 
 # `python -m report.html_report` (`make report`): the HTML page with charts from the Parquet outputs.

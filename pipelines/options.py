@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime
 import json
 import math
@@ -32,9 +33,10 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions,
 from connectors.base import ConnectorSettings, connector_class, connector_names, parse_iso
 from connectors.files import DEFAULT_MAX_TEXT_CHARS
 from connectors.http import HttpPolicy
-from schemas.config import BrandConfig, ConfigError, load_config
+from schemas.config import DEFAULT_LANGUAGES, BrandConfig, ConfigError, load_config, parse_languages
 from schemas.query import preview
 from transforms.incremental import parse_day
+from transforms.language import check_languages
 from transforms.lease import DEFAULT_LEASE_MINUTES
 
 # No platform's posts are older (the records' plausible range starts there too).
@@ -119,6 +121,10 @@ class SocialListeningOptions(PipelineOptions):
         parser.add_argument("--topic_threshold", type=float, default=None,
                             help="Score a topic needs to be kept on a row (0 < t <= 1); default: the config's "
                                  "topics.threshold, else 0.5.")
+        parser.add_argument("--detect_languages", default=None,
+                            help="Comma-separated ISO 639-1 codes the job detects for posts that arrive without a "
+                                 "language (docs/language.md); default: the config's `languages:`, else "
+                                 f"{','.join(DEFAULT_LANGUAGES)}.")
         parser = root.add_argument_group("Platform connectors (docs/connectors.md; each connector's own flags "
                                          "follow in a section of their own)")
         parser.add_argument("--source", action="append",
@@ -318,6 +324,7 @@ def validate(options: PipelineOptions) -> JobConfig:
     flags = {action.dest: getattr(opts, action.dest) for action in SocialListeningOptions.flag_actions()}
     fetch = _fetch_config(flags, [s for s in sources if s != "file"])
     brands = load_config(opts.config, opener=FileSystems.open)
+    brands = _with_languages(brands, opts.detect_languages)
     model = model_config(opts, options, brands)
     patterns = tuple(p.strip() for raw in opts.input or () for p in raw.split(",") if p.strip())
     for pattern in patterns:
@@ -336,6 +343,14 @@ def validate(options: PipelineOptions) -> JobConfig:
         chunk_days=opts.chunk_days, chunk_posts=opts.chunk_posts,
         runner=options.view_as(StandardOptions).runner or "", dry_run=dry_run, quiet=bool(opts.quiet),
         lease_minutes=opts.lease_minutes)
+
+
+def _with_languages(brands: BrandConfig, flag: typing.Optional[str]) -> BrandConfig:
+    """The config with --detect_languages in place of its `languages:`; every code checked against the detector."""
+    if flag is not None:
+        languages = parse_languages(flag, "--detect_languages")
+        return dataclasses.replace(brands, languages=check_languages(languages, "--detect_languages"))
+    return dataclasses.replace(brands, languages=check_languages(brands.languages, f"{brands.source}: languages"))
 
 
 def _sources(raw: typing.Optional[typing.Sequence[str]]) -> typing.Tuple[str, ...]:

@@ -41,6 +41,12 @@ language)::
         sustainability: ["recycling, plastic waste, eco-friendly packaging", "экология, переработка"]
         price_promotion: ["price, discount, promo code"]   # a default topic's name replaces its phrases
 
+An optional top-level `languages:` lists the languages the job detects for posts that arrive
+without one (ISO 639-1 codes; default `DEFAULT_LANGUAGES`; `--detect_languages` overrides it;
+docs/language.md)::
+
+    languages: [en, ru, uk, hr, sr, bs]
+
 A bad file raises `ConfigError` whose message names the file and the field
 (e.g. ``brands.yaml: brands[1].competitors[0]: unknown brand 'cocacolla'``) and shows a bad
 value by a short prefix (`schemas.query.preview`). The file is read with a bounded loader: YAML
@@ -59,7 +65,8 @@ from dataclasses import dataclass, field
 import yaml
 
 from schemas.records import PERIODS
-from schemas.query import And, Near, Node, Or, QueryError, Tag, Term, branches, parse_query, preview
+from schemas.query import (And, Field, Near, Node, Or, QueryError, Tag, Term, atoms, branches, parse_query,
+                           preview)
 
 # Matched with `fullmatch`, never `$` (which also matches before a trailing newline: "apple\n").
 _ID_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
@@ -71,6 +78,34 @@ _BRAND_KEYS = ("id", "names", "handles", "hashtags", "exclude", "competitors", "
 
 class ConfigError(ValueError):
     """The brand configuration is invalid; the message names the field."""
+
+
+# The languages the job detects when neither the config's `languages:` nor --detect_languages names any:
+# the five the project serves and Bosnian (told apart from Croatian and Serbian; transforms.language).
+DEFAULT_LANGUAGES = ("en", "ru", "uk", "hr", "sr", "bs")
+_LANG_CODE_RE = re.compile(r"[a-z]{2}")
+
+
+def parse_languages(raw: typing.Any, where: str) -> typing.Tuple[str, ...]:
+    """Validates a list of ISO 639-1 codes (a list, or one comma-separated string); errors name `where`.
+
+    Whether the detector has a model for each is checked where it is built (`transforms.language`).
+    """
+    if isinstance(raw, str):
+        raw = [c for c in raw.split(",")]
+    if not isinstance(raw, list):
+        raise ConfigError(f"{where}: expected a list of language codes such as {list(DEFAULT_LANGUAGES)}, "
+                          f"got {type(raw).__name__}")
+    out = []
+    for i, item in enumerate(raw):
+        code = item.strip().lower() if isinstance(item, str) else item
+        if not isinstance(code, str) or not _LANG_CODE_RE.fullmatch(code):
+            raise ConfigError(f"{where}[{i}]: {preview(item)} is not an ISO 639-1 language code (two letters, "
+                              "e.g. en, hr, sr)")
+        out.append(code)
+    if not out:
+        raise ConfigError(f"{where}: expected at least one language code (e.g. {', '.join(DEFAULT_LANGUAGES)})")
+    return tuple(dict.fromkeys(out))
 
 
 _TOPIC_KEYS = ("threshold", "replace_defaults", "taxonomy")
@@ -343,6 +378,7 @@ class BrandConfig:
     source: str = "<config>"
     alerts: AlertThresholds = field(default_factory=AlertThresholds)
     topics: TopicsConfig = field(default_factory=TopicsConfig)
+    languages: typing.Tuple[str, ...] = DEFAULT_LANGUAGES
 
     def brand_ids(self) -> typing.List[str]:
         """Returns the brand ids in file order."""
@@ -473,11 +509,11 @@ def parse_config(data: typing.Any, source: str = "<config>") -> BrandConfig:
     """
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the top level must be a mapping with a 'brands' list")
-    unknown = sorted(set(data) - {"brands", "alerts", "topics"}, key=str)
+    unknown = sorted(set(data) - {"brands", "alerts", "topics", "languages"}, key=str)
     if unknown:
         raise ConfigError(f"{source}: unknown top-level key(s) {preview(unknown, 200)}; expected 'brands' "
                           "(and optionally "
-                          "'alerts', 'topics')")
+                          "'alerts', 'topics', 'languages')")
     raw_brands = data.get("brands")
     if not isinstance(raw_brands, list) or not raw_brands:
         raise ConfigError(f"{source}: brands: expected a non-empty list of brands")
@@ -552,8 +588,17 @@ def parse_config(data: typing.Any, source: str = "<config>") -> BrandConfig:
             if comp not in seen:
                 raise ConfigError(f"{source}: brands[{i}].competitors[{j}]: unknown brand {preview(comp)} "
                                   f"(known: {preview(sorted(seen), 200)})")
+    languages = DEFAULT_LANGUAGES
+    if data.get("languages") is not None:
+        languages = parse_languages(data["languages"], f"{source}: languages")
+    # A brand query's `lang:xx` needs xx among the detected languages, or posts without a platform code
+    # could never satisfy it.
+    for brand in brands:
+        for atom in atoms(brand.query_tree) if brand.query_tree is not None else ():
+            if isinstance(atom, Field) and atom.name == "lang" and atom.value[:2] not in languages:
+                languages += (atom.value[:2],)
     return BrandConfig(tuple(brands), source, parse_alerts(data.get("alerts"), source),
-                       parse_topics(data.get("topics"), source))
+                       parse_topics(data.get("topics"), source), languages)
 
 
 def load_config(path: str, opener: typing.Callable[[str], typing.IO[bytes]] = None) -> BrandConfig:

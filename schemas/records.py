@@ -52,10 +52,31 @@ MENTION_FIELDS = (
     f("platform", str, pa.string(), "Platform: x, mastodon, reddit, bluesky, ...; 'unknown' when the input does not say.", nullable=False),
     f("created_at", DT, TIMESTAMP, "When the post was published (UTC).", nullable=False),
     f("text", str, pa.string(), "The post's text.", nullable=False),
-    f("lang", str, pa.string(), "Language code (ISO 639-1) as reported by the platform; null if unknown."),
+    f("lang", str, pa.string(), "Language code (ISO 639-1) as reported by the platform; null if unknown (the "
+      "job's language step fills it in `brand_mentions`)."),
 ) + _POST_FIELDS
 
+LANG_SOURCES = ("platform", "detected")
+SCRIPTS = ("Latn", "Cyrl", "other")
+
+# Set by the job's language step (transforms.language) before matching; a post as read has them null.
+LANGUAGE_FIELDS = (
+    f("lang_source", str, pa.string(),
+      "Where `lang` comes from: 'platform' (reported with the post), 'detected' (transforms.language, offline, "
+      "from the text); null when the language is unknown (empty, emoji-only or link-only text, or too little "
+      "evidence), and in `posts` (the archive keeps posts as read)."),
+    f("script", str, pa.string(),
+      "The writing system of the text's letters: 'Latn', 'Cyrl' or 'other' (most letters win; links, @handles "
+      "left out); null when the text has no letters (and in `posts`)."),
+)
+
+MENTION_FIELDS = MENTION_FIELDS + LANGUAGE_FIELDS
+
 Mention = record_type("Mention", MENTION_FIELDS, __name__)
+# Connectors build posts before the language step: these two default to null (and come last, so that
+# every record built before they existed still builds).
+Mention.__new__.__defaults__ = (None,) * len(LANGUAGE_FIELDS)
+Mention._field_defaults.update({fld.name: None for fld in LANGUAGE_FIELDS})
 MENTION_SCHEMA = arrow_schema(MENTION_FIELDS, "Mention")
 
 MATCH_KINDS = ("tagged", "untagged")
@@ -66,7 +87,9 @@ BRAND_MENTION_FIELDS = (
     f("platform", str, pa.string(), "Platform the post comes from.", nullable=False),
     f("created_at", DT, TIMESTAMP, "When the post was published (UTC).", nullable=False),
     f("text", str, pa.string(), "The post's text.", nullable=False),
-    f("lang", str, pa.string(), "Language code reported for the post; null if unknown."),
+    f("lang", str, pa.string(),
+      "Language code (ISO 639-1: en, ru, uk, hr, sr, bs, ...): the platform's, else detected from the text "
+      "(`lang_source`); null when unknown."),
     f("brand_id", str, pa.string(), "The brand matched (the config's `id`).", nullable=False),
     f("match_kind", str, pa.string(),
       "'tagged' (via @handle or #hashtag) or 'untagged' (the name in plain text); tagged wins when both.",
@@ -88,9 +111,11 @@ BRAND_MENTION_FIELDS = (
     f("topic_scores", typing.Mapping[str, float], pa.map_(pa.string(), pa.float32()),
       "Every topic's score in [0, 1], independent across topics (DuckDB: `topic_scores['price_promotion']`); "
       "empty when the model has no topics.", nullable=False),
-) + _POST_FIELDS
+) + _POST_FIELDS + LANGUAGE_FIELDS
 
 BrandMention = record_type("BrandMention", BRAND_MENTION_FIELDS, __name__)
+BrandMention.__new__.__defaults__ = (None,) * len(LANGUAGE_FIELDS)
+BrandMention._field_defaults.update({fld.name: None for fld in LANGUAGE_FIELDS})
 BRAND_MENTION_SCHEMA = arrow_schema(BRAND_MENTION_FIELDS, "BrandMention")
 
 PERIODS = ("day", "week", "month", "quarter")
@@ -245,7 +270,8 @@ METRIC_SCHEMA = arrow_schema(METRIC_FIELDS, "Metric")
 # `metrics` keeps one total row per (brand, period, period_start) where `platform IS NULL`.
 LANG_METRIC_FIELDS = _BREAKDOWN_FIELDS + (
     f("lang", str, pa.string(),
-      "Language of the posts as reported (e.g. 'en', 'sr'); 'und' for posts that report none.", nullable=False),
+      "Language of the posts (`brand_mentions.lang`: reported, else detected; e.g. 'en', 'sr'); 'und' for posts "
+      "whose language is unknown.", nullable=False),
 ) + _METRIC_VALUE_FIELDS
 
 LangMetric = record_type("LangMetric", LANG_METRIC_FIELDS, __name__)

@@ -1,6 +1,6 @@
 """The job, composed once: posts in, the job's tables out (`SocialListening`).
 
-Steps: [Window, for a windowed run] -> Dedupe -> MatchBrands -> ScoreSentiment (the
+Steps: [Window, for a windowed run] -> Dedupe -> DetectLanguage -> MatchBrands -> ScoreSentiment (the
 SCORE steps), then ComputeMetrics, ComputeTopicMetrics, ComputeResponseQueue ->
 DetectAlerts, and for a windowed run the merge with the committed periods (the
 AGGREGATE steps). A one-pass run applies both to what it read; a sliced run
@@ -25,6 +25,7 @@ from transforms.alerts import DetectAlerts
 from transforms.commit import counted, summed
 from transforms.dedupe import DedupeMentions
 from transforms.incremental import MergeRecomputed, ReadCommitted, RunWindow, SplitByWindow, context_file
+from transforms.language import DetectLanguage
 from transforms.matching import MatchBrands
 from transforms.metrics import ComputeMetrics, MentionDays
 from transforms.metrics_topics import ComputeTopicMetrics
@@ -100,7 +101,10 @@ class SocialListening(beam.PTransform):
                 # copy of a brand's reply changes no reply time, so they go to the metrics without a dedupe,
                 # and as a second PCollection rather than flattened (a runner may copy a flattened input).
                 posts = (mentions, split["context"])
-            matched = mentions | "MatchBrands" >> MatchBrands(job.brands)
+            # Before matching: a brand query's `lang:` sees the detected language too.
+            detected = mentions | "DetectLanguage" >> DetectLanguage(job.brands.languages)
+            dead.append(detected["dead_letters"])
+            matched = detected["mentions"] | "MatchBrands" >> MatchBrands(job.brands)
             scored = matched.matched | "ScoreSentiment" >> ScoreSentiment(job.model_handler)
             brand_mentions = out["brand_mentions"] = scored["brand_mentions"]
             dead.append(scored["dead_letters"])
