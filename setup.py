@@ -25,6 +25,9 @@ RUNTIME = [
     "requests==2.34.2",  # the platform connectors' HTTP (tweepy uses it too)
     "PyYAML==6.0.3",
     "pyahocorasick==2.3.1",  # one automaton over every brand's terms (transforms/matching.py)
+    # Word frequencies in en/ru/uk/hr/sr: a brand name that is a common word is judged from context
+    # (transforms/relevance.py). Read on the launching machine only, at start.
+    "wordfreq==3.1.1",
 ]
 
 # `python -m pipelines.report` (`make report`): the HTML page with charts from the Parquet outputs.

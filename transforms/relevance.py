@@ -247,8 +247,10 @@ class JudgeRelevance(beam.PTransform):
     def expand(self, brand_mentions):
         out = brand_mentions | "Judge" >> beam.ParDo(_JudgeFn(self._config, self._ambiguous)).with_outputs(
             _JudgeFn.REJECTED, main="brand_mentions")
-        return {"brand_mentions": out["brand_mentions"].with_output_types(BrandMention),
-                "rejected_matches": out[_JudgeFn.REJECTED].with_output_types(RejectedMatch)}
+        # Typed, so that Beam carries them with their RowCoders.
+        out["brand_mentions"].element_type = BrandMention
+        out[_JudgeFn.REJECTED].element_type = RejectedMatch
+        return {"brand_mentions": out["brand_mentions"], "rejected_matches": out[_JudgeFn.REJECTED]}
 
 
 def relevance_plan(config: BrandConfig) -> typing.Tuple[typing.Dict[str, str], typing.Tuple[Profile, ...]]:
