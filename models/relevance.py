@@ -8,20 +8,22 @@ knows no brands: the transforms build profiles from the brand config
 A text's relevance to a profile compares two similarities of its embedding (the same
 embedding the topics use, from the same encoder pass as the sentiment):
 
-* ``sim_p``: the mean cosine to the profile's phrases;
-* ``sim_o``: the best mean cosine to one of the *other senses*, a fixed bank of everyday
+* ``sim_p``: the best cosine to one of the profile's phrases;
+* ``sim_o``: the best cosine to one of the *other senses*: a fixed bank of everyday
   subjects (:data:`OTHER_SENSES`: food and fruit, colours, animals, the sky and space,
-  myths, famous people, tools, physics, school, peace and politics, software, ...), each
-  a cluster of phrases in the five languages served. Clusters whose centroid lies close
-  to the profile's (a grocery chain's profile near "food") are left out for that profile,
-  so that the subject does not compete with itself.
+  myths, famous people, tools, physics, school, politics, software, ...), each a cluster
+  of phrases in the five languages served, each phrase written after the profile's
+  ``term`` ("Orange: fruit and vegetables, ..."), as the post holds the word too: the
+  word itself then weighs the same on both sides, and only the context decides.
 
 ::
 
     relevance = sigmoid(scale * (sim_p - sim_o - offset))
 
-The bank does not name any brand's other sense; it only needs to hold the everyday
-subjects a name may also stand for, which is why a user need not foresee them.
+The bank names no brand and no brand's other sense; it only holds everyday subjects a
+short name may also stand for, so that a user need not foresee them. Measured variants
+(mean instead of best cosine, senses without the term, profile phrases without the
+name) are in docs/relevance.md.
 """
 
 from __future__ import annotations
@@ -35,9 +37,7 @@ import numpy as np
 
 # Chosen on data/handwritten/ambiguity/traps_validation.jsonl only (docs/relevance.md).
 DEFAULT_SCALE = 30.0
-DEFAULT_OFFSET = 0.0
-# A cluster whose centroid has at least this cosine to the profile's centroid is not an other sense of it.
-DEFAULT_OVERLAP = 0.9
+DEFAULT_OFFSET = -0.01
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
@@ -48,10 +48,12 @@ class Profile:
     Attributes:
         name: Identifier the scores are returned under (lowercase, digits, ``_``, ``-``).
         phrases: Descriptions of the subject, any languages; at least one.
+        term: The word texts call the subject by ("Orange"); the other senses are phrased with it.
     """
 
     name: str
     phrases: tuple[str, ...]
+    term: str = ""
 
 
 # Everyday subjects a short name may also stand for. Each cluster holds phrases in en, ru, uk,
@@ -193,7 +195,7 @@ def validate_profiles(profiles: Sequence[Profile]) -> None:
 
 def profiles_fingerprint(profiles: Sequence[Profile], scale: float, offset: float) -> str:
     """Returns 8 hex characters identifying profiles and calibration."""
-    text = repr([(p.name, p.phrases) for p in profiles]) + f"|{scale}|{offset}|{sorted(OTHER_SENSES)}"
+    text = repr([(p.name, p.phrases, p.term) for p in profiles]) + f"|{scale}|{offset}|{sorted(OTHER_SENSES)}"
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:8]
 
 
@@ -210,51 +212,42 @@ class RelevanceScorer:
         embed: Callable[[Sequence[str]], np.ndarray],
         scale: float = DEFAULT_SCALE,
         offset: float = DEFAULT_OFFSET,
-        overlap: float = DEFAULT_OVERLAP,
         other_senses: Mapping[str, Sequence[str]] = OTHER_SENSES,
     ) -> None:
-        """Embeds every phrase once.
+        """Embeds every phrase once (the other senses once per distinct term).
 
         Args:
             profiles: The subjects (validated here).
             embed: Texts -> unit-norm embeddings ``[n, dim]`` (the encoder and prefix of the texts).
             scale: Sigmoid steepness over the similarity margin.
             offset: Margin at which relevance is 0.5.
-            overlap: Centroid cosine at or above which an other sense is left out for a profile.
             other_senses: Cluster name -> phrases.
         """
         validate_profiles(profiles)
         self.names = tuple(p.name for p in profiles)
         self.scale, self.offset = float(scale), float(offset)
         self.fingerprint = profiles_fingerprint(profiles, self.scale, self.offset)
-        phrases = [t for p in profiles for t in p.phrases]
         senses = [t for cluster in other_senses.values() for t in cluster]
-        vectors = np.asarray(embed(phrases + senses), dtype=np.float32) if phrases else np.zeros((0, 0), np.float32)
-        self._profile_owner = np.repeat(np.arange(len(profiles)), [len(p.phrases) for p in profiles])
-        self._sense_owner = np.repeat(np.arange(len(other_senses)), [len(c) for c in other_senses.values()])
-        self._profile_vectors, self._sense_vectors = vectors[:len(phrases)], vectors[len(phrases):]
-        # Which other senses compete with each profile: not those that are the profile's own subject.
-        profile_centroids = _centroids(self._profile_vectors, self._profile_owner, len(profiles))
-        sense_centroids = _centroids(self._sense_vectors, self._sense_owner, len(other_senses))
-        self._competes = (profile_centroids @ sense_centroids.T) < overlap if len(profiles) else np.zeros((0, 0), bool)
+        terms = list(dict.fromkeys(p.term for p in profiles))
+        texts = [t for p in profiles for t in p.phrases]
+        texts += [f"{term}: {sense}" if term else sense for term in terms for sense in senses]
+        vectors = np.asarray(embed(texts), dtype=np.float32) if texts else np.zeros((0, 0), np.float32)
+        owners = np.repeat(np.arange(len(profiles)), [len(p.phrases) for p in profiles])
+        count = len(owners)
+        self._profile_vectors = [vectors[:count][owners == j] for j in range(len(profiles))]
+        by_term = {term: vectors[count + k * len(senses): count + (k + 1) * len(senses)] for k, term in enumerate(terms)}
+        self._sense_vectors = [by_term[p.term] for p in profiles]
 
     def similarities(self, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Returns ``(sim_p [n, P], sim_o [n, P])``: to each profile, and to its best competing other sense."""
+        """Returns ``(sim_p, sim_o)``, each ``[n, len(names)]``: best cosine to the profile, to an other sense."""
         embeddings = np.asarray(embeddings, dtype=np.float32)
-        n, count = len(embeddings), len(self.names)
-        sim_p = np.zeros((n, count), dtype=np.float32)
-        sim_o = np.full((n, count), -1.0, dtype=np.float32)
-        if not count or not n:
-            return sim_p, sim_o
-        to_profiles = embeddings @ self._profile_vectors.T
-        to_senses = embeddings @ self._sense_vectors.T
-        senses = np.stack([to_senses[:, self._sense_owner == k].mean(axis=1)
-                           for k in range(self._competes.shape[1])], axis=1)
-        for j in range(count):
-            sim_p[:, j] = to_profiles[:, self._profile_owner == j].mean(axis=1)
-            competing = self._competes[j]
-            if competing.any():
-                sim_o[:, j] = senses[:, competing].max(axis=1)
+        n = len(embeddings)
+        sim_p = np.zeros((n, len(self.names)), dtype=np.float32)
+        sim_o = np.zeros((n, len(self.names)), dtype=np.float32)
+        for j in range(len(self.names)):
+            if n:
+                sim_p[:, j] = (embeddings @ self._profile_vectors[j].T).max(axis=1)
+                sim_o[:, j] = (embeddings @ self._sense_vectors[j].T).max(axis=1)
         return sim_p, sim_o
 
     def scores(self, embeddings: np.ndarray) -> np.ndarray:
@@ -262,11 +255,3 @@ class RelevanceScorer:
         sim_p, sim_o = self.similarities(embeddings)
         margin = sim_p - sim_o
         return (1.0 / (1.0 + np.exp(-self.scale * (margin - self.offset)))).astype(np.float32)
-
-
-def _centroids(vectors: np.ndarray, owner: np.ndarray, count: int) -> np.ndarray:
-    """Unit-norm mean vector per owner."""
-    if not count:
-        return np.zeros((0, vectors.shape[1] if vectors.ndim == 2 else 0), dtype=np.float32)
-    out = np.stack([vectors[owner == k].mean(axis=0) for k in range(count)])
-    return out / np.clip(np.linalg.norm(out, axis=1, keepdims=True), 1e-9, None)

@@ -149,7 +149,7 @@ def parse_topics(raw: typing.Any, source: str = "<config>") -> TopicsConfig:
     return TopicsConfig(threshold, replace, tuple(topics))
 
 
-_RELEVANCE_KEYS = ("threshold", "detect", "min_zipf")
+_RELEVANCE_KEYS = ("threshold", "detect", "min_zipf", "case_prior")
 
 
 @dataclass(frozen=True)
@@ -162,11 +162,14 @@ class RelevanceConfig:
             the brand says `ambiguous: false`.
         min_zipf: How frequent a word must be to count as common (Zipf scale of `wordfreq`: 3 = once per
             million words).
+        case_prior: Let the name's case nudge the model's judgement: capitalised inside a sentence (a
+            proper noun) counts a little for the brand, written in lower case a little against it.
     """
 
     threshold: float = 0.5
     detect: bool = True
     min_zipf: float = 3.0
+    case_prior: bool = True
 
 
 def parse_relevance(raw: typing.Any, source: str = "<config>") -> RelevanceConfig:
@@ -181,10 +184,11 @@ def parse_relevance(raw: typing.Any, source: str = "<config>") -> RelevanceConfi
     out: typing.Dict[str, typing.Any] = {}
     if "threshold" in raw:
         out["threshold"] = _number(raw["threshold"], f"{where}.threshold", float, 0.0, 1.0)
-    if "detect" in raw:
-        if not isinstance(raw["detect"], bool):
-            raise ConfigError(f"{where}.detect: expected true or false, got {preview(raw['detect'])}")
-        out["detect"] = raw["detect"]
+    for key in ("detect", "case_prior"):
+        if key in raw:
+            if not isinstance(raw[key], bool):
+                raise ConfigError(f"{where}.{key}: expected true or false, got {preview(raw[key])}")
+            out[key] = raw[key]
     if "min_zipf" in raw:
         out["min_zipf"] = _number(raw["min_zipf"], f"{where}.min_zipf", float, 0.0, 8.0)
     return RelevanceConfig(**out)

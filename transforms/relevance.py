@@ -14,8 +14,10 @@ brand mention, first on cheap signals:
 
 * tagged (its @handle or #hashtag)                      -> relevance 1.0, kept;
 * a competitor or one of its products named in the post -> relevance 1.0, kept;
-* else the model's relevance; below `relevance.threshold` the match goes to the
-  `rejected_matches` table with the reason, not to `brand_mentions`.
+* else the model's relevance, nudged by the name's case (`relevance.case_prior`: capitalised
+  inside a sentence, a proper noun, adds CASE_LOGIT to its logit; written in lower case takes
+  it away; at a sentence's start it says nothing); below `relevance.threshold` the match goes
+  to the `rejected_matches` table with the reason, not to `brand_mentions`.
 
 `relevance` is null on the rows of brands that are not ambiguous (not judged) and on those of
 an ambiguous brand when the model scores no profiles (a Hugging Face --model: only the cheap
@@ -27,6 +29,7 @@ rows add up per post (brand_mentions rows + rejected_matches rows = the brands m
 from __future__ import annotations
 
 import logging
+import math
 import re
 import typing
 
@@ -44,6 +47,10 @@ NAMESPACE = "relevance"
 FREQUENCY_LANGUAGES = ("en", "ru", "uk", "sh")
 EXCERPT_CHARS = 280
 TAGGED, COMPETITOR, PRODUCT, MODEL = "tagged", "competitor named", "product named", "model"
+# The case nudge, in logit units of the model's relevance (0.02 of cosine margin at the model's scale of 30);
+# chosen on the trap set's validation split (docs/relevance.md).
+CASE_LOGIT = 0.6
+_SENTENCE_END = re.compile(r"[.!?…:]\s*$")
 
 _KEPT = beam.metrics.Metrics.counter(NAMESPACE, "judged_kept")
 _REJECTED = beam.metrics.Metrics.counter(NAMESPACE, "rejected_matches")
@@ -127,7 +134,7 @@ def brand_profiles(config: BrandConfig, ambiguous: typing.Optional[typing.Mappin
         if brand.id in ambiguous:
             phrases = profile_phrases(brand, config)
             if phrases:
-                out.append(Profile(brand.id, phrases))
+                out.append(Profile(brand.id, phrases, _first_name(brand)))
             else:
                 LOG.warning("brand %r: %s, but the config says nothing to judge its posts by (no category, "
                             "description, products or competitors): its matches are kept unjudged; add a "
@@ -143,9 +150,28 @@ def _terms_pattern(terms: typing.Iterable[str]) -> typing.Optional[typing.Patter
     return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(t) for t in folded) + r")")
 
 
+def name_case(text: str, names: typing.Iterable[str]) -> int:
+    """+1: a name is written capitalised inside a sentence; -1: in lower case; 0: only at a sentence's start.
+
+    The first occurrence decides (a name followed by any ending: "Магните", "Marsu").
+    """
+    starts = []
+    for name in names:
+        word = name.rstrip("*").strip()
+        if word:
+            starts += [m.start() for m in re.finditer(r"(?<!\w)" + re.escape(word), text, re.IGNORECASE)]
+    if not starts:
+        return 0
+    first = min(starts)
+    if text[first].islower():
+        return -1
+    return 0 if first == 0 or _SENTENCE_END.search(text[:first]) else 1
+
+
 class _Signals(typing.NamedTuple):
     competitors: typing.Optional[typing.Pattern]
     products: typing.Optional[typing.Pattern]
+    names: typing.Tuple[str, ...]
 
 
 class RelevanceJudge:
@@ -159,12 +185,14 @@ class RelevanceJudge:
     def __init__(self, config: BrandConfig, ambiguous: typing.Mapping[str, str]):
         by_id = {b.id: b for b in config.brands}
         self.threshold = config.relevance.threshold
+        self._case_prior = config.relevance.case_prior
         self._ambiguous = dict(ambiguous)
         self._signals: typing.Dict[str, _Signals] = {}
         for brand_id in self._ambiguous:
             brand = by_id[brand_id]
             rivals = [t for c in brand.competitors for t in by_id[c].search_terms()[0]]
-            self._signals[brand_id] = _Signals(_terms_pattern(rivals), _terms_pattern(brand.products))
+            self._signals[brand_id] = _Signals(_terms_pattern(rivals), _terms_pattern(brand.products),
+                                               brand.search_terms()[0])
 
     @property
     def ambiguous(self) -> typing.Dict[str, str]:
@@ -190,7 +218,13 @@ class RelevanceJudge:
                     return 1.0, why
         if row.relevance is None:
             return None, "not scored"
-        return float(row.relevance), MODEL
+        relevance = float(row.relevance)
+        if self._case_prior:
+            case = name_case(row.text, signals.names)
+            if case:
+                logit = math.log(max(relevance, 1e-6) / max(1.0 - relevance, 1e-6)) + CASE_LOGIT * case
+                relevance = 1.0 / (1.0 + math.exp(-logit))
+        return relevance, MODEL
 
     def kept(self, relevance: typing.Optional[float]) -> bool:
         """Whether a match with this relevance stays in brand_mentions."""
