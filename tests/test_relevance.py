@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import datetime
 import json
+import math
 import pathlib
 import types
 
@@ -24,9 +25,11 @@ from schemas.config import ConfigError, parse_config
 from tests.fake_job import main as fake_job_main
 from tests.fakes import FakeSentimentHandler
 from transforms.job import SCORE, JobSpec, SocialListening
-from transforms.relevance import RelevanceJudge, ambiguous_brands, brand_profiles, profile_phrases
+from transforms.relevance import (CASE_LOGIT, RelevanceJudge, ambiguous_brands, brand_profiles, name_case,
+                                 profile_phrases)
 
 UTC = datetime.timezone.utc
+NUDGED = 1.0 / (1.0 + math.exp(-(math.log(0.9 / 0.1) + CASE_LOGIT)))
 TRAPS = pathlib.Path(__file__).resolve().parent.parent / "data" / "handwritten" / "ambiguity"
 
 CONFIG = {"brands": [
@@ -125,7 +128,7 @@ def test_profiles_say_what_the_brand_is_and_skip_brands_with_nothing_to_judge_by
     ("tagged", "@MarsGlobal the planet on the wrapper", 0.05, (1.0, "tagged")),
     ("untagged", "Mars or Nutella with coffee", 0.05, (1.0, "competitor named")),
     ("untagged", "Twixa i Marsa na benzinskoj", 0.05, (1.0, "product named")),
-    ("untagged", "Mars is red tonight", 0.2, (0.2, "model")),
+    ("untagged", "Mars is red tonight", 0.2, (0.2, "model")),  # at a sentence's start: case says nothing
     ("untagged", "Mars bar", None, (None, "not scored")),
 ])
 def test_judge_uses_cheap_signals_first_then_the_model(kind, text, model, expected):
@@ -138,6 +141,25 @@ def test_judge_uses_cheap_signals_first_then_the_model(kind, text, model, expect
     assert judge.kept(0.49) is False and judge.kept(0.5) and judge.kept(None)
 
 
+@pytest.mark.parametrize("text, case", [
+    ("peeled an orange for the kids", -1), ("Orange network down again", 0), ("thanks Orange, great signal", 1),
+    ("Wow. Orange is down", 0), ("в Магните нет молока", 1), ("магнит на холодильник", -1), ("no name here", 0),
+])
+def test_name_case_reads_the_first_occurrence(text, case):
+    assert name_case(text, ["Orange", "Магнит"]) == case
+
+
+def test_case_prior_nudges_the_models_relevance_and_can_be_turned_off():
+    on = parse_config(CONFIG, "b.yaml")
+    off = parse_config({**CONFIG, "relevance": {"case_prior": False}}, "b.yaml")
+    row = types.SimpleNamespace(brand_id="mars", match_kind="untagged", text="the red dot of mars tonight",
+                                relevance=0.55)
+    lowered, _ = RelevanceJudge(on, ambiguous_brands(on)).judge(row)
+    assert lowered == pytest.approx(1.0 / (1.0 + math.exp(-(math.log(0.55 / 0.45) - CASE_LOGIT))))
+    assert lowered < 0.5
+    assert RelevanceJudge(off, ambiguous_brands(off)).judge(row) == (0.55, "model")
+
+
 # ---- the job -------------------------------------------------------------------------------------
 
 def test_job_keeps_relevant_matches_and_moves_the_others_to_rejected_matches():
@@ -146,14 +168,16 @@ def test_job_keeps_relevant_matches_and_moves_the_others_to_rejected_matches():
         mentions = p | beam.Create([_mention(pid, text) for pid, text in POSTS])
         out = {"mentions": mentions} | SocialListening(JobSpec(config, FakeSentimentHandler()), steps=(SCORE,))
         assert_that(out["brand_mentions"] | "Kept" >> beam.Map(lambda r: (r.mention_id, r.brand_id, r.relevance)),
-                    equal_to([("p1", "mars", pytest.approx(0.9)), ("p3", "mars", 1.0), ("p4", "mars", 1.0),
-                              ("p6", "magnit", pytest.approx(0.9)), ("p7", "ferrero", None),
+                    # The lexicon's 0.9, nudged up by the case prior: the names are capitalised mid-sentence.
+                    equal_to([("p1", "mars", pytest.approx(NUDGED)), ("p3", "mars", 1.0), ("p4", "mars", 1.0),
+                              ("p6", "magnit", pytest.approx(NUDGED)), ("p7", "ferrero", None),
                               ("p8", "mars", 1.0), ("p8", "ferrero", None)]), label="KeptRows")
         assert_that(out["rejected_matches"] | "Rejected" >> beam.Map(
                         lambda r: (r.mention_id, r.brand_id, r.matched_term, round(r.relevance, 2), r.threshold,
                                    r.reason.split(":")[0], r.text_excerpt[:12])),
-                    equal_to([("p2", "mars", "Mars", 0.1, 0.5, "model", "the rover se"),
-                              ("p5", "magnit", "Магнит", 0.1, 0.5, "model", "привезли маг")]), label="RejectedRows")
+                    # The lexicon's 0.1, nudged by the case prior: up for "Mars" mid-sentence, down for "магнит".
+                    equal_to([("p2", "mars", "Mars", 0.17, 0.5, "model", "the rover se"),
+                              ("p5", "magnit", "Магнит", 0.06, 0.5, "model", "привезли маг")]), label="RejectedRows")
         counts = out["counts"] | beam.CombinePerKey(sum)
         assert_that(counts, equal_to([("match.matched_mentions", 8),
                                       ("match.unmatched_mentions", 1), ("relevance.rejected_matches", 2)]),
