@@ -235,7 +235,8 @@ class RelevanceScorer:
         owners = np.repeat(np.arange(len(profiles)), [len(p.phrases) for p in profiles])
         count = len(owners)
         self._profile_vectors = [vectors[:count][owners == j] for j in range(len(profiles))]
-        by_term = {term: vectors[count + k * len(senses): count + (k + 1) * len(senses)] for k, term in enumerate(terms)}
+        width = len(senses)
+        by_term = {term: vectors[count + k * width: count + (k + 1) * width] for k, term in enumerate(terms)}
         self._sense_vectors = [by_term[p.term] for p in profiles]
 
     def similarities(self, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -34,6 +34,15 @@ An optional top-level `alerts:` section sets the early-warning thresholds
       min_share_of_voice_drop: 0.05        # and a share-of-voice drop at least this far below the median
       top_terms: 5                         # terms and topics listed per alert
 
+An optional top-level `relevance:` section sets how matches on ambiguous names are judged
+(`RelevanceConfig`; docs/relevance.md)::
+
+    relevance:
+      threshold: 0.5                       # a judged match below this goes to `rejected_matches`
+      detect: true                         # also judge brands whose name is a common word (wordfreq)
+      min_zipf: 3.0                        # how common: Zipf frequency (3 = once per million words)
+      case_prior: true                     # a capitalised name counts a little for the brand
+
 An optional top-level `topics:` section sets the topic taxonomy the sentiment model scores
 (`TopicsConfig`; topics need no training, only a few descriptions or example phrases in any
 language)::

@@ -98,7 +98,8 @@ def eval_traps(split: str, relevance: Relevance, matcher: BrandMatcher, errors: 
             tally[0 if predicted and truth else 1 if predicted else 2] += predicted or truth
         if errors and kept != post["about_brand"]:
             shown = "-" if value is None else f"{value:.2f}"
-            print(f"    [{split}] expected {post['about_brand']!s:5} {why:16} {shown:>5} {post['brand']}: {post['text']}")
+            print(f"    [{split}] expected {post['about_brand']!s:5} {why:16} {shown:>5} {post['brand']}: "
+                  f"{post['text']}")
     return Tally(*plain), Tally(*judged), len(posts)
 
 

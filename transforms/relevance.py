@@ -109,7 +109,8 @@ def profile_phrases(brand: Brand, config: BrandConfig) -> typing.Tuple[str, ...]
     name = _first_name(brand)
     phrases = list(brand.description)
     if brand.category:
-        phrases.append(f"{name}, {brand.category}")
+        # Every name, so that a post writing another one (Айфон for Apple) finds its own script here too.
+        phrases += [f"{n}, {brand.category}" for n in dict.fromkeys(brand.search_terms()[0][:6] or (name,))]
     if brand.products:
         phrases.append(f"{name}: {', '.join(brand.products)}")
     rivals = [_first_name(by_id[c]) for c in brand.competitors if c in by_id]
@@ -120,9 +121,17 @@ def profile_phrases(brand: Brand, config: BrandConfig) -> typing.Tuple[str, ...]
     return tuple(dict.fromkeys(phrases))
 
 
+def says_what_it_is(brand: Brand) -> bool:
+    """Whether the config says what the brand is (category, description or products), not only its rivals."""
+    return bool(brand.category or brand.description or brand.products)
+
+
 def brand_profiles(config: BrandConfig, ambiguous: typing.Optional[typing.Mapping[str, str]] = None
                    ) -> typing.Tuple[Profile, ...]:
     """The model's profiles: one per ambiguous brand that says something to judge by, named by brand id.
+
+    A brand found by detection only is judged when the config says what it is: its competitors alone
+    describe it too vaguely (measured: "Nike, a brand like Adidas" rejected a third of Nike's posts).
 
     Args:
         config: The validated brand config.
@@ -133,12 +142,14 @@ def brand_profiles(config: BrandConfig, ambiguous: typing.Optional[typing.Mappin
     for brand in config.brands:
         if brand.id in ambiguous:
             phrases = profile_phrases(brand, config)
+            if brand.ambiguous is None and not says_what_it_is(brand):
+                phrases = ()
             if phrases:
                 out.append(Profile(brand.id, phrases, _first_name(brand)))
             else:
-                LOG.warning("brand %r: %s, but the config says nothing to judge its posts by (no category, "
-                            "description, products or competitors): its matches are kept unjudged; add a "
-                            "category, or `ambiguous: false`", brand.id, ambiguous[brand.id])
+                LOG.warning("brand %r: %s, but the config does not say what the brand is (no category, "
+                            "description or products): its matches are kept unjudged; add a category, or "
+                            "`ambiguous: false`", brand.id, ambiguous[brand.id])
     return tuple(out)
 
 
