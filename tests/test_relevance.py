@@ -120,8 +120,19 @@ def test_profiles_say_what_the_brand_is_and_skip_brands_with_nothing_to_judge_by
     ambiguous = ambiguous_brands(config)
     assert set(ambiguous) == {"mars", "magnit", "lenta"}
     phrases = profile_phrases(config.brands[0], config)
-    assert phrases == ("Mars, chocolate bar", "Mars: Snickers, Twix", "Mars and other chocolate bars like Ferrero")
+    assert phrases == ("Mars, chocolate bar", "Марс, chocolate bar", "Mars: Snickers, Twix",
+                       "Mars and other chocolate bars like Ferrero")
     assert [p.name for p in brand_profiles(config, ambiguous)] == ["mars", "magnit"]  # lenta: nothing to say
+
+
+def test_a_detected_brand_is_judged_only_when_the_config_says_what_it_is():
+    config = parse_config({"brands": [
+        {"id": "nike", "names": ["Nike"], "competitors": ["adidas"]},
+        {"id": "adidas", "names": ["Adidas"], "competitors": ["nike"], "category": "sportswear brand"},
+    ]}, "b.yaml")
+    ambiguous = ambiguous_brands(config)
+    assert set(ambiguous) == {"nike", "adidas"}  # both frequent words (because of the brands)
+    assert [p.name for p in brand_profiles(config, ambiguous)] == ["adidas"]
 
 
 @pytest.mark.parametrize("kind, text, model, expected", [
