@@ -7,7 +7,9 @@ frequent word in a language served (`wordfreq`: Zipf frequency >= `relevance.min
 English, Russian, Ukrainian or Serbo-Croatian) and the brand does not say `ambiguous: false`.
 
 Each ambiguous brand becomes a *profile* for the model (:mod:`models.relevance`): the phrases
-of its `description`, its name with its `category`, its `products`, and its competitors' names.
+of its `description`, each name with its `category`, its `products`, and its competitors' names.
+A brand found by detection alone gets one only when the config says what it is (a category,
+description or products); otherwise a warning at start, and its matches are kept unjudged.
 The sentiment model scores every matched post against the profiles in the same encoder pass
 (`models.handler.SentimentModelHandler.with_profiles`), and :class:`JudgeRelevance` decides per
 brand mention, first on cheap signals:
