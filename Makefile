@@ -12,7 +12,7 @@ INPUT   ?= data/sample/*.jsonl
 ARGS    ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run report queue test bench bench-scale eval eval-topics train sample clean
+.PHONY: help install run report queue test bench bench-scale eval eval-topics eval-matching train sample clean
 
 help:  ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
@@ -49,6 +49,9 @@ eval: $(STAMP)  ## Measure the sentiment model per backend: bucket 8, per-langua
 
 eval-topics: $(STAMP)  ## Measure the topic models: primary-topic accuracy per language on hand-written held-out posts, texts/s
 	$(PY) tools/eval_topics.py
+
+eval-matching: $(STAMP)  ## Matching precision/recall on ambiguous names: plain matcher vs with relevance (traps, labelled set)
+	$(PY) -m tools.eval_matching
 
 bench-scale: $(STAMP)  ## Time the job at 10k/100k/1M mentions (fake model; one pass, then in slices of 25,000 posts) and the real model at 10k (SIZES=10000,100000 CHUNK_POSTS=0)
 	$(PY) tests/benchmarks/bench_scale.py $(if $(SIZES),--sizes $(SIZES)) $(if $(CHUNK_POSTS),--chunk_posts $(CHUNK_POSTS))

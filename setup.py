@@ -29,6 +29,9 @@ RUNTIME = [
     # Offline language detection for posts without a language (transforms/language.py). 2.1.1: the newest
     # release pip finds for Python 3.11 (2.2.0 offers no distribution for it).
     "lingua-language-detector==2.1.1",
+    # Word frequencies in en/ru/uk/hr/sr: a brand name that is a common word is judged from context
+    # (transforms/relevance.py). Read on the launching machine only, at start.
+    "wordfreq==3.1.1",
 ]
 
 # `python -m report.html_report` (`make report`): the HTML page with charts from the Parquet outputs.

@@ -30,6 +30,7 @@ from typing import Any
 
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
+from models.relevance import Profile
 from models.sentiment import EMBEDDED, LABELS, NONE, SentimentClassifier, load_sentiment_classifier
 from models.topics import DEFAULT_THRESHOLD, DEFAULT_TOPICS, Topic
 
@@ -50,8 +51,10 @@ class SentimentModelHandler(ModelHandler[str, PredictionResult, SentimentClassif
 
     Each inference is ``{'sentiment': label, 'p_negative': float, 'p_neutral': float,
     'p_positive': float}``, plus ``'topics'`` (names at or above the threshold, best
-    first) and ``'topic_scores'`` (name -> score) when topics are scored; ``model_id``
-    names the model (and taxonomy) that produced it.
+    first) and ``'topic_scores'`` (name -> score) when topics are scored, and ``'relevance'``
+    (profile name -> relevance in [0, 1], :mod:`models.relevance`) when it was given profiles
+    (:meth:`with_profiles`) and the model embeds; ``model_id`` names the model (and taxonomy)
+    that produced it.
     """
 
     def __init__(
@@ -124,6 +127,19 @@ class SentimentModelHandler(ModelHandler[str, PredictionResult, SentimentClassif
         self._topic_label_map = dict(topic_label_map) if topic_label_map else None
         self._topic_threshold = float(topic_threshold)
         self._backend = backend
+        self._profiles: tuple[Profile, ...] = ()
+
+    def with_profiles(self, profiles: Sequence[Profile]) -> SentimentModelHandler:
+        """A copy of this handler that also scores each text's relevance to ``profiles`` (same encoder pass).
+
+        Only a classifier that returns embeddings (the embedded model) scores them; another
+        returns no ``'relevance'``.
+        """
+        import copy
+
+        handler = copy.copy(self)
+        handler._profiles = tuple(profiles)
+        return handler
 
     @property
     def topic_names(self) -> tuple[str, ...]:
@@ -163,7 +179,7 @@ class SentimentModelHandler(ModelHandler[str, PredictionResult, SentimentClassif
 
     def load_model(self) -> SentimentClassifier:
         """Builds the classifier (called once per worker process by ``RunInference``)."""
-        return load_sentiment_classifier(
+        classifier = load_sentiment_classifier(
             self._model,
             label_map=self._label_map,
             max_length=self._max_length,
@@ -177,6 +193,11 @@ class SentimentModelHandler(ModelHandler[str, PredictionResult, SentimentClassif
             topic_threshold=self._topic_threshold,
             backend=self._backend,
         )
+        if self._profiles and hasattr(classifier, "embed_for_topics"):
+            from models.relevance import RelevanceScorer
+
+            classifier.relevance_scorer = RelevanceScorer(self._profiles, classifier.embed_for_topics)
+        return classifier
 
     def run_inference(
         self,
@@ -197,6 +218,8 @@ class SentimentModelHandler(ModelHandler[str, PredictionResult, SentimentClassif
         texts = list(batch)
         scores = model.score(texts)
         topic_lists = model.topic_labels(scores.topic_scores) if scores.topic_scores is not None else None
+        scorer = getattr(model, "relevance_scorer", None)
+        relevance = scorer.scores(scores.embeddings) if scorer is not None and scores.embeddings is not None else None
         results = []
         for i, (text, row) in enumerate(zip(texts, scores.probs, strict=True)):
             inference: dict[str, Any] = {"sentiment": LABELS[int(row.argmax())]}
@@ -206,6 +229,8 @@ class SentimentModelHandler(ModelHandler[str, PredictionResult, SentimentClassif
                 inference["topic_scores"] = {
                     name: float(v) for name, v in zip(model.topic_names, scores.topic_scores[i], strict=True)
                 }
+            if relevance is not None:
+                inference["relevance"] = {name: float(v) for name, v in zip(scorer.names, relevance[i], strict=True)}
             results.append(PredictionResult(example=text, inference=inference, model_id=model.model_id))
         return results
 

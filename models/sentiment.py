@@ -64,10 +64,13 @@ class Scores(typing.NamedTuple):
         probs: ``float32 [n, 3]`` probabilities in :data:`LABELS` order.
         topic_scores: ``float32 [n, len(topic_names)]`` scores in [0, 1], or None
             when the classifier scores no topics.
+        embeddings: ``float32 [n, dim]`` unit-norm embeddings the topics are scored on (the
+            relevance profiles too, :mod:`models.relevance`), or None when the classifier has none.
     """
 
     probs: np.ndarray
     topic_scores: np.ndarray | None = None
+    embeddings: np.ndarray | None = None
 
 
 class SentimentClassifier(abc.ABC):
@@ -232,7 +235,7 @@ class EmbeddedSentimentClassifier(SentimentClassifier):
         """Returns sentiment probabilities and topic scores from one encoder pass."""
         head_in, topic_in = self._embed(texts)
         topic_scores = self.topic_scorer.scores(topic_in) if self.topic_scorer is not None else None
-        return Scores(self._probs(head_in), topic_scores)
+        return Scores(self._probs(head_in), topic_scores, topic_in)
 
     def embed_for_topics(self, texts: Sequence[str]) -> np.ndarray:
         """The embeddings topics are scored on (for a topic model sharing this encoder)."""

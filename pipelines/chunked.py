@@ -153,6 +153,7 @@ def build_score(pipeline: beam.Pipeline, plan: RunPlan, job: JobSpec, posts_dir:
     # Parts of one day write into the same partitions: each pass under its own file names.
     part = "" if piece.parts == 1 else f"-{piece.part + 1}of{piece.parts}"
     written = write_tables(scored, plan.staging_dir, {"brand_mentions": f"part{part}",
+                                                      "rejected_matches": f"part{part}",
                                                       "dead_letters": f"part-s{piece.start:%Y%m%d}{part}"})
     return _counts(written, scored["counts"])
 

@@ -12,6 +12,10 @@ Format::
         query: 'sprite NEAR/3 (zero OR lemon*)'   # optional: the query language (schemas.query)
         transliterate: false         # Serbian Cyrillic <-> Latin forms of every term
         inflect: true                # Slavic case endings and possessives (transforms.inflection)
+        ambiguous: true              # the name is also a common word: judge each match from context
+        category: soft drink         # what the brand is (for the relevance step; docs/relevance.md)
+        description: "Sprite, the lemon-lime soda by Coca-Cola"   # one phrase or a list, any languages
+        products: [Sprite Zero]      # its products: named in a post, they make a match relevant
 
 `names`, `handles` and `hashtags` compile to the query
 ``"Sprite" OR "Спрайт" OR @Sprite OR #Sprite``; with `query:` the brand matches
@@ -29,6 +33,15 @@ An optional top-level `alerts:` section sets the early-warning thresholds
       min_mentions: 20                     # a rate needs at least this many mentions (set mentions for SoV)
       min_share_of_voice_drop: 0.05        # and a share-of-voice drop at least this far below the median
       top_terms: 5                         # terms and topics listed per alert
+
+An optional top-level `relevance:` section sets how matches on ambiguous names are judged
+(`RelevanceConfig`; docs/relevance.md)::
+
+    relevance:
+      threshold: 0.5                       # a judged match below this goes to `rejected_matches`
+      detect: true                         # also judge brands whose name is a common word (wordfreq)
+      min_zipf: 3.0                        # how common: Zipf frequency (3 = once per million words)
+      case_prior: true                     # a capitalised name counts a little for the brand
 
 An optional top-level `topics:` section sets the topic taxonomy the sentiment model scores
 (`TopicsConfig`; topics need no training, only a few descriptions or example phrases in any
@@ -73,7 +86,7 @@ _ID_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _HANDLE_RE = re.compile(r"\w{1,100}")
 _WORD_CHAR = re.compile(r"\w")
 _BRAND_KEYS = ("id", "names", "handles", "hashtags", "exclude", "competitors", "query", "transliterate", "inflect",
-               "response")
+               "response", "ambiguous", "category", "description", "products")
 
 
 class ConfigError(ValueError):
@@ -178,6 +191,51 @@ def parse_topics(raw: typing.Any, source: str = "<config>") -> TopicsConfig:
     if replace and not any(phrases for _, phrases in topics):
         raise ConfigError(f"{where}.replace_defaults: true needs topics with phrases under topics.taxonomy")
     return TopicsConfig(threshold, replace, tuple(topics))
+
+
+_RELEVANCE_KEYS = ("threshold", "detect", "min_zipf", "case_prior")
+
+
+@dataclass(frozen=True)
+class RelevanceConfig:
+    """How matches on ambiguous names are judged (the config's optional `relevance:` section; docs/relevance.md).
+
+    Attributes:
+        threshold: A match on an ambiguous name whose relevance is below this is rejected.
+        detect: Also treat as ambiguous a brand whose name is a frequent word in a language served, unless
+            the brand says `ambiguous: false`.
+        min_zipf: How frequent a word must be to count as common (Zipf scale of `wordfreq`: 3 = once per
+            million words).
+        case_prior: Let the name's case nudge the model's judgement: capitalised inside a sentence (a
+            proper noun) counts a little for the brand, written in lower case a little against it.
+    """
+
+    threshold: float = 0.5
+    detect: bool = True
+    min_zipf: float = 3.0
+    case_prior: bool = True
+
+
+def parse_relevance(raw: typing.Any, source: str = "<config>") -> RelevanceConfig:
+    """Validates the optional `relevance:` section (None: every default); errors name the field."""
+    if raw is None:
+        return RelevanceConfig()
+    where = f"{source}: relevance"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping with keys among {list(_RELEVANCE_KEYS)}, "
+                          f"got {type(raw).__name__}")
+    _refuse_unknown_keys(raw, _RELEVANCE_KEYS, where)
+    out: typing.Dict[str, typing.Any] = {}
+    if "threshold" in raw:
+        out["threshold"] = _number(raw["threshold"], f"{where}.threshold", float, 0.0, 1.0)
+    for key in ("detect", "case_prior"):
+        if key in raw:
+            if not isinstance(raw[key], bool):
+                raise ConfigError(f"{where}.{key}: expected true or false, got {preview(raw[key])}")
+            out[key] = raw[key]
+    if "min_zipf" in raw:
+        out["min_zipf"] = _number(raw["min_zipf"], f"{where}.min_zipf", float, 0.0, 8.0)
+    return RelevanceConfig(**out)
 
 
 # Per period type: how many trailing periods form the baseline, and how many it needs at least.
@@ -299,6 +357,12 @@ class Brand:
         inflect: Also match Slavic case endings and possessives of untagged terms.
         query_tree: The parsed `query` (filled by `parse_config`).
         response: The response queue's settings (`ResponseConfig`).
+        ambiguous: True: a match on its names counts only when the post is about the brand (judged from
+            context, `transforms.relevance`); False: never judged; None: judged when the relevance step
+            detects a name as a common word.
+        category: What the brand is, in a few words ("mobile operator").
+        description: Phrases saying what the brand is, any languages.
+        products: Product names; one named in a post makes a match on the brand relevant.
     """
 
     id: str
@@ -312,6 +376,10 @@ class Brand:
     inflect: bool = True
     query_tree: typing.Optional[Node] = field(default=None, compare=False, repr=False)
     response: "ResponseConfig" = field(default_factory=lambda: ResponseConfig())
+    ambiguous: typing.Optional[bool] = None
+    category: typing.Optional[str] = None
+    description: typing.Tuple[str, ...] = ()
+    products: typing.Tuple[str, ...] = ()
 
     def answering_accounts(self) -> typing.Tuple[str, ...]:
         """The handles whose replies answer for the brand: its own handles (and its query's) and `response.accounts`."""
@@ -379,6 +447,7 @@ class BrandConfig:
     alerts: AlertThresholds = field(default_factory=AlertThresholds)
     topics: TopicsConfig = field(default_factory=TopicsConfig)
     languages: typing.Tuple[str, ...] = DEFAULT_LANGUAGES
+    relevance: RelevanceConfig = field(default_factory=RelevanceConfig)
 
     def brand_ids(self) -> typing.List[str]:
         """Returns the brand ids in file order."""
@@ -509,11 +578,11 @@ def parse_config(data: typing.Any, source: str = "<config>") -> BrandConfig:
     """
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the top level must be a mapping with a 'brands' list")
-    unknown = sorted(set(data) - {"brands", "alerts", "topics", "languages"}, key=str)
+    unknown = sorted(set(data) - {"brands", "alerts", "topics", "languages", "relevance"}, key=str)
     if unknown:
         raise ConfigError(f"{source}: unknown top-level key(s) {preview(unknown, 200)}; expected 'brands' "
                           "(and optionally "
-                          "'alerts', 'topics', 'languages')")
+                          "'alerts', 'topics', 'languages', 'relevance')")
     raw_brands = data.get("brands")
     if not isinstance(raw_brands, list) or not raw_brands:
         raise ConfigError(f"{source}: brands: expected a non-empty list of brands")
@@ -559,11 +628,19 @@ def parse_config(data: typing.Any, source: str = "<config>") -> BrandConfig:
             except QueryError as exc:
                 raise ConfigError(f"{where}.query: {exc}") from None
         flags = {}
-        for key, default in (("transliterate", False), ("inflect", True)):
+        for key, default in (("transliterate", False), ("inflect", True), ("ambiguous", None)):
             value = raw.get(key, default)
-            if not isinstance(value, bool):
+            if not isinstance(value, bool) and not (value is None and default is None):
                 raise ConfigError(f"{where}.{key}: expected true or false, got {preview(value)}")
             flags[key] = value
+        category = _string_list(raw.get("category"), f"{where}.category")
+        if len(category) > 1:
+            raise ConfigError(f"{where}.category: expected one short phrase (e.g. 'mobile operator'), got a list")
+        description = _string_list(raw.get("description"), f"{where}.description")
+        products = _string_list(raw.get("products"), f"{where}.products")
+        if flags["ambiguous"] and not (category or description or products):
+            raise ConfigError(f"{where}.ambiguous: brand {brand_id!r} is marked ambiguous but says nothing to judge "
+                              "its posts by: give a category (e.g. 'mobile operator'), a description or products")
         brand = Brand(
             id=brand_id,
             names=names,
@@ -574,6 +651,9 @@ def parse_config(data: typing.Any, source: str = "<config>") -> BrandConfig:
             query=query,
             query_tree=tree,
             response=parse_response(raw.get("response"), f"{where}.response"),
+            category=category[0] if category else None,
+            description=description,
+            products=products,
             **flags,
         )
         if not (brand.names or brand.handles or brand.hashtags or brand.query):
@@ -598,7 +678,8 @@ def parse_config(data: typing.Any, source: str = "<config>") -> BrandConfig:
             if isinstance(atom, Field) and atom.name == "lang" and atom.value[:2] not in languages:
                 languages += (atom.value[:2],)
     return BrandConfig(tuple(brands), source, parse_alerts(data.get("alerts"), source),
-                       parse_topics(data.get("topics"), source), languages)
+                       parse_topics(data.get("topics"), source), languages,
+                       parse_relevance(data.get("relevance"), source))
 
 
 def load_config(path: str, opener: typing.Callable[[str], typing.IO[bytes]] = None) -> BrandConfig:

@@ -1,4 +1,4 @@
-"""The pipeline's records: Mention, BrandMention, Metric, LangMetric, TopicMetric, Alert,
+"""The pipeline's records: Mention, BrandMention, RejectedMatch, Metric, LangMetric, TopicMetric, Alert,
 DeadLetter, ResponseQueueItem, QueueMetric, AccountSnapshot, BrandReply.
 
 Each record is a field list (see `schemas.fields`), a NamedTuple registered with
@@ -111,12 +111,41 @@ BRAND_MENTION_FIELDS = (
     f("topic_scores", typing.Mapping[str, float], pa.map_(pa.string(), pa.float32()),
       "Every topic's score in [0, 1], independent across topics (DuckDB: `topic_scores['price_promotion']`); "
       "empty when the model has no topics.", nullable=False),
-) + _POST_FIELDS + LANGUAGE_FIELDS
+) + _POST_FIELDS + LANGUAGE_FIELDS + (
+    # Last, with a default of None, so that code building rows without it keeps working.
+    f("relevance", float, pa.float32(),
+      "How surely the post is about the brand, in [0, 1], for a brand whose name is ambiguous (docs/relevance.md): "
+      "1.0 when tagged or when it names a competitor or product, else the model's judgement from context; matches "
+      "below the threshold are in `rejected_matches`, not here. Null for brands not judged (names that are not "
+      "ambiguous)."),
+)
 
 BrandMention = record_type("BrandMention", BRAND_MENTION_FIELDS, __name__)
-BrandMention.__new__.__defaults__ = (None,) * len(LANGUAGE_FIELDS)
-BrandMention._field_defaults.update({fld.name: None for fld in LANGUAGE_FIELDS})
+BrandMention.__new__.__defaults__ = (None,) * (len(LANGUAGE_FIELDS) + 1)
+BrandMention._field_defaults.update({fld.name: None for fld in LANGUAGE_FIELDS + BRAND_MENTION_FIELDS[-1:]})
 BRAND_MENTION_SCHEMA = arrow_schema(BRAND_MENTION_FIELDS, "BrandMention")
+
+# The matches on ambiguous brand names judged not about the brand (transforms.relevance): kept for review.
+REJECTED_MATCH_FIELDS = (
+    f("mention_id", str, pa.string(), "The post's id (the input's `id`).", nullable=False),
+    f("platform", str, pa.string(), "Platform the post comes from.", nullable=False),
+    f("created_at", DT, TIMESTAMP, "When the post was published (UTC).", nullable=False),
+    f("lang", str, pa.string(), "Language code reported for the post; null if unknown."),
+    f("brand_id", str, pa.string(), "The brand whose name matched.", nullable=False),
+    f("matched_term", str, pa.string(), "The config term that matched, as written in the config.", nullable=False),
+    f("matched_rule", str, pa.string(), "The rule that matched (as `brand_mentions.matched_rule`).", nullable=False),
+    f("relevance", float, pa.float32(), "The model's relevance of the post to the brand, in [0, 1].",
+      nullable=False),
+    f("threshold", float, pa.float32(), "The config's `relevance.threshold` it fell below.", nullable=False),
+    f("reason", str, pa.string(), "Why the match was rejected, in words.", nullable=False),
+    f("text_excerpt", str, pa.string(), "The post's text, cut at 280 characters.", nullable=False),
+    f("url", str, pa.string(), "Link to the post on its platform."),
+    f("author_handle", str, pa.string(), "The author's handle, without '@'."),
+    f("model_id", str, pa.string(), "Id of the model that judged it.", nullable=False),
+)
+
+RejectedMatch = record_type("RejectedMatch", REJECTED_MATCH_FIELDS, __name__)
+REJECTED_MATCH_SCHEMA = arrow_schema(REJECTED_MATCH_FIELDS, "RejectedMatch")
 
 PERIODS = ("day", "week", "month", "quarter")
 _PERIOD_DOC = "'day', 'week' (ISO week, Monday to Sunday), 'month' or 'quarter' (calendar), all in UTC."

@@ -24,9 +24,9 @@ from schemas.records import (
     ACCOUNT_SNAPSHOT_FIELDS, ACCOUNT_SNAPSHOT_SCHEMA, ALERT_FIELDS, ALERT_SCHEMA, BRAND_MENTION_FIELDS,
     BRAND_MENTION_SCHEMA, BRAND_REPLY_FIELDS, BRAND_REPLY_SCHEMA, DEAD_LETTER_FIELDS, DEAD_LETTER_SCHEMA,
     LANG_METRIC_FIELDS, LANG_METRIC_SCHEMA, MENTION_FIELDS, MENTION_SCHEMA, METRIC_FIELDS, METRIC_SCHEMA,
-    QUEUE_METRIC_FIELDS, QUEUE_METRIC_SCHEMA, RESPONSE_QUEUE_FIELDS, RESPONSE_QUEUE_SCHEMA, TOPIC_METRIC_FIELDS,
-    TOPIC_METRIC_SCHEMA, AccountSnapshot, Alert, BrandMention, BrandReply, DeadLetter, LangMetric, Mention, Metric,
-    QueueMetric, ResponseQueueItem, TopicMetric)
+    QUEUE_METRIC_FIELDS, QUEUE_METRIC_SCHEMA, REJECTED_MATCH_FIELDS, REJECTED_MATCH_SCHEMA, RESPONSE_QUEUE_FIELDS,
+    RESPONSE_QUEUE_SCHEMA, TOPIC_METRIC_FIELDS, TOPIC_METRIC_SCHEMA, AccountSnapshot, Alert, BrandMention, BrandReply,
+    DeadLetter, LangMetric, Mention, Metric, QueueMetric, RejectedMatch, ResponseQueueItem, TopicMetric)
 
 # Who writes a table: every run ("job"), or only runs with a platform --source ("fetch").
 JOB = "job"
@@ -89,6 +89,11 @@ TABLES: typing.Dict[str, TableSpec] = {spec.name: spec for spec in (
     TableSpec("brand_mentions", BrandMention, BRAND_MENTION_FIELDS, BRAND_MENTION_SCHEMA, "created_date", "created_at",
               ("brand_id", "created_at", "mention_id"),
               "`created_date=YYYY-MM-DD` " + _DAY_DIR.format("created_at", " in the files")),
+    TableSpec("rejected_matches", RejectedMatch, REJECTED_MATCH_FIELDS, REJECTED_MATCH_SCHEMA, "created_date",
+              "created_at", ("brand_id", "created_at", "mention_id"),
+              "`created_date=YYYY-MM-DD` " + _DAY_DIR.format("created_at", "") + ". One row per match on an "
+              "ambiguous brand name that the relevance step judged not about the brand (docs/relevance.md): the "
+              "diagnostic beside `brand_mentions`, for review; a windowed run replaces its window's days"),
     TableSpec("metrics", Metric, METRIC_FIELDS, METRIC_SCHEMA, "period", None, ("brand_id", "platform", "period_start"),
               f"{_PERIODS} (the `period` column lives in the directory name). One row per brand, period and platform, "
               "and one with `platform` null for all platforms together (the total); every period of the run has a "

@@ -17,6 +17,8 @@ TOPIC_WORDS = {
     "purchase_delivery": ("delivery", "order", "arrived", "dostav", "достав"),
     "customer_service": ("support", "service", "refund", "поддержк", "podrš"),
 }
+# Words of everyday senses of brand names: a post holding one reads as not about the brand (relevance 0.1).
+OTHER_SENSE = ("planet", "fruit", "juice", "fridge", "холодильник", "планет", "voće", "physics")
 POSITIVE = ("love", "great", "good", "best", "отлич", "люблю", "super", "odličan", "одличан", "чудов")
 
 
@@ -38,6 +40,13 @@ class FakeSentimentHandler(ModelHandler):
     def __init__(self, fail_on: typing.Optional[str] = None):
         super().__init__()
         self._fail_on = fail_on
+        self._profiles: typing.Tuple[str, ...] = ()
+
+    def with_profiles(self, profiles) -> "FakeSentimentHandler":
+        """A copy that also scores relevance to the profiles, by keywords (as the real handler's method)."""
+        handler = FakeSentimentHandler(self._fail_on)
+        handler._profiles = tuple(p.name for p in profiles)
+        return handler
 
     def load_model(self):
         return _Lexicon()
@@ -51,9 +60,12 @@ class FakeSentimentHandler(ModelHandler):
             low = text.lower()
             scores = {t: (0.9 if any(w in low for w in words) else 0.1) for t, words in TOPIC_WORDS.items()}
             topics = sorted((t for t, v in scores.items() if v >= 0.5), key=lambda t: (-scores[t], t))
-            yield PredictionResult(text, {"sentiment": label, "p_negative": neg, "p_neutral": neu,
-                                          "p_positive": pos, "topics": topics, "topic_scores": scores},
-                                   model.model_id)
+            inference = {"sentiment": label, "p_negative": neg, "p_neutral": neu, "p_positive": pos,
+                         "topics": topics, "topic_scores": scores}
+            if self._profiles:
+                relevance = 0.1 if any(w in low for w in OTHER_SENSE) else 0.9
+                inference["relevance"] = {name: relevance for name in self._profiles}
+            yield PredictionResult(text, inference, model.model_id)
 
     def batch_elements_kwargs(self):
         return {"min_batch_size": 1, "max_batch_size": 8}

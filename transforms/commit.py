@@ -52,6 +52,8 @@ COUNTS_DIR = "_counts"
 # posts (pipelines.chunked), the per-pass counts.
 SCRATCH = (SCRATCH_DIR, "_chunks", COUNTS_DIR)
 RUN_LOG = "runs.json"
+# The tables of scored posts, by day: a windowed run replaces its window's days and keeps the others.
+_BY_DAY = ("brand_mentions", "rejected_matches")
 _UTC = datetime.timezone.utc
 
 
@@ -190,7 +192,7 @@ def commit(plan: CommitPlan, pairs: typing.Iterable[typing.Tuple[str, int]]) -> 
         if _exists(FileSystems.join(snap, name)):
             crash_point(f"delete {name}")
             delete_path(FileSystems.join(snap, name))
-    for table in ("brand_mentions", "dead_letters"):
+    for table in _BY_DAY + ("dead_letters",):
         table_dir = FileSystems.join(snap, table)
         if _exists(table_dir):
             drop_empty_partitions(table_dir)
@@ -307,7 +309,7 @@ def _carry_forward(plan: CommitPlan) -> None:
             continue
         if window is None:
             continue
-        if name == "brand_mentions":
+        if name in _BY_DAY:
             days = {f"created_date={d}" for d in window.days()}
             for part in _children(src):
                 if part not in days and not _is_empty(part) and not _exists(FileSystems.join(dst, part)):
@@ -416,6 +418,7 @@ def build_manifest(counts: typing.Dict[str, int], **info) -> dict:
         "mentions_matched": counts.get("match.matched_mentions", 0),
         "mentions_unmatched": counts.get("match.unmatched_mentions", 0),
         "brand_mention_rows": counts.get("write.brand_mentions_rows", 0),
+        "rejected_match_rows": counts.get("write.rejected_matches_rows", 0),
         "metric_rows": counts.get("write.metrics_rows", 0),
         "dead_letter_rows": counts.get("write.dead_letters_rows", 0),
         "response_queue_rows": counts.get("write.response_queue_rows", 0),

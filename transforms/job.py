@@ -1,7 +1,8 @@
 """The job, composed once: posts in, the job's tables out (`SocialListening`).
 
-Steps: [Window, for a windowed run] -> Dedupe -> DetectLanguage -> MatchBrands -> ScoreSentiment (the
-SCORE steps), then ComputeMetrics, ComputeTopicMetrics, ComputeResponseQueue ->
+Steps: [Window, for a windowed run] -> Dedupe -> DetectLanguage -> MatchBrands -> ScoreSentiment ->
+JudgeRelevance (the SCORE steps; matches on ambiguous names judged from context,
+`transforms.relevance`), then ComputeMetrics, ComputeTopicMetrics, ComputeResponseQueue ->
 DetectAlerts, and for a windowed run the merge with the committed periods (the
 AGGREGATE steps). A one-pass run applies both to what it read; a sliced run
 (`pipelines.chunked`) applies the same composite to each slice of posts with SCORE
@@ -29,6 +30,7 @@ from transforms.language import DetectLanguage
 from transforms.matching import MatchBrands
 from transforms.metrics import ComputeMetrics, MentionDays
 from transforms.metrics_topics import ComputeTopicMetrics
+from transforms.relevance import JudgeRelevance, relevance_plan
 from transforms.response_queue import ComputeResponseQueue, max_horizon, queue_recompute_from
 from transforms.sentiment import ScoreSentiment
 
@@ -67,7 +69,8 @@ class SocialListening(beam.PTransform):
         brand_mentions, posts: Scored mentions and every valid post, when SCORE is not among the steps.
         alert_mentions: The mentions the alerts read their top terms from (optional; default brand_mentions).
 
-    Outputs: 'brand_mentions' and 'dead_letters' (SCORE), 'metrics', 'lang_metrics', 'topic_metrics', 'alerts',
+    Outputs: 'brand_mentions', 'rejected_matches' (matches on ambiguous names judged not about the brand) and
+    'dead_letters' (SCORE), 'metrics', 'lang_metrics', 'topic_metrics', 'alerts',
     'response_queue', 'queue_metrics' (AGGREGATE), and with SCORE also 'unmatched' (posts no brand matched),
     'duplicates' (the count of copies dropped) and 'counts' ((name, value) pairs for the manifest: duplicates,
     matched, unmatched, outside the window; `transforms.commit.CommitRun` sums them).
@@ -105,14 +108,22 @@ class SocialListening(beam.PTransform):
             detected = mentions | "DetectLanguage" >> DetectLanguage(job.brands.languages)
             dead.append(detected["dead_letters"])
             matched = detected["mentions"] | "MatchBrands" >> MatchBrands(job.brands)
-            scored = matched.matched | "ScoreSentiment" >> ScoreSentiment(job.model_handler)
-            brand_mentions = out["brand_mentions"] = scored["brand_mentions"]
+            ambiguous, profiles = relevance_plan(job.brands)
+            handler = job.model_handler
+            if profiles and hasattr(handler, "with_profiles"):
+                # The model scores the ambiguous brands' profiles in the same pass as the sentiment.
+                handler = handler.with_profiles(profiles)
+            scored = matched.matched | "ScoreSentiment" >> ScoreSentiment(handler)
+            judged = scored["brand_mentions"] | "JudgeRelevance" >> JudgeRelevance(job.brands, ambiguous)
+            brand_mentions = out["brand_mentions"] = judged["brand_mentions"]
+            out["rejected_matches"] = judged["rejected_matches"]
             dead.append(scored["dead_letters"])
             out.update(unmatched=matched.unmatched, duplicates=deduped["duplicates"])
             # The manifest's counts, counted inside the pipeline (the commit stage adds the written rows).
             counts = [summed(deduped["duplicates"], "dedupe.duplicates", "Duplicates"),
                       counted(matched.matched, "match.matched_mentions", "Matched"),
-                      counted(matched.unmatched, "match.unmatched_mentions", "Unmatched")]
+                      counted(matched.unmatched, "match.unmatched_mentions", "Unmatched"),
+                      counted(judged["rejected_matches"], "relevance.rejected_matches", "RejectedMatches")]
             if window is not None:  # outside = read - in the window (before the dedupe)
                 counts += [counted(inputs["mentions"], "window.outside_mentions", "AllMentions"),
                            counted(split["window"], "window.outside_mentions", "WindowMentions")

@@ -74,6 +74,8 @@ def to_brand_mentions(scored: typing.Tuple[typing.Sequence[typing.Tuple[Mention,
     # A model without topics leaves these empty (not null: "no topic" is a fact).
     topics = list(scores.get("topics", ()))
     topic_scores = {str(k): float(v) for k, v in dict(scores.get("topic_scores", {})).items()}
+    # The model's relevance per profile (named by brand id; transforms.relevance judges it), if it scored any.
+    relevance = dict(scores.get("relevance", {}))
     for mention, matches in group:
         base = dict(zip(_COPIED, _COPY(mention)))
         for match in matches:
@@ -90,6 +92,7 @@ def to_brand_mentions(scored: typing.Tuple[typing.Sequence[typing.Tuple[Mention,
                 model_id=result.model_id,
                 topics=list(topics),
                 topic_scores=dict(topic_scores),
+                relevance=relevance.get(match.brand_id),
                 **base,
             )
 

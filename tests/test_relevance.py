@@ -1,0 +1,266 @@
+"""Ambiguous brand names judged from context: config, detection, the judge, and the job's outputs.
+
+The job runs with the lexicon model (`tests/fakes.py`), which scores a post's relevance 0.1 when it
+holds a word of an everyday sense (planet, fruit, fridge, ...) and 0.9 otherwise; the real model is
+exercised on trap posts in `test_relevance_model.py`.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime
+import json
+import math
+import pathlib
+import types
+
+import apache_beam as beam
+import pyarrow.parquet as pq
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from schemas import Mention
+from schemas.config import ConfigError, parse_config
+from tests.fake_job import main as fake_job_main
+from tests.fakes import FakeSentimentHandler
+from transforms.job import SCORE, JobSpec, SocialListening
+from transforms.relevance import (CASE_LOGIT, RelevanceJudge, ambiguous_brands, brand_profiles, name_case,
+                                 profile_phrases)
+
+UTC = datetime.timezone.utc
+NUDGED = 1.0 / (1.0 + math.exp(-(math.log(0.9 / 0.1) + CASE_LOGIT)))
+TRAPS = pathlib.Path(__file__).resolve().parent.parent / "data" / "handwritten" / "ambiguity"
+
+CONFIG = {"brands": [
+    {"id": "mars", "names": ["Mars", "Марс"], "handles": ["MarsGlobal"], "ambiguous": True,
+     "category": "chocolate bar", "products": ["Snickers", "Twix"], "competitors": ["ferrero"]},
+    {"id": "ferrero", "names": ["Ferrero", "Nutella"], "competitors": ["mars"], "ambiguous": False},
+    {"id": "magnit", "names": ["Магнит"], "ambiguous": True, "category": "сеть продуктовых магазинов"},
+]}
+
+POSTS = [
+    ("p1", "ate a Mars bar on the hike, saved my life"),                      # model: about the bar
+    ("p2", "the rover sent new photos of the planet Mars, dust looks blue"),  # model: another sense
+    ("p3", "@MarsGlobal why is the planet on your wrapper so small"),         # tagged: kept
+    ("p4", "Snickers or Mars after the gym? planet-sized hunger"),            # product named: kept
+    ("p5", "привезли магнит на холодильник из Казани"),                         # model: another sense
+    ("p6", "в Магните у дома опять нет молока"),                                 # model: about the shop
+    ("p7", "Nutella on toast, nothing else matters"),                         # not ambiguous: not judged
+    ("p8", "Mars and Nutella both on the fruit stall's counter"),             # competitor named: kept
+    ("p9", "no brand here at all"),                                           # unmatched
+]
+
+
+def _mention(pid: str, text: str) -> Mention:
+    fields = {name: None for name in Mention._fields}
+    fields.update(id=pid, platform="x", created_at=datetime.datetime(2026, 9, 1, 12, tzinfo=UTC), text=text,
+                  lang="en", connector="file", author_id=f"a-{pid}", author_handle=f"user_{pid}")
+    return Mention(**fields)
+
+
+# ---- config --------------------------------------------------------------------------------------
+
+def test_config_reads_the_ambiguity_keys():
+    config = parse_config(CONFIG, "brands.yaml")
+    mars = config.brands[0]
+    assert (mars.ambiguous, mars.category, mars.products) == (True, "chocolate bar", ("Snickers", "Twix"))
+    assert config.brands[1].ambiguous is False and config.brands[2].description == ()
+    assert config.relevance.threshold == 0.5 and config.relevance.detect
+
+
+@pytest.mark.parametrize("change, named", [
+    (lambda c: c["brands"][2].pop("category"), "brands.yaml: brands[2].ambiguous: brand 'magnit' is marked ambiguous"),
+    (lambda c: c["brands"][0].update(ambiguous="yes"), "brands.yaml: brands[0].ambiguous: expected true or false"),
+    (lambda c: c["brands"][0].update(category=["a", "b"]), "brands.yaml: brands[0].category: expected one short"),
+    (lambda c: c.update(relevance={"threshold": 1.5}), "brands.yaml: relevance.threshold: expected a number in"),
+    (lambda c: c.update(relevance={"treshold": 0.4}), "brands.yaml: relevance: unknown key(s)"),
+    (lambda c: c.update(relevance={"detect": "no"}), "brands.yaml: relevance.detect: expected true or false"),
+])
+def test_bad_ambiguity_config_names_the_field(change, named):
+    config = json.loads(json.dumps(CONFIG))
+    change(config)
+    with pytest.raises(ConfigError) as caught:
+        parse_config(config, "brands.yaml")
+    assert named in str(caught.value)
+
+
+def test_bad_ambiguity_config_exits_2_naming_the_field(tmp_path, capsys):
+    config = json.loads(json.dumps(CONFIG))
+    config["brands"][2].pop("category")
+    (tmp_path / "brands.yaml").write_text(json.dumps(config), encoding="utf-8")
+    (tmp_path / "in.jsonl").write_text(json.dumps({"id": "1", "created_at": "2026-09-01T10:00:00Z",
+                                                   "text": "в Магните нет молока"}) + "\n", encoding="utf-8")
+    code = fake_job_main(["--config", str(tmp_path / "brands.yaml"), "--input", str(tmp_path / "in.jsonl"),
+                          "--output_dir", str(tmp_path / "out")])
+    assert code == 2
+    assert "brands[2].ambiguous" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "brand_mentions").exists()
+
+
+# ---- detection and profiles ----------------------------------------------------------------------
+
+def test_common_words_are_detected_unless_the_brand_says_otherwise():
+    config = parse_config({"brands": [
+        {"id": "orange", "names": ["Orange"], "category": "mobile operator"},
+        {"id": "lenta", "names": ["Лента"]},
+        {"id": "konzum", "names": ["Konzum"]},
+        {"id": "shell", "names": ["Shell"], "ambiguous": False},
+        {"id": "cocacola", "names": ["Coca-Cola Zero"]},
+    ]}, "b.yaml")
+    found = ambiguous_brands(config)
+    assert set(found) == {"orange", "lenta"}
+    assert found["orange"].startswith("detected: 'Orange' is a common word (en Zipf")
+    off = parse_config({"brands": [{"id": "orange", "names": ["Orange"]}], "relevance": {"detect": False}}, "b.yaml")
+    assert ambiguous_brands(off) == {}
+
+
+def test_profiles_say_what_the_brand_is_and_skip_brands_with_nothing_to_judge_by():
+    config = parse_config({"brands": CONFIG["brands"] + [{"id": "lenta", "names": ["Лента"]}]}, "b.yaml")
+    ambiguous = ambiguous_brands(config)
+    assert set(ambiguous) == {"mars", "magnit", "lenta"}
+    phrases = profile_phrases(config.brands[0], config)
+    assert phrases == ("Mars, chocolate bar", "Марс, chocolate bar", "Mars: Snickers, Twix",
+                       "Mars and other chocolate bars like Ferrero")
+    assert [p.name for p in brand_profiles(config, ambiguous)] == ["mars", "magnit"]  # lenta: nothing to say
+
+
+def test_a_detected_brand_is_judged_only_when_the_config_says_what_it_is():
+    config = parse_config({"brands": [
+        {"id": "nike", "names": ["Nike"], "competitors": ["adidas"]},
+        {"id": "adidas", "names": ["Adidas"], "competitors": ["nike"], "category": "sportswear brand"},
+    ]}, "b.yaml")
+    ambiguous = ambiguous_brands(config)
+    assert set(ambiguous) == {"nike", "adidas"}  # both frequent words (because of the brands)
+    assert [p.name for p in brand_profiles(config, ambiguous)] == ["adidas"]
+
+
+@pytest.mark.parametrize("kind, text, model, expected", [
+    ("tagged", "@MarsGlobal the planet on the wrapper", 0.05, (1.0, "tagged")),
+    ("untagged", "Mars or Nutella with coffee", 0.05, (1.0, "competitor named")),
+    ("untagged", "Twixa i Marsa na benzinskoj", 0.05, (1.0, "product named")),
+    ("untagged", "Mars is red tonight", 0.2, (0.2, "model")),  # at a sentence's start: case says nothing
+    ("untagged", "Mars bar", None, (None, "not scored")),
+])
+def test_judge_uses_cheap_signals_first_then_the_model(kind, text, model, expected):
+    config = parse_config(CONFIG, "b.yaml")
+    judge = RelevanceJudge(config, ambiguous_brands(config))
+    row = types.SimpleNamespace(brand_id="mars", match_kind=kind, text=text, relevance=model)
+    assert judge.judge(row) == expected
+    assert judge.judge(types.SimpleNamespace(brand_id="ferrero", match_kind="untagged", text="Nutella",
+                                             relevance=0.01)) == (None, "")
+    assert judge.kept(0.49) is False and judge.kept(0.5) and judge.kept(None)
+
+
+@pytest.mark.parametrize("text, case", [
+    ("peeled an orange for the kids", -1), ("Orange network down again", 0), ("thanks Orange, great signal", 1),
+    ("Wow. Orange is down", 0), ("в Магните нет молока", 1), ("магнит на холодильник", -1), ("no name here", 0),
+])
+def test_name_case_reads_the_first_occurrence(text, case):
+    assert name_case(text, ["Orange", "Магнит"]) == case
+
+
+def test_case_prior_nudges_the_models_relevance_and_can_be_turned_off():
+    on = parse_config(CONFIG, "b.yaml")
+    off = parse_config({**CONFIG, "relevance": {"case_prior": False}}, "b.yaml")
+    row = types.SimpleNamespace(brand_id="mars", match_kind="untagged", text="the red dot of mars tonight",
+                                relevance=0.55)
+    lowered, _ = RelevanceJudge(on, ambiguous_brands(on)).judge(row)
+    assert lowered == pytest.approx(1.0 / (1.0 + math.exp(-(math.log(0.55 / 0.45) - CASE_LOGIT))))
+    assert lowered < 0.5
+    assert RelevanceJudge(off, ambiguous_brands(off)).judge(row) == (0.55, "model")
+
+
+# ---- the job -------------------------------------------------------------------------------------
+
+def test_job_keeps_relevant_matches_and_moves_the_others_to_rejected_matches():
+    config = parse_config(CONFIG, "brands.yaml")
+    with TestPipeline() as p:
+        mentions = p | beam.Create([_mention(pid, text) for pid, text in POSTS])
+        out = {"mentions": mentions} | SocialListening(JobSpec(config, FakeSentimentHandler()), steps=(SCORE,))
+        assert_that(out["brand_mentions"] | "Kept" >> beam.Map(lambda r: (r.mention_id, r.brand_id, r.relevance)),
+                    # The lexicon's 0.9, nudged up by the case prior: the names are capitalised mid-sentence.
+                    equal_to([("p1", "mars", pytest.approx(NUDGED)), ("p3", "mars", 1.0), ("p4", "mars", 1.0),
+                              ("p6", "magnit", pytest.approx(NUDGED)), ("p7", "ferrero", None),
+                              ("p8", "mars", 1.0), ("p8", "ferrero", None)]), label="KeptRows")
+        assert_that(out["rejected_matches"] | "Rejected" >> beam.Map(
+                        lambda r: (r.mention_id, r.brand_id, r.matched_term, round(r.relevance, 2), r.threshold,
+                                   r.reason.split(":")[0], r.text_excerpt[:12])),
+                    # The lexicon's 0.1, nudged by the case prior: up for "Mars" mid-sentence, down for "магнит".
+                    equal_to([("p2", "mars", "Mars", 0.17, 0.5, "model", "the rover se"),
+                              ("p5", "magnit", "Магнит", 0.06, 0.5, "model", "привезли маг")]), label="RejectedRows")
+        counts = out["counts"] | beam.CombinePerKey(sum)
+        assert_that(counts, equal_to([("match.matched_mentions", 8),
+                                      ("match.unmatched_mentions", 1), ("relevance.rejected_matches", 2)]),
+                    label="Counts")
+
+
+@pytest.fixture(scope="module")
+def committed_run(tmp_path_factory) -> pathlib.Path:
+    """One whole run of the job's command line (fake model) over the posts above, committed."""
+    tmp = tmp_path_factory.mktemp("relevance_run")
+    (tmp / "brands.yaml").write_text(json.dumps(CONFIG), encoding="utf-8")
+    with open(tmp / "in.jsonl", "w", encoding="utf-8") as fh:
+        for pid, text in POSTS:
+            fh.write(json.dumps({"id": pid, "platform": "x", "created_at": "2026-09-01T12:00:00Z", "text": text,
+                                 "lang": "en", "author_handle": f"user_{pid}"}, ensure_ascii=False) + "\n")
+    assert fake_job_main(["--config", str(tmp / "brands.yaml"), "--input", str(tmp / "in.jsonl"),
+                          "--output_dir", str(tmp / "out"), "--quiet"]) == 0
+    return tmp / "out"
+
+
+def _rows(out: pathlib.Path, table: str) -> list:
+    return pq.read_table(out / table).to_pylist()
+
+
+def test_run_writes_relevance_and_the_rejected_matches_table(committed_run):
+    kept = _rows(committed_run, "brand_mentions")
+    rejected = _rows(committed_run, "rejected_matches")
+    assert sorted((r["mention_id"], r["relevance"] is None) for r in kept if r["brand_id"] == "ferrero") == [
+        ("p7", True), ("p8", True)]
+    assert sorted(r["mention_id"] for r in rejected) == ["p2", "p5"]
+    assert all(r["relevance"] < r["threshold"] and "another sense" in r["reason"] for r in rejected)
+
+
+def test_run_counts_balance_and_rows_add_up_per_post(committed_run):
+    manifest = json.loads((committed_run / "manifest.json").read_text(encoding="utf-8"))
+    counts = manifest["counts"]
+    assert counts["balanced"] is True
+    assert (counts["mentions_matched"], counts["mentions_unmatched"]) == (8, 1)
+    assert (counts["brand_mention_rows"], counts["rejected_match_rows"]) == (7, 2)
+    # Every brand a post matched is in one table or the other, never both, never lost.
+    rows = collections.Counter((r["mention_id"], r["brand_id"]) for r in _rows(committed_run, "brand_mentions"))
+    rows.update((r["mention_id"], r["brand_id"]) for r in _rows(committed_run, "rejected_matches"))
+    assert set(rows.values()) == {1} and len(rows) == 9
+
+
+# ---- the trap set --------------------------------------------------------------------------------
+
+def _traps(split: str) -> list:
+    with open(TRAPS / f"traps_{split}.jsonl", encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def _normal(text: str) -> str:
+    return " ".join("".join(c for c in text.lower() if c.isalnum() or c.isspace()).split())
+
+
+def test_trap_set_is_large_diverse_and_its_splits_share_no_post():
+    validation, test = _traps("validation"), _traps("test")
+    posts = validation + test
+    assert len(posts) >= 300 and len({p["brand"] for p in posts}) >= 12
+    assert {p["lang"] for p in posts} == {"en", "ru", "uk", "hr", "sr"}
+    assert all(set(p) == {"text", "lang", "brand", "about_brand"} for p in posts)
+    for split in (validation, test):
+        labels = collections.Counter(p["about_brand"] for p in split)
+        assert min(labels.values()) >= 0.35 * len(split)
+    assert not {_normal(p["text"]) for p in validation} & {_normal(p["text"]) for p in test}
+
+
+def test_trap_brand_config_has_no_hand_written_exclusions():
+    import yaml
+
+    raw = yaml.safe_load((TRAPS / "brands.yaml").read_text(encoding="utf-8"))
+    assert not any("exclude" in b or " NOT " in (b.get("query") or "") for b in raw["brands"])
+    config = parse_config(raw, "brands.yaml")
+    assert {p["brand"] for p in _traps("validation") + _traps("test")} <= set(ambiguous_brands(config))
