@@ -95,6 +95,7 @@ def test_slices_give_the_tables_and_counts_of_one_pass(one_pass, sliced):
     assert not list((out / "brand_mentions").glob("*__empty__*"))
 
 
+@pytest.mark.slow  # six slices by post id and a metrics pass
 def test_days_split_by_post_id_give_the_tables_and_counts_of_one_pass(one_pass, by_posts):
     out, manifest = by_posts
     _same_as_one_pass(one_pass, out, manifest)  # with the copies of a post in one part: same dedupe
@@ -180,6 +181,7 @@ def test_chunk_days_misconfiguration_stops_before_any_work(inputs, tmp_path, cap
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow  # a new interpreter
 def test_the_sliced_run_does_not_load_the_command_line_module_twice():
     # `python -m pipelines.run` runs as __main__: a second import of pipelines.run would define its
     # options class twice, and Beam would refuse the repeated --config when the first pass runs.
@@ -199,6 +201,7 @@ def test_an_input_without_valid_posts_gives_empty_tables(tmp_path):
         assert rows(out, table) == []  # the schema-only file: an empty table, not a missing one
 
 
+@pytest.mark.slow  # two slices, a metrics pass and one more run
 def test_a_large_input_on_the_direct_runner_is_sliced_by_itself(inputs, one_pass, tmp_path, monkeypatch, capsys):
     import pipelines.options as job
 
