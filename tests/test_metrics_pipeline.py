@@ -20,6 +20,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
+import connectors.base
 import connectors.x
 from pipelines.run import run
 from schemas.tables import TABLES
@@ -156,7 +157,8 @@ FETCHED_AT = datetime.datetime(2026, 9, 10, 18, 0, tzinfo=UTC)
 @pytest.fixture
 def x_fake(monkeypatch):
     monkeypatch.setenv("X_BEARER_TOKEN", TOKEN)
-    freeze(monkeypatch, connectors.x, FETCHED_AT)
+    for module in (connectors.base, connectors.x):  # the posts' fetch time and the snapshot's, and the bounds
+        freeze(monkeypatch, module, FETCHED_AT)
     tweets, users = x_dataset(FETCHED_AT)
     with serve(FakeX(tweets, users)) as fake:
         yield fake

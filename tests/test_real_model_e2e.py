@@ -57,7 +57,7 @@ BAD_LINE = b'{"id": "broken", "text": "Sprite is gr'  # cut off mid-write
 
 def _records() -> list:
     records = [{"id": pid, "platform": "x", "text": text, "lang": lang, "author_id": f"u{i}",
-                "created_at": f"2026-09-{7 + i % 3:02d}T{9 + i}:00:00Z"}
+                "created_at": f"2026-09-{7 + i % 3:02d}T{9 + i:02d}:00:00Z"}
                for i, (pid, lang, text, _brand, _sentiment) in enumerate(POSTS)]
     records.append(dict(UNMATCHED, platform="x", created_at="2026-09-08T12:00:00Z"))
     records.append(dict(records[0]))  # the same post fetched twice
