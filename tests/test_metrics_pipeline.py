@@ -2,9 +2,8 @@
 
 A generated input of five weeks for three brands (one without competitors), in three
 languages and platforms, with engagement counts, the brand account's own replies and a
-negative spike (`tests.support.inputs.metrics_posts`), goes through the job once per
-session with the keyword model of `tests/support/fake_model.py` (the `metrics_job`
-fixture). The README's example DuckDB and pandas queries run against the outputs.
+negative spike, goes through the job with the keyword model of `tests/fakes.py`. The
+README's example DuckDB and pandas queries run against the outputs.
 """
 
 from __future__ import annotations
@@ -32,7 +31,7 @@ from tests.support.platforms import TOKEN, UTC, FakeX, serve, x_dataset
 
 @pytest.fixture(scope="module")
 def out(metrics_job):
-    """The job's outputs on `metrics_posts()` (one run per session, shared with tests/test_report.py)."""
+    """The job's outputs on `tests.support.inputs.metrics_posts()` (the session's run, shared with test_report)."""
     return metrics_job
 
 
