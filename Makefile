@@ -12,7 +12,7 @@ INPUT   ?= data/sample/*.jsonl
 ARGS    ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run report queue test bench bench-scale eval eval-topics eval-matching train sample clean
+.PHONY: help install run report queue test test-fast bench bench-scale eval eval-topics eval-matching train sample clean
 
 help:  ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
@@ -36,8 +36,15 @@ report: $(STAMP)  ## Render out/report.html from the Parquet outputs
 queue: $(STAMP)  ## Write the response queue as CSV for helpdesk import: out/response_queue.csv (BRAND=id: one)
 	$(PY) -m report.queue_export --output_dir $(OUT) $(if $(BRAND),--brand $(BRAND))
 
-test: $(STAMP)  ## Run the tests
-	$(PY) -m pytest -q tests
+# Two pytest-xdist workers; a test module stays on one worker, so that its shared runs are made once.
+TEST_WORKERS ?= 2
+PYTEST       := $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadscope
+
+test: $(STAMP)  ## Run every test, the slow ones included (what CI runs; TEST_WORKERS=2)
+	$(PYTEST) tests
+
+test-fast: $(STAMP)  ## Run the tests but those marked slow (crash injection, other runners, the real model)
+	$(PYTEST) -m "not slow" tests
 
 bench: $(STAMP)  ## Run the benchmarks: matching; inference per backend (raw forward, pipeline, naive loop, RunInference)
 	$(PY) tests/benchmarks/bench_matching.py

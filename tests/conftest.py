@@ -1,83 +1,116 @@
-"""Shared fixtures: a small brand config and realistic input files with every kind of bad record."""
+"""Shared fixtures: a small brand config, realistic input files with every kind of bad record, and runs of the job
+that several test modules read (each run once per session and only read by the tests).
+
+The data itself lives in `tests/support/inputs.py`; the fixtures write it into temporary directories.
+Under pytest-xdist (`make test` runs two workers) a shared run is made once for all workers: the first
+worker to ask makes it under a file lock, in the temporary directory the workers share, and the others read it.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
 import pathlib
+import shutil
+import typing
 
 import pytest
 
-BRANDS_YAML = """\
-brands:
-  - id: sprite
-    names: [Sprite, Спрайт]
-    handles: [Sprite]
-    hashtags: [Sprite]
-    exclude: ["fairy sprite"]
-    competitors: [cocacola]
-  - id: cocacola
-    names: [Coca-Cola, Coke, Кока-Кола, Koka-Kola]
-    handles: [CocaCola]
-    hashtags: [CocaCola]
-    competitors: [sprite]
-  - id: fanta
-    names: [Fanta, Фанта]
-"""
-
-GOOD_RECORDS = [
-    {"id": "g1", "text": "I love Sprite, best drink of the summer", "created_at": "2026-09-07T10:00:00Z",
-     "platform": "x", "author_id": "u1", "author_followers": 100, "likes": 3, "reposts": 1, "replies": 0,
-     "quotes": 0, "impressions": 200, "lang": "en"},
-    {"id": "g2", "text": "@Sprite your can arrived broken, awful", "created_at": "2026-09-07T11:30:00Z",
-     "platform": "x", "author_id": "u2", "author_followers": 10, "likes": 0, "replies": 1, "lang": "en"},
-    {"id": "g3", "text": "Спрайт или Кока-Кола? Кока-Кола лучше", "created_at": "2026-09-08T02:00:00+03:00",
-     "platform": "x", "author_id": "u3", "lang": "ru"},
-    {"id": "g4", "text": "a fairy sprite lives in the forest", "created_at": "2026-09-08T10:00:00Z",
-     "platform": "mastodon", "author_id": "u4"},
-    {"id": "g5", "text": "Koka-kola je loš izbor, Fanta je super", "created_at": "2026-09-09T10:00:00Z",
-     "platform": "reddit", "author_id": "u5", "likes": 4, "lang": "hr"},
-    {"id": "g6", "text": "nothing about drinks here", "created_at": "2026-09-09T12:00:00Z", "platform": "x"},
-]
-
-# Each bad line, and the dead-letter reason it must produce (a substring).
-BAD_LINES = [
-    (b"this is not json", "malformed JSON"),
-    (b'["a", "list"]', "expected a JSON object"),
-    (b'{"text": "no id", "created_at": "2026-09-07T10:00:00Z"}', "missing required field(s): id"),
-    (b'{"id": "b1", "created_at": "2026-09-07T10:00:00Z"}', "missing required field(s): text"),
-    (b'{"id": "b2", "text": "no time"}', "missing required field(s): created_at"),
-    (b'{"id": "b3", "text": "bad time", "created_at": "yesterday"}', "not an ISO 8601 timestamp"),
-    (b'{"id": "b4", "text": "future", "created_at": "2999-01-01T00:00:00Z"}', "outside the plausible range"),
-    (b'{"id": "b5", "text": "   ", "created_at": "2026-09-07T10:00:00Z"}', "text: empty"),
-    (b'{"id": "b6", "text": "' + b"Sprite " * 6000 + b'", "created_at": "2026-09-07T10:00:00Z"}',
-     "more than the limit"),
-    (b'{"id": "b7", "text": "bytes \xff\xfe Sprite", "created_at": "2026-09-07T10:00:00Z"}', "invalid UTF-8"),
-    (b'{"id": "b8", "text": "neg likes Sprite", "created_at": "2026-09-07T10:00:00Z", "likes": -3}',
-     "likes: -3 is negative"),
-    (b'{"id": "b9", "text": "bad count Sprite", "created_at": "2026-09-07T10:00:00Z", "likes": "many"}',
-     "likes: 'many' is not a number"),
-    (b'{"id": {"x": 1}, "text": "obj id", "created_at": "2026-09-07T10:00:00Z"}', "id: expected a string"),
-    (b'{"id": "b10", "text": 42, "created_at": "2026-09-07T10:00:00Z"}', "text: expected a string"),
-    (b'{"id": "b11", "text": "flag Sprite", "created_at": "2026-09-07T10:00:00Z", "is_reply": "maybe"}',
-     "is_reply: 'maybe' is not a boolean"),
-]
+from pipelines.run import run
+from tests.support.fake_model import FakeSentimentHandler
+from tests.support.inputs import (METRICS_BRANDS_YAML, metrics_posts, write_brands, write_jsonl, write_mixed_jsonl,
+                                  write_six_weeks)
 
 
 @pytest.fixture
 def brands_file(tmp_path: pathlib.Path) -> pathlib.Path:
-    path = tmp_path / "brands.yaml"
-    path.write_text(BRANDS_YAML, encoding="utf-8")
-    return path
+    """The three-brand config of `tests.support.inputs.BRANDS_YAML`."""
+    return write_brands(tmp_path)
 
 
 @pytest.fixture
 def mixed_jsonl(tmp_path: pathlib.Path) -> pathlib.Path:
     """Good records, one exact duplicate, a blank line and every kind of bad record."""
-    lines = [json.dumps(r, ensure_ascii=False).encode("utf-8") for r in GOOD_RECORDS]
-    lines.append(json.dumps(GOOD_RECORDS[0]).encode("utf-8"))  # duplicate (platform, id)
-    lines.append(b"")
-    lines.extend(line for line, _ in BAD_LINES)
-    path = tmp_path / "in" / "mixed.jsonl"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"\n".join(lines) + b"\n")
-    return path
+    return write_mixed_jsonl(tmp_path)
+
+
+@contextlib.contextmanager
+def _locked(path: pathlib.Path) -> typing.Iterator[None]:
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def made_once(tmp_path_factory, name: str, make: typing.Callable[[pathlib.Path], None]) -> pathlib.Path:
+    """`<shared tmp>/<name>`, filled by `make(folder)` once per test session, whatever the number of xdist workers."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the session's directory, above each worker's own
+    folder, done = root / name, root / f"{name}.done"
+    with _locked(root / f"{name}.lock"):
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)  # what a failed attempt left
+            folder.mkdir()
+            make(folder)
+            done.touch()
+    return folder
+
+
+def _mixed_run(root: pathlib.Path) -> None:
+    brands, inputs = write_brands(root), write_mixed_jsonl(root)
+    run(["--config", str(brands), "--input", str(inputs), "--output_dir", str(root / "out")],
+        model_handler=FakeSentimentHandler())
+
+
+@pytest.fixture(scope="session")
+def mixed_run(tmp_path_factory) -> typing.Tuple[pathlib.Path, pathlib.Path, pathlib.Path, dict]:
+    """One run of the job on the mixed input (`mixed_jsonl`'s records), with the lexicon model.
+
+    Returns:
+        (brands file, input file, output directory, manifest). Read by tests/test_pipeline.py,
+        tests/test_tables.py and tests/test_sinks.py; a test that writes into the output directory (a rerun)
+        works on a copy (`shutil.copytree(out, copy, symlinks=True)`: the links inside are relative).
+    """
+    root = made_once(tmp_path_factory, "mixed_run", _mixed_run)
+    out = root / "out"
+    return root / "brands.yaml", root / "in" / "mixed.jsonl", out, json.loads((out / "manifest.json").read_text())
+
+
+def _metrics_job(root: pathlib.Path) -> None:
+    brands = write_brands(root, METRICS_BRANDS_YAML)
+    posts = write_jsonl(root / "posts.jsonl", metrics_posts())
+    run(["--config", str(brands), "--input", str(posts), "--output_dir", str(root / "out")],
+        model_handler=FakeSentimentHandler())
+
+
+@pytest.fixture(scope="session")
+def metrics_job(tmp_path_factory) -> pathlib.Path:
+    """The output directory of one run of the job on `metrics_posts()` (five weeks, a spike), with the lexicon model.
+
+    Read by tests/test_metrics_pipeline.py and tests/test_report.py; a test that writes into it must copy it first.
+    """
+    return made_once(tmp_path_factory, "metrics_job", _metrics_job) / "out"
+
+
+@pytest.fixture(scope="session")
+def six_weeks_run(tmp_path_factory):
+    """One full run of the job on `write_six_weeks` (six weeks of posts, every bad line, three files).
+
+    Returns:
+        (brands file, input glob, output directory): read by tests/test_incremental.py (the full run a chain
+        of incremental runs must equal) and tests/test_runners.py (the DirectRunner's outputs the other runners
+        must give); a test that writes into the output directory must copy it first.
+    """
+    root = made_once(tmp_path_factory, "six_weeks", _six_weeks_run)
+    return root / "brands.yaml", str(root / "in" / "*.jsonl"), root / "direct"
+
+
+def _six_weeks_run(root: pathlib.Path) -> None:
+    brands, inputs = write_brands(root), write_six_weeks(root / "in")
+    run(["--config", str(brands), "--input", inputs, "--output_dir", str(root / "direct")],
+        model_handler=FakeSentimentHandler())

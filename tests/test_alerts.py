@@ -12,7 +12,7 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 
 from schemas.config import AlertThresholds, ConfigError, parse_config
-from tests.test_metrics import bm
+from tests.support.metric_rows import bm
 from transforms.alerts import DetectAlerts, Figures, brand_words, detect, robust_z
 from transforms.metrics import ComputeMetrics
 

@@ -31,8 +31,8 @@ from connectors.x import XConnector
 from pipelines.run import main
 from schemas.config import parse_config
 from schemas.records import Mention
-from tests.conftest import BRANDS_YAML
-from tests.fake_platforms import (TOKEN, UTC, FakeBluesky, FakeMastodon, FakeReddit, FakeX, _html, bluesky_dataset,
+from tests.support.inputs import BRANDS_YAML
+from tests.support.platforms import (TOKEN, UTC, FakeBluesky, FakeMastodon, FakeReddit, FakeX, _html, bluesky_dataset,
                                   bluesky_post, fast_policy, mastodon_dataset, mastodon_id, mastodon_status,
                                   reddit_dataset, reddit_post, run_tasks, serve, x_dataset, x_id, x_tweet)
 

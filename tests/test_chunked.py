@@ -1,10 +1,18 @@
-"""`--chunk_days` / `--chunk_posts`: a full run in slices of days or posts gives the outputs of a one-pass run."""
+"""`--chunk_days` / `--chunk_posts`: a full run in slices of days or posts gives the outputs of a one-pass run.
+
+The input is three days of generated posts (~190 a day, 1 % duplicates, three files) plus a
+complaint and the brand's answer two days later and two bad lines: enough for two slices of
+days, two parts by post id of every day, and a reply that arrives a slice after its
+complaint. Each way of slicing runs once per module (`one_pass`, `sliced`, `by_posts`); the
+tests only read those outputs.
+"""
 
 from __future__ import annotations
 
 import datetime
 import json
 import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -15,7 +23,8 @@ from pipelines import chunked
 from pipelines.run import main, run
 from tools.synthetic_mentions import brands_from_config, generate, write_files
 from schemas.tables import JOB_TABLES
-from tests.fakes import FakeSentimentHandler
+from tests.support.fake_model import FakeSentimentHandler
+from tests.support.outputs import rows
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CONFIG = str(ROOT / "brands.yaml")
@@ -35,7 +44,7 @@ def _complaint_and_reply():
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory) -> pathlib.Path:
     folder = tmp_path_factory.mktemp("chunked-in")
-    records = list(generate(1500, seed=7, days=8, brands=brands_from_config(CONFIG))) + _complaint_and_reply()
+    records = list(generate(570, seed=7, days=3, brands=brands_from_config(CONFIG))) + _complaint_and_reply()
     write_files(records, str(folder), 3)
     with open(folder / "bad.jsonl", "wb") as fh:
         fh.write(b"\n".join(BAD_LINES) + b"\n")
@@ -48,13 +57,6 @@ def _run(inputs: pathlib.Path, out: pathlib.Path, *extra: str) -> dict:
     return json.loads((out / "manifest.json").read_text())
 
 
-def _rows(out: pathlib.Path, table: str):
-    rows = ds.dataset(out / table, format="parquet", partitioning="hive").to_table().to_pylist()
-    for row in rows:
-        row.pop("time", None)  # a dead letter's wall-clock time
-    return sorted(json.dumps(r, sort_keys=True, default=str) for r in rows)
-
-
 @pytest.fixture(scope="module")
 def one_pass(inputs, tmp_path_factory):
     out = tmp_path_factory.mktemp("one-pass")
@@ -64,20 +66,20 @@ def one_pass(inputs, tmp_path_factory):
 @pytest.fixture(scope="module")
 def sliced(inputs, tmp_path_factory):
     out = tmp_path_factory.mktemp("sliced")
-    return out, _run(inputs, out, "--chunk_days", "2")  # 4 slices; the reply comes a slice after the complaint
+    return out, _run(inputs, out, "--chunk_days", "2")  # 2 slices; the reply comes a slice after the complaint
 
 
 @pytest.fixture(scope="module")
 def by_posts(inputs, tmp_path_factory):
     out = tmp_path_factory.mktemp("by-posts")
-    # ~190 posts a day: every day alone is over the limit and split into 2 parts by post id.
+    # ~190 posts a day: every day alone is over the limit and split into 2 parts by post id (6 slices).
     return out, _run(inputs, out, "--chunk_posts", "120")
 
 
 def _same_as_one_pass(one_pass, out, manifest):
     expected_out, expected = one_pass
     for table in TABLES:
-        got, want = _rows(out, table), _rows(expected_out, table)
+        got, want = rows(out, table), rows(expected_out, table)
         assert len(got) == len(want) and got == want, table
     assert manifest["counts"] == expected["counts"]
     assert manifest["counts"]["balanced"] is True and manifest["counts"]["duplicates_dropped"] > 0
@@ -93,6 +95,7 @@ def test_slices_give_the_tables_and_counts_of_one_pass(one_pass, sliced):
     assert not list((out / "brand_mentions").glob("*__empty__*"))
 
 
+@pytest.mark.slow  # six slices by post id and a metrics pass
 def test_days_split_by_post_id_give_the_tables_and_counts_of_one_pass(one_pass, by_posts):
     out, manifest = by_posts
     _same_as_one_pass(one_pass, out, manifest)  # with the copies of a post in one part: same dedupe
@@ -111,16 +114,16 @@ def test_the_complaint_is_answered_across_slices(sliced):
 
 def test_a_failed_slice_leaves_the_previous_outputs(inputs, one_pass, tmp_path, monkeypatch):
     out = tmp_path / "out"
-    _run(inputs, out)
-    before = {t: _rows(out, t) for t in TABLES}
+    shutil.copytree(one_pass[0], out, symlinks=True)  # a previous run's committed outputs
+    before = {t: rows(out, t) for t in TABLES}
 
     def broken(*_args, **_kwargs):
         raise RuntimeError("the metrics pass died")
 
     monkeypatch.setattr(chunked, "build_metrics", broken)
     with pytest.raises(RuntimeError, match="metrics pass died"):
-        _run(inputs, out, "--chunk_days", "3")
-    assert {t: _rows(out, t) for t in TABLES} == before
+        _run(inputs, out, "--chunk_days", "2")
+    assert {t: rows(out, t) for t in TABLES} == before
     assert not (out / "_staging").exists() or not any((out / "_staging").iterdir())
 
 
@@ -178,6 +181,7 @@ def test_chunk_days_misconfiguration_stops_before_any_work(inputs, tmp_path, cap
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow  # a new interpreter
 def test_the_sliced_run_does_not_load_the_command_line_module_twice():
     # `python -m pipelines.run` runs as __main__: a second import of pipelines.run would define its
     # options class twice, and Beam would refuse the repeated --config when the first pass runs.
@@ -192,15 +196,16 @@ def test_an_input_without_valid_posts_gives_empty_tables(tmp_path):
     out = tmp_path / "out"
     manifest = _run(bad.parent, out, "--chunk_days", "1")
     assert manifest["counts"]["records_read"] == 2 and manifest["counts"]["balanced"] is True
-    assert len(_rows(out, "dead_letters")) == 2
+    assert len(rows(out, "dead_letters")) == 2
     for table in ("brand_mentions", "metrics", "alerts"):
-        assert _rows(out, table) == []  # the schema-only file: an empty table, not a missing one
+        assert rows(out, table) == []  # the schema-only file: an empty table, not a missing one
 
 
+@pytest.mark.slow  # two slices, a metrics pass and one more run
 def test_a_large_input_on_the_direct_runner_is_sliced_by_itself(inputs, one_pass, tmp_path, monkeypatch, capsys):
     import pipelines.options as job
 
-    monkeypatch.setattr(job, "AUTO_CHUNK_BYTES", 10_000)  # the fixture's input is some 700 KB
+    monkeypatch.setattr(job, "AUTO_CHUNK_BYTES", 10_000)  # the fixture's input is some 270 KB
     monkeypatch.setattr(job, "AUTO_CHUNK_POSTS", 400)
     out = tmp_path / "auto"
     manifest = _run(inputs, out)

@@ -37,6 +37,7 @@ def _job_flags() -> typing.List[typing.Tuple[str, str]]:
     return [(action.option_strings[0], action.help) for action in parser._actions]
 
 
+@pytest.mark.slow  # a new interpreter per case: the real command line
 def test_help_lists_every_flag_of_the_job_with_its_help():
     flags = _job_flags()
     assert len(flags) >= 35
@@ -84,6 +85,7 @@ BOMB = ("brands:\n  - names: [Sprite]\n    id:\n      - &a [lol,lol,lol,lol,lol,
     ("200 nested parentheses", "brands[0].query: nesting deeper than 50"),
     ("NaN timeout", "--http_timeout"),
 ])
+@pytest.mark.slow  # a new interpreter per case: the real command line
 def test_misconfigurations_exit_2_from_the_command_line(files, case, named):
     out = str(files["tmp"] / "out")
     deep = "brands:\n  - id: a\n    query: '" + "(" * 200 + "sprite" + ")" * 200 + "'\n"

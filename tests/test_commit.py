@@ -1,11 +1,15 @@
 """The commit stage: the job commits itself, atomically for readers, and the next start repairs a killed commit.
 
 Crash injection: a run's pipeline is run once with its commit held back (its snapshot is
-written, nothing is committed), and then its commit alone is run in a subprocess once per
-file operation, killed there by `SOCIAL_LISTENING_CRASH_AT=<n>` (SIGKILL), each time on a
-fresh copy of that directory, until a run gets through. After every kill the directory
+written, nothing is committed), and then its commit alone is run in a child process once
+per file operation, killed there by `SOCIAL_LISTENING_CRASH_AT=<n>` (SIGKILL), each time on
+a fresh copy of that directory, until a run gets through. After every kill the directory
 must hold one run's tables and manifest (the previous run's or the new one's, with the
 manifest's row counts equal to the files'), and the next start must leave no debris.
+The child is forked from the test process (it starts in milliseconds, where a new
+interpreter spends seconds importing Beam); it shares nothing with the test but the disk
+and dies as a killed job does, without any cleanup. `tests/test_lease.py` kills whole
+jobs started as new processes from the command line.
 """
 
 from __future__ import annotations
@@ -14,64 +18,26 @@ import datetime
 import json
 import os
 import pathlib
-import pickle
 import shutil
 import signal
-import subprocess
-import sys
+import time
+import traceback
 
-import pyarrow.dataset as ds
+import pytest
 
 import pipelines.run as job
 import transforms.commit as commit_module
+import transforms.snapshots as snapshots
 from pipelines.run import TABLES, run
-from tests.fakes import FakeSentimentHandler
 from schemas.tables import FETCH_TABLES
+from tests.support.fake_model import FakeSentimentHandler
+from tests.support.outputs import consistent, debris
 from transforms.lease import acquire, read_lease, release
-from transforms.snapshots import CRASH_ENV, current_snapshot, list_snapshots
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-_COMMIT_ONLY = ("import pickle, sys; from transforms.commit import commit; "
-                "plan, counts = pickle.load(open(sys.argv[1], 'rb')); commit(plan, counts)")
+from transforms.snapshots import CRASH_ENV, list_snapshots
 
 
 def _argv(brands_file, inputs, out, *extra):
     return ["--config", str(brands_file), "--input", str(inputs), "--output_dir", str(out)] + list(extra)
-
-
-def _rows(path: pathlib.Path) -> int:
-    return ds.dataset(path, format="parquet", partitioning="hive").count_rows()
-
-
-def consistent(out: pathlib.Path) -> dict:
-    """Checks that `out` holds one run's tables and manifest, as a reader sees them; returns the manifest."""
-    snapshot = pathlib.Path(current_snapshot(str(out)))
-    manifest = json.loads((snapshot / "manifest.json").read_text())
-    assert json.loads((out / "manifest.json").read_text()) == manifest  # the stable path reads the same
-    assert manifest["snapshot"] == f"_snapshots/{snapshot.name}" == f"_snapshots/{manifest['run_id']}"
-    on_disk = {p.name for p in snapshot.iterdir() if p.is_dir() and not p.name.startswith("_")}
-    assert on_disk == set(manifest["table_rows"]) == set(manifest["tables"])
-    for table, rows in manifest["table_rows"].items():
-        assert _rows(out / table) == rows == _rows(snapshot / table), table
-    if "window" in manifest:
-        log = json.loads((out / "_state" / "runs.json").read_text())
-        assert log["runs"][-1]["run_id"] == manifest["run_id"]
-    return manifest
-
-
-def debris(out: pathlib.Path) -> list:
-    """What a finished run must not leave: other runs' snapshots, scratch, old-layout folders, a lease."""
-    found = [p.name for p in out.iterdir() if p.name.startswith(".") or p.name in ("_staging", "_trash", "_lease.json")]
-    current = current_snapshot(str(out))
-    previous = json.loads((out / "manifest.json").read_text()).get("previous_snapshot")
-    keep = {pathlib.Path(current).name} | ({pathlib.Path(previous).name} if previous else set())
-    found += [f"_snapshots/{n}" for n in list_snapshots(str(out)) if n not in keep]
-    found += [str(p.relative_to(out)) for n in keep for p in (out / "_snapshots" / n).iterdir()
-              if p.name in commit_module.SCRATCH]
-    for path in out.iterdir():  # every stable link leads somewhere
-        if path.is_symlink():
-            assert path.exists(), path
-    return found
 
 
 def test_the_job_commits_itself_without_any_launcher_code_after_run(brands_file, mixed_jsonl, tmp_path,
@@ -88,23 +54,47 @@ def test_the_job_commits_itself_without_any_launcher_code_after_run(brands_file,
     assert read_lease(str(out)) is None and debris(out) == []
 
 
-def _pipeline_without_its_commit(argv, monkeypatch, tmp_path):
-    """Runs the job's pipeline with its commit held back; returns the pickled (plan, counts) of that commit."""
+def _pipeline_without_its_commit(argv, monkeypatch):
+    """Runs the job's pipeline with its commit held back; returns the (plan, counts) of that commit."""
     held = []
     with monkeypatch.context() as patch:
         patch.setattr(commit_module, "commit", lambda plan, counts: held.append((plan, list(counts))) or {})
         run(argv, model_handler=FakeSentimentHandler())
-    path = tmp_path / "commit.pickle"
-    path.write_bytes(pickle.dumps(held[0]))
-    return path, held[0][0]
+    (commit,) = held
+    return commit
 
 
-def _commit_in_subprocess(plan_file, kill_at):
-    env = dict(os.environ, **{CRASH_ENV: str(kill_at)})
-    done = subprocess.run([sys.executable, "-c", _COMMIT_ONLY, str(plan_file)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode in (0, -signal.SIGKILL), done.stderr[-3000:]
-    return done.returncode == 0
+def _commit_in_child(commit, kill_at: int) -> bool:
+    """Runs `commit` (plan, counts) in a forked child killed by SIGKILL at its `kill_at`-th file operation.
+
+    Returns:
+        True when the child got through (exit 0), False when it was killed at `kill_at`.
+    """
+    pid = os.fork()
+    if pid == 0:  # the child: it never returns into pytest
+        code = 3
+        try:
+            os.environ[CRASH_ENV] = str(kill_at)
+            snapshots._crash_count = 0  # counts this child's file operations from the first
+            commit_module.commit(*commit)
+            code = 0
+        except BaseException:  # noqa: B036 - reported through the exit status, with the traceback on stderr
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + 300
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise AssertionError(f"the commit child (kill at {kill_at}) hung for 300 s")
+        time.sleep(0.005)
+    assert os.WIFEXITED(status) or os.WTERMSIG(status) == signal.SIGKILL, status
+    assert not os.WIFEXITED(status) or os.WEXITSTATUS(status) == 0, "the commit failed: see its traceback above"
+    return os.WIFEXITED(status)
 
 
 def _restore(pristine, out):
@@ -120,12 +110,12 @@ def _crash_at_every_step(brands_file, inputs, tmp_path, monkeypatch, first_flags
         run(_argv(brands_file, inputs, out, *first_flags), model_handler=FakeSentimentHandler())
     old = consistent(out)
     assert len(list_snapshots(str(out))) == 2
-    plan_file, plan = _pipeline_without_its_commit(_argv(brands_file, inputs, out, *second_flags), monkeypatch,
-                                                   tmp_path)
+    commit = _pipeline_without_its_commit(_argv(brands_file, inputs, out, *second_flags), monkeypatch)
+    plan = commit[0]
     pristine = tmp_path / "pristine"
     shutil.copytree(out, pristine, symlinks=True)
     # The whole commit, uninterrupted: what the new run's outputs are.
-    assert _commit_in_subprocess(plan_file, 10**6)
+    assert _commit_in_child(commit, 10**6)
     new = consistent(out)
     assert new["run_id"] == plan.run_id and debris(out) == []
     expected = {old["run_id"]: old["table_rows"], new["run_id"]: new["table_rows"]}
@@ -133,7 +123,7 @@ def _crash_at_every_step(brands_file, inputs, tmp_path, monkeypatch, first_flags
     kill_at = 1
     while True:
         _restore(pristine, out)
-        if _commit_in_subprocess(plan_file, kill_at):
+        if _commit_in_child(commit, kill_at):
             break
         after_kill = consistent(out)
         assert after_kill["table_rows"] == expected[after_kill["run_id"]], kill_at
@@ -153,15 +143,16 @@ def _crash_at_every_step(brands_file, inputs, tmp_path, monkeypatch, first_flags
     # A real next run after a kill just before the switch and one just after succeeds, leaving no debris.
     for kill in (switch, switch + 1):
         _restore(pristine, out)
-        assert not _commit_in_subprocess(plan_file, kill)
+        assert not _commit_in_child(commit, kill)
         run(_argv(brands_file, inputs, out, *second_flags, "--lease_minutes", "0.001"),
             model_handler=FakeSentimentHandler())
         assert consistent(out)["table_rows"] == new["table_rows"] and debris(out) == []
     print(f"crash injection: {kill_at - 1} kill points ({switch} before the switch), each consistent after the "
-          f"kill and after the next start; {kill_at + 3} commit subprocesses, 2 next runs")
+          f"kill and after the next start; {kill_at + 3} commit processes, 2 next runs")
     return kill_at - 1
 
 
+@pytest.mark.slow  # five runs and some 15 killed commits each
 def test_a_full_runs_commit_killed_at_any_step_leaves_one_runs_outputs(brands_file, mixed_jsonl, tmp_path,
                                                                         monkeypatch):
     kill_points = _crash_at_every_step(brands_file, mixed_jsonl, tmp_path, monkeypatch, (),
@@ -169,6 +160,7 @@ def test_a_full_runs_commit_killed_at_any_step_leaves_one_runs_outputs(brands_fi
     assert kill_points >= 6  # scratch, the manifest, the two steps of the switch, the oldest snapshot, the lease
 
 
+@pytest.mark.slow  # five runs and some 15 killed commits each
 def test_a_windowed_runs_commit_killed_at_any_step_leaves_one_runs_outputs(brands_file, mixed_jsonl, tmp_path,
                                                                             monkeypatch):
     # The second window replaces the partitions of 2026-09-08 .. 09-09 and keeps 09-07 and the dead letters

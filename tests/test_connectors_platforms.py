@@ -13,8 +13,8 @@ from connectors.bluesky import BlueskyConnector
 from connectors.mastodon import MastodonConnector, html_to_text, snowflake_from_time
 from connectors.reddit import RedditConnector, build_search_queries
 from schemas.config import parse_config
-from tests.conftest import BRANDS_YAML
-from tests.fake_platforms import (UTC, FakeBluesky, FakeMastodon, FakeReddit, bluesky_dataset, fast_policy,
+from tests.support.inputs import BRANDS_YAML
+from tests.support.platforms import (UTC, FakeBluesky, FakeMastodon, FakeReddit, bluesky_dataset, fast_policy,
                                   mastodon_dataset, reddit_dataset, run_tasks, serve)
 
 MASTODON_TOKEN = "mastodon-user-token-SECRET"

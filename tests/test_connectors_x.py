@@ -14,8 +14,8 @@ from connectors.base import (ACCOUNT, BRAND_REPLIES, COMPLETE, MENTIONS, STOPPED
                              merge_state, plan_tasks)
 from connectors.x import XConnector, build_search_queries, snowflake_time
 from schemas.config import Brand, parse_config
-from tests.conftest import BRANDS_YAML
-from tests.fake_platforms import TOKEN, UTC, FakeX, fast_policy, run_tasks, serve, x_dataset, x_id, x_tweet
+from tests.support.inputs import BRANDS_YAML
+from tests.support.platforms import TOKEN, UTC, FakeX, fast_policy, run_tasks, serve, x_dataset, x_id, x_tweet
 
 SPRITE_QUERY = "(Sprite OR Спрайт OR @Sprite OR #Sprite) -is:retweet"
 

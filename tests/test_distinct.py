@@ -156,13 +156,13 @@ def test_bulk_and_one_by_one_sketching_agree():
 
 
 def test_metrics_flag_estimated_author_counts(tmp_path_factory):
-    from tests.test_metrics import UTC, _compute, bm
+    from tests.support.metric_rows import UTC, bm, compute_metrics
 
     day = datetime.datetime(2026, 9, 7, 12, tzinfo=UTC)
     # Sprite: 3,000 distinct authors on one day (estimated), Fanta: 3 authors, one of them twice (exact).
     rows = [bm(f"s{i}", "sprite", day, author=f"user{i}") for i in range(3_000)]
     rows += [bm(f"f{i}", "fanta", day, author=a) for i, a in enumerate(("x", "y", "z", "x", None))]
-    got = _compute(tmp_path_factory, "distinct", {"brand_mentions": rows, "mention_dates": [day.date()]})
+    got = compute_metrics(tmp_path_factory, "distinct", {"brand_mentions": rows, "mention_dates": [day.date()]})
     sprite = got[("sprite", "day", "2026-09-07", None, None)]
     assert sprite.mentions == 3_000 and sprite.unique_authors_estimated
     assert abs(sprite.unique_authors - 3_000) < 4 * 0.0081 * 3_000

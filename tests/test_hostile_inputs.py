@@ -27,8 +27,8 @@ from apache_beam.io.filesystem import FileMetadata
 from connectors.files import InvalidRecord, iter_csv, iter_jsonl, iter_parquet, open_decompressed, parse_mention
 from pipelines.run import run
 from schemas import Mention
-from tests.conftest import BRANDS_YAML
-from tests.fakes import FakeSentimentHandler
+from tests.support.inputs import BRANDS_YAML
+from tests.support.fake_model import FakeSentimentHandler
 from tools.build_hostile_corpus import COMMITTED, build, write
 from transforms.coders import RECORDS_CODER
 from transforms.read import DEAD, ParseFileFn

@@ -1,8 +1,9 @@
 """Windowed and incremental runs: windows, the run log, partition rewrites, metrics recomputed from mentions.
 
-Six weeks of posts (2026-08-03 .. 2026-09-13) are processed once in full and once as a
-chain of incremental runs whose windows cut weeks and months in two; every table of the
-chain must equal the full run's, row for row. The model is the lexicon double.
+Six weeks of posts (2026-08-03 .. 2026-09-13, `tests.support.inputs.write_six_weeks`) are
+processed once in full (the session's `six_weeks_run`, shared with tests/test_runners.py)
+and once as a chain of incremental runs whose windows cut weeks and months in two; every
+table of the chain must equal the full run's, row for row. The model is the lexicon double.
 """
 
 from __future__ import annotations
@@ -10,52 +11,25 @@ from __future__ import annotations
 import datetime
 import json
 import pathlib
-import random
 
-import pyarrow.dataset as ds
 import pytest
 
 from pipelines.run import main, run
 from schemas.tables import JOB_TABLES
-from tests.conftest import BAD_LINES
-from tests.fakes import FakeSentimentHandler
+from tests.support.fake_model import FakeSentimentHandler
+from tests.support.inputs import BAD_LINES, write_six_weeks
+from tests.support.outputs import rows
 from transforms.incremental import RunWindow, plan_window, previous_period_start, updated_runs
 from transforms.snapshots import current_snapshot
 
-FIRST_DAY = datetime.date(2026, 8, 3)  # a Monday
-DAYS = 42
-TEXTS = [
-    "I love Sprite, great price this week", "@Sprite my order arrived broken, awful support",
-    "Спрайт или Кока-Кола? Кока-Кола лучше", "Coca-Cola delivery was bad again", "Fanta is super with ice",
-    "Coke and Fanta at the party", "Sprite discount at the store", "Koka-Kola je loš izbor, Fanta je super",
-    "nothing about drinks today", "#CocaCola the best summer drink",
-]
 # Every table of a run from files but the dead letters (a windowed run files them under its window).
 TABLES = tuple(t for t in JOB_TABLES if t != "dead_letters")
 
 
-def _records():
-    rnd = random.Random(7)
-    out = []
-    for day in range(DAYS):
-        date = FIRST_DAY + datetime.timedelta(days=day)
-        for i in range(3 + rnd.randrange(5)):
-            ts = datetime.datetime.combine(date, datetime.time(rnd.randrange(24), rnd.randrange(60)),
-                                           datetime.timezone.utc)
-            out.append({"id": f"p{day:02d}{i}", "text": rnd.choice(TEXTS), "created_at": ts.isoformat(),
-                        "platform": rnd.choice(["x", "mastodon"]), "author_id": f"u{rnd.randrange(30)}",
-                        "lang": rnd.choice(["en", "ru", None]), "likes": rnd.choice([None, 0, 3, 10]),
-                        "fetched_at": (ts + datetime.timedelta(hours=2)).isoformat()})
-    return out
-
-
 @pytest.fixture
-def posts(tmp_path) -> pathlib.Path:
-    path = tmp_path / "in" / "posts.jsonl"
-    path.parent.mkdir(parents=True)
-    lines = [json.dumps(r, ensure_ascii=False).encode() for r in _records()] + [line for line, _ in BAD_LINES[:3]]
-    path.write_bytes(b"\n".join(lines) + b"\n")
-    return path
+def posts(tmp_path) -> str:
+    """This test's own copy of the six weeks (three files): a test may change them."""
+    return write_six_weeks(tmp_path / "in")
 
 
 def _run(brands_file, posts, out, *flags, handler=None):
@@ -63,15 +37,8 @@ def _run(brands_file, posts, out, *flags, handler=None):
     return run(argv, model_handler=handler or FakeSentimentHandler())
 
 
-def _rows(out: pathlib.Path, table: str) -> list:
-    rows = ds.dataset(out / table, format="parquet", partitioning="hive").to_table().to_pylist()
-    norm = [{k: (round(v, 9) if isinstance(v, float) else str(v) if k.endswith("_date") else v)
-             for k, v in r.items()} for r in rows]
-    return sorted(norm, key=lambda r: json.dumps(r, sort_keys=True, default=str))
-
-
 def _dead(out: pathlib.Path) -> list:
-    return [{k: v for k, v in r.items() if k != "time"} for r in _rows(out, "dead_letters")]  # when rejected
+    return rows(out, "dead_letters")  # without the time each was rejected
 
 
 def _files(out: pathlib.Path) -> dict:
@@ -80,9 +47,9 @@ def _files(out: pathlib.Path) -> dict:
     return {str(p.relative_to(snapshot)): p.stat().st_mtime_ns for p in snapshot.rglob("*.parquet")}
 
 
-def test_a_chain_of_incremental_runs_equals_one_full_run(brands_file, posts, tmp_path, capsys):
-    full, chain = tmp_path / "full", tmp_path / "chain"
-    _run(brands_file, posts, full)
+def test_a_chain_of_incremental_runs_equals_one_full_run(six_weeks_run, tmp_path, capsys):
+    brands_file, posts, full = six_weeks_run
+    chain = tmp_path / "chain"
     # Windows that cut a week (Aug 17-23) and a month (August) between runs.
     _run(brands_file, posts, chain, "--incremental", "--window_start", "2026-08-03", "--window_end", "2026-08-20")
     _run(brands_file, posts, chain, "--incremental", "--window_end", "2026-09-02")
@@ -92,10 +59,10 @@ def test_a_chain_of_incremental_runs_equals_one_full_run(brands_file, posts, tmp
     _run(brands_file, posts, chain, "--incremental", "--window_end", "2026-09-14")
 
     for table in TABLES:
-        assert _rows(chain, table) == _rows(full, table), table
+        assert rows(chain, table) == rows(full, table), table
     # The week and the month that span runs count every mention of them, not the last run's.
-    metrics = [r for r in _rows(chain, "metrics") if r["brand_id"] == "sprite" and r["platform"] is None]
-    mentions = _rows(chain, "brand_mentions")
+    metrics = [r for r in rows(chain, "metrics") if r["brand_id"] == "sprite" and r["platform"] is None]
+    mentions = rows(chain, "brand_mentions")
     for period, start, end in (("week", "2026-08-17", "2026-08-24"), ("month", "2026-08-01", "2026-09-01")):
         (row,) = [r for r in metrics if r["period"] == period and str(r["period_start"]) == start]
         assert row["mentions"] == sum(1 for m in mentions if m["brand_id"] == "sprite"
@@ -119,23 +86,24 @@ def test_rerunning_a_window_rewrites_its_partitions_and_nothing_else(brands_file
     _run(brands_file, posts, out, "--window_start", "2026-08-03", "--window_end", "2026-08-10")
     _run(brands_file, posts, out, "--window_start", "2026-08-10", "--window_end", "2026-08-17")
     first_week = {k: v for k, v in _files(out).items() if "brand_mentions" in k and "2026-08-0" in k}
-    mentions, dead = _rows(out, "brand_mentions"), _dead(out)
-    assert len(dead) == 3  # two windows read the same bad lines: each is kept once
+    mentions, dead = rows(out, "brand_mentions"), _dead(out)
+    assert len(dead) == len(BAD_LINES)  # two windows read the same bad lines: each is kept once
 
     _run(brands_file, posts, out, "--window_start", "2026-08-10", "--window_end", "2026-08-17")
-    assert _rows(out, "brand_mentions") == mentions  # replaced, not appended
+    assert rows(out, "brand_mentions") == mentions  # replaced, not appended
     assert _dead(out) == dead
     assert {k: v for k, v in _files(out).items() if k in first_week} == first_week  # other days untouched
 
     # The input loses Aug 12: its partition goes when the window is rerun, the other days stay.
-    kept = [line for line in posts.read_bytes().splitlines() if b'"created_at": "2026-08-12' not in line]
-    posts.write_bytes(b"\n".join(kept) + b"\n")
+    for path in pathlib.Path(posts).parent.glob("*.jsonl"):
+        kept = [line for line in path.read_bytes().splitlines() if b'"created_at": "2026-08-12' not in line]
+        path.write_bytes(b"\n".join(kept) + b"\n")
     _run(brands_file, posts, out, "--window_start", "2026-08-10", "--window_end", "2026-08-17")
     days = sorted(p.name for p in (out / "brand_mentions").iterdir())
     assert "created_date=2026-08-12" not in days and "created_date=2026-08-11" in days
     assert "created_date=2026-08-05" in days
-    week = [r for r in _rows(out, "metrics") if r["period"] == "week" and r["platform"] is None]
-    recount = _rows(out, "brand_mentions")
+    week = [r for r in rows(out, "metrics") if r["period"] == "week" and r["platform"] is None]
+    recount = rows(out, "brand_mentions")
     for row in week:
         start = datetime.date.fromisoformat(str(row["period_start"]))
         assert row["mentions"] == sum(

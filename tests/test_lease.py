@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from tests import fake_job
-from tests.test_commit import consistent, debris
+from tests.support import fake_job
+from tests.support.outputs import consistent, debris
 from transforms.lease import LeaseHeld, acquire, lease_path, read_lease, release
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -45,10 +45,11 @@ def test_a_half_written_lease_is_stale(tmp_path):
 
 def _job(brands_file, inputs, out, *extra):
     argv = ["--config", str(brands_file), "--input", str(inputs), "--output_dir", str(out)] + list(extra)
-    return subprocess.Popen([sys.executable, "-m", "tests.fake_job"] + argv, cwd=ROOT, stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-m", "tests.support.fake_job"] + argv, cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow  # jobs in new processes; waits out a lease
 def test_two_runs_started_at_once_one_runs_and_the_other_exits_2_naming_it(brands_file, mixed_jsonl, tmp_path):
     out = tmp_path / "out"
     jobs = [_job(brands_file, mixed_jsonl, out), _job(brands_file, mixed_jsonl, out)]
@@ -63,11 +64,12 @@ def test_two_runs_started_at_once_one_runs_and_the_other_exits_2_naming_it(brand
     assert manifest["run_id"] in winner[1] and debris(out) == []
 
 
+@pytest.mark.slow  # jobs in new processes; waits out a lease
 def test_a_killed_runs_lease_holds_until_it_expires_then_the_next_run_takes_over(brands_file, mixed_jsonl,
                                                                                  tmp_path, capsys):
     out = tmp_path / "out"
     argv = ["--config", str(brands_file), "--input", str(mixed_jsonl), "--output_dir", str(out)]
-    killed = _job(brands_file, mixed_jsonl, out, "--lease_minutes", "0.5")
+    killed = _job(brands_file, mixed_jsonl, out, "--lease_minutes", "0.25")
     deadline = time.monotonic() + 300
     while (read_lease(str(out)) or {}).get("pid") != killed.pid and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -75,7 +77,7 @@ def test_a_killed_runs_lease_holds_until_it_expires_then_the_next_run_takes_over
     killed.wait(timeout=60)
     held = read_lease(str(out))
     assert held["pid"] == killed.pid
-    # Before its expiry (30 s after it started) the killed run still holds the directory.
+    # Before its expiry (15 s after it took the lease, a moment ago) the killed run still holds the directory.
     assert fake_job.main(argv) == 2
     assert f"run {held['run_id']} (host " in capsys.readouterr().err
     expires = datetime.datetime.fromisoformat(held["expires_at"])

@@ -7,7 +7,7 @@ import json
 import pyarrow.dataset as ds
 
 from pipelines.run import run
-from tests.fakes import FakeSentimentHandler
+from tests.support.fake_model import FakeSentimentHandler
 
 BRANDS = """\
 brands:

@@ -4,43 +4,14 @@ from __future__ import annotations
 
 import datetime
 import math
-import pickle
 
-import apache_beam as beam
 import pytest
-from apache_beam.testing.test_pipeline import TestPipeline
-from apache_beam.testing.util import assert_that
 
-from schemas import BrandMention, Mention
-from schemas.config import parse_config
+from schemas import Mention
 from schemas.records import METRIC_CHANGE_RATES, AccountSnapshot, BrandReply
-from transforms.metrics import (ComputeMetrics, add_changes, days_in_run, histogram_median, next_period_start,
-                                period_start, period_starts, ratio, response_bucket)
-
-UTC = datetime.timezone.utc
-CONFIG = parse_config({"brands": [
-    {"id": "sprite", "names": ["Sprite"], "handles": ["Sprite", "SpriteHelp"], "competitors": ["cocacola"]},
-    {"id": "cocacola", "names": ["Coca-Cola"], "handles": ["CocaCola"], "competitors": ["sprite"]},
-    {"id": "fanta", "names": ["Fanta"]},  # no competitive set
-]})
-
-
-def at(day, hour=12, minute=0, second=0, month=9, year=2026):
-    return datetime.datetime(year, month, day, hour, minute, second, tzinfo=UTC)
-
-
-def bm(mid, brand, ts, platform="x", kind="untagged", sentiment="neutral", author=None, followers=None,
-       likes=None, reposts=None, replies=None, quotes=None, impressions=None, lang=None, is_repost=None,
-       topics=(), text="t"):
-    probs = {"negative": (0.8, 0.1, 0.1), "neutral": (0.1, 0.8, 0.1), "positive": (0.1, 0.1, 0.8)}[sentiment]
-    return BrandMention(
-        mention_id=mid, platform=platform, created_at=ts, text=text, lang=lang, brand_id=brand, match_kind=kind,
-        matched_term="x", matched_rule="names", sentiment=sentiment, p_negative=probs[0], p_neutral=probs[1],
-        p_positive=probs[2], model_id="m", url=None, author_id=author, author_handle=None,
-        author_followers=followers, is_repost=is_repost, repost_of=None, is_reply=None, reply_to=None,
-        is_quote=None, quote_of=None, conversation_id=None, likes=likes, reposts=reposts, replies=replies,
-        quotes=quotes, impressions=impressions, bookmarks=None, fetched_at=None, connector="file", query=None,
-        topics=list(topics), topic_scores={t: 0.9 for t in topics})
+from tests.support.metric_rows import UTC, at, bm, compute_metrics
+from transforms.metrics import (add_changes, days_in_run, histogram_median, next_period_start, period_start,
+                                period_starts, ratio, response_bucket)
 
 
 def post(pid, ts, handle, reply_to=None, platform="x"):
@@ -63,52 +34,6 @@ def snapshot(handle, ts, followers, brand="sprite"):
                            following=None, posts=None, fetched_at=ts)
 
 
-def _dump(rows, path):
-    with open(path, "wb") as fh:
-        pickle.dump(rows, fh)
-
-
-def _compute(tmp_path_factory, name, inputs):
-    """Runs ComputeMetrics on Create()d inputs.
-
-    Returns:
-        {(brand, period, start, platform, lang): row}: Metric rows (lang None) and LangMetric rows (platform None).
-    """
-    path = str(tmp_path_factory.mktemp(name) / "rows.pkl")
-    with TestPipeline() as p:
-        pcolls = {key: p | f"Create_{key}" >> beam.Create(values) for key, values in inputs.items()}
-        out = pcolls | ComputeMetrics(CONFIG)
-        rows = (out["metrics"], out["lang_metrics"]) | beam.Flatten()
-        # Every row is valid per the schema's own rules: rates in range, counts consistent.
-        assert_that(out["metrics"], _all_rows_consistent, label="MetricsConsistent")
-        assert_that(out["lang_metrics"], _all_rows_consistent, label="LangMetricsConsistent")
-        _ = rows | beam.combiners.ToList() | beam.Map(_dump, path)
-    with open(path, "rb") as fh:
-        got = pickle.load(fh)
-    assert {type(m).__name__ for m in got} == {"Metric", "LangMetric"}
-    return {(m.brand_id, m.period, m.period_start.isoformat(), getattr(m, "platform", None),
-             getattr(m, "lang", None)): m for m in got}
-
-
-def _all_rows_consistent(rows):
-    assert rows
-    for m in rows:
-        assert m.tagged_mentions + m.untagged_mentions == m.mentions
-        assert m.negative_mentions + m.neutral_mentions + m.positive_mentions == m.mentions
-        for rate in (m.negative_rate, m.neutral_rate, m.positive_rate, m.untagged_share, m.share_of_voice,
-                     m.engagement_share_of_voice, m.sentiment_share_of_voice, m.negative_reply_rate):
-            assert rate is None or 0.0 <= rate <= 1.0
-        assert m.net_sentiment is None or -1.0 <= m.net_sentiment <= 1.0
-        assert (m.service_negative_mentions is None) == (m.answered_negative_mentions is None)
-        assert m.answered_negative_mentions is None or m.answered_negative_mentions <= m.service_negative_mentions
-        for n, total in ((m.impression_reporting_mentions, m.engagement_reporting_mentions),
-                         (m.follower_reporting_mentions, m.engagement_reporting_mentions),
-                         (m.like_reporting_mentions, m.mentions), (m.reply_reporting_mentions, m.mentions),
-                         (m.amplification_reporting_mentions, m.mentions)):
-            assert 0 <= n <= total
-        assert 1 <= m.days_in_run <= 92
-
-
 # ---- fixture A: the first issue's cases (midnight UTC, zero denominators, no competitors) ----------
 
 ROWS = [
@@ -128,7 +53,7 @@ ROWS = [
 @pytest.fixture(scope="module")
 def metrics(tmp_path_factory):
     dates = [r.created_at.date() for r in ROWS] + [datetime.date(2026, 9, 9)]
-    got = _compute(tmp_path_factory, "metrics", {"brand_mentions": ROWS, "mention_dates": dates})
+    got = compute_metrics(tmp_path_factory, "metrics", {"brand_mentions": ROWS, "mention_dates": dates})
     # The first issue's tests address rows by (brand, period, start, platform): the all-language rows.
     return {k[:4]: m for k, m in got.items() if k[4] is None} | {("lang",) + k: m for k, m in got.items()
                                                                    if k[4] is not None}
@@ -267,7 +192,7 @@ B_SNAPSHOTS = [
 @pytest.fixture(scope="module")
 def rates(tmp_path_factory):
     dates = [datetime.date(2026, 9, 13), datetime.date(2026, 9, 21)]
-    return _compute(tmp_path_factory, "rates", {
+    return compute_metrics(tmp_path_factory, "rates", {
         "brand_mentions": B_ROWS, "mention_dates": dates, "posts": B_POSTS, "brand_replies": B_REPLIES,
         "account_snapshots": B_SNAPSHOTS})
 
@@ -388,7 +313,7 @@ C_ROWS = [
 @pytest.fixture(scope="module")
 def year_end(tmp_path_factory):
     dates = [datetime.date(2026, 12, 27), datetime.date(2027, 1, 5)]
-    got = _compute(tmp_path_factory, "year_end", {"brand_mentions": C_ROWS, "mention_dates": dates})
+    got = compute_metrics(tmp_path_factory, "year_end", {"brand_mentions": C_ROWS, "mention_dates": dates})
     return {k[1:3]: m for k, m in got.items() if k[0] == "fanta" and k[3] is None and k[4] is None}
 
 

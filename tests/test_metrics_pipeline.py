@@ -19,102 +19,20 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
+import connectors.base
+import connectors.x
 from pipelines.run import run
 from schemas.tables import TABLES
-from tests.fake_platforms import TOKEN, UTC, FakeX, serve, x_dataset
-from tests.fakes import FakeSentimentHandler
-
-BRANDS_YAML = """\
-brands:
-  - id: sprite
-    names: [Sprite, Спрайт]
-    handles: [Sprite]
-    competitors: [cocacola]
-  - id: cocacola
-    names: [Coca-Cola, Кока-Кола]
-    handles: [CocaCola]
-    competitors: [sprite]
-  - id: fanta
-    names: [Fanta]
-alerts:
-  periods: [day, week]
-  z_threshold: 3.5
-  min_negative_mentions: 10
-"""
-START = datetime.datetime(2026, 9, 1, tzinfo=UTC)  # a Tuesday
-SPIKE = datetime.date(2026, 9, 29)
-_DAILY = [  # (brand, text, platform, lang): posted every day
-    ("sprite", "I love Sprite, great taste", "x", "en"),
-    ("sprite", "Sprite at the shop today", "mastodon", "en"),
-    ("sprite", "Спрайт купил сегодня", "x", "ru"),
-    ("cocacola", "Coca-Cola is the best", "x", "en"),
-    ("cocacola", "Coca-Cola with pizza", "reddit", None),
-    ("cocacola", "Кока-Кола отлично", "x", "ru"),
-    ("fanta", "Fanta orange, super", "x", "hr"),
-]
-_ODD_DAYS = [
-    ("sprite", "Sprite price is bad lately", "x", "en"),  # negative, price_promotion
-    ("cocacola", "Coca-Cola delivery was awful", "x", "en"),  # negative, purchase_delivery
-    ("cocacola", "Coca-Cola or Sprite? both fine", "mastodon", "en"),
-]
-_OUTPUT: dict = {}
-
-
-def records():
-    """The generated input, in the file connector's format."""
-    out, n = [], 0
-
-    def add(ts, text, platform, lang, **extra):
-        nonlocal n
-        n += 1
-        rec = {"id": f"p{n}", "text": text, "created_at": ts.isoformat().replace("+00:00", "Z"),
-               "platform": platform, "author_id": f"u{n % 17}", "author_handle": f"user{n % 17}"}
-        if lang:
-            rec["lang"] = lang
-        if platform == "x":
-            rec.update(likes=n % 7, reposts=n % 3, replies=n % 2, quotes=0, impressions=100 + n % 50,
-                       author_followers=1000 + n)
-        elif platform == "mastodon":
-            rec.update(likes=n % 5, reposts=1, replies=0)
-        rec.update(extra)
-        out.append(rec)
-        return rec["id"]
-
-    for day in range(35):
-        base = START + datetime.timedelta(days=day, hours=9)
-        for i, (brand, text, platform, lang) in enumerate(_DAILY + (_ODD_DAYS if day % 2 else [])):
-            add(base + datetime.timedelta(minutes=7 * i), text, platform, lang)
-        if base.date() == SPIKE:
-            for k in range(25):
-                pid = add(base + datetime.timedelta(hours=2, minutes=k), f"@Sprite my order arrived broken, awful {k}",
-                          "x", "en")
-                if k % 5 == 0:  # the brand account answers every fifth complaint, 45 minutes later
-                    add(base + datetime.timedelta(hours=2, minutes=45 + k), "@user4 so sorry, please DM us", "x",
-                        "en", author_handle="Sprite", author_id="brand-sprite", is_reply=True, reply_to=pid)
-    # Midnight UTC: the last second of Sunday the 6th, and 00:30 on the 7th in UTC+1 (still the 6th in UTC).
-    add(datetime.datetime(2026, 9, 6, 23, 59, 59, tzinfo=UTC), "Sprite at midnight", "x", "en")
-    out.append({"id": "tz", "text": "Sprite in Belgrade", "created_at": "2026-09-07T00:30:00+01:00",
-                "platform": "x", "lang": "sr"})
-    return out
-
-
-def job_output(tmp_path_factory) -> pathlib.Path:
-    """Runs the job once per test session (shared with tests/test_report.py)."""
-    if "out" not in _OUTPUT:
-        root = tmp_path_factory.mktemp("metrics_job")
-        (root / "brands.yaml").write_text(BRANDS_YAML, encoding="utf-8")
-        (root / "posts.jsonl").write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records()),
-                                          encoding="utf-8")
-        out = root / "out"
-        run(["--config", str(root / "brands.yaml"), "--input", str(root / "posts.jsonl"), "--output_dir", str(out)],
-            model_handler=FakeSentimentHandler())
-        _OUTPUT["out"] = out
-    return _OUTPUT["out"]
-
+from tests.support.clock import freeze
+from tests.support.fake_model import FakeSentimentHandler
+from tests.support.inputs import METRICS_BRANDS_YAML as BRANDS_YAML
+from tests.support.inputs import SPIKE
+from tests.support.platforms import TOKEN, UTC, FakeX, serve, x_dataset
 
 @pytest.fixture(scope="module")
-def out(tmp_path_factory):
-    return job_output(tmp_path_factory)
+def out(metrics_job):
+    """The job's outputs on `tests.support.inputs.metrics_posts()` (the session's run, shared with test_report)."""
+    return metrics_job
 
 
 def _df(out, table):
@@ -231,10 +149,17 @@ def test_docs_pandas_examples_run_on_the_outputs(out, monkeypatch):
 
 # ---- with the X connector: the brand's replies and account snapshots from the platform --------
 
+# A fixed instant: the posts, the fetch window and the account snapshot's time all lie on 2026-09-10, whatever the
+# day the test runs (the connector's clock is frozen there; full-archive search reaches back to it).
+FETCHED_AT = datetime.datetime(2026, 9, 10, 18, 0, tzinfo=UTC)
+
+
 @pytest.fixture
 def x_fake(monkeypatch):
     monkeypatch.setenv("X_BEARER_TOKEN", TOKEN)
-    tweets, users = x_dataset(datetime.datetime.now(UTC))
+    for module in (connectors.base, connectors.x):  # the posts' fetch time and the snapshot's, and the bounds
+        freeze(monkeypatch, module, FETCHED_AT)
+    tweets, users = x_dataset(FETCHED_AT)
     with serve(FakeX(tweets, users)) as fake:
         yield fake
 
@@ -243,10 +168,12 @@ def test_x_connector_replies_and_snapshots_feed_service_and_audience(tmp_path, x
     (tmp_path / "brands.yaml").write_text(BRANDS_YAML, encoding="utf-8")
     out = tmp_path / "out"
     run(["--config", str(tmp_path / "brands.yaml"), "--output_dir", str(out), "--source", "x", "--x_base_url",
-         x_fake.url, "--http_timeout", "2", "--http_max_attempts", "2"], model_handler=FakeSentimentHandler())
+         x_fake.url, "--x_search", "all", "--start_time", "2026-09-10T00:00:00Z", "--end_time",
+         "2026-09-10T20:00:00Z", "--http_timeout", "2", "--http_max_attempts", "2"], model_handler=FakeSentimentHandler())
     mentions = _df(out, "brand_mentions")
     complaint = next(t for t in x_fake.tweets if t["text"].startswith("@Sprite your can"))
     day = datetime.datetime.fromisoformat(complaint["created_at"].replace("Z", "+00:00")).date()
+    assert day == FETCHED_AT.date()
     sprite_x = mentions[(mentions["brand_id"] == "sprite") & (mentions["platform"] == "x")
                         & (mentions["sentiment"] == "negative") & ~mentions["is_repost"].fillna(False).astype(bool)
                         & (mentions["created_at"].dt.date == day)]
@@ -255,10 +182,11 @@ def test_x_connector_replies_and_snapshots_feed_service_and_audience(tmp_path, x
                   & (metrics["platform"] == "x")].iloc[0]
     assert row["service_negative_mentions"] == len(sprite_x) and row["answered_negative_mentions"] == 1
     assert row["median_response_minutes"] == pytest.approx(20, rel=0.01)  # the first of its two replies
-    today = datetime.datetime.now(UTC).date()
-    snap = metrics[(metrics["period"] == "day") & (metrics["period_start"] == today) & (metrics["brand_id"] == "sprite")
-                   & metrics["platform"].isna()]
-    if len(snap):  # the snapshot's day is inside the run's range unless the run crossed midnight
-        assert snap.iloc[0]["account_followers"] == 250_000 and pd.isna(snap.iloc[0]["follower_growth_rate"])
+    (snapshot,) = _df(out, "account_snapshots").query("handle == 'Sprite'")["fetched_at"]
+    assert snapshot == FETCHED_AT
+    snap = metrics[(metrics["period"] == "day") & (metrics["period_start"] == FETCHED_AT.date())
+                   & (metrics["brand_id"] == "sprite") & metrics["platform"].isna()]
+    assert len(snap) == 1
+    assert snap.iloc[0]["account_followers"] == 250_000 and pd.isna(snap.iloc[0]["follower_growth_rate"])
     coke = metrics[(metrics["brand_id"] == "cocacola") & (metrics["platform"] == "x")]
     assert (coke["service_negative_mentions"].dropna() >= 0).all() and coke["service_negative_mentions"].notna().any()

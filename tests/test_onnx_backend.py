@@ -26,8 +26,8 @@ from models.topics import OTHER, Topic
 from pipelines.options import validate
 from pipelines.run import run
 from schemas.config import ConfigError
-from tests.fakes import FakeSentimentHandler
-from tests.test_models import save_tiny_hf_model
+from tests.support.fake_model import FakeSentimentHandler
+from tests.support.tiny_model import save_tiny_hf_model
 from transforms.progress import POSTS_MATCHED, POSTS_READ, POSTS_SCORED, PROGRESS, TEXTS_SCORED, Progress
 
 TEXTS = ["the delivery was late and the box broken", "great price, love it", "price", "support refund",

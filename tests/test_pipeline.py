@@ -1,13 +1,17 @@
 """The whole job, run for real on small files, with its Parquet outputs read back.
 
-The sentiment model here is the fast lexicon double from `tests/fakes.py`; the
-real model runs through the same job in `test_pipeline_e2e.py`.
+One run on the mixed input (the session's `mixed_run`, tests/conftest.py) is shared by
+the tests that only read its outputs; a test that reruns into an output directory works
+on its own copy. The
+sentiment model here is the fast lexicon double of `tests/support/fake_model.py`; the
+real model runs through the same job in `tests/test_real_model_e2e.py`.
 """
 
 from __future__ import annotations
 
 import json
 import pathlib
+import shutil
 
 import duckdb
 import fastparquet
@@ -18,8 +22,8 @@ import pytest
 
 from pipelines.run import main, run
 from schemas import BRAND_MENTION_SCHEMA, DEAD_LETTER_SCHEMA, METRIC_SCHEMA
-from tests.conftest import BAD_LINES, GOOD_RECORDS
-from tests.fakes import FakeSentimentHandler
+from tests.support.fake_model import FakeSentimentHandler
+from tests.support.inputs import BAD_LINES, GOOD_RECORDS
 
 
 def _run(brands_file, inputs, out, handler=None, extra=()):
@@ -34,9 +38,8 @@ def _table(out: pathlib.Path, name: str) -> pa.Table:
     return ds.dataset(out / name, format="parquet", partitioning="hive").to_table()
 
 
-def test_counts_add_up_and_every_bad_record_is_a_dead_letter(brands_file, mixed_jsonl, tmp_path):
-    out = tmp_path / "out"
-    manifest = _run(brands_file, [mixed_jsonl], out)
+def test_counts_add_up_and_every_bad_record_is_a_dead_letter(mixed_run):
+    _brands, mixed_jsonl, out, manifest = mixed_run
     counts = manifest["counts"]
 
     records_in = len(GOOD_RECORDS) + 1 + len(BAD_LINES)  # +1 duplicate; the blank line is not a record
@@ -60,9 +63,8 @@ def test_counts_add_up_and_every_bad_record_is_a_dead_letter(brands_file, mixed_
     assert records_in == len(matched_ids) + counts["mentions_unmatched"] + 1 + len(dead)
 
 
-def test_brand_mentions_rows(brands_file, mixed_jsonl, tmp_path):
-    out = tmp_path / "out"
-    _run(brands_file, [mixed_jsonl], out)
+def test_brand_mentions_rows(mixed_run):
+    out = mixed_run[2]
     rows = {(r["mention_id"], r["brand_id"]): r for r in _table(out, "brand_mentions").to_pylist()}
     assert set(rows) == {("g1", "sprite"), ("g2", "sprite"), ("g3", "sprite"), ("g3", "cocacola"),
                          ("g5", "cocacola"), ("g5", "fanta")}
@@ -86,9 +88,8 @@ def test_brand_mentions_rows(brands_file, mixed_jsonl, tmp_path):
         assert r["model_id"] == "fake-lexicon-v1"
 
 
-def test_outputs_are_hive_partitioned_and_match_the_schemas(brands_file, mixed_jsonl, tmp_path):
-    out = tmp_path / "out"
-    _run(brands_file, [mixed_jsonl], out)
+def test_outputs_are_hive_partitioned_and_match_the_schemas(mixed_run):
+    out = mixed_run[2]
     assert sorted(p.name for p in (out / "metrics").iterdir()) == ["period=day", "period=month", "period=quarter",
                                                                  "period=week"]
     assert {p.name for p in (out / "brand_mentions").iterdir()} == {
@@ -105,9 +106,8 @@ def test_outputs_are_hive_partitioned_and_match_the_schemas(brands_file, mixed_j
         assert len(list(part.glob("*.parquet"))) == 1
 
 
-def test_readable_by_pyarrow_fastparquet_pandas_and_duckdb(brands_file, mixed_jsonl, tmp_path):
-    out = tmp_path / "out"
-    _run(brands_file, [mixed_jsonl], out)
+def test_readable_by_pyarrow_fastparquet_pandas_and_duckdb(mixed_run):
+    out = mixed_run[2]
     n = _table(out, "brand_mentions").num_rows
     assert n == 6
 
@@ -128,9 +128,10 @@ def test_readable_by_pyarrow_fastparquet_pandas_and_duckdb(brands_file, mixed_js
     assert got == [("cocacola", 2), ("fanta", 1), ("sprite", 3)]
 
 
-def test_rerun_replaces_outputs_instead_of_duplicating(brands_file, mixed_jsonl, tmp_path):
+def test_rerun_replaces_outputs_instead_of_duplicating(mixed_run, tmp_path):
+    brands_file, mixed_jsonl, first_run, _manifest = mixed_run
     out = tmp_path / "out"
-    _run(brands_file, [mixed_jsonl], out)
+    shutil.copytree(first_run, out, symlinks=True)  # the first run's outputs, as it left them (relative links)
     first = sorted(map(str, _table(out, "brand_mentions").column("mention_id").to_pylist()))
     metrics_first = _table(out, "metrics").num_rows
     _run(brands_file, [mixed_jsonl], out)
@@ -139,8 +140,10 @@ def test_rerun_replaces_outputs_instead_of_duplicating(brands_file, mixed_jsonl,
     assert not (out / "_staging").exists() or not any((out / "_staging").iterdir())
 
 
-def test_csv_and_parquet_inputs_give_the_same_rows_as_jsonl(brands_file, tmp_path):
+def test_csv_and_parquet_inputs_give_the_same_rows_as_jsonl(mixed_run, tmp_path):
     import csv
+
+    brands_file, _inputs, out_jsonl, _manifest = mixed_run  # the good records in JSON Lines, among bad lines
 
     fields = sorted({k for r in GOOD_RECORDS for k in r})
     csv_path = tmp_path / "in" / "posts.csv"
@@ -153,13 +156,9 @@ def test_csv_and_parquet_inputs_give_the_same_rows_as_jsonl(brands_file, tmp_pat
     pq_path = tmp_path / "in" / "posts.parquet"
     # Every row carries every column, as an export would (from_pylist infers from row 0).
     pq.write_table(pa.Table.from_pylist([{k: r.get(k) for k in fields} for r in GOOD_RECORDS[3:]]), pq_path)
-    jsonl_path = tmp_path / "jsonl" / "posts.jsonl"
-    jsonl_path.parent.mkdir()
-    jsonl_path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in GOOD_RECORDS), encoding="utf-8")
 
-    out_mixed, out_jsonl = tmp_path / "a", tmp_path / "b"
+    out_mixed = tmp_path / "a"
     _run(brands_file, [tmp_path / "in" / "*"], out_mixed)
-    _run(brands_file, [jsonl_path], out_jsonl)
     cols = ["mention_id", "brand_id", "match_kind", "created_at", "likes", "impressions", "sentiment"]
     a = _table(out_mixed, "brand_mentions").select(cols).sort_by([("mention_id", "ascending"), ("brand_id", "ascending")])
     b = _table(out_jsonl, "brand_mentions").select(cols).sort_by([("mention_id", "ascending"), ("brand_id", "ascending")])

@@ -11,12 +11,12 @@ import pytest
 from PIL import Image
 
 from report.html_report import SECTIONS, main, render
-from tests.test_metrics_pipeline import job_output
 
 
 @pytest.fixture(scope="module")
-def out(tmp_path_factory):
-    return job_output(tmp_path_factory)
+def out(metrics_job):
+    """The job's outputs on the metrics tests' five weeks (the session's `metrics_job` run, read only)."""
+    return metrics_job
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ from report import html_report as report, queue_export
 from pipelines.run import main, run
 from schemas.config import ConfigError, parse_config
 from schemas.records import BrandMention
-from tests.fakes import FakeSentimentHandler
+from tests.support.fake_model import FakeSentimentHandler
 from transforms.response_queue import as_of_time, is_question, priority, queue_recompute_from, queue_rules, reasons
 
 UTC = datetime.timezone.utc

@@ -109,7 +109,14 @@ def test_load_config_reports_yaml_errors(tmp_path):
 
 def test_bundled_config_is_valid():
     cfg = load_config("brands.yaml")
-    assert len(cfg.brands) >= 4 and all(cfg.competitive_set(b) or True for b in cfg.brand_ids())
+    ids = cfg.brand_ids()
+    assert len(ids) >= 4
+    # The competitive sets name known brands and agree: a brand's competitors name it back, so that
+    # share of voice is computed over the same brands from each side.
+    sets = {b: set(cfg.competitive_set(b)) for b in ids if cfg.competitive_set(b)}
+    assert len(sets) >= 2
+    assert all(b in brands and brands <= set(ids) for b, brands in sets.items()), sets
+    assert all(sets.get(c) == brands for brands in sets.values() for c in brands), sets
 
 
 def test_data_dictionary_page_is_current():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import shutil
 
 import apache_beam as beam
 import pyarrow.dataset as ds
@@ -12,7 +13,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 
 from pipelines.run import run
 from schemas import DEAD_LETTER_SCHEMA, DeadLetter
-from tests.fakes import FakeSentimentHandler
+from tests.support.fake_model import FakeSentimentHandler
 from transforms.sinks import WriteParquetTable, _CompactFn, _cleanup, _WriteBundleFn
 
 T0 = datetime.datetime(2026, 9, 7, tzinfo=datetime.timezone.utc)
@@ -108,10 +109,11 @@ class _BrokenModel(FakeSentimentHandler):
         raise RuntimeError("model store unreachable")
 
 
-def test_failed_run_leaves_previous_outputs_intact(brands_file, mixed_jsonl, tmp_path):
+def test_failed_run_leaves_previous_outputs_intact(mixed_run, tmp_path):
+    brands_file, mixed_jsonl, previous, _manifest = mixed_run
     out = tmp_path / "out"
+    shutil.copytree(previous, out, symlinks=True)  # a previous run's committed outputs
     argv = ["--config", str(brands_file), "--input", str(mixed_jsonl), "--output_dir", str(out)]
-    run(argv, model_handler=FakeSentimentHandler())
     before = sorted(str(p.relative_to(out)) for p in out.rglob("*.parquet"))
     manifest = (out / "manifest.json").read_text()
     with pytest.raises(Exception, match="model store unreachable"):

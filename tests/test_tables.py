@@ -8,7 +8,6 @@ a real run of the job writes, commits and lists in its manifest.
 from __future__ import annotations
 
 import datetime
-import json
 import pathlib
 import typing
 
@@ -16,11 +15,9 @@ import pyarrow.parquet as pq
 import pytest
 
 import pipelines.run
-from pipelines.run import run
 from schemas import docs
 from schemas.fields import TIMESTAMP
 from schemas.tables import FETCH_TABLES, JOB_TABLES, TABLES, run_tables
-from tests.fakes import FakeSentimentHandler
 
 UTC = datetime.timezone.utc
 
@@ -72,11 +69,8 @@ def test_the_data_dictionary_documents_every_declared_table_in_order():
     assert committed == docs.page() and committed.endswith(rendered)
 
 
-def test_a_run_writes_every_job_table_as_declared(brands_file, mixed_jsonl, tmp_path):
-    out = tmp_path / "out"
-    run(["--config", str(brands_file), "--input", str(mixed_jsonl), "--output_dir", str(out)],
-        model_handler=FakeSentimentHandler())
-    manifest = json.loads((out / "manifest.json").read_text())
+def test_a_run_writes_every_job_table_as_declared(mixed_run):
+    _brands, _inputs, out, manifest = mixed_run
     assert sorted(manifest["tables"]) == sorted(JOB_TABLES)  # the commit stage writes the manifest's keys sorted
     assert sorted(p.name for p in out.iterdir() if p.is_dir() and not p.name.startswith("_")) == sorted(JOB_TABLES)
     for name in JOB_TABLES:

@@ -92,7 +92,7 @@ def _child(args) -> None:
 
     handler = None
     if args.model == "fake":
-        from tests.fakes import FakeSentimentHandler
+        from tests.support.fake_model import FakeSentimentHandler
 
         class BatchedFake(FakeSentimentHandler):
             def batch_elements_kwargs(self):

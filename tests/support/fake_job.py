@@ -1,6 +1,6 @@
-"""The job's command line with the fast lexicon model (`tests/fakes.py`), for tests that run it in a subprocess.
+"""The job's command line with the lexicon double (`tests.support.fake_model`), for tests that run it in a subprocess.
 
-    python -m tests.fake_job --config brands.yaml --input 'in/*.jsonl' --output_dir out/
+    python -m tests.support.fake_job --config brands.yaml --input 'in/*.jsonl' --output_dir out/
 
 Exits like `python -m pipelines.run` (2 with the message for a misconfiguration or a held lease);
 the crash-injection tests run it with SOCIAL_LISTENING_CRASH_AT set and see it killed.
@@ -13,7 +13,7 @@ import typing
 
 from pipelines.run import run
 from schemas.config import ConfigError
-from tests.fakes import FakeSentimentHandler
+from tests.support.fake_model import FakeSentimentHandler
 
 
 def main(argv: typing.Optional[typing.Sequence[str]] = None) -> int:
