@@ -1,6 +1,6 @@
 """Chaos: every platform connector against a hostile loopback server, run after run, and the whole job on all four.
 
-The fakes (tests/fake_platforms.py) cut a body with a TCP reset, trickle one that never
+The fakes (tests/support/platforms.py) cut a body with a TCP reset, trickle one that never
 ends (or a header line that never ends), hand back a cursor already followed, answer 200 with an HTML page, echo the
 Authorization header in the reason phrase and the body, and send a gzip bomb; each
 dataset also holds poisoned posts (a lone surrogate in the text, a count beyond int64).

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from pipelines.run import main, run
 from schemas import Mention
 from schemas.config import DEFAULT_LANGUAGES, ConfigError, parse_config
-from tests.fakes import FakeSentimentHandler
+from tests.support.fake_model import FakeSentimentHandler
 from transforms import language
 from transforms.language import DetectLanguage, DetectLanguageFn, Language, LanguageDetector, check_languages, script_of
 

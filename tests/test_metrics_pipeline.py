@@ -2,7 +2,7 @@
 
 A generated input of five weeks for three brands (one without competitors), in three
 languages and platforms, with engagement counts, the brand account's own replies and a
-negative spike, goes through the job with the keyword model of `tests/fakes.py`. The
+negative spike, goes through the job with the keyword model of `tests/support/fake_model.py`. The
 example DuckDB and pandas queries of docs/outputs.md run against the outputs.
 """
 

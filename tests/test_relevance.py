@@ -1,6 +1,6 @@
 """Ambiguous brand names judged from context: config, detection, the judge, and the job's outputs.
 
-The job runs with the lexicon model (`tests/fakes.py`), which scores a post's relevance 0.1 when it
+The job runs with the lexicon model (`tests/support/fake_model.py`), which scores a post's relevance 0.1 when it
 holds a word of an everyday sense (planet, fruit, fridge, ...) and 0.9 otherwise; the real model is
 exercised on trap posts in `test_relevance_model.py`.
 """
@@ -22,8 +22,8 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from schemas import Mention
 from schemas.config import ConfigError, parse_config
-from tests.fake_job import main as fake_job_main
-from tests.fakes import FakeSentimentHandler
+from tests.support.fake_job import main as fake_job_main
+from tests.support.fake_model import FakeSentimentHandler
 from transforms.job import SCORE, JobSpec, SocialListening
 from transforms.relevance import (CASE_LOGIT, RelevanceJudge, ambiguous_brands, brand_profiles, name_case,
                                  profile_phrases)

@@ -6,7 +6,7 @@ For each size, synthetic mentions (`tools.synthetic_mentions`: realistic lengths
 reposts, 1 % duplicates; 8 JSON Lines files) are generated once into `--workdir` and the
 job runs on them in a fresh child process (`python -m pipelines.run`'s `run()` on the
 DirectRunner), with the sentiment model swapped for a cheap fake (the lexicon double of
-`tests/fakes.py`, in batches of 256), so that the numbers measure everything but the
+`tests/support/fake_model.py`, in batches of 256), so that the numbers measure everything but the
 model: reading, dedupe, matching, RunInference's plumbing, metrics, alerts and the
 Parquet sinks. Then each size again as the job's sliced run (`--chunk_posts`, default
 25,000 posts a slice; 0 skips it), and once more at `--real_model_size` with the real
