@@ -608,7 +608,7 @@ def handwritten_examples(directory: pathlib.Path, split: str) -> list[Example]:
 
 
 def subsample(rows: list[LabelledText], n: int, seed: int = SEED) -> list[LabelledText]:
-    """Keeps the rows of ``n`` distinct normalised texts drawn at random (all rows when ``n`` is 0 or more than there are)."""
+    """Keeps the rows of ``n`` distinct normalised texts drawn at random (all rows when ``n`` is 0 or too big)."""
     texts = sorted({model_text(r.text) for r in rows})
     if n <= 0 or n >= len(texts):
         return rows
