@@ -129,3 +129,22 @@ def test_failed_marked_passes_fall_back_to_the_post_and_a_failed_post_pass_is_a_
         ]), label="rows")
         assert_that(out["dead_letters"] | beam.Map(lambda d: (d.step, d.source)), equal_to([("sentiment", "x:m2")]),
                     label="dead letters")
+
+
+def test_training_examples_mark_each_target_and_keep_one_label_posts_both_ways():
+    from models.train_head import LABELS, sentiment_examples, stance_examples
+
+    stance = stance_examples([{"id": "s1", "lang": "hr", "text": "Konzum je skuplji od Lidla, ali je bliže",
+                               "targets": [{"brand": "konzum", "span": "Konzum", "label": "negative"},
+                                           {"brand": "lidl", "span": "Lidla", "label": "positive"}]}])
+    assert [(e.text, LABELS[e.label], e.task) for e in stance] == [
+        ("[[Konzum]] je skuplji od Lidla, ali je bliže", "negative", "stance"),
+        ("Konzum je skuplji od [[Lidla]], ali je bliže", "positive", "stance")]
+    one = sentiment_examples([{"id": "p1", "lang": "ru", "brand": "Озон", "label": "positive", "sarcasm": False,
+                               "text": "Заказ с Озона пришёл на день раньше, спасибо @ozon_ru"}])
+    assert [(e.text, e.task) for e in one] == [
+        ("Заказ с Озона пришёл на день раньше, спасибо @user", "post"),
+        ("Заказ с [[Озона]] пришёл на день раньше, спасибо @user", "target")]
+    with pytest.raises(ValueError):
+        stance_examples([{"id": "s2", "lang": "en", "text": "Bolt > Uber",
+                          "targets": [{"brand": "lyft", "span": "Lyft", "label": "negative"}]}])
