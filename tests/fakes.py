@@ -51,6 +51,8 @@ class _Lexicon:
 class FakeSentimentHandler(ModelHandler):
     """Scores by keywords; `fail_on` makes every batch holding that substring raise."""
 
+    reads_targets = True  # scores a marked text on the marked clause (see _target_clause)
+
     def __init__(self, fail_on: typing.Optional[str] = None):
         super().__init__()
         self._fail_on = fail_on

@@ -148,3 +148,23 @@ def test_training_examples_mark_each_target_and_keep_one_label_posts_both_ways()
     with pytest.raises(ValueError):
         stance_examples([{"id": "s2", "lang": "en", "text": "Bolt > Uber",
                           "targets": [{"brand": "lyft", "span": "Lyft", "label": "negative"}]}])
+
+
+def test_a_model_not_trained_on_marks_keeps_one_label_per_post():
+    posts = [(_mention("m1", "Love Bolt, but Uber was awful again"), (BOLT, UBER))]
+    with TestPipeline() as p:
+        out = p | beam.Create(posts) | ScoreSentiment(FakeSentimentHandler(), progress=False, per_brand=False)
+        assert_that(_rows(out), equal_to([("m1", "bolt", "negative", "post", ()),
+                                          ("m1", "uber", "negative", "post", ())]))
+
+
+def test_the_embedded_handler_reads_targets_only_with_a_head_trained_on_marks():
+    import json
+
+    from models.handler import SentimentModelHandler
+    from models.head import head_metadata_path
+    from models.sentiment import DEFAULT_HEAD_PATH
+
+    meta = json.loads(head_metadata_path(DEFAULT_HEAD_PATH).read_text(encoding="utf-8"))
+    trained_on_marks = "target_marking" in meta["training_data"].get("handwritten", {})
+    assert SentimentModelHandler("embedded").reads_targets is trained_on_marks

@@ -12,8 +12,8 @@ batches RunInference cuts hold texts of similar length and pad little (Beam's ow
 bucketing, `batch_length_fn`, works only on its streaming path). A batch the model fails
 on goes to dead letters, one row per post, with the error.
 
-Stance per brand: a post whose text names two or more of its matched brands is scored
-again once per brand, with that brand's span marked (`models.stance`: "[[Bolt]] > Uber"),
+Stance per brand (where the model was trained on marked texts, or `per_brand=True`): a
+post whose text names two or more of its matched brands is scored again once per brand, with that brand's span marked (`models.stance`: "[[Bolt]] > Uber"),
 so each of its `brand_mentions` rows carries the sentiment toward its own brand
 (`sentiment_target = 'brand'`); topics still come from the unmarked text. A post naming
 one brand keeps the post's label (`sentiment_target = 'post'`), as does a brand whose span
@@ -180,7 +180,7 @@ def _key_by_text(pair: typing.Tuple[Mention, tuple]) -> typing.Tuple[str, bytes]
     return text_key(pair[0].text), _PAIR_CODER.encode(pair)
 
 
-def _texts_per_group(keyed):
+def _texts_per_group(keyed, per_brand: bool = True):
     """(text key, encoded posts) -> the texts to score; counts texts saved.
 
     Yields ``((key, '', posts, joined), normalised text)`` for the posts' own pass and, where
@@ -194,7 +194,7 @@ def _texts_per_group(keyed):
         _REPEATED_TEXT_POSTS.inc(len(group) - 1)
     # The group's order depends on the runner; pick the same representative every time.
     group.sort(key=lambda pair: (pair[0].platform, pair[0].id))
-    targets = brand_targets(group)
+    targets = brand_targets(group) if per_brand else []
     yield (key, "", group, bool(targets)), model_text(group[0][0].text)
     for brand, marked in targets:
         _MARKED_TEXTS.inc()
@@ -283,19 +283,24 @@ class ScoreSentiment(beam.PTransform):
             optionally topics and topic_scores.
         progress: Print progress lines in the worker processes too; default: as this
             process does (`transforms.progress.PROGRESS.enabled`, off with `--quiet`).
+        per_brand: Score a post naming several brands once per brand, marked; default:
+            when the handler says its model was trained on marked texts (`reads_targets`):
+            a model that never saw a mark reads one no better than the plain text.
     """
 
-    def __init__(self, model_handler: ModelHandler, progress: typing.Optional[bool] = None):
+    def __init__(self, model_handler: ModelHandler, progress: typing.Optional[bool] = None,
+                 per_brand: typing.Optional[bool] = None):
         super().__init__()
         self._handler = model_handler
         self._progress = PROGRESS.enabled if progress is None else bool(progress)
+        self._per_brand = bool(getattr(model_handler, "reads_targets", False)) if per_brand is None else per_brand
 
     def expand(self, matched):
         texts = (
             matched
             | "KeyByText" >> beam.Map(_key_by_text).with_output_types(typing.Tuple[str, bytes])
             | "GroupByText" >> beam.GroupByKey()
-            | "TextsPerGroup" >> beam.FlatMap(_texts_per_group)
+            | "TextsPerGroup" >> beam.FlatMap(_texts_per_group, self._per_brand)
         )
         if isinstance(matched.windowing.windowfn, GlobalWindows):
             texts = texts | "SortByLength" >> beam.ParDo(SortBundleByLength())
