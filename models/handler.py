@@ -146,6 +146,25 @@ class SentimentModelHandler(ModelHandler[str, PredictionResult, SentimentClassif
         """The topics this handler scores (empty when none)."""
         return tuple(t.name for t in self._topics)
 
+    @property
+    def reads_targets(self) -> bool:
+        """Whether the model was trained on brand-marked texts (`models.stance`), so per-brand passes help.
+
+        True for the embedded model when its head's JSON records the target marking it was trained with.
+        """
+        if self._model != EMBEDDED:
+            return False
+        import json
+
+        from models.head import head_metadata_path
+        from models.sentiment import DEFAULT_HEAD_PATH
+
+        try:
+            meta = json.loads(head_metadata_path(DEFAULT_HEAD_PATH).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        return bool(meta.get("training_data", {}).get("handwritten", {}).get("target_marking"))
+
     def check(self) -> None:
         """Checks what can be checked without loading weights: Hugging Face label mappings.
 

@@ -103,6 +103,11 @@ BRAND_MENTION_FIELDS = (
     f("p_negative", float, pa.float32(), "Model probability of negative.", nullable=False),
     f("p_neutral", float, pa.float32(), "Model probability of neutral.", nullable=False),
     f("p_positive", float, pa.float32(), "Model probability of positive.", nullable=False),
+    f("sentiment_target", str, pa.string(),
+      "What `sentiment` is about: 'brand' (the sentiment toward this row's brand, scored with the brand marked "
+      "in a post naming several brands: 'Bolt > Uber' is positive for bolt, negative for uber) or 'post' (the "
+      "post's own sentiment: a post naming one brand, or a brand the model could not be pointed at).",
+      nullable=False),
     f("model_id", str, pa.string(), "Id of the sentiment model that scored the text.", nullable=False),
     f("topics", typing.List[str], pa.list_(pa.string()),
       "The primary topic first, then any other scoring at least the threshold, best first; `[\"other\"]` alone when "

@@ -239,8 +239,9 @@ def test_statements_and_choices_are_not_questions(text):
 def _mention(**overrides) -> BrandMention:
     base = dict(mention_id="m", platform="x", created_at=datetime.datetime(2026, 9, 9, tzinfo=UTC), text="Sprite",
                 lang="en", brand_id="sprite", match_kind="untagged", matched_term="Sprite", matched_rule="names",
-                sentiment="neutral", p_negative=0.1, p_neutral=0.8, p_positive=0.1, model_id="m", topics=[],
-                topic_scores={}, url=None, author_id="a", author_handle="someone", author_followers=None,
+                sentiment="neutral", p_negative=0.1, p_neutral=0.8, p_positive=0.1, sentiment_target="post",
+                model_id="m", topics=[], topic_scores={}, url=None, author_id="a", author_handle="someone",
+                author_followers=None,
                 is_repost=False, repost_of=None, is_reply=False, reply_to=None, is_quote=False, quote_of=None,
                 conversation_id=None, likes=None, reposts=None, replies=None, quotes=None, impressions=None,
                 bookmarks=None, fetched_at=None, connector="file", query=None)

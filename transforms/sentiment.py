@@ -12,6 +12,17 @@ batches RunInference cuts hold texts of similar length and pad little (Beam's ow
 bucketing, `batch_length_fn`, works only on its streaming path). A batch the model fails
 on goes to dead letters, one row per post, with the error.
 
+Stance per brand (where the model was trained on marked texts, or `per_brand=True`): a
+post whose text names two or more of its matched brands is scored again once per brand, with that brand's span marked (`models.stance`: "[[Bolt]] > Uber"),
+so each of its `brand_mentions` rows carries the sentiment toward its own brand
+(`sentiment_target = 'brand'`); topics still come from the unmarked text. A post naming
+one brand keeps the post's label (`sentiment_target = 'post'`), as does a brand whose span
+cannot be located in the text or whose marked pass failed. The marked texts ride through
+the same RunInference (each distinct marked text once, like any text); only groups with
+marked passes are joined back to their post pass (a second, small GroupByKey), the rest
+go straight to `brand_mentions`. A post whose own pass fails is a dead letter, whatever
+its marked passes did, so counts add up: posts in = posts in `brand_mentions` + dead letters.
+
 Progress (`transforms.progress`): posts matched are counted on the way in, texts and posts
 scored on the way out, as Beam counters and gauges (`sentiment/texts_scored`,
 `sentiment/posts_scored`, `sentiment/texts_per_second`, `sentiment/eta_seconds`) and in the
@@ -28,6 +39,7 @@ import apache_beam as beam
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
 from apache_beam.transforms.window import GlobalWindows
 
+from models.stance import find_target, mark_target
 from models.text import model_text, text_key
 from schemas import BrandMention, Mention
 from transforms.coders import RECORDS_CODER
@@ -43,6 +55,7 @@ _DISTINCT_TEXTS = beam.metrics.Metrics.counter(NAMESPACE, "distinct_texts")
 _REPEATED_TEXT_POSTS = beam.metrics.Metrics.counter(NAMESPACE, "repeated_text_posts")
 _TEXTS_SCORED = beam.metrics.Metrics.counter(NAMESPACE, "texts_scored")
 _POSTS_SCORED = beam.metrics.Metrics.counter(NAMESPACE, "posts_scored")
+_MARKED_TEXTS = beam.metrics.Metrics.counter(NAMESPACE, "brand_marked_texts")
 _RATE = beam.metrics.Metrics.gauge(NAMESPACE, "texts_per_second")
 _ETA = beam.metrics.Metrics.gauge(NAMESPACE, "eta_seconds")
 _GAUGE_EVERY = 2.0  # seconds between gauge updates: a gauge per element would cost more than the count
@@ -65,9 +78,19 @@ def _count_scored(posts: int) -> None:
             _ETA.set(int(round(figures["eta_seconds"])))
 
 
-def to_brand_mentions(scored: typing.Tuple[typing.Sequence[typing.Tuple[Mention, tuple]], PredictionResult]
+POST, BRAND = "post", "brand"  # sentiment_target values
+
+
+def to_brand_mentions(scored: typing.Tuple[typing.Sequence[typing.Tuple[Mention, tuple]], PredictionResult],
+                      toward: typing.Optional[typing.Mapping[str, PredictionResult]] = None
                       ) -> typing.Iterator[BrandMention]:
-    """Expands one scored text into one BrandMention per post carrying it and brand the post mentions."""
+    """Expands one scored text into one BrandMention per post carrying it and brand the post mentions.
+
+    Args:
+        scored: The posts sharing a text, and the text's (unmarked) prediction.
+        toward: Brand id -> the prediction for the text with that brand marked; a post
+            naming several brands takes its rows' sentiment from here where present.
+    """
     group, result = scored
     _count_scored(len(group))
     scores = result.inference
@@ -76,25 +99,51 @@ def to_brand_mentions(scored: typing.Tuple[typing.Sequence[typing.Tuple[Mention,
     topic_scores = {str(k): float(v) for k, v in dict(scores.get("topic_scores", {})).items()}
     # The model's relevance per profile (named by brand id; transforms.relevance judges it), if it scored any.
     relevance = dict(scores.get("relevance", {}))
+    toward = toward or {}
     for mention, matches in group:
         base = dict(zip(_COPIED, _COPY(mention)))
         for match in matches:
+            own = toward.get(match.brand_id) if len(matches) > 1 else None
+            row = own.inference if own is not None else scores
             yield BrandMention(
                 mention_id=mention.id,
                 brand_id=match.brand_id,
                 match_kind=match.kind,
                 matched_term=match.term,
                 matched_rule=match.rule,
-                sentiment=scores["sentiment"],
-                p_negative=float(scores["p_negative"]),
-                p_neutral=float(scores["p_neutral"]),
-                p_positive=float(scores["p_positive"]),
+                sentiment=row["sentiment"],
+                p_negative=float(row["p_negative"]),
+                p_neutral=float(row["p_neutral"]),
+                p_positive=float(row["p_positive"]),
+                sentiment_target=BRAND if own is not None else POST,
                 model_id=result.model_id,
                 topics=list(topics),
                 topic_scores=dict(topic_scores),
                 relevance=relevance.get(match.brand_id),
                 **base,
             )
+
+
+def brand_targets(group: typing.Sequence[typing.Tuple[Mention, tuple]]) -> typing.List[typing.Tuple[str, str]]:
+    """(brand id, marked text) for each brand the group's text names, when it names two or more.
+
+    The text is the group's first post's; each brand is marked where the term that matched
+    it first occurs. A brand matched without its term in the text (a rule on the author or
+    language, a handle outside the text) gets no marked text.
+    """
+    text = group[0][0].text
+    spans: typing.Dict[str, typing.Tuple[int, int]] = {}
+    for _mention, matches in group:
+        if len(matches) < 2:
+            continue
+        for match in matches:
+            if match.brand_id not in spans:
+                span = find_target(text, match.term)
+                if span is not None:
+                    spans[match.brand_id] = span
+    if len(spans) < 2:
+        return []
+    return [(brand, model_text(mark_target(text, *span))) for brand, span in sorted(spans.items())]
 
 
 class _ToBrandMentions(beam.DoFn):
@@ -112,7 +161,9 @@ class _ToBrandMentions(beam.DoFn):
 
 def _failed_batch_to_dead_letters(failure):
     batch, exc = failure
-    for group, _text in batch:
+    for (_key, brand, group, _joined), _text in batch:
+        if brand:
+            continue  # a marked pass: its post falls back to the post's sentiment
         for mention, _matches in group:
             yield dead_letter("sentiment", f"model failed on the batch: {type(exc).__name__}: {exc}", mention,
                               f"{mention.platform}:{mention.id}")
@@ -132,16 +183,62 @@ def _key_by_text(pair: typing.Tuple[Mention, tuple]) -> typing.Tuple[str, bytes]
     return text_key(pair[0].text), _PAIR_CODER.encode(pair)
 
 
-def _one_text_per_group(keyed):
-    """(text key, encoded posts) -> (posts, the normalised text they share); counts texts saved."""
-    _key, encoded = keyed
+def _texts_per_group(keyed, per_brand: bool = True):
+    """(text key, encoded posts) -> the texts to score; counts texts saved.
+
+    Yields ``((key, '', posts, joined), normalised text)`` for the posts' own pass and, where
+    their text names several brands, ``((key, brand id, (), True), marked text)`` per brand;
+    ``joined`` says whether the post pass waits for marked passes.
+    """
+    key, encoded = keyed
     group = [_PAIR_CODER.decode(blob) for blob in encoded]
     _DISTINCT_TEXTS.inc()
     if len(group) > 1:
         _REPEATED_TEXT_POSTS.inc(len(group) - 1)
     # The group's order depends on the runner; pick the same representative every time.
     group.sort(key=lambda pair: (pair[0].platform, pair[0].id))
-    return group, model_text(group[0][0].text)
+    targets = brand_targets(group) if per_brand else []
+    yield (key, "", group, bool(targets)), model_text(group[0][0].text)
+    for brand, marked in targets:
+        _MARKED_TEXTS.inc()
+        yield (key, brand, (), True), marked
+
+
+def _is_joined(scored) -> int:
+    """Partition: 1 for the predictions that wait for their group's marked passes, 0 for the rest."""
+    return int(scored[0][3])
+
+
+def _unjoined(scored):
+    (_key, _brand, group, _joined), result = scored
+    return group, result
+
+
+def _by_text_key(scored):
+    (key, brand, group, _joined), result = scored
+    return key, (brand, group, result)
+
+
+class _JoinedToBrandMentions(beam.DoFn):
+    """A group's post pass and its marked passes -> brand mentions; nothing when the post pass failed."""
+
+    def __init__(self, progress: bool):
+        self._progress = progress
+
+    def setup(self):
+        PROGRESS.enable_once(self._progress)
+
+    def process(self, keyed):
+        _key, parts = keyed
+        post = None
+        toward = {}
+        for brand, group, result in parts:
+            if brand:
+                toward[brand] = result
+            else:
+                post = (group, result)
+        if post is not None:
+            yield from to_brand_mentions(post, toward)
 
 
 class SortBundleByLength(beam.DoFn):
@@ -189,25 +286,37 @@ class ScoreSentiment(beam.PTransform):
             optionally topics and topic_scores.
         progress: Print progress lines in the worker processes too; default: as this
             process does (`transforms.progress.PROGRESS.enabled`, off with `--quiet`).
+        per_brand: Score a post naming several brands once per brand, marked; default:
+            when the handler says its model was trained on marked texts (`reads_targets`):
+            a model that never saw a mark reads one no better than the plain text.
     """
 
-    def __init__(self, model_handler: ModelHandler, progress: typing.Optional[bool] = None):
+    def __init__(self, model_handler: ModelHandler, progress: typing.Optional[bool] = None,
+                 per_brand: typing.Optional[bool] = None):
         super().__init__()
         self._handler = model_handler
         self._progress = PROGRESS.enabled if progress is None else bool(progress)
+        self._per_brand = bool(getattr(model_handler, "reads_targets", False)) if per_brand is None else per_brand
 
     def expand(self, matched):
         texts = (
             matched
             | "KeyByText" >> beam.Map(_key_by_text).with_output_types(typing.Tuple[str, bytes])
             | "GroupByText" >> beam.GroupByKey()
-            | "OneTextPerGroup" >> beam.Map(_one_text_per_group)
+            | "TextsPerGroup" >> beam.FlatMap(_texts_per_group, self._per_brand)
         )
         if isinstance(matched.windowing.windowfn, GlobalWindows):
             texts = texts | "SortByLength" >> beam.ParDo(SortBundleByLength())
         main, failures = (
             texts | "RunInference" >> RunInference(KeyedModelHandler(self._handler)).with_exception_handling())
-        rows = main | "ToBrandMentions" >> beam.ParDo(_ToBrandMentions(self._progress)).with_output_types(
-            BrandMention)
+        alone, joined = main | "SplitJoined" >> beam.Partition(lambda scored, _n: _is_joined(scored), 2)
+        rows = (alone
+                | "Unkey" >> beam.Map(_unjoined)
+                | "ToBrandMentions" >> beam.ParDo(_ToBrandMentions(self._progress)).with_output_types(BrandMention))
+        toward = (joined
+                  | "KeyByTextKey" >> beam.Map(_by_text_key)
+                  | "JoinBrandPasses" >> beam.GroupByKey()
+                  | "ToBrandMentionsPerBrand" >> beam.ParDo(_JoinedToBrandMentions(self._progress))
+                  .with_output_types(BrandMention))
         dead = failures.failed_inferences | "FailedToDeadLetters" >> beam.FlatMap(_failed_batch_to_dead_letters)
-        return {"brand_mentions": rows, "dead_letters": dead}
+        return {"brand_mentions": (rows, toward) | "AllBrandMentions" >> beam.Flatten(), "dead_letters": dead}

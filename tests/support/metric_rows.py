@@ -42,7 +42,7 @@ def bm(mid, brand, ts, platform="x", kind="untagged", sentiment="neutral", autho
     return BrandMention(
         mention_id=mid, platform=platform, created_at=ts, text=text, lang=lang, brand_id=brand, match_kind=kind,
         matched_term="x", matched_rule="names", sentiment=sentiment, p_negative=probs[0], p_neutral=probs[1],
-        p_positive=probs[2], model_id="m", url=None, author_id=author, author_handle=None,
+        p_positive=probs[2], sentiment_target="post", model_id="m", url=None, author_id=author, author_handle=None,
         author_followers=followers, is_repost=is_repost, repost_of=None, is_reply=None, reply_to=None,
         is_quote=None, quote_of=None, conversation_id=None, likes=likes, reposts=reposts, replies=replies,
         quotes=quotes, impressions=impressions, bookmarks=None, fetched_at=None, connector="file", query=None,
