@@ -211,11 +211,12 @@ class SentimentModelHandler(ModelHandler[str, PredictionResult, SentimentClassif
             topic_label_map=self._topic_label_map,
             topic_threshold=self._topic_threshold,
             backend=self._backend,
+            context_embedding=bool(self._profiles),
         )
-        if self._profiles and hasattr(classifier, "embed_for_topics"):
+        if self._profiles and hasattr(classifier, "embed_for_relevance"):
             from models.relevance import RelevanceScorer
 
-            classifier.relevance_scorer = RelevanceScorer(self._profiles, classifier.embed_for_topics)
+            classifier.relevance_scorer = RelevanceScorer(self._profiles, classifier.embed_for_relevance)
         return classifier
 
     def run_inference(

@@ -64,8 +64,9 @@ class Scores(typing.NamedTuple):
         probs: ``float32 [n, 3]`` probabilities in :data:`LABELS` order.
         topic_scores: ``float32 [n, len(topic_names)]`` scores in [0, 1], or None
             when the classifier scores no topics.
-        embeddings: ``float32 [n, dim]`` unit-norm embeddings the topics are scored on (the
-            relevance profiles too, :mod:`models.relevance`), or None when the classifier has none.
+        embeddings: ``float32 [n, dim]`` unit-norm embeddings the relevance profiles are scored on
+            (:mod:`models.relevance`): the original top layers' output where the classifier was built
+            with ``context_embedding``, else the topics' embedding; None when the classifier has none.
     """
 
     probs: np.ndarray
@@ -131,6 +132,7 @@ class EmbeddedSentimentClassifier(SentimentClassifier):
         topic_threshold: float = DEFAULT_THRESHOLD,
         topics_only: bool = False,
         backend: str = "torch",
+        context_embedding: bool = False,
     ) -> None:
         """Loads encoder, fine-tuned layers (if the head has them), head and topic phrases.
 
@@ -149,6 +151,10 @@ class EmbeddedSentimentClassifier(SentimentClassifier):
             backend: ``torch``, ``onnx`` (ONNX Runtime, exported once into the cache; see
                 :mod:`models.onnx_backend`) or ``auto`` (onnx where onnxruntime is installed and
                 has the precision, else torch).
+            context_embedding: Also compute the original (not fine-tuned) top layers' output in the
+                same pass, for relevance (:meth:`embed_for_relevance`): whether a post is about a
+                brand is a question of subject, which fine-tuning for sentiment blurs (measured on
+                the ambiguity trap set: docs/relevance.md). Costs the four extra layers it runs.
         """
         from models.embedded import ensure_embedded_checkpoint
         from models.finetune import load_encoder_overrides
@@ -168,6 +174,8 @@ class EmbeddedSentimentClassifier(SentimentClassifier):
         self.topic_layer: int | str = self.head_layer
         if topics_only:
             self.head_layer = self.topic_layer = -1
+        # The second output of the pass: the original top layers for relevance, else the head's input.
+        self.context_layer: int | str = BASE_LAST if context_embedding and not topics_only else self.head_layer
         if checkpoint_dir is None:
             checkpoint_dir = ensure_embedded_checkpoint(cache_dir)
         self.backend = resolve_backend(backend, precision)
@@ -184,13 +192,13 @@ class EmbeddedSentimentClassifier(SentimentClassifier):
                 return load_encoder_overrides(head_file, self.head_metadata, checkpoint_dir)[0]
 
             self.encoder: E5Encoder | OnnxEncoder = OnnxEncoder(
-                checkpoint_dir, (self.head_layer, self.topic_layer), precision=precision, num_threads=num_threads,
+                checkpoint_dir, (self.head_layer, self.context_layer), precision=precision, num_threads=num_threads,
                 overrides=overrides if tuned else None, layers_file=layers_file, cache_dir=cache_dir)
         else:
             overrides, overrides_id = (None, "") if topics_only else load_encoder_overrides(
                 head_file, self.head_metadata, checkpoint_dir)
             self.encoder = E5Encoder(checkpoint_dir, num_threads=num_threads, precision=precision,
-                                     state_overrides=overrides, keep_base_top=self.topic_layer == BASE_LAST)
+                                     state_overrides=overrides, keep_base_top=self.context_layer == BASE_LAST)
         if self.encoder.dim != self.head.input_dim:
             raise ValueError(f"Head expects {self.head.input_dim}-d embeddings, encoder gives {self.encoder.dim}.")
         self.max_length = max_length
@@ -205,7 +213,7 @@ class EmbeddedSentimentClassifier(SentimentClassifier):
         self.topic_scorer: TopicScorer | None = None
         if topics:
             self.topic_scorer = TopicScorer(
-                topics, lambda phrases: self._embed(phrases)[1], threshold=topic_threshold
+                topics, lambda phrases: self._embed(phrases)[0], threshold=topic_threshold
             )
             self.topic_names = self.topic_scorer.names
             self.topic_threshold = self.topic_scorer.threshold
@@ -214,13 +222,17 @@ class EmbeddedSentimentClassifier(SentimentClassifier):
         self.model_id = model_id
 
     def _embed(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Returns (head input, topic embedding), both unit-norm, from one encoder pass."""
-        layers = (self.head_layer, self.topic_layer)
-        head_in, topic_in = self.encoder.embed_layers(
+        """Returns (head input, context embedding), both unit-norm, from one encoder pass.
+
+        Topics read the head input; the context embedding is the original top layers' output
+        when the classifier was built with ``context_embedding``, else the head input again.
+        """
+        layers = (self.head_layer, self.context_layer)
+        head_in, context = self.encoder.embed_layers(
             [model_text(t) for t in texts], layers, prefix=self.prefix, batch_size=self.batch_size,
             max_length=self.max_length,
         )
-        return head_in, topic_in
+        return head_in, context
 
     def _probs(self, embeddings: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
@@ -233,12 +245,16 @@ class EmbeddedSentimentClassifier(SentimentClassifier):
 
     def score(self, texts: Sequence[str]) -> Scores:
         """Returns sentiment probabilities and topic scores from one encoder pass."""
-        head_in, topic_in = self._embed(texts)
-        topic_scores = self.topic_scorer.scores(topic_in) if self.topic_scorer is not None else None
-        return Scores(self._probs(head_in), topic_scores, topic_in)
+        head_in, context = self._embed(texts)
+        topic_scores = self.topic_scorer.scores(head_in) if self.topic_scorer is not None else None
+        return Scores(self._probs(head_in), topic_scores, context)
 
     def embed_for_topics(self, texts: Sequence[str]) -> np.ndarray:
         """The embeddings topics are scored on (for a topic model sharing this encoder)."""
+        return self._embed(texts)[0]
+
+    def embed_for_relevance(self, texts: Sequence[str]) -> np.ndarray:
+        """The embeddings relevance profiles are scored on (``Scores.embeddings``)."""
         return self._embed(texts)[1]
 
 
@@ -447,6 +463,7 @@ def load_sentiment_classifier(
     topic_label_map: Mapping[str, str] | None = None,
     topic_threshold: float = DEFAULT_THRESHOLD,
     backend: str = "auto",
+    context_embedding: bool = False,
 ) -> SentimentClassifier:
     """Builds a classifier from a model spec.
 
@@ -469,6 +486,8 @@ def load_sentiment_classifier(
         topic_threshold: Score at or above which a topic is kept.
         backend: For the embedded model: ``auto`` (ONNX Runtime where installed and it has the
             precision, else torch), ``onnx`` or ``torch``. Hugging Face checkpoints run in torch.
+        context_embedding: For the embedded model: also return the original top layers' output
+            as ``Scores.embeddings`` (relevance; see :class:`EmbeddedSentimentClassifier`).
 
     Returns:
         A ready classifier.
@@ -486,7 +505,7 @@ def load_sentiment_classifier(
         classifier: SentimentClassifier = EmbeddedSentimentClassifier(
             cache_dir=cache_dir, max_length=max_length, batch_size=batch_size, precision=precision,
             num_threads=num_threads, topics=topics if same_pass else None, topic_threshold=topic_threshold,
-            backend=backend,
+            backend=backend, context_embedding=context_embedding,
         )
         if not wants_topics or same_pass:
             return classifier
