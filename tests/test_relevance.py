@@ -25,8 +25,8 @@ from schemas.config import ConfigError, parse_config
 from tests.support.fake_job import main as fake_job_main
 from tests.support.fake_model import FakeSentimentHandler
 from transforms.job import SCORE, JobSpec, SocialListening
-from transforms.relevance import (CASE_LOGIT, RelevanceJudge, ambiguous_brands, brand_profiles, name_case,
-                                 profile_phrases)
+from transforms.relevance import (CASE_LOGIT, RelevanceJudge, _JudgeFn, ambiguous_brands, brand_profiles,
+                                 name_case, profile_phrases)
 
 UTC = datetime.timezone.utc
 NUDGED = 1.0 / (1.0 + math.exp(-(math.log(0.9 / 0.1) + CASE_LOGIT)))
@@ -169,6 +169,20 @@ def test_case_prior_nudges_the_models_relevance_and_can_be_turned_off():
     assert lowered == pytest.approx(1.0 / (1.0 + math.exp(-(math.log(0.55 / 0.45) - CASE_LOGIT))))
     assert lowered < 0.5
     assert RelevanceJudge(off, ambiguous_brands(off)).judge(row) == (0.55, "model")
+
+
+def test_a_row_whose_judging_fails_is_kept_unjudged_not_the_end_of_the_run(monkeypatch):
+    config = parse_config(CONFIG, "b.yaml")
+    fn = _JudgeFn(config, ambiguous_brands(config))
+    fn.setup()
+
+    def boom(row):
+        raise RecursionError("pattern too deep")
+
+    monkeypatch.setattr(fn._judge, "judge", boom)
+    row = types.SimpleNamespace(mention_id="p1", brand_id="mars", match_kind="untagged", text="Mars",
+                                relevance=0.9, _replace=lambda **kw: {"mention_id": "p1", **kw})
+    assert list(fn.process(row)) == [{"mention_id": "p1", "relevance": None}]
 
 
 # ---- the job -------------------------------------------------------------------------------------

@@ -57,6 +57,7 @@ _SENTENCE_END = re.compile(r"[.!?…:]\s*$")
 _KEPT = beam.metrics.Metrics.counter(NAMESPACE, "judged_kept")
 _REJECTED = beam.metrics.Metrics.counter(NAMESPACE, "rejected_matches")
 _UNJUDGED = beam.metrics.Metrics.counter(NAMESPACE, "ambiguous_not_scored")
+_JUDGE_ERRORS = beam.metrics.Metrics.counter(NAMESPACE, "judge_errors")
 
 
 def common_word_names(brand: Brand, min_zipf: float) -> typing.List[typing.Tuple[str, str, float]]:
@@ -267,7 +268,15 @@ class _JudgeFn(beam.DoFn):
         self._judge = RelevanceJudge(self._config, self._ambiguous)
 
     def process(self, row: BrandMention):
-        relevance, why = self._judge.judge(row)
+        try:
+            relevance, why = self._judge.judge(row)
+        except Exception as exc:  # noqa: BLE001 - one row's fault must not end the run
+            # The row is a scored mention (its post is counted already): kept, unjudged, and counted.
+            _JUDGE_ERRORS.inc()
+            LOG.warning("relevance of %s for brand %r not judged: %s", row.mention_id, row.brand_id,
+                        type(exc).__name__)
+            yield row._replace(relevance=None)
+            return
         if why == "not scored":
             _UNJUDGED.inc()
         if self._judge.kept(relevance):
