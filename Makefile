@@ -12,7 +12,7 @@ INPUT   ?= data/sample/*.jsonl
 ARGS    ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run report queue test test-fast bench bench-scale eval eval-topics eval-matching train sample clean
+.PHONY: help install model run report queue test test-fast bench bench-scale eval eval-topics eval-matching train sample clean
 
 help:  ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
@@ -27,7 +27,11 @@ $(STAMP): setup.py
 
 install: $(STAMP)  ## Build the virtual environment .venv from setup.py
 
-run: $(STAMP)  ## Run the main job on the bundled sample (outputs in ./out)
+# The cache is $$SOCIAL_LISTENING_CACHE (default ~/.cache/social-listening); when it is complete this takes under a second.
+model: $(STAMP)  ## Convert the embedded model and export its ONNX graphs into the cache, once (PRECISION=int8 for int8)
+	$(PY) -m models.build $(if $(PRECISION),--precision $(PRECISION))
+
+run: $(STAMP) model  ## Run the main job on the bundled sample (outputs in ./out)
 	$(PY) -m pipelines.run --config '$(CONFIG)' --input '$(INPUT)' --output_dir '$(OUT)' $(ARGS)
 
 report: $(STAMP)  ## Render out/report.html from the Parquet outputs

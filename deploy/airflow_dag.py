@@ -31,6 +31,9 @@ from airflow.providers.google.cloud.operators.dataflow import DataflowStartFlexT
 PROJECT = Variable.get("sl_project", default_var="my-project")
 REGION = Variable.get("sl_region", default_var="europe-west1")
 BUCKET = Variable.get("sl_bucket", default_var="my-bucket")
+# The workers' image built by launch.sh build: the project and the embedded model's cache preinstalled.
+WORKER_IMAGE = Variable.get(
+    "sl_worker_image", default_var=f"{REGION}-docker.pkg.dev/{PROJECT}/dataflow/social-listening-worker:latest")
 
 with DAG(
     dag_id="social_listening_daily",
@@ -57,6 +60,7 @@ with DAG(
                     "output_dir": f"gs://{BUCKET}/listening",
                     "window_start": "{{ data_interval_start | ds }}",
                     "window_end": "{{ data_interval_end | ds }}",
+                    "sdk_container_image": WORKER_IMAGE,
                 },
                 "environment": {
                     "tempLocation": f"gs://{BUCKET}/tmp",

