@@ -147,6 +147,29 @@ def _refuse_unknown_keys(raw: typing.Mapping, allowed: typing.Sequence[str], whe
         raise ConfigError(f"{where}: unknown key(s) {preview(extra, 200)}; allowed: {list(allowed)}")
 
 
+def _section(raw: typing.Any, allowed: typing.Sequence[str], where: str, expected: str = "") -> typing.Mapping:
+    """Returns `raw` if it is a mapping whose keys are all in `allowed`, else raises a ConfigError naming `where`.
+
+    Args:
+        raw: The section as parsed.
+        allowed: Its keys.
+        where: The field, for the message (e.g. `brands.yaml: relevance`).
+        expected: What the message says was expected; by default "a mapping with keys among [...]".
+    """
+    if not isinstance(raw, dict):
+        expected = expected or f"a mapping with keys among {list(allowed)}"
+        raise ConfigError(f"{where}: expected {expected}, got {type(raw).__name__}")
+    _refuse_unknown_keys(raw, allowed, where)
+    return raw
+
+
+def _boolean(value: typing.Any, where: str) -> bool:
+    """Returns `value` if it is true or false (YAML's booleans), else raises a ConfigError naming `where`."""
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where}: expected true or false, got {preview(value)}")
+    return value
+
+
 def parse_topics(raw: typing.Any, source: str = "<config>") -> TopicsConfig:
     """Validates the optional `topics:` section.
 
@@ -163,18 +186,13 @@ def parse_topics(raw: typing.Any, source: str = "<config>") -> TopicsConfig:
     if raw is None:
         return TopicsConfig()
     where = f"{source}: topics"
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: expected a mapping with 'threshold', 'replace_defaults' and/or 'taxonomy', "
-                          f"got {type(raw).__name__}")
-    _refuse_unknown_keys(raw, _TOPIC_KEYS, where)
+    _section(raw, _TOPIC_KEYS, where, "a mapping with 'threshold', 'replace_defaults' and/or 'taxonomy'")
     threshold = None
     if raw.get("threshold") is not None:
         threshold = _number(raw["threshold"], f"{where}.threshold", float, 0.0, 1.0)
         if threshold == 0.0:
             raise ConfigError(f"{where}.threshold: must be above 0 (0 would keep every topic on every row)")
-    replace = raw.get("replace_defaults", False)
-    if not isinstance(replace, bool):
-        raise ConfigError(f"{where}.replace_defaults: expected true or false, got {preview(replace)}")
+    replace = _boolean(raw.get("replace_defaults", False), f"{where}.replace_defaults")
     taxonomy = raw.get("taxonomy") or {}
     if not isinstance(taxonomy, dict):
         raise ConfigError(f"{where}.taxonomy: expected a mapping of topic name -> list of phrases, "
@@ -221,18 +239,13 @@ def parse_relevance(raw: typing.Any, source: str = "<config>") -> RelevanceConfi
     if raw is None:
         return RelevanceConfig()
     where = f"{source}: relevance"
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: expected a mapping with keys among {list(_RELEVANCE_KEYS)}, "
-                          f"got {type(raw).__name__}")
-    _refuse_unknown_keys(raw, _RELEVANCE_KEYS, where)
+    _section(raw, _RELEVANCE_KEYS, where)
     out: typing.Dict[str, typing.Any] = {}
     if "threshold" in raw:
         out["threshold"] = _number(raw["threshold"], f"{where}.threshold", float, 0.0, 1.0)
     for key in ("detect", "case_prior"):
         if key in raw:
-            if not isinstance(raw[key], bool):
-                raise ConfigError(f"{where}.{key}: expected true or false, got {preview(raw[key])}")
-            out[key] = raw[key]
+            out[key] = _boolean(raw[key], f"{where}.{key}")
     if "min_zipf" in raw:
         out["min_zipf"] = _number(raw["min_zipf"], f"{where}.min_zipf", float, 0.0, 8.0)
     return RelevanceConfig(**out)
@@ -306,9 +319,7 @@ def parse_alerts(raw: typing.Any, source: str = "<config>") -> AlertThresholds:
     if raw is None:
         return AlertThresholds()
     where = f"{source}: alerts"
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: expected a mapping of thresholds, got {type(raw).__name__}")
-    _refuse_unknown_keys(raw, _ALERT_KEYS, where)
+    _section(raw, _ALERT_KEYS, where, "a mapping of thresholds")
     out: typing.Dict[str, typing.Any] = {}
     if "periods" in raw:
         periods = _string_list(raw["periods"], f"{where}.periods")
@@ -528,10 +539,7 @@ def parse_response(raw: typing.Any, where: str) -> ResponseConfig:
     """Validates a brand's optional `response:` mapping (None: every default); errors name the field."""
     if raw is None:
         return ResponseConfig()
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: expected a mapping with keys among {list(_RESPONSE_KEYS)}, "
-                          f"got {type(raw).__name__}")
-    _refuse_unknown_keys(raw, _RESPONSE_KEYS, where)
+    _section(raw, _RESPONSE_KEYS, where)
     out: typing.Dict[str, typing.Any] = {}
     if "accounts" in raw:
         accounts = _string_list(raw["accounts"], f"{where}.accounts", strip="@", keep_spaces=True)
@@ -630,9 +638,8 @@ def parse_config(data: typing.Any, source: str = "<config>") -> BrandConfig:
         flags = {}
         for key, default in (("transliterate", False), ("inflect", True), ("ambiguous", None)):
             value = raw.get(key, default)
-            if not isinstance(value, bool) and not (value is None and default is None):
-                raise ConfigError(f"{where}.{key}: expected true or false, got {preview(value)}")
-            flags[key] = value
+            # `ambiguous` may stay unset (None): then detection decides.
+            flags[key] = value if value is None and default is None else _boolean(value, f"{where}.{key}")
         category = _string_list(raw.get("category"), f"{where}.category")
         if len(category) > 1:
             raise ConfigError(f"{where}.category: expected one short phrase (e.g. 'mobile operator'), got a list")

@@ -182,6 +182,20 @@ def _change_fields(rates: typing.Sequence[str]) -> tuple:
     return tuple(out)
 
 
+def _sentiment_fields(counted: str) -> tuple:
+    """The sentiment counts, rates and net sentiment of a metric row (``metrics``, ``topic_metrics``).
+
+    Args:
+        counted: Which mentions a count counts, as its doc opens ("Mentions", "Mentions with this topic").
+    """
+    counts = tuple(f(f"{s}_mentions", int, _COUNT, f"{counted} scored {s}.", nullable=False) for s in SENTIMENTS)
+    rates = tuple(f(f"{s}_rate", float, pa.float64(), f"{s}_mentions / mentions; null when mentions is 0.")
+                  for s in SENTIMENTS)
+    return counts + rates + (
+        f("net_sentiment", float, pa.float64(),
+          "(positive - negative) / (positive + negative), in [-1, 1]; null when both are 0."),)
+
+
 _BREAKDOWN_FIELDS = (
     f("brand_id", str, pa.string(), "The brand.", nullable=False),
     f("period", str, pa.string(), _PERIOD_DOC, nullable=False),
@@ -230,14 +244,7 @@ _METRIC_VALUE_FIELDS = (
       "positive_mentions / competitive_set_positive_mentions: the brand's share of the set's positive talk; "
       "null without competitors or when the set has no positive mention."),
     # Sentiment
-    f("negative_mentions", int, _COUNT, "Mentions scored negative.", nullable=False),
-    f("neutral_mentions", int, _COUNT, "Mentions scored neutral.", nullable=False),
-    f("positive_mentions", int, _COUNT, "Mentions scored positive.", nullable=False),
-    f("negative_rate", float, pa.float64(), "negative_mentions / mentions; null when mentions is 0."),
-    f("neutral_rate", float, pa.float64(), "neutral_mentions / mentions; null when mentions is 0."),
-    f("positive_rate", float, pa.float64(), "positive_mentions / mentions; null when mentions is 0."),
-    f("net_sentiment", float, pa.float64(),
-      "(positive - negative) / (positive + negative), in [-1, 1]; null when both are 0."),
+    *_sentiment_fields("Mentions"),
     # Engagement
     f("engagements", int, _COUNT,
       "Sum of likes + reposts + replies + quotes over the mentions that report any of them.", nullable=False),
@@ -323,14 +330,7 @@ TOPIC_METRIC_FIELDS = _BREAKDOWN_FIELDS + (
       "(mentions - previous_mentions) / previous_mentions; null when previous is 0 or unknown."),
     f("topic_share", float, pa.float64(),
       "mentions / brand_total_mentions (a post may have several topics); null when the brand has none."),
-    f("negative_mentions", int, _COUNT, "Mentions with this topic scored negative.", nullable=False),
-    f("neutral_mentions", int, _COUNT, "Mentions with this topic scored neutral.", nullable=False),
-    f("positive_mentions", int, _COUNT, "Mentions with this topic scored positive.", nullable=False),
-    f("negative_rate", float, pa.float64(), "negative_mentions / mentions; null when mentions is 0."),
-    f("neutral_rate", float, pa.float64(), "neutral_mentions / mentions; null when mentions is 0."),
-    f("positive_rate", float, pa.float64(), "positive_mentions / mentions; null when mentions is 0."),
-    f("net_sentiment", float, pa.float64(),
-      "(positive - negative) / (positive + negative), in [-1, 1]; null when both are 0."),
+    *_sentiment_fields("Mentions with this topic"),
     f("negative_share", float, pa.float64(),
       "negative_mentions / brand_negative_mentions: how much of the brand's negative talk carries this topic "
       "(the driver of negative sentiment); null when the brand has no negative mention."),
