@@ -42,6 +42,7 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.incremental import RunWindow, updated_runs
+from transforms.json_files import read_json_object, write_json
 from transforms.lease import release
 from transforms.snapshots import (MANIFEST, SNAPSHOTS_DIR, STATE_DIR, crash_point, current_snapshot, delete_path,
                                   is_local, link_entries, list_snapshots, snapshot_dir, switch_pointer)
@@ -198,7 +199,7 @@ def commit(plan: CommitPlan, pairs: typing.Iterable[typing.Tuple[str, int]]) -> 
             drop_empty_partitions(table_dir)
     if plan.window is not None:
         _write_json(FileSystems.join(snap, STATE_DIR, RUN_LOG),
-                    updated_runs(_read_json(plan.base_snapshot, STATE_DIR, RUN_LOG) or {}, plan.window, plan.run_id,
+                    updated_runs(_read_json(plan.base_snapshot, STATE_DIR, RUN_LOG), plan.window, plan.run_id,
                                  datetime.datetime.now(_UTC)))
     if plan.base_snapshot is not None:
         _carry_forward(plan)
@@ -361,18 +362,15 @@ def _write_json(path: str, value: typing.Any) -> None:
     crash_point(f"write {path}")
     if is_local(path):
         os.makedirs(os.path.dirname(path), exist_ok=True)
-    with FileSystems.create(path) as fh:
-        fh.write(json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True).encode("utf-8"))
+    write_json(path, value)
 
 
-def _read_json(base: typing.Optional[str], *parts: str) -> typing.Optional[dict]:
+def _read_json(base: typing.Optional[str], *parts: str) -> dict:
+    """The JSON object at `base/parts`, or {} without a base snapshot or such a file."""
     if base is None:
-        return None
-    path = FileSystems.join(base, *parts)
-    if not FileSystems.exists(path):
-        return None
-    with FileSystems.open(path) as fh:
-        return json.loads(fh.read().decode("utf-8"))
+        return {}
+    return read_json_object(FileSystems.join(base, *parts), parts[-1], "written by an earlier run of this job, "
+                            "changed or damaged since")
 
 
 def _table_facts(snap: str) -> dict:
@@ -476,7 +474,7 @@ def recover(output_dir: str, run_id: str, legacy_names: typing.Iterable[str] = (
     keep = {run_id}
     if current is not None:
         keep.add(_name(current))
-        previous = (_read_json(current, MANIFEST) or {}).get("previous_snapshot")
+        previous = _read_json(current, MANIFEST).get("previous_snapshot")
         if previous:
             keep.add(_name(previous))
     for name in list_snapshots(out):

@@ -34,7 +34,6 @@ nothing lost). The state and the earlier tables are read from the current snapsh
 from __future__ import annotations
 
 import datetime
-import json
 import logging
 import typing
 from dataclasses import dataclass
@@ -55,6 +54,7 @@ from schemas.records import AccountSnapshot, BrandReply
 from transforms.commit import counted
 from transforms.dead_letters import dead_letter
 from transforms.dedupe import DedupeMentions
+from transforms.json_files import read_json_object, write_json
 from transforms.read import ReadMentionsFromFiles
 from transforms.snapshots import committed_path, snapshot_dir
 
@@ -85,24 +85,7 @@ def load_state(output_dir: str, connector: str) -> dict:
     Raises:
         ValueError: when the file exists but is not a JSON object (naming the file).
     """
-    path = state_path(output_dir, connector)
-    if not FileSystems.exists(path):
-        return {}
-    with FileSystems.open(path) as fh:
-        raw = fh.read()
-    try:
-        state = json.loads(raw.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: not a valid state file ({exc}); fix or delete it to start afresh") from None
-    if not isinstance(state, dict):
-        raise ValueError(f"{path}: not a valid state file (expected a JSON object)")
-    return state
-
-
-def write_json(path: str, value: typing.Any) -> None:
-    """Writes `value` as indented JSON through FileSystems."""
-    with FileSystems.create(path) as fh:
-        fh.write(json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True).encode("utf-8"))
+    return read_json_object(state_path(output_dir, connector), "state file", "fix or delete it to start afresh")
 
 
 # ---- planning ---------------------------------------------------------------------------------

@@ -50,7 +50,6 @@ current at its start (`transforms.snapshots`).
 from __future__ import annotations
 
 import datetime
-import json
 import re
 import typing
 from dataclasses import dataclass, field
@@ -62,6 +61,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from schemas import PERIODS, Mention
 from schemas.records import TRAILING_PERIODS
+from transforms.json_files import read_json_object
 from transforms.metrics import next_period_start, period_start
 from transforms.sinks import EMPTY_PARTITION
 from transforms.snapshots import committed_path, resolve_committed
@@ -85,19 +85,7 @@ def load_runs(output_dir: str) -> dict:
     Raises:
         ValueError: when the file exists but is not a JSON object (naming the file).
     """
-    path = runs_path(output_dir)
-    if not FileSystems.exists(path):
-        return {}
-    with FileSystems.open(path) as fh:
-        raw = fh.read()
-    try:
-        state = json.loads(raw.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: not a valid run log ({exc}); fix it, or delete it and pass --window_start") \
-            from None
-    if not isinstance(state, dict):
-        raise ValueError(f"{path}: not a valid run log (expected a JSON object)")
-    return state
+    return read_json_object(runs_path(output_dir), "run log", "fix it, or delete it and pass --window_start")
 
 
 def parse_day(value: str, flag: str) -> datetime.date:
