@@ -37,13 +37,14 @@ import dataclasses
 import datetime
 import importlib
 import json
+import os
 import typing
 from dataclasses import dataclass, field
 
 import requests
 
 from connectors.files import DEFAULT_MAX_TEXT_CHARS, InvalidRecord, parse_mention
-from connectors.http import FetchError, HttpClient, HttpPolicy, RateLimited
+from connectors.http import FetchError, HttpClient, HttpPolicy, RateLimited, check_secret
 from schemas.records import AccountSnapshot, BrandReply, Mention
 
 _UTC = datetime.timezone.utc
@@ -219,6 +220,28 @@ def _compact(record: typing.Any) -> str:
             return f"<a {type(record).__name__} that cannot be rendered>"
 
 
+def optional_access_token(env_var: str) -> typing.Dict[str, str]:
+    """`{'access_token': ...}` from the environment variable `env_var` (checked), or {} when it is unset or empty.
+
+    Raises:
+        ValueError: naming the variable when its value cannot be a token (see `check_secret`).
+    """
+    token = check_secret(os.environ.get(env_var, ""), f"${env_var}")
+    return {"access_token": token} if token else {}
+
+
+def checked_id(item: typing.Mapping, key: str, valid: typing.Callable[[str], bool], what: str) -> str:
+    """`item[key]` when it is a string that `valid` accepts: a post's platform id.
+
+    Raises:
+        ValueError: naming the field and what it should have been (e.g. `id: 12.5 is not an X post id`).
+    """
+    value = item[key]
+    if not isinstance(value, str) or not valid(value):
+        raise ValueError(f"{key}: {value!r} is not {what}")
+    return value
+
+
 def check_carriable(value: typing.Any, name: str = "record") -> None:
     """Raises ValueError when a value holds what a Beam coder or a Parquet file cannot carry.
 
@@ -270,6 +293,10 @@ class Connector(abc.ABC):
     supports_time_range: typing.ClassVar[bool] = True
     # The connector's flag (declared in `add_flags`) that replaces `default_base_url`; '' for none.
     base_url_flag: typing.ClassVar[str] = ""
+    # The API root used instead of `default_base_url` when the credentials hold `signed_in_credential`
+    # (an OAuth token, an account password) and no base URL flag was given; '' for none.
+    signed_in_base_url: typing.ClassVar[str] = ""
+    signed_in_credential: typing.ClassVar[str] = ""
 
     # ---- launcher side: flags and settings -----------------------------------------------
 
@@ -313,7 +340,10 @@ class Connector(abc.ABC):
         self.http = http or HttpClient(settings.http, secrets=secrets)
         for secret in secrets:
             self.http.add_secret(secret)
-        self.base_url = (settings.base_url or self.default_base_url).rstrip("/")
+        default = self.default_base_url
+        if self.signed_in_base_url and self.credentials.get(self.signed_in_credential):
+            default = self.signed_in_base_url
+        self.base_url = (settings.base_url or default).rstrip("/")
 
     # ---- driver side: credentials and queries --------------------------------------------
 

@@ -23,8 +23,8 @@ import typing
 
 import requests
 
-from connectors.base import (MENTIONS, POSITION_TIME, Connector, FetchTask, MalformedPage, Page, Query, iso,
-                             parse_iso)
+from connectors.base import (MENTIONS, POSITION_TIME, Connector, FetchTask, MalformedPage, Page, Query, checked_id,
+                             iso, parse_iso)
 from connectors.files import parse_timestamp
 from connectors.http import FetchError, check_secret
 
@@ -49,6 +49,8 @@ class BlueskyConnector(Connector):
     platform = "bluesky"
     default_base_url = "https://public.api.bsky.app"
     base_url_flag = "bluesky_base_url"
+    signed_in_base_url = SESSION_BASE_URL
+    signed_in_credential = "password"
     position_kind = POSITION_TIME
 
     @classmethod
@@ -60,8 +62,6 @@ class BlueskyConnector(Connector):
 
     def __init__(self, settings, credentials=None, http=None):
         super().__init__(settings, credentials, http)
-        if not settings.base_url and self.credentials.get("password"):
-            self.base_url = SESSION_BASE_URL
         self._access_jwt: typing.Optional[str] = None
 
     @classmethod
@@ -130,10 +130,7 @@ class BlueskyConnector(Connector):
         return Page(body["posts"], cursor or None)
 
     def item_id(self, item) -> str:
-        value = item["uri"]
-        if not isinstance(value, str) or not value.startswith("at://"):
-            raise ValueError(f"uri: {value!r} is not an AT URI")
-        return value
+        return checked_id(item, "uri", lambda v: v.startswith("at://"), "an AT URI")
 
     def item_time(self, item) -> datetime.datetime:
         created = parse_timestamp(item["record"]["createdAt"], "record.createdAt")

@@ -21,15 +21,14 @@ from __future__ import annotations
 import datetime
 import html
 import html.parser
-import os
 import typing
 import urllib.parse
 
 import requests
 
-from connectors.base import (MENTIONS, Connector, FetchTask, MalformedPage, Page, Query, parse_iso)
+from connectors.base import (MENTIONS, Connector, FetchTask, MalformedPage, Page, Query, checked_id,
+                             optional_access_token, parse_iso)
 from connectors.files import parse_timestamp
-from connectors.http import check_secret
 
 TOKEN_ENV = "MASTODON_ACCESS_TOKEN"
 MAX_LIMIT = 40
@@ -82,8 +81,7 @@ class MastodonConnector(Connector):
     @classmethod
     def load_credentials(cls, settings, opener=None):
         """An optional user access token ($MASTODON_ACCESS_TOKEN) enables full-text search."""
-        token = check_secret(os.environ.get(TOKEN_ENV, ""), f"${TOKEN_ENV}")
-        return {"access_token": token} if token else {}
+        return optional_access_token(TOKEN_ENV)
 
     @classmethod
     def queries(cls, brands, settings, credentials):
@@ -145,10 +143,7 @@ class MastodonConnector(Connector):
         return Page(statuses, next_cursor)
 
     def item_id(self, item) -> str:
-        value = item["id"]
-        if not isinstance(value, str) or not value.isdigit():
-            raise ValueError(f"id: {value!r} is not a Mastodon status id")
-        return value
+        return checked_id(item, "id", str.isdigit, "a Mastodon status id")
 
     def item_time(self, item) -> datetime.datetime:
         return parse_timestamp(item["created_at"])

@@ -18,15 +18,14 @@ crossposts -> reposts; Reddit reports no follower counts or quotes (null).
 from __future__ import annotations
 
 import datetime
-import os
 import re
 import typing
 
 import requests
 
-from connectors.base import (MENTIONS, POSITION_TIME, Connector, FetchTask, MalformedPage, Page, Query)
+from connectors.base import (MENTIONS, POSITION_TIME, Connector, FetchTask, MalformedPage, Page, Query, checked_id,
+                             optional_access_token)
 from connectors.files import parse_timestamp
-from connectors.http import check_secret
 
 TOKEN_ENV = "REDDIT_ACCESS_TOKEN"
 OAUTH_BASE_URL = "https://oauth.reddit.com"
@@ -70,6 +69,8 @@ class RedditConnector(Connector):
     platform = "reddit"
     default_base_url = "https://www.reddit.com"
     base_url_flag = "reddit_base_url"
+    signed_in_base_url = OAUTH_BASE_URL
+    signed_in_credential = "access_token"
     position_kind = POSITION_TIME
     supports_time_range = False
 
@@ -80,16 +81,10 @@ class RedditConnector(Connector):
                            help="Reddit API root (default https://www.reddit.com, or https://oauth.reddit.com "
                                 "with $REDDIT_ACCESS_TOKEN).")
 
-    def __init__(self, settings, credentials=None, http=None):
-        super().__init__(settings, credentials, http)
-        if not settings.base_url and self.credentials.get("access_token"):
-            self.base_url = OAUTH_BASE_URL
-
     @classmethod
     def load_credentials(cls, settings, opener=None):
         """An optional OAuth token ($REDDIT_ACCESS_TOKEN) raises the rate limit."""
-        token = check_secret(os.environ.get(TOKEN_ENV, ""), f"${TOKEN_ENV}")
-        return {"access_token": token} if token else {}
+        return optional_access_token(TOKEN_ENV)
 
     @classmethod
     def queries(cls, brands, settings, credentials):
@@ -122,10 +117,7 @@ class RedditConnector(Connector):
         return Page(posts, after)
 
     def item_id(self, item) -> str:
-        value = item["name"]
-        if not isinstance(value, str) or not value.startswith("t3_"):
-            raise ValueError(f"name: {value!r} is not a Reddit post fullname")
-        return value
+        return checked_id(item, "name", lambda v: v.startswith("t3_"), "a Reddit post fullname")
 
     def item_time(self, item) -> datetime.datetime:
         return parse_timestamp(item["created_utc"], "created_utc")

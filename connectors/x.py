@@ -36,7 +36,7 @@ import requests
 import tweepy
 
 from connectors.base import (ACCOUNT, BRAND_REPLIES, COMPLETE, MENTIONS, STOPPED, Connector, ConnectorSettings,
-                             DeadPage, FetchTask, MalformedPage, Page, Query, TaskResult, parse_iso)
+                             DeadPage, FetchTask, MalformedPage, Page, Query, TaskResult, checked_id, parse_iso)
 from connectors.files import parse_timestamp
 from connectors.http import FetchError, HttpClient, RateLimited, check_secret
 from schemas.records import AccountSnapshot, BrandReply
@@ -313,10 +313,7 @@ class XConnector(Connector):
         return Page(data, next_token, users)
 
     def item_id(self, item) -> str:
-        value = item["id"]
-        if not isinstance(value, str) or not value.isdigit():
-            raise ValueError(f"id: {value!r} is not an X post id")
-        return value
+        return checked_id(item, "id", str.isdigit, "an X post id")
 
     def item_time(self, item) -> datetime.datetime:
         return parse_timestamp(item["created_at"])
