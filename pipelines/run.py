@@ -106,8 +106,14 @@ def run(argv: typing.Optional[typing.Sequence[str]] = None, test_pipeline: typin
     return _finish(result, output_dir, run_id)
 
 
-def main(argv: typing.Optional[typing.Sequence[str]] = None) -> int:
-    """Command-line entry point: a bad flag or config exits 2 with its message; --help lists the flags."""
+def main(argv: typing.Optional[typing.Sequence[str]] = None, model_handler: typing.Optional[ModelHandler] = None
+         ) -> int:
+    """Command-line entry point: a bad flag or config exits 2 with its message; --help lists the flags.
+
+    Args:
+        argv: Command-line arguments (defaults to sys.argv[1:]).
+        model_handler: Overrides the sentiment model chosen by --model (the tests' fake job).
+    """
     argv = sys.argv[1:] if argv is None else argv
     if asks_for_help(argv):
         # Beam's parser would answer for its base class only (`-h`), hiding the job's flags.
@@ -115,7 +121,7 @@ def main(argv: typing.Optional[typing.Sequence[str]] = None) -> int:
         return 0
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        run(argv)
+        run(argv, model_handler=model_handler)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -11,19 +11,13 @@ from __future__ import annotations
 import sys
 import typing
 
-from pipelines.run import run
-from schemas.config import ConfigError
+from pipelines import run
 from tests.support.fake_model import FakeSentimentHandler
 
 
 def main(argv: typing.Optional[typing.Sequence[str]] = None) -> int:
     """Runs the job with the fake model; 2 and the message on a ConfigError."""
-    try:
-        run(list(sys.argv[1:] if argv is None else argv), model_handler=FakeSentimentHandler())
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return run.main(argv, model_handler=FakeSentimentHandler())
 
 
 if __name__ == "__main__":
