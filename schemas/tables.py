@@ -85,6 +85,16 @@ class TableSpec:
 _DAY_DIR = "(UTC day of `{}`; a directory, not a column{})"
 _PERIODS = "`period=day|week|month|quarter`"
 
+def _by_period(name: str, record: type, fields: typing.Tuple[Field, ...], schema: pa.Schema,
+               sort_by: typing.Tuple[str, ...], description: str) -> TableSpec:
+    """A table of per-period rows, partitioned by its `period` column (`period=day/`, ..., `period=quarter/`).
+
+    Args:
+        description: What a row is; the partitioning's text goes before it.
+    """
+    return TableSpec(name, record, fields, schema, "period", None, sort_by, _PERIODS + description)
+
+
 TABLES: typing.Dict[str, TableSpec] = {spec.name: spec for spec in (
     TableSpec("brand_mentions", BrandMention, BRAND_MENTION_FIELDS, BRAND_MENTION_SCHEMA, "created_date", "created_at",
               ("brand_id", "created_at", "mention_id"),
@@ -94,18 +104,17 @@ TABLES: typing.Dict[str, TableSpec] = {spec.name: spec for spec in (
               "`created_date=YYYY-MM-DD` " + _DAY_DIR.format("created_at", "") + ". One row per match on an "
               "ambiguous brand name that the relevance step judged not about the brand (docs/relevance.md): the "
               "diagnostic beside `brand_mentions`, for review; a windowed run replaces its window's days"),
-    TableSpec("metrics", Metric, METRIC_FIELDS, METRIC_SCHEMA, "period", None, ("brand_id", "platform", "period_start"),
-              f"{_PERIODS} (the `period` column lives in the directory name). One row per brand, period and platform, "
-              "and one with `platform` null for all platforms together (the total); every period of the run has a "
-              "row, also without mentions. Files sorted by `brand_id`, `platform`, `period_start`"),
-    TableSpec("lang_metrics", LangMetric, LANG_METRIC_FIELDS, LANG_METRIC_SCHEMA, "period", None,
-              ("brand_id", "lang", "period_start"),
-              f"{_PERIODS}, like `metrics/`. The same metrics per brand, period and language, all platforms together "
-              "(sum over `lang` = the total row of `metrics/`)"),
-    TableSpec("topic_metrics", TopicMetric, TOPIC_METRIC_FIELDS, TOPIC_METRIC_SCHEMA, "period", None,
-              ("brand_id", "topic", "period_start"),
-              f"{_PERIODS}. One row per brand, period and topic the brand had in the run (all platforms and "
-              "languages together), every period of the run"),
+    _by_period("metrics", Metric, METRIC_FIELDS, METRIC_SCHEMA, ("brand_id", "platform", "period_start"),
+               " (the `period` column lives in the directory name). One row per brand, period and platform, and one "
+               "with `platform` null for all platforms together (the total); every period of the run has a row, also "
+               "without mentions. Files sorted by `brand_id`, `platform`, `period_start`"),
+    _by_period("lang_metrics", LangMetric, LANG_METRIC_FIELDS, LANG_METRIC_SCHEMA, ("brand_id", "lang", "period_start"),
+               ", like `metrics/`. The same metrics per brand, period and language, all platforms together (sum over "
+               "`lang` = the total row of `metrics/`)"),
+    _by_period("topic_metrics", TopicMetric, TOPIC_METRIC_FIELDS, TOPIC_METRIC_SCHEMA,
+               ("brand_id", "topic", "period_start"),
+               ". One row per brand, period and topic the brand had in the run (all platforms and languages "
+               "together), every period of the run"),
     TableSpec("alerts", Alert, ALERT_FIELDS, ALERT_SCHEMA, "period", None, ("period_start", "brand_id", "alert"),
               "`period=day|week` (the periods the config's `alerts.periods` checks). One row per alert: brand, "
               "period and test; see docs/outputs.md, 'Early warnings'"),
@@ -116,10 +125,10 @@ TABLES: typing.Dict[str, TableSpec] = {spec.name: spec for spec in (
               "`brand_id=<id>` (the `brand_id` column lives in the directory name). Recomputed whole by every run: "
               "one row per open item (brand, platform, mention), files sorted by `rank`; see "
               "docs/response-queue.md"),
-    TableSpec("queue_metrics", QueueMetric, QUEUE_METRIC_FIELDS, QUEUE_METRIC_SCHEMA, "period", None,
-              ("brand_id", "match_kind", "period_start"),
-              f"{_PERIODS}. One row per brand, period and `match_kind` (null: both), every period of the run; see "
-              "docs/response-queue.md"),
+    _by_period("queue_metrics", QueueMetric, QUEUE_METRIC_FIELDS, QUEUE_METRIC_SCHEMA,
+               ("brand_id", "match_kind", "period_start"),
+               ". One row per brand, period and `match_kind` (null: both), every period of the run; see "
+               "docs/response-queue.md"),
     TableSpec("posts", Mention, MENTION_FIELDS, MENTION_SCHEMA, "created_date", "created_at",
               ("platform", "created_at", "id"),
               "`created_date=YYYY-MM-DD` " + _DAY_DIR.format("created_at", "") + ". Every post the platform "
