@@ -336,6 +336,32 @@ class _OncePerKey(beam.PTransform):
                 | "Rows" >> beam.Values().with_output_types(self._record_type))
 
 
+class _WithEarlierRows(beam.PTransform):
+    """Fetched rows -> the committed table's rows plus them, once per key (the freshest): the archive a run writes.
+
+    Args:
+        output_dir: The job's --output_dir.
+        table: The table the earlier rows are read from (in the current snapshot).
+        record_type: Its record.
+        key_fn: Row -> (key, row).
+    """
+
+    def __init__(self, output_dir: str, table: str, record_type: type,
+                 key_fn: typing.Callable[[typing.Any], typing.Tuple[typing.Any, typing.Any]]):
+        super().__init__()
+        self._output_dir = output_dir
+        self._table = table
+        self._record_type = record_type
+        self._key_fn = key_fn
+
+    def expand(self, fetched):
+        earlier = fetched.pipeline | "Earlier" >> ReadTableRows(committed_path(self._output_dir, self._table),
+                                                                self._record_type)
+        return ((earlier, fetched)
+                | "All" >> beam.Flatten().with_output_types(self._record_type)
+                | "Once" >> _OncePerKey(self._key_fn, self._record_type))
+
+
 # ---- the composite the job reads from --------------------------------------------------------
 
 class ReadSources(beam.PTransform):
@@ -375,18 +401,10 @@ class ReadSources(beam.PTransform):
             mentions.append(platform_posts)
             dead += [earlier["dead_letters"], fetched["dead_letters"]]
             out["posts"] = (platform_posts | "PostsOnce" >> DedupeMentions())["mentions"]
-            earlier_replies = pbegin | "EarlierReplies" >> ReadTableRows(
-                committed_path(plan.output_dir, "brand_replies"), BrandReply)
-            out["brand_replies"] = (
-                (earlier_replies, fetched["brand_replies"])
-                | "AllReplies" >> beam.Flatten().with_output_types(BrandReply)
-                | "RepliesOnce" >> _OncePerKey(_reply_key, BrandReply))
-            earlier_snapshots = pbegin | "EarlierSnapshots" >> ReadTableRows(
-                committed_path(plan.output_dir, "account_snapshots"), AccountSnapshot)
-            out["account_snapshots"] = (
-                (earlier_snapshots, fetched["account_snapshots"])
-                | "AllSnapshots" >> beam.Flatten().with_output_types(AccountSnapshot)
-                | "SnapshotsOnce" >> _OncePerKey(_snapshot_key, AccountSnapshot))
+            out["brand_replies"] = fetched["brand_replies"] | "Replies" >> _WithEarlierRows(
+                plan.output_dir, "brand_replies", BrandReply, _reply_key)
+            out["account_snapshots"] = fetched["account_snapshots"] | "Snapshots" >> _WithEarlierRows(
+                plan.output_dir, "account_snapshots", AccountSnapshot, _snapshot_key)
             out["state_files"] = (
                 fetched["progress"]
                 | "CollectProgress" >> beam.combiners.ToList()
