@@ -17,6 +17,7 @@ import types
 import apache_beam as beam
 import pyarrow.parquet as pq
 import pytest
+import yaml
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
@@ -271,9 +272,18 @@ def test_trap_set_is_large_diverse_and_its_splits_share_no_post():
     assert not {_normal(p["text"]) for p in validation} & {_normal(p["text"]) for p in test}
 
 
-def test_trap_brand_config_has_no_hand_written_exclusions():
-    import yaml
+def test_validation_split_holds_brand_posts_written_in_lower_case():
+    # The case prior is chosen on this split: without such posts it learns one author's habit of
+    # capitalising brand names, which real posts often do not share.
+    config = parse_config(yaml.safe_load((TRAPS / "brands.yaml").read_text(encoding="utf-8")), "brands.yaml")
+    names = {b.id: b.search_terms()[0] for b in config.brands}
+    brand_posts = [p for p in _traps("validation") if p["about_brand"]]
+    lower = [p for p in brand_posts if name_case(p["text"], names[p["brand"]]) == -1]
+    assert len(lower) >= 15 and len(lower) >= 0.1 * len(brand_posts)
+    assert len({p["brand"] for p in lower}) >= 8 and len({p["lang"] for p in lower}) >= 4
 
+
+def test_trap_brand_config_has_no_hand_written_exclusions():
     raw = yaml.safe_load((TRAPS / "brands.yaml").read_text(encoding="utf-8"))
     assert not any("exclude" in b or " NOT " in (b.get("query") or "") for b in raw["brands"])
     config = parse_config(raw, "brands.yaml")
