@@ -30,7 +30,14 @@ from transforms.relevance import (CASE_LOGIT, RelevanceJudge, _JudgeFn, ambiguou
                                  name_case, profile_phrases)
 
 UTC = datetime.timezone.utc
-NUDGED = 1.0 / (1.0 + math.exp(-(math.log(0.9 / 0.1) + CASE_LOGIT)))
+
+
+def _nudged(relevance: float, case: int) -> float:
+    """A relevance after the case prior: its logit moved by CASE_LOGIT up (+1) or down (-1)."""
+    return 1.0 / (1.0 + math.exp(-(math.log(relevance / (1.0 - relevance)) + case * CASE_LOGIT)))
+
+
+NUDGED = _nudged(0.9, +1)
 TRAPS = pathlib.Path(__file__).resolve().parent.parent / "data" / "handwritten" / "ambiguity"
 
 CONFIG = {"brands": [
@@ -202,8 +209,9 @@ def test_job_keeps_relevant_matches_and_moves_the_others_to_rejected_matches():
                         lambda r: (r.mention_id, r.brand_id, r.matched_term, round(r.relevance, 2), r.threshold,
                                    r.reason.split(":")[0], r.text_excerpt[:12])),
                     # The lexicon's 0.1, nudged by the case prior: up for "Mars" mid-sentence, down for "магнит".
-                    equal_to([("p2", "mars", "Mars", 0.17, 0.5, "model", "the rover se"),
-                              ("p5", "magnit", "Магнит", 0.06, 0.5, "model", "привезли маг")]), label="RejectedRows")
+                    equal_to([("p2", "mars", "Mars", round(_nudged(0.1, +1), 2), 0.5, "model", "the rover se"),
+                              ("p5", "magnit", "Магнит", round(_nudged(0.1, -1), 2), 0.5, "model", "привезли маг")]),
+                    label="RejectedRows")
         counts = out["counts"] | beam.CombinePerKey(sum)
         assert_that(counts, equal_to([("match.matched_mentions", 8),
                                       ("match.unmatched_mentions", 1), ("relevance.rejected_matches", 2)]),
