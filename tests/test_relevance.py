@@ -16,6 +16,7 @@ import types
 
 import apache_beam as beam
 import pyarrow.parquet as pq
+import numpy as np
 import pytest
 import yaml
 from apache_beam.testing.test_pipeline import TestPipeline
@@ -296,3 +297,20 @@ def test_trap_brand_config_has_no_hand_written_exclusions():
     assert not any("exclude" in b or " NOT " in (b.get("query") or "") for b in raw["brands"])
     config = parse_config(raw, "brands.yaml")
     assert {p["brand"] for p in _traps("validation") + _traps("test")} <= set(ambiguous_brands(config))
+
+
+def test_variant_tool_scores_only_matched_posts_and_chooses_a_separating_offset():
+    from tools.relevance_variants import Split, choose, kept_at, precision_recall
+
+    posts = [{"text": "Orange network down again in Lyon", "about_brand": True},
+             {"text": "fresh orange juice with breakfast", "about_brand": False},
+             {"text": "my Livebox keeps rebooting, thanks Orange", "about_brand": True},
+             {"text": "0range signal gone at home", "about_brand": True}]  # a typo the matcher misses
+    split = Split(posts, found=np.array([True, True, True, False]), cheap=np.array([False, False, True, False]),
+                  case=np.zeros(4, np.float32), embeddings=np.zeros((4, 2), np.float32))
+    margin = np.array([0.02, -0.03, -0.05, 0.04])  # the product-named post is kept by its cheap signal
+    offset, weight = choose(split, margin)
+    kept = kept_at(split, margin, offset, weight)
+    assert precision_recall(split, kept) == (1.0, pytest.approx(2 / 3))
+    assert precision_recall(split, np.ones(4, bool)) == (pytest.approx(2 / 3), pytest.approx(2 / 3))
+    assert precision_recall(split, kept, upto=2) == (1.0, 1.0)
