@@ -16,7 +16,9 @@ import types
 
 import apache_beam as beam
 import pyarrow.parquet as pq
+import numpy as np
 import pytest
+import yaml
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
@@ -29,7 +31,14 @@ from transforms.relevance import (CASE_LOGIT, RelevanceJudge, _JudgeFn, ambiguou
                                  name_case, profile_phrases)
 
 UTC = datetime.timezone.utc
-NUDGED = 1.0 / (1.0 + math.exp(-(math.log(0.9 / 0.1) + CASE_LOGIT)))
+
+
+def _nudged(relevance: float, case: int) -> float:
+    """A relevance after the case prior: its logit moved by CASE_LOGIT up (+1) or down (-1)."""
+    return 1.0 / (1.0 + math.exp(-(math.log(relevance / (1.0 - relevance)) + case * CASE_LOGIT)))
+
+
+NUDGED = _nudged(0.9, +1)
 TRAPS = pathlib.Path(__file__).resolve().parent.parent / "data" / "handwritten" / "ambiguity"
 
 CONFIG = {"brands": [
@@ -201,8 +210,9 @@ def test_job_keeps_relevant_matches_and_moves_the_others_to_rejected_matches():
                         lambda r: (r.mention_id, r.brand_id, r.matched_term, round(r.relevance, 2), r.threshold,
                                    r.reason.split(":")[0], r.text_excerpt[:12])),
                     # The lexicon's 0.1, nudged by the case prior: up for "Mars" mid-sentence, down for "магнит".
-                    equal_to([("p2", "mars", "Mars", 0.17, 0.5, "model", "the rover se"),
-                              ("p5", "magnit", "Магнит", 0.06, 0.5, "model", "привезли маг")]), label="RejectedRows")
+                    equal_to([("p2", "mars", "Mars", round(_nudged(0.1, +1), 2), 0.5, "model", "the rover se"),
+                              ("p5", "magnit", "Магнит", round(_nudged(0.1, -1), 2), 0.5, "model", "привезли маг")]),
+                    label="RejectedRows")
         counts = out["counts"] | beam.CombinePerKey(sum)
         assert_that(counts, equal_to([("match.matched_mentions", 8),
                                       ("match.unmatched_mentions", 1), ("relevance.rejected_matches", 2)]),
@@ -271,10 +281,36 @@ def test_trap_set_is_large_diverse_and_its_splits_share_no_post():
     assert not {_normal(p["text"]) for p in validation} & {_normal(p["text"]) for p in test}
 
 
-def test_trap_brand_config_has_no_hand_written_exclusions():
-    import yaml
+def test_validation_split_holds_brand_posts_written_in_lower_case():
+    # The case prior is chosen on this split: without such posts it learns one author's habit of
+    # capitalising brand names, which real posts often do not share.
+    config = parse_config(yaml.safe_load((TRAPS / "brands.yaml").read_text(encoding="utf-8")), "brands.yaml")
+    names = {b.id: b.search_terms()[0] for b in config.brands}
+    brand_posts = [p for p in _traps("validation") if p["about_brand"]]
+    lower = [p for p in brand_posts if name_case(p["text"], names[p["brand"]]) == -1]
+    assert len(lower) >= 15 and len(lower) >= 0.1 * len(brand_posts)
+    assert len({p["brand"] for p in lower}) >= 8 and len({p["lang"] for p in lower}) >= 4
 
+
+def test_trap_brand_config_has_no_hand_written_exclusions():
     raw = yaml.safe_load((TRAPS / "brands.yaml").read_text(encoding="utf-8"))
     assert not any("exclude" in b or " NOT " in (b.get("query") or "") for b in raw["brands"])
     config = parse_config(raw, "brands.yaml")
     assert {p["brand"] for p in _traps("validation") + _traps("test")} <= set(ambiguous_brands(config))
+
+
+def test_variant_tool_scores_only_matched_posts_and_chooses_a_separating_offset():
+    from tools.relevance_variants import Split, choose, kept_at, precision_recall
+
+    posts = [{"text": "Orange network down again in Lyon", "about_brand": True},
+             {"text": "fresh orange juice with breakfast", "about_brand": False},
+             {"text": "my Livebox keeps rebooting, thanks Orange", "about_brand": True},
+             {"text": "0range signal gone at home", "about_brand": True}]  # a typo the matcher misses
+    split = Split(posts, found=np.array([True, True, True, False]), cheap=np.array([False, False, True, False]),
+                  case=np.zeros(4, np.float32), embeddings=np.zeros((4, 2), np.float32))
+    margin = np.array([0.02, -0.03, -0.05, 0.04])  # the product-named post is kept by its cheap signal
+    offset, weight = choose(split, margin)
+    kept = kept_at(split, margin, offset, weight)
+    assert precision_recall(split, kept) == (1.0, pytest.approx(2 / 3))
+    assert precision_recall(split, np.ones(4, bool)) == (pytest.approx(2 / 3), pytest.approx(2 / 3))
+    assert precision_recall(split, kept, upto=2) == (1.0, 1.0)
