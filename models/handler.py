@@ -22,14 +22,20 @@ Batching: each batch is sorted by token count inside the scorer, and
 
 from __future__ import annotations
 
+import copy
+import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
+from models.embedded_scorer import DEFAULT_HEAD_PATH
+from models.head import head_metadata_path
+from models.hf_sentiment import resolve_label_mapping
+from models.hf_topics import check_topic_model
 from models.loader import load_scorer
-from models.relevance import Profile
+from models.relevance import Profile, RelevanceScorer
 from models.scorer import EMBEDDED, LABELS, NONE, TextScorer, topic_model_spec
 from models.taxonomy import DEFAULT_THRESHOLD, DEFAULT_TOPICS, Topic
 
@@ -112,8 +118,6 @@ class ScorerModelHandler(ModelHandler[str, PredictionResult, TextScorer]):
         Only a scorer that returns embeddings (the embedded model) scores them; another
         returns no ``'relevance'``.
         """
-        import copy
-
         handler = copy.copy(self)
         handler._profiles = tuple(profiles)
         return handler
@@ -131,11 +135,6 @@ class ScorerModelHandler(ModelHandler[str, PredictionResult, TextScorer]):
         """
         if self._model != EMBEDDED:
             return False
-        import json
-
-        from models.embedded_scorer import DEFAULT_HEAD_PATH
-        from models.head import head_metadata_path
-
         try:
             meta = json.loads(head_metadata_path(DEFAULT_HEAD_PATH).read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -158,8 +157,6 @@ class ScorerModelHandler(ModelHandler[str, PredictionResult, TextScorer]):
         if self._model != EMBEDDED:
             from transformers import AutoConfig
 
-            from models.hf_sentiment import resolve_label_mapping
-
             try:
                 config = AutoConfig.from_pretrained(self._model)
             except Exception as exc:  # OSError, ValueError, HTTP errors: all mean "cannot use it"
@@ -169,8 +166,6 @@ class ScorerModelHandler(ModelHandler[str, PredictionResult, TextScorer]):
     def check_topic_model(self) -> None:
         """:meth:`check` for the topic model only."""
         if self._topics and self._topic_model not in (EMBEDDED, NONE):
-            from models.hf_topics import check_topic_model
-
             check_topic_model(self._topic_model, self._topics, self._topic_label_map)
 
     def load_model(self) -> TextScorer:
@@ -191,8 +186,6 @@ class ScorerModelHandler(ModelHandler[str, PredictionResult, TextScorer]):
             context_embedding=bool(self._profiles),
         )
         if self._profiles and hasattr(scorer, "embed_for_relevance"):
-            from models.relevance import RelevanceScorer
-
             scorer.relevance_scorer = RelevanceScorer(self._profiles, scorer.embed_for_relevance)
         return scorer
 

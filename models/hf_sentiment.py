@@ -119,10 +119,7 @@ class HFSentimentScorer(TextScorer):
             name_or_path: Local checkpoint directory or hub model id.
             label_map: Model label -> one of :data:`LABELS`, for labels the alias
                 table does not know.
-            max_length: Maximum tokens per text.
-            batch_size: Texts per forward pass.
-            precision: ``fp32``, ``bf16`` or ``int8``.
-            num_threads: Torch intra-op threads; by default every CPU the process may use.
+            max_length, batch_size, precision, num_threads: As :class:`models.hf.HFSequenceModel` takes them.
 
         Raises:
             ValueError: If the labels cannot be mapped (before any weights load).
