@@ -160,12 +160,12 @@ def export_job_graphs(checkpoint: pathlib.Path, cache_dir: pathlib.Path, precisi
     Returns:
         The graph files: without, then with, the relevance branch.
     """
-    from models.sentiment import EmbeddedSentimentClassifier
+    from models.embedded_scorer import EmbeddedScorer
 
     graphs = []
     for context_embedding in (False, True):
-        scorer = EmbeddedSentimentClassifier(checkpoint_dir=checkpoint, cache_dir=cache_dir, precision=precision,
-                                             backend="onnx", context_embedding=context_embedding)
+        scorer = EmbeddedScorer(checkpoint_dir=checkpoint, cache_dir=cache_dir, precision=precision,
+                                backend="onnx", context_embedding=context_embedding)
         graphs.append(pathlib.Path(scorer.encoder.model_path))
         del scorer
     return graphs

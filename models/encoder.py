@@ -31,7 +31,6 @@ from transformers import AutoModel, AutoTokenizer
 LOG = logging.getLogger(__name__)
 
 QUERY_PREFIX = "query: "
-PASSAGE_PREFIX = "passage: "
 PRECISIONS = ("fp32", "bf16", "int8")
 # embed_layers() name for the last layer of the original (not fine-tuned) top layers.
 BASE_LAST = "base"

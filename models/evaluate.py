@@ -44,9 +44,10 @@ from typing import Any
 import numpy as np
 
 from models.encoder import cpu_has_bf16
-from models.sentiment import DEFAULT_HEAD_PATH, LABELS, EmbeddedSentimentClassifier
+from models.embedded_scorer import DEFAULT_HEAD_PATH, EmbeddedScorer
+from models.scorer import LABELS
 from models.stance import mark_target
-from models.topics import DEFAULT_TOPICS, OTHER
+from models.taxonomy import DEFAULT_TOPICS, OTHER
 from models.train_head import (
     VALIDATION_BUCKET,
     classification_metrics,
@@ -94,7 +95,7 @@ def _read_jsonl(path: pathlib.Path) -> list[dict[str, Any]]:
         return [r for r in (json.loads(line) for line in handle if line.strip()) if "_header" not in r]
 
 
-def evaluate_test_split(classifier: EmbeddedSentimentClassifier, path: pathlib.Path) -> dict[str, Any] | None:
+def evaluate_test_split(scorer: EmbeddedScorer, path: pathlib.Path) -> dict[str, Any] | None:
     """Accuracy, macro-F1 and confusion per language on the hand-written test split; None when it is absent.
 
     Sarcastic posts are counted in their language and again on their own.
@@ -102,7 +103,7 @@ def evaluate_test_split(classifier: EmbeddedSentimentClassifier, path: pathlib.P
     if not path.is_file():
         return None
     posts = _read_jsonl(path)
-    pred = classifier.predict_proba([p["text"] for p in posts]).argmax(axis=1)
+    pred = scorer.predict_proba([p["text"] for p in posts]).argmax(axis=1)
     gold = np.array([LABELS.index(p["label"]) for p in posts])
     out: dict[str, Any] = {"n": len(posts), "all": classification_metrics(gold, pred), "per_language": {}}
     for lang in LANGS:
@@ -116,7 +117,7 @@ def evaluate_test_split(classifier: EmbeddedSentimentClassifier, path: pathlib.P
     return out
 
 
-def evaluate_stance(classifier: EmbeddedSentimentClassifier, path: pathlib.Path) -> dict[str, Any] | None:
+def evaluate_stance(scorer: EmbeddedScorer, path: pathlib.Path) -> dict[str, Any] | None:
     """Accuracy of the sentiment toward each target (text marked) vs the post's one label; None when absent."""
     if not path.is_file():
         return None
@@ -131,8 +132,8 @@ def evaluate_stance(classifier: EmbeddedSentimentClassifier, path: pathlib.Path)
             langs.append(p["lang"])
             gold.append(LABELS.index(target["label"]))
             post_of.append(k)
-    per_target = classifier.predict_proba(marked).argmax(axis=1)
-    per_post = classifier.predict_proba([p["text"] for p in posts]).argmax(axis=1)[post_of]
+    per_target = scorer.predict_proba(marked).argmax(axis=1)
+    per_post = scorer.predict_proba([p["text"] for p in posts]).argmax(axis=1)[post_of]
     gold_a = np.array(gold)
     out: dict[str, Any] = {"posts": len(posts), "targets": len(gold),
                            "marked": classification_metrics(gold_a, per_target),
@@ -168,14 +169,14 @@ def evaluate_precision(precision: str, head_path: pathlib.Path, reference: dict 
     Returns:
         JSON-serialisable figures, plus ``_labels`` (bucket-8 predictions) for agreement.
     """
-    classifier = EmbeddedSentimentClassifier(head_path=head_path, precision=precision, topics=DEFAULT_TOPICS,
+    scorer = EmbeddedScorer(head_path=head_path, precision=precision, topics=DEFAULT_TOPICS,
                                              backend=backend)
     rows = read_corpus(corpus_path())
     confidences = read_confidences(corpus_path())
     val = [(row, conf) for row, conf in zip(rows, confidences, strict=True) if row.bucket == VALIDATION_BUCKET]
     texts = sorted({row.text for row, _ in val})
     started = time.perf_counter()
-    probs = classifier.predict_proba(texts)
+    probs = scorer.predict_proba(texts)
     seconds = time.perf_counter() - started
     row_of = {text: i for i, text in enumerate(texts)}
     y_true = np.array([row.label for row, _ in val])
@@ -185,7 +186,7 @@ def evaluate_precision(precision: str, head_path: pathlib.Path, reference: dict 
         "precision": precision,
         "backend": backend,
         "variant": f"{backend}-{precision}",
-        "model_id": classifier.model_id,
+        "model_id": scorer.model_id,
         "texts_per_second": round(len(texts) / seconds, 1),
         "bucket8": classification_metrics(y_true, y_pred),
         "bucket8_confidence_0.6": classification_metrics(y_true[confident], y_pred[confident]),
@@ -195,14 +196,14 @@ def evaluate_precision(precision: str, head_path: pathlib.Path, reference: dict 
         result["agreement_with_fp32_multilingual"] = None  # filled in below
     result["_labels"] = y_pred
 
-    result["test"] = evaluate_test_split(classifier, data / "sentiment" / "test.jsonl")
-    result["stance"] = evaluate_stance(classifier, data / "stance" / "test.jsonl")
+    result["test"] = evaluate_test_split(scorer, data / "sentiment" / "test.jsonl")
+    result["stance"] = evaluate_stance(scorer, data / "stance" / "test.jsonl")
     result["data"] = str(data)
 
     posts = read_multilingual()
-    scores = classifier.score([p["text"] for p in posts])
+    scores = scorer.score([p["text"] for p in posts])
     predicted = [LABELS[i] for i in scores.probs.argmax(axis=1)]
-    topics = classifier.topic_labels(scores.topic_scores)
+    topics = scorer.topic_labels(scores.topic_scores)
     per_lang: dict[str, Any] = {}
     for lang in LANGS:
         idx = [i for i, p in enumerate(posts) if p["lang"] == lang]
@@ -210,7 +211,7 @@ def evaluate_precision(precision: str, head_path: pathlib.Path, reference: dict 
             "n": len(idx),
             "accuracy": round(float(np.mean([predicted[i] == posts[i]["sentiment"] for i in idx])), 3),
             "topic_macro_f1": round(float(np.mean(list(topic_f1(
-                [posts[i]["topics"] for i in idx], [topics[i] for i in idx], classifier.topic_names).values()))), 3),
+                [posts[i]["topics"] for i in idx], [topics[i] for i in idx], scorer.topic_names).values()))), 3),
         }
     ml_labels = scores.probs.argmax(axis=1)
     if reference is not None:
@@ -224,7 +225,7 @@ def evaluate_precision(precision: str, head_path: pathlib.Path, reference: dict 
         "sarcasm_accuracy": round(float(np.mean([predicted[i] == posts[i]["sentiment"] for i in sarcastic])), 3),
         "sarcasm_n": len(sarcastic),
         "sentiment": classification_metrics(gold, scores.probs.argmax(axis=1)),
-        "topic_f1": topic_f1([p["topics"] for p in posts], topics, classifier.topic_names),
+        "topic_f1": topic_f1([p["topics"] for p in posts], topics, scorer.topic_names),
     }
     return result
 

@@ -1,4 +1,4 @@
-"""Beam ``ModelHandler`` that scores texts with a :class:`~models.sentiment.SentimentClassifier`.
+"""Beam ``ModelHandler`` that scores texts (sentiment, topics, relevance) with a :class:`~models.scorer.TextScorer`.
 
 Used keyed, so scores join back to their mention::
 
@@ -6,47 +6,43 @@ Used keyed, so scores join back to their mention::
 
     scored = (
         mentions_text  # PCollection of (mention_id, text)
-        | RunInference(KeyedModelHandler(SentimentModelHandler("embedded")))
+        | RunInference(KeyedModelHandler(ScorerModelHandler("embedded")))
     )  # -> (mention_id, PredictionResult(example=text, inference={...}, model_id=...))
 
 The constructor only records configuration, validated by the job's options
 (`pipelines.options.validate`; the handler is pickled to workers); ``load_model``
-builds the classifier, which ``RunInference`` does once per worker process and
-shares between its threads. Beam's own Hugging Face handler is not
+builds the scorer (:func:`models.loader.load_scorer`), which ``RunInference`` does once per
+worker process and shares between its threads. Beam's own Hugging Face handler is not
 used because importing it imports TensorFlow.
 
-Batching: each batch is sorted by token count inside the classifier; in streaming
-(``max_batch_duration_secs`` set) Beam's ``BatchElements`` also buckets elements by
-length (``batch_length_fn``) so a batch holds texts of similar length. In batch jobs
-:class:`transforms.sentiment.ScoreSentiment` sorts each bundle by length before
-``RunInference``, which does the same job for the batch path.
+Batching: each batch is sorted by token count inside the scorer, and
+:class:`transforms.scoring.ScoreTexts` sorts each bundle by length before ``RunInference``
+(in the global window), so the batches ``RunInference`` cuts hold texts of similar length.
 """
 
 from __future__ import annotations
 
+import copy
+import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
-from models.relevance import Profile
-from models.sentiment import EMBEDDED, LABELS, NONE, SentimentClassifier, load_sentiment_classifier
-from models.topics import DEFAULT_THRESHOLD, DEFAULT_TOPICS, Topic
+from models.embedded_scorer import DEFAULT_HEAD_PATH
+from models.head import head_metadata_path
+from models.hf_sentiment import resolve_label_mapping
+from models.hf_topics import check_topic_model
+from models.loader import load_scorer
+from models.relevance import Profile, RelevanceScorer
+from models.scorer import EMBEDDED, LABELS, NONE, TextScorer, topic_model_spec
+from models.taxonomy import DEFAULT_THRESHOLD, DEFAULT_TOPICS, Topic
 
-METRICS_NAMESPACE = "SentimentModelHandler"
-# Characters, a cheap stand-in for tokens (about 3-4 characters a token in these languages).
-LENGTH_BUCKETS = [64, 128, 256, 512, 1024]
-
-
-def text_length(element: Any) -> int:
-    """Length of a text, or of the text of a ``(key, text)`` pair (what keyed batching sees)."""
-    if isinstance(element, tuple):
-        element = element[-1]
-    return len(element) if isinstance(element, str) else 0
+METRICS_NAMESPACE = "ScorerModelHandler"
 
 
-class SentimentModelHandler(ModelHandler[str, PredictionResult, SentimentClassifier]):
+class ScorerModelHandler(ModelHandler[str, PredictionResult, TextScorer]):
     """Scores batches of texts; one ``PredictionResult`` per text, in order.
 
     Each inference is ``{'sentiment': label, 'p_negative': float, 'p_neutral': float,
@@ -64,12 +60,11 @@ class SentimentModelHandler(ModelHandler[str, PredictionResult, SentimentClassif
         min_batch_size: int = 1,
         max_batch_size: int = 64,
         max_length: int = 256,
-        max_batch_duration_secs: int | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
         precision: str = "fp32",
         num_threads: int | None = None,
-        topics: Sequence[Topic] | None = None,
-        topic_model: str | None = None,
+        topics: Sequence[Topic] = DEFAULT_TOPICS,
+        topic_model: str = EMBEDDED,
         topic_label_map: Mapping[str, str] | None = None,
         topic_threshold: float = DEFAULT_THRESHOLD,
         backend: str = "auto",
@@ -86,57 +81,43 @@ class SentimentModelHandler(ModelHandler[str, PredictionResult, SentimentClassif
             min_batch_size: Smallest batch ``RunInference`` forms.
             max_batch_size: Largest batch ``RunInference`` forms (and texts per forward pass).
             max_length: Maximum tokens per text; longer texts are truncated.
-            max_batch_duration_secs: Longest a streaming batch waits to fill up.
             cache_dir: Cache root for the embedded model's conversion.
             precision: ``fp32``, ``bf16`` or ``int8``.
             num_threads: Torch intra-op threads per worker process; by default every CPU
                 the process may use.
-            topics: Taxonomy; None for :data:`~models.topics.DEFAULT_TOPICS`.
+            topics: Taxonomy (default :data:`~models.taxonomy.DEFAULT_TOPICS`); empty scores no topics.
             topic_model: ``"embedded"`` (default: the e5 encoder, in the same pass as the
                 embedded sentiment model), ``"none"``, or a Hugging Face zero-shot NLI model
-                or topic classifier.
+                or topic classifier. None is refused (:func:`models.scorer.topic_model_spec`).
             topic_label_map: For a Hugging Face topic model (see
-                :func:`models.sentiment.load_sentiment_classifier`).
+                :func:`models.loader.load_scorer`).
             topic_threshold: Score at or above which a topic is kept on a row.
             backend: For the embedded model: ``auto`` (ONNX Runtime, fused graph, where it is
                 installed and has the precision: fp32, int8; else torch), ``onnx`` or ``torch``.
         """
-        topic_model = str(topic_model).strip() if topic_model else EMBEDDED
-        taxonomy = tuple(DEFAULT_TOPICS if topics is None else topics)
-        batching: dict[str, Any] = {}
-        if max_batch_duration_secs is not None:
-            # Only Beam's stateful (streaming) batching reads these.
-            batching = {"batch_length_fn": text_length, "batch_bucket_boundaries": LENGTH_BUCKETS}
-        super().__init__(
-            min_batch_size=min_batch_size,
-            max_batch_size=max_batch_size,
-            max_batch_duration_secs=max_batch_duration_secs,
-            **batching,
-        )
+        topic_model = topic_model_spec(topic_model)
+        super().__init__(min_batch_size=min_batch_size, max_batch_size=max_batch_size)
         self._model = str(model)
         self._label_map = dict(label_map) if label_map else None
         self._min_batch_size = min_batch_size
         self._max_batch_size = max_batch_size
-        self._max_batch_duration_secs = max_batch_duration_secs
         self._max_length = max_length
         self._cache_dir = None if cache_dir is None else str(cache_dir)
         self._precision = precision
         self._num_threads = num_threads
-        self._topics = taxonomy if topic_model != NONE else ()
+        self._topics = tuple(topics) if topic_model != NONE else ()
         self._topic_model = topic_model
         self._topic_label_map = dict(topic_label_map) if topic_label_map else None
         self._topic_threshold = float(topic_threshold)
         self._backend = backend
         self._profiles: tuple[Profile, ...] = ()
 
-    def with_profiles(self, profiles: Sequence[Profile]) -> SentimentModelHandler:
+    def with_profiles(self, profiles: Sequence[Profile]) -> ScorerModelHandler:
         """A copy of this handler that also scores each text's relevance to ``profiles`` (same encoder pass).
 
-        Only a classifier that returns embeddings (the embedded model) scores them; another
+        Only a scorer that returns embeddings (the embedded model) scores them; another
         returns no ``'relevance'``.
         """
-        import copy
-
         handler = copy.copy(self)
         handler._profiles = tuple(profiles)
         return handler
@@ -154,11 +135,6 @@ class SentimentModelHandler(ModelHandler[str, PredictionResult, SentimentClassif
         """
         if self._model != EMBEDDED:
             return False
-        import json
-
-        from models.head import head_metadata_path
-        from models.sentiment import DEFAULT_HEAD_PATH
-
         try:
             meta = json.loads(head_metadata_path(DEFAULT_HEAD_PATH).read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -181,8 +157,6 @@ class SentimentModelHandler(ModelHandler[str, PredictionResult, SentimentClassif
         if self._model != EMBEDDED:
             from transformers import AutoConfig
 
-            from models.sentiment import resolve_label_mapping
-
             try:
                 config = AutoConfig.from_pretrained(self._model)
             except Exception as exc:  # OSError, ValueError, HTTP errors: all mean "cannot use it"
@@ -192,13 +166,11 @@ class SentimentModelHandler(ModelHandler[str, PredictionResult, SentimentClassif
     def check_topic_model(self) -> None:
         """:meth:`check` for the topic model only."""
         if self._topics and self._topic_model not in (EMBEDDED, NONE):
-            from models.topic_models import check_topic_model
-
             check_topic_model(self._topic_model, self._topics, self._topic_label_map)
 
-    def load_model(self) -> SentimentClassifier:
-        """Builds the classifier (called once per worker process by ``RunInference``)."""
-        classifier = load_sentiment_classifier(
+    def load_model(self) -> TextScorer:
+        """Builds the scorer (called once per worker process by ``RunInference``)."""
+        scorer = load_scorer(
             self._model,
             label_map=self._label_map,
             max_length=self._max_length,
@@ -213,23 +185,21 @@ class SentimentModelHandler(ModelHandler[str, PredictionResult, SentimentClassif
             backend=self._backend,
             context_embedding=bool(self._profiles),
         )
-        if self._profiles and hasattr(classifier, "embed_for_relevance"):
-            from models.relevance import RelevanceScorer
-
-            classifier.relevance_scorer = RelevanceScorer(self._profiles, classifier.embed_for_relevance)
-        return classifier
+        if self._profiles and hasattr(scorer, "embed_for_relevance"):
+            scorer.relevance_scorer = RelevanceScorer(self._profiles, scorer.embed_for_relevance)
+        return scorer
 
     def run_inference(
         self,
         batch: Sequence[str],
-        model: SentimentClassifier,
+        model: TextScorer,
         inference_args: dict[str, Any] | None = None,
     ) -> Iterable[PredictionResult]:
         """Scores a batch of texts.
 
         Args:
             batch: Texts.
-            model: The classifier from :meth:`load_model`.
+            model: The scorer from :meth:`load_model`.
             inference_args: Unused; accepted for the ``ModelHandler`` interface.
 
         Returns:
@@ -264,9 +234,4 @@ class SentimentModelHandler(ModelHandler[str, PredictionResult, SentimentClassif
 
     def batch_elements_kwargs(self) -> Mapping[str, Any]:
         """Returns the ``BatchElements`` settings."""
-        kwargs: dict[str, Any] = {"min_batch_size": self._min_batch_size, "max_batch_size": self._max_batch_size}
-        if self._max_batch_duration_secs is not None:
-            kwargs["max_batch_duration_secs"] = self._max_batch_duration_secs
-            kwargs["length_fn"] = text_length
-            kwargs["bucket_boundaries"] = LENGTH_BUCKETS
-        return kwargs
+        return {"min_batch_size": self._min_batch_size, "max_batch_size": self._max_batch_size}

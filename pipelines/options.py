@@ -189,7 +189,7 @@ class SocialListeningOptions(PipelineOptions):
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """The sentiment and topic model flags, checked (`models.handler.SentimentModelHandler` takes them as they are).
+    """The sentiment and topic model flags, checked (`models.handler.ScorerModelHandler` takes them as they are).
 
     `topic_threshold` is --topic_threshold, else the config's `topics.threshold`, else 0.5; `threads` is
     --inference_threads, or the CPUs shared among local worker processes, or None (every CPU); `topics` is
@@ -487,7 +487,7 @@ def model_config(opts: SocialListeningOptions, options: PipelineOptions, brands:
     Raises:
         ConfigError: naming the flag, or the config's `topics:`.
     """
-    from models.topics import Topic, merge_taxonomy
+    from models.taxonomy import Topic, merge_taxonomy
 
     if not (opts.model or "").strip():
         raise ConfigError("--model must be 'embedded', a Hugging Face checkpoint directory or a hub id")

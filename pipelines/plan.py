@@ -155,9 +155,9 @@ def model_handler(model: ModelConfig) -> ModelHandler:
         ConfigError: naming --model or --topic_model when a Hugging Face model's labels do not map onto ours
             (read from its config.json, before any weights load).
     """
-    from models.handler import SentimentModelHandler  # torch is imported only when a job is built
+    from models.handler import ScorerModelHandler  # torch is imported only when a job is built
 
-    handler = SentimentModelHandler(
+    handler = ScorerModelHandler(
         model=model.spec, label_map=model.label_map, min_batch_size=model.batch_size,
         max_batch_size=model.batch_size, max_length=model.max_tokens, precision=model.precision,
         num_threads=model.threads, topics=model.topics, topic_model=model.topic_model,

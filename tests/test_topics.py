@@ -15,7 +15,7 @@ import pathlib
 import numpy as np
 import pytest
 
-from models.topics import (
+from models.taxonomy import (
     DEFAULT_FLOOR, DEFAULT_TOPICS, OTHER, MeanCosineTopicScorer, Topic, TopicScorer, fit_one_vs_rest, label_rows,
     merge_taxonomy,
 )

@@ -14,7 +14,7 @@ import pathlib
 import pytest
 
 from models.text import model_text
-from models.topics import DEFAULT_TOPICS, OTHER
+from models.taxonomy import DEFAULT_TOPICS, OTHER
 
 DATA = pathlib.Path(__file__).resolve().parents[1] / "data" / "handwritten" / "topics"
 LANGUAGES = {"en", "ru", "uk", "hr", "sr"}

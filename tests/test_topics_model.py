@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.sentiment import EmbeddedSentimentClassifier
-from models.topics import DEFAULT_TOPICS, OTHER
+from models.embedded_scorer import EmbeddedScorer
+from models.taxonomy import DEFAULT_TOPICS, OTHER
 
 CASES = [
     ("en", "The courier left my parcel at the wrong address and tracking says delivered", "purchase_delivery"),
@@ -39,8 +39,8 @@ CASES = [
 
 
 @pytest.fixture(scope="module")
-def classifier() -> EmbeddedSentimentClassifier:
-    return EmbeddedSentimentClassifier(topics=DEFAULT_TOPICS, backend="torch")
+def classifier() -> EmbeddedScorer:
+    return EmbeddedScorer(topics=DEFAULT_TOPICS, backend="torch")
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +73,7 @@ def test_leaving_is_churn_not_loyalty(labelled):
 def test_topics_are_scored_on_the_head_input_in_one_twelve_layer_pass(classifier, labelled):
     scores, _ = labelled
     assert classifier.encoder.base_top is None  # no second set of top layers
-    assert classifier.topic_layer == classifier.head_layer
+    assert classifier.context_layer == classifier.head_layer  # the pass has one output layer
     assert scores.topic_scores.shape == (len(CASES), len(DEFAULT_TOPICS))
     assert scores.topic_scores.min() >= 0.0 and scores.topic_scores.max() <= 1.0
     assert classifier.topic_floor == classifier.topic_scorer.floor

@@ -11,7 +11,7 @@ Two labelled sets, both hand-written:
   is a (brand, kind) pair, as in `tests/test_matching_labelled.py`.
 
 Relevance runs as the job runs it: the embedded model's handler with the brands' profiles
-(`SentimentModelHandler.with_profiles`), then `transforms.relevance.RelevanceJudge`. Thresholds were
+(`ScorerModelHandler.with_profiles`), then `transforms.relevance.RelevanceJudge`. Thresholds were
 chosen on the validation split only; the test split is reported, never tuned on.
 
     python -m tools.eval_matching            # make eval-matching
@@ -60,11 +60,11 @@ class Relevance:
     """The job's relevance step for one config: the model's profile scores, then the judge."""
 
     def __init__(self, config: BrandConfig):
-        from models.handler import SentimentModelHandler
+        from models.handler import ScorerModelHandler
 
         self.ambiguous, profiles = relevance_plan(config)
         self.judge = RelevanceJudge(config, self.ambiguous)
-        self._handler = SentimentModelHandler().with_profiles(profiles)
+        self._handler = ScorerModelHandler().with_profiles(profiles)
         self._model = self._handler.load_model()
 
     def scores(self, texts: typing.Sequence[str]) -> typing.List[typing.Dict[str, float]]:

@@ -7,7 +7,7 @@ the set the settings were chosen on) with every combination of
 * scorer: today's mean-cosine scorer with the taxonomy as it shipped before this change
   (:data:`SHIPPED_TOPICS`, which has no ``churn``: its churn posts cannot be right), the
   mean-cosine scorer with the new taxonomy, and the few-shot classifier
-  (:class:`models.topics.TopicScorer`) with the new taxonomy;
+  (:class:`models.taxonomy.TopicScorer`) with the new taxonomy;
 * embeddings: (a) ``base``, the original top layers run as a second branch beside the
   fine-tuned ones (16 layers' work per text); (b) ``tuned``, the sentiment branch's own
   output, the head's input (12 layers); (c) ``tuned+layer11`` (that output and the layer
@@ -39,7 +39,7 @@ if str(ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 
-from models.topics import (  # noqa: E402
+from models.taxonomy import (  # noqa: E402
     DEFAULT_FLOOR, DEFAULT_L2, DEFAULT_TOPICS, OTHER, MeanCosineTopicScorer, Topic, TopicScorer,
 )
 
@@ -52,7 +52,7 @@ EMBEDDINGS: dict[str, tuple[int | str, ...]] = {
 }
 TARGET = 0.70
 
-# The taxonomy as it shipped before the few-shot classifier (models/topics.py at a90426f):
+# The taxonomy as it shipped before the few-shot classifier (models/taxonomy.py at a90426f):
 # today's baseline, measured as a user had it.
 SHIPPED_TOPICS: tuple[Topic, ...] = (
     Topic("product_experience", (
@@ -128,7 +128,7 @@ def load_encoder():
     from models.encoder import E5Encoder
     from models.finetune import load_encoder_overrides
     from models.head import load_head
-    from models.sentiment import DEFAULT_HEAD_PATH
+    from models.embedded_scorer import DEFAULT_HEAD_PATH
 
     _, metadata = load_head(DEFAULT_HEAD_PATH)
     checkpoint = ensure_embedded_checkpoint(None)

@@ -62,10 +62,10 @@ class CachedEmbeddings:
 
     def _model(self):
         if self._classifier is None:
-            from models.handler import SentimentModelHandler
+            from models.handler import ScorerModelHandler
 
             # A profile only so that the handler builds the classifier with the relevance embedding.
-            handler = SentimentModelHandler().with_profiles([Profile("probe", ("probe",), "probe")])
+            handler = ScorerModelHandler().with_profiles([Profile("probe", ("probe",), "probe")])
             self._classifier = handler.load_model()
         return self._classifier
 

@@ -1,6 +1,6 @@
 """The job, composed once: posts in, the job's tables out (`SocialListening`).
 
-Steps: [Window, for a windowed run] -> Dedupe -> DetectLanguage -> MatchBrands -> ScoreSentiment ->
+Steps: [Window, for a windowed run] -> Dedupe -> DetectLanguage -> MatchBrands -> ScoreTexts ->
 JudgeRelevance (the SCORE steps; matches on ambiguous names judged from context,
 `transforms.relevance`), then ComputeMetrics, ComputeTopicMetrics, ComputeResponseQueue ->
 DetectAlerts, and for a windowed run the merge with the committed periods (the
@@ -32,7 +32,7 @@ from transforms.metrics import ComputeMetrics, MentionDays
 from transforms.metrics_topics import ComputeTopicMetrics
 from transforms.relevance import JudgeRelevance, relevance_plan
 from transforms.response_queue import ComputeResponseQueue, max_horizon, queue_recompute_from
-from transforms.sentiment import ScoreSentiment
+from transforms.scoring import ScoreTexts
 
 SCORE = "score"
 AGGREGATE = "aggregate"
@@ -113,7 +113,7 @@ class SocialListening(beam.PTransform):
             if profiles and hasattr(handler, "with_profiles"):
                 # The model scores the ambiguous brands' profiles in the same pass as the sentiment.
                 handler = handler.with_profiles(profiles)
-            scored = matched.matched | "ScoreSentiment" >> ScoreSentiment(handler)
+            scored = matched.matched | "ScoreTexts" >> ScoreTexts(handler)
             judged = scored["brand_mentions"] | "JudgeRelevance" >> JudgeRelevance(job.brands, ambiguous)
             brand_mentions = out["brand_mentions"] = judged["brand_mentions"]
             out["rejected_matches"] = judged["rejected_matches"]

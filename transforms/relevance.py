@@ -11,7 +11,7 @@ of its `description`, each name with its `category`, its `products`, and its com
 A brand found by detection alone gets one only when the config says what it is (a category,
 description or products); otherwise a warning at start, and its matches are kept unjudged.
 The sentiment model scores every matched post against the profiles in the same encoder pass
-(`models.handler.SentimentModelHandler.with_profiles`), and :class:`JudgeRelevance` decides per
+(`models.handler.ScorerModelHandler.with_profiles`), and :class:`JudgeRelevance` decides per
 brand mention, first on cheap signals:
 
 * tagged (its @handle or #hashtag)                      -> relevance 1.0, kept;

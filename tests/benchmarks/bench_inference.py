@@ -74,19 +74,19 @@ def matched_texts(input_path: pathlib.Path, config_path: pathlib.Path) -> typing
 
 
 def _classifier(variant: str):
-    from models.sentiment import EmbeddedSentimentClassifier
-    from models.topics import DEFAULT_TOPICS
+    from models.embedded_scorer import EmbeddedScorer
+    from models.taxonomy import DEFAULT_TOPICS
 
     backend, _, precision = variant.partition("-")
-    return EmbeddedSentimentClassifier(precision=precision, topics=DEFAULT_TOPICS, backend=backend)
+    return EmbeddedScorer(precision=precision, topics=DEFAULT_TOPICS, backend=backend)
 
 
 def _wanted(clf) -> list:
-    """The encoder outputs the classifier reads: its head's and its topics' (see EmbeddedSentimentClassifier)."""
+    """The encoder outputs the scorer reads: its head's and its context embedding's (see EmbeddedScorer)."""
     from models.encoder import BASE_LAST
 
     n = clf.encoder.num_layers
-    return [layer if layer == BASE_LAST else layer % (n + 1) for layer in (clf.head_layer, clf.topic_layer)]
+    return [layer if layer == BASE_LAST else layer % (n + 1) for layer in (clf.head_layer, clf.context_layer)]
 
 
 def run_raw(texts: typing.List[str], variant: str) -> dict:
@@ -141,7 +141,7 @@ def run_naive(texts: typing.List[str], sample: int) -> dict:
     from models.embedded import ensure_embedded_checkpoint
     from models.encoder import set_threads
     from models.head import load_head
-    from models.sentiment import DEFAULT_HEAD_PATH
+    from models.embedded_scorer import DEFAULT_HEAD_PATH
 
     set_threads()
     checkpoint = ensure_embedded_checkpoint()

@@ -115,7 +115,7 @@ def _child(args) -> None:
 
 # Steps of a run (top level, or inside the job's composite `SocialListening`) -> the phase they belong to.
 _PHASES = {"ReadMentions": "read", "Dedupe": "dedupe", "CountDuplicates": "dedupe", "MatchBrands": "match",
-           "ScoreSentiment": "sentiment", "MentionDates": "metrics", "ComputeMetrics": "metrics",
+           "ScoreTexts": "sentiment", "MentionDates": "metrics", "ComputeMetrics": "metrics",
            "ComputeTopicMetrics": "metrics", "DetectAlerts": "metrics", "AllDeadLetters": "parquet",
            "AllFiles": "parquet", "CountRows": "parquet"}
 PHASES = ("read", "dedupe", "match", "sentiment", "metrics", "parquet")

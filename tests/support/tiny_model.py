@@ -1,6 +1,6 @@
 """A tiny Hugging Face sequence classifier that a test builds and saves itself (no download).
 
-The models tests load it through the project's own loading code (`HFSentimentClassifier`,
+The models tests load it through the project's own loading code (`HFSentimentScorer`,
 the ONNX export), as a real checkpoint would be loaded.
 """
 

@@ -1,4 +1,4 @@
-"""Sentiment (and topic) scoring as a Beam step: RunInference over the distinct texts of the matched posts.
+"""Scoring as a Beam step: sentiment, topics and relevance by RunInference over the distinct texts of the matched posts.
 
 Each matched post is scored once (not once per brand it mentions), and each distinct
 text once: reposts and copy-paste campaigns repeat texts, and the model must not pay
@@ -7,10 +7,9 @@ for them twice. Posts are grouped by the hash of their normalised text
 text different); the group rides through RunInference as the key of its one text, so
 the scores come back attached to every post of the group without a second join.
 
-Before RunInference the texts are sorted by length in runs of 4,096, so that the
-batches RunInference cuts hold texts of similar length and pad little (Beam's own length
-bucketing, `batch_length_fn`, works only on its streaming path). A batch the model fails
-on goes to dead letters, one row per post, with the error.
+Before RunInference the texts are sorted by length in runs of 4,096 (in the global window),
+so that the batches RunInference cuts hold texts of similar length and pad little. A batch
+the model fails on goes to dead letters, one row per post, with the error.
 
 Stance per brand (where the model was trained on marked texts, or `per_brand=True`): a
 post whose text names two or more of its matched brands is scored again once per brand, with that brand's span marked (`models.stance`: "[[Bolt]] > Uber"),
@@ -146,14 +145,18 @@ def brand_targets(group: typing.Sequence[typing.Tuple[Mention, tuple]]) -> typin
     return [(brand, model_text(mark_target(text, *span))) for brand, span in sorted(spans.items())]
 
 
-class _ToBrandMentions(beam.DoFn):
-    """:func:`to_brand_mentions` as a DoFn that turns progress lines on in a worker process where the job asked."""
+class _WithProgress(beam.DoFn):
+    """A DoFn that turns progress lines on in its worker process where the job asked."""
 
     def __init__(self, progress: bool):
         self._progress = progress
 
     def setup(self):
         PROGRESS.enable_once(self._progress)
+
+
+class _ToBrandMentions(_WithProgress):
+    """:func:`to_brand_mentions` as a DoFn."""
 
     def process(self, scored):
         yield from to_brand_mentions(scored)
@@ -219,14 +222,8 @@ def _by_text_key(scored):
     return key, (brand, group, result)
 
 
-class _JoinedToBrandMentions(beam.DoFn):
+class _JoinedToBrandMentions(_WithProgress):
     """A group's post pass and its marked passes -> brand mentions; nothing when the post pass failed."""
-
-    def __init__(self, progress: bool):
-        self._progress = progress
-
-    def setup(self):
-        PROGRESS.enable_once(self._progress)
 
     def process(self, keyed):
         _key, parts = keyed
@@ -247,9 +244,8 @@ class SortBundleByLength(beam.DoFn):
     Batches that `RunInference` cuts downstream then hold texts of similar length. At
     most `max_buffered` elements are held: a DirectRunner bundle can be the whole input,
     and sorting runs of a few thousand texts already gives batches of 64 that pad
-    little. `ScoreSentiment` applies it only where the input is in the global window
-    (windowed, streaming input has Beam's own length buckets), so elements need no
-    window here.
+    little. `ScoreTexts` applies it only where the input is in the global window
+    (windowed input is scored in the order it comes), so elements need no window here.
     """
 
     def __init__(self, max_buffered: int = 4096):
@@ -277,13 +273,13 @@ class SortBundleByLength(beam.DoFn):
             yield GlobalWindows.windowed_value(element)
 
 
-class ScoreSentiment(beam.PTransform):
-    """(mention, matches) in; {'brand_mentions', 'dead_letters'} out.
+class ScoreTexts(beam.PTransform):
+    """(mention, matches) in; {'brand_mentions', 'dead_letters'} out: each post's sentiment, topics and relevance.
 
     Args:
         model_handler: An unkeyed ModelHandler from text to a PredictionResult whose
             `inference` holds sentiment, p_negative, p_neutral and p_positive, and
-            optionally topics and topic_scores.
+            optionally topics, topic_scores and relevance (`models.handler.ScorerModelHandler`).
         progress: Print progress lines in the worker processes too; default: as this
             process does (`transforms.progress.PROGRESS.enabled`, off with `--quiet`).
         per_brand: Score a post naming several brands once per brand, marked; default:

