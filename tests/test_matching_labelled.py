@@ -22,6 +22,7 @@ import typing
 import pytest
 
 from schemas.config import load_config
+from tools.eval_matching import Tally as Counts
 from transforms.matching import BrandMatcher
 
 DATA = pathlib.Path(__file__).parent / "data"
@@ -42,20 +43,6 @@ def group_of(post: dict) -> str:
     cyrillic = sum("\u0400" <= c <= "\u04ff" for c in post["text"])
     latin = sum(c.isascii() and c.isalpha() for c in post["text"])
     return "sr-Cyrl" if cyrillic > latin else "sr-Latn"
-
-
-class Counts(typing.NamedTuple):
-    tp: int
-    fp: int
-    fn: int
-
-    @property
-    def precision(self) -> float:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
-
-    @property
-    def recall(self) -> float:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
 
 
 def evaluate() -> typing.Tuple[typing.Dict[str, Counts], typing.List[tuple]]:
