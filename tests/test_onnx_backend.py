@@ -89,6 +89,20 @@ def test_onnx_fp32_gives_torch_fp32_labels_and_scores(tiny):
     assert marker["fused"].get("Attention", 0) >= 2 and marker["fused"].get("SkipLayerNormalization", 0) >= 2
 
 
+def test_cached_graph_keeps_its_weights_beside_it(tiny):
+    """The weights live in a file of their own (ONNX Runtime memory-maps it), readable by every user of the cache."""
+    onnx = _classifier(tiny, "onnx")
+    graph = onnx.encoder.model_path
+    weights = graph.parent / "model.onnx.data"
+    assert weights.stat().st_size > 4 * graph.stat().st_size  # the graph file holds the structure only
+    assert all(path.stat().st_mode & 0o044 == 0o044 for path in (graph, weights))
+    import onnx as onnx_lib
+
+    proto = onnx_lib.load(str(graph), load_external_data=False)
+    external = [t.name for t in proto.graph.initializer if t.data_location == onnx_lib.TensorProto.EXTERNAL]
+    assert any("word_embeddings" in name for name in external)
+
+
 def test_onnx_int8_runs_close_to_fp32(tiny):
     reference = _classifier(tiny, "torch").score(TEXTS)
     int8 = _classifier(tiny, "onnx", "int8")
