@@ -32,7 +32,7 @@ import torch
 
 from models.encoder import BASE_LAST, E5Encoder, set_threads
 from models.head import load_head
-from models.onnx_backend import resolve_backend
+from models.onnx_backend import resolve_backend, resolve_precision
 from models.text import model_text
 from models.topics import DEFAULT_THRESHOLD, Topic, TopicScorer, label_rows
 
@@ -142,7 +142,7 @@ class EmbeddedSentimentClassifier(SentimentClassifier):
             cache_dir: Cache root for the conversion when ``checkpoint_dir`` is not given.
             max_length: Maximum tokens per text.
             batch_size: Texts per encoder forward pass.
-            precision: ``fp32``, ``bf16`` or ``int8`` (see :mod:`models.encoder`).
+            precision: ``auto``, ``fp32``, ``bf16``, ``int8`` or ``int8-mixed`` (ONNX only; see :mod:`models.onnx_backend`).
             num_threads: Torch intra-op threads; by default every CPU the process may use.
             topics: Taxonomy to score; None scores none.
             topic_threshold: Score at or above which a topic is kept.
@@ -179,6 +179,7 @@ class EmbeddedSentimentClassifier(SentimentClassifier):
         if checkpoint_dir is None:
             checkpoint_dir = ensure_embedded_checkpoint(cache_dir)
         self.backend = resolve_backend(backend, precision)
+        precision = resolve_precision(precision, self.backend)  # auto: int8-mixed in ONNX Runtime, fp32 in torch
         tuned = None if topics_only else encoder_meta.get("fine_tuned")
         overrides_id = ""
         if self.backend == "onnx":
@@ -474,7 +475,7 @@ def load_sentiment_classifier(
             :func:`resolve_label_mapping`); ignored for ``"embedded"`` (the job's options refuse one).
         max_length: Maximum tokens per text.
         cache_dir: Cache root for the embedded model's conversion.
-        precision: ``fp32``, ``bf16`` or ``int8``.
+        precision: ``auto`` (int8-mixed in ONNX Runtime, else fp32), ``fp32``, ``bf16``, ``int8`` or ``int8-mixed``.
         num_threads: Torch intra-op threads; by default every CPU the process may use.
         batch_size: Texts per forward pass.
         topics: Taxonomy to score; None or empty scores no topics.
@@ -512,6 +513,7 @@ def load_sentiment_classifier(
     else:
         if backend == "onnx":
             raise ValueError("backend onnx runs the embedded model; Hugging Face checkpoints run in torch.")
+        precision = resolve_precision(precision, "torch")
         classifier = HFSentimentClassifier(
             model, label_map=label_map, max_length=max_length, batch_size=min(batch_size, 32), precision=precision,
             num_threads=num_threads,
@@ -520,6 +522,8 @@ def load_sentiment_classifier(
             return classifier
     from models.topic_models import load_topic_model
 
+    if topic_model != EMBEDDED:
+        precision = resolve_precision(precision, "torch")
     topic_scorer = load_topic_model(
         topic_model, topics, label_map=topic_label_map, threshold=topic_threshold, max_length=max_length,
         cache_dir=cache_dir, precision=precision, num_threads=num_threads,

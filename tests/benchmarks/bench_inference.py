@@ -268,7 +268,7 @@ def main(argv: typing.Optional[typing.Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--input", type=pathlib.Path, default=ROOT / "data" / "sample" / "mentions.jsonl")
     parser.add_argument("--config", type=pathlib.Path, default=ROOT / "brands.yaml")
-    parser.add_argument("--variants", default="torch-fp32,onnx-fp32,onnx-int8",
+    parser.add_argument("--variants", default="torch-fp32,onnx-fp32,onnx-int8-mixed",
                         help="backend-precision list for (a) and (b); the first is the baseline of the speed-ups")
     parser.add_argument("--naive-sample", type=int, default=400)
     parser.add_argument("--startup-records", type=int, default=100,
