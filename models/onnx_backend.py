@@ -7,7 +7,11 @@ embedding of each wanted layer out (the head's input and the topics' input), so 
 branch runs at the same speed as the sentiment path. The export is then fused for ONNX
 Runtime (``onnxruntime.transformers``: fused attention, skip-layer-norm, bias-GELU,
 embedding-layer-norm) and, for ``int8``, quantised dynamically (weights per output channel
-in int8, activations per batch).
+in int8, activations per batch); ``int8-mixed`` (what ``--precision auto`` picks here) leaves
+the embedding table and the feed-forward output projections in fp32, which keeps the model
+within the quality bounds (docs/benchmarks.md). The weights are stored beside the graph
+(``model.onnx.data``), which ONNX Runtime memory-maps: quick to open, and only the pages of the
+embedding table that the texts' tokens touch become resident.
 
 The arithmetic is chosen from what the CPU has (:func:`cpu_arithmetic`, read from
 ``/proc/cpuinfo``): on CPUs without VNNI the int8 weights are stored with 7 significant bits

@@ -1,7 +1,7 @@
 """Benchmark: sentiment inference, side by side in one run (`make bench`).
 
     .venv/bin/python tests/benchmarks/bench_inference.py [--input data/sample/mentions.jsonl]
-        [--config brands.yaml] [--variants torch-fp32,onnx-fp32,onnx-int8] [--naive-sample 400] [--skip c,d]
+        [--config brands.yaml] [--variants torch-fp32,onnx-fp32,onnx-int8-mixed] [--naive-sample 400] [--skip c,d]
 
 Texts: the posts of `--input` that the brands of `--config` match (what the job scores),
 with their repeats (reposts, copy-paste) left in. Contenders, each in its own process so
@@ -9,7 +9,8 @@ that its peak memory is its own, one after another in this one run (compare them
 within a run: the machine's load moves between runs):
 
 - (a) **raw forward** per variant (backend-precision: torch-fp32 is the torch path,
-  onnx-fp32 the fused ONNX Runtime graph, the default; onnx-int8 its dynamic int8): the
+  onnx-fp32 the fused ONNX Runtime graph; onnx-int8-mixed its int8 with the embeddings and
+  feed-forward outputs in fp32, the default; onnx-int8 int8 throughout): the
   model (encoder with the sentiment and topic outputs, head, topic scores) on pre-tokenised,
   length-sorted batches at the best of a few batch sizes: the limit of that variant;
 - (b) **our pipeline** per variant: `python -m pipelines.run` end to end with `--backend`
