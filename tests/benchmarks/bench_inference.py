@@ -341,12 +341,12 @@ def main(argv: typing.Optional[typing.Sequence[str]] = None) -> int:
     names = {"a": "(a) raw forward, best batch", "b": "(b) our pipeline, file -> Parquet",
              "b0": "(b) start-up run, first records", "c": "(c) naive transformers loop",
              "d": "(d) RunInference, default batching"}
-    print(f"\n{'contender':36s} {'variant':11s} {'texts':>6s} {'seconds':>8s} {'texts/s':>8s} {'peak RSS MB':>12s}")
+    print(f"\n{'contender':36s} {'variant':15s} {'texts':>6s} {'seconds':>8s} {'texts/s':>8s} {'peak RSS MB':>12s}")
     for key, result in results.items():
         role, _, variant = key.partition(" ")
         shown = f"{result['texts'] / result['seconds']:8.1f}" if role != "b0" else f"{'':8s}"
         texts = result["matched"] if role == "b0" else result["texts"]  # the start-up run reads fewer posts
-        print(f"{names[role]:36s} {variant or 'torch-fp32':11s} {texts:6d} {result['seconds']:8.1f} "
+        print(f"{names[role]:36s} {variant or 'torch-fp32':15s} {texts:6d} {result['seconds']:8.1f} "
               f"{shown} {result['peak_rss_mb']:12.0f}")
     print()
     _ratios(results, variants, len(small_texts))
