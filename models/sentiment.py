@@ -142,7 +142,8 @@ class EmbeddedSentimentClassifier(SentimentClassifier):
             cache_dir: Cache root for the conversion when ``checkpoint_dir`` is not given.
             max_length: Maximum tokens per text.
             batch_size: Texts per encoder forward pass.
-            precision: ``auto``, ``fp32``, ``bf16``, ``int8`` or ``int8-mixed`` (ONNX only; see :mod:`models.onnx_backend`).
+            precision: ``auto``, ``fp32``, ``bf16``, ``int8`` or ``int8-mixed`` (ONNX only; see
+                :mod:`models.onnx_backend`).
             num_threads: Torch intra-op threads; by default every CPU the process may use.
             topics: Taxonomy to score; None scores none.
             topic_threshold: Score at or above which a topic is kept.

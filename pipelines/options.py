@@ -532,7 +532,7 @@ def model_config(opts: SocialListeningOptions, options: PipelineOptions, brands:
 
 
 def _backend(opts: SocialListeningOptions) -> str:
-    """--backend, checked against --model and --precision (ONNX Runtime runs the embedded model in fp32 or int8).
+    """--backend, checked against --model and --precision (ONNX Runtime runs fp32, int8 and int8-mixed).
 
     `auto` always resolves (to torch where ONNX Runtime cannot run it), so only `onnx` is checked
     further, and only then are the model modules (and torch) imported.
