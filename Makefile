@@ -54,7 +54,7 @@ bench: $(STAMP)  ## Run the benchmarks: matching; inference per backend (raw for
 	$(PY) tests/benchmarks/bench_matching.py
 	$(PY) tests/benchmarks/bench_inference.py
 
-eval: $(STAMP)  ## Measure sentiment (hand-written test split per language, sarcasm, stance, bucket 8; torch and ONNX fp32) and language detection
+eval: $(STAMP)  ## Measure sentiment (hand-written test split per language, sarcasm, stance, bucket 8; torch fp32, ONNX fp32 and int8-mixed) and language detection
 	$(PY) -m models.evaluate
 	$(PY) -m tools.eval_language --ablation
 

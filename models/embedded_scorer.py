@@ -24,7 +24,7 @@ import torch
 from models.embedded import ensure_embedded_checkpoint, file_sha1
 from models.encoder import BASE_LAST, E5Encoder
 from models.head import load_head
-from models.onnx_backend import resolve_backend
+from models.onnx_backend import resolve_backend, resolve_precision
 from models.scorer import LABELS, Scores, TextScorer, TopicModel
 from models.taxonomy import DEFAULT_THRESHOLD, Topic, TopicScorer
 from models.text import model_text
@@ -63,7 +63,8 @@ class EmbeddedScorer(TextScorer):
             cache_dir: Cache root for the conversion when ``checkpoint_dir`` is not given.
             max_length: Maximum tokens per text.
             batch_size: Texts per encoder forward pass.
-            precision: ``fp32``, ``bf16`` or ``int8`` (see :mod:`models.encoder`).
+            precision: ``auto``, ``fp32``, ``bf16``, ``int8`` or ``int8-mixed`` (ONNX only; see
+                :mod:`models.onnx_backend`).
             num_threads: Torch intra-op threads; by default every CPU the process may use.
             topics: Taxonomy to score; empty scores none.
             topic_threshold: Score at or above which a topic is kept.
@@ -95,6 +96,7 @@ class EmbeddedScorer(TextScorer):
         if checkpoint_dir is None:
             checkpoint_dir = ensure_embedded_checkpoint(cache_dir)
         self.backend = resolve_backend(backend, precision)
+        precision = resolve_precision(precision, self.backend)  # auto: int8-mixed in ONNX Runtime, fp32 in torch
         tuned = None if topics_only else encoder_meta.get("fine_tuned")
         overrides_id = ""
         if self.backend == "onnx":

@@ -1,8 +1,8 @@
 """Measures the embedded default model: what `make eval` prints.
 
 For each variant (backend and precision) asked for (default: torch fp32, the reference,
-and ONNX Runtime fp32, the pipeline's default backend; ``--variants`` adds ONNX int8,
-torch int8 and torch bf16), so that the quality cost of each fast path shows beside its speed:
+ONNX Runtime fp32, and ONNX Runtime int8-mixed, the pipeline's default; ``--variants`` adds
+ONNX int8, torch int8 and torch bf16), so that the quality cost of each fast path shows beside its speed:
 
 1. **the hand-written test split** ``data/handwritten/sentiment/test.jsonl`` (posts in
    English, Russian, Ukrainian, Croatian and Serbian, written by hand for this project and
@@ -28,7 +28,8 @@ bucket 8, at most 0.02 accuracy below it in any language).
 
 Usage::
 
-    python -m models.evaluate [--variants torch-fp32,onnx-fp32,onnx-int8,torch-int8,torch-bf16] [--json out.json]
+    python -m models.evaluate [--variants torch-fp32,onnx-fp32,onnx-int8-mixed,onnx-int8,torch-int8,torch-bf16]
+        [--json out.json]
 """
 
 from __future__ import annotations
@@ -303,12 +304,12 @@ def print_table(results: Sequence[dict[str, Any]]) -> None:
     reference = results[0]
     source = "hand-written test split" if reference.get("test") else "parallel multilingual set"
     print(f"\naccuracy per language on the {source}")
-    print(f"{'variant':11s} {'texts/s':>7s}  {'b8 macro-F1 all / conf>=0.6':>27s}  {'agree':>6s}  "
+    print(f"{'variant':15s} {'texts/s':>7s}  {'b8 macro-F1 all / conf>=0.6':>27s}  {'agree':>6s}  "
           + "  ".join(f"{lang:>5s}" for lang in LANGS) + "  stance  F1 cost  lang cost  default-safe")
     for r in results:
         ok, f1_cost, lang_cost = within_bounds(r, reference)
         stance = r["stance"]["marked"]["accuracy"] if r.get("stance") else float("nan")
-        print(f"{r['variant']:11s} {r['texts_per_second']:7.1f}  "
+        print(f"{r['variant']:15s} {r['texts_per_second']:7.1f}  "
               f"{r['bucket8']['macro_f1']:12.4f} / {r['bucket8_confidence_0.6']['macro_f1']:.4f}  "
               f"{r.get('agreement_with_fp32', 1.0):6.1%}  "
               + "  ".join(f"{language_accuracy(r, lang):5.3f}" for lang in LANGS)
@@ -323,7 +324,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--variants", default=None,
                         help="comma-separated backend-precision: torch-fp32, torch-bf16, torch-int8, onnx-fp32, "
-                             "onnx-int8 (default: torch-fp32,onnx-fp32; torch-bf16 is slow on CPUs without "
+                             "onnx-int8-mixed, onnx-int8 (default: torch-fp32,onnx-fp32,onnx-int8-mixed; torch-bf16 "
+                             "is slow on CPUs without "
                              "bfloat16 instructions); torch-fp32 always runs first, as the reference")
     parser.add_argument("--head", type=pathlib.Path, default=DEFAULT_HEAD_PATH, help="head .safetensors")
     parser.add_argument("--data", type=pathlib.Path, default=HANDWRITTEN_DIR,
@@ -331,12 +333,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=pathlib.Path, default=None, help="also write the figures here")
     args = parser.parse_args(argv)
     if args.variants is None:
-        # The reference and the pipeline's default backend; the others on request (each costs minutes here).
-        variants = ["torch-fp32", "onnx-fp32"]
+        # The reference and the pipeline's default backend at fp32 and at its default precision; the others on
+        # request (each costs minutes here).
+        variants = ["torch-fp32", "onnx-fp32", "onnx-int8-mixed"]
     else:
         variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     bad = [v for v in variants if v.partition("-")[0] not in ("torch", "onnx")
-           or v.partition("-")[2] not in ("fp32", "bf16", "int8")]
+           or v.partition("-")[2] not in ("fp32", "bf16", "int8", "int8-mixed")
+           or v == "torch-int8-mixed"]
     if bad:
         parser.error(f"--variants: unknown {bad}; use backend-precision such as onnx-int8")
     if "torch-bf16" in variants and not cpu_has_bf16():

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from models.embedded_scorer import EmbeddedScorer, EmbeddedTopicModel
 from models.hf_sentiment import HFSentimentScorer
 from models.hf_topics import ClassifierTopicModel, ZeroShotTopicModel, check_topic_model
+from models.onnx_backend import resolve_precision
 from models.scorer import EMBEDDED, NONE, ScorerWithTopicModel, TextScorer, TopicModel, topic_model_spec
 from models.taxonomy import DEFAULT_THRESHOLD, Topic
 
@@ -67,7 +68,7 @@ def load_scorer(
             options refuse one).
         max_length: Maximum tokens per text.
         cache_dir: Cache root for the embedded model's conversion.
-        precision: ``fp32``, ``bf16`` or ``int8``.
+        precision: ``auto`` (int8-mixed in ONNX Runtime, else fp32), ``fp32``, ``bf16``, ``int8`` or ``int8-mixed``.
         num_threads: Torch intra-op threads; by default every CPU the process may use.
         batch_size: Texts per forward pass.
         topics: Taxonomy to score; empty scores no topics.
@@ -107,12 +108,15 @@ def load_scorer(
     else:
         if backend == "onnx":
             raise ValueError("backend onnx runs the embedded model; Hugging Face checkpoints run in torch.")
+        precision = resolve_precision(precision, "torch")
         scorer = HFSentimentScorer(
             model, label_map=label_map, max_length=max_length, batch_size=min(batch_size, 32), precision=precision,
             num_threads=num_threads,
         )
         if not wants_topics:
             return scorer
+    if topic_model != EMBEDDED:
+        precision = resolve_precision(precision, "torch")
     topic_scorer = load_topic_model(
         topic_model, topics, label_map=topic_label_map, threshold=topic_threshold, max_length=max_length,
         cache_dir=cache_dir, precision=precision, num_threads=num_threads,

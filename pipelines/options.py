@@ -99,9 +99,12 @@ class SocialListeningOptions(PipelineOptions):
                                  "JSON object or 'LABEL_0=negative,LABEL_1=neutral,LABEL_2=positive'.")
         parser.add_argument("--inference_batch_size", type=int, default=64,
                             help="Largest batch of texts per model call.")
-        parser.add_argument("--precision", choices=("fp32", "bf16", "int8"), default="fp32",
-                            help="Model arithmetic: fp32; bf16 (fast only on CPUs with bfloat16 instructions); "
-                                 "int8 (dynamic quantisation of the linear layers). `make eval` measures the cost.")
+        parser.add_argument("--precision", choices=("auto", "fp32", "bf16", "int8", "int8-mixed"), default="auto",
+                            help="Model arithmetic: auto (int8-mixed where ONNX Runtime runs the embedded model, "
+                                 "else fp32); fp32; bf16 (fast only on CPUs with bfloat16 instructions); int8 "
+                                 "(dynamic quantisation of every linear layer); int8-mixed (ONNX only: int8 except "
+                                 "the embeddings and the feed-forward output projections, within the quality "
+                                 "bounds). `make eval` measures the cost.")
         parser.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto",
                             help="Runtime of the embedded model: auto (ONNX Runtime, fused graph exported once into "
                                  "the cache, where installed and for fp32/int8; else torch), onnx or torch.")
@@ -529,7 +532,7 @@ def model_config(opts: SocialListeningOptions, options: PipelineOptions, brands:
 
 
 def _backend(opts: SocialListeningOptions) -> str:
-    """--backend, checked against --model and --precision (ONNX Runtime runs the embedded model in fp32 or int8).
+    """--backend, checked against --model and --precision (ONNX Runtime runs fp32, int8 and int8-mixed).
 
     `auto` always resolves (to torch where ONNX Runtime cannot run it), so only `onnx` is checked
     further, and only then are the model modules (and torch) imported.
@@ -537,6 +540,16 @@ def _backend(opts: SocialListeningOptions) -> str:
     backend = (opts.backend or "auto").strip()
     if backend not in ("auto", "torch", "onnx"):
         raise ConfigError(f"--backend must be one of auto, torch, onnx; got {preview(backend)}")
+    if opts.precision == "int8-mixed":
+        if opts.model.strip() != "embedded":
+            raise ConfigError("--precision int8-mixed is a graph of the embedded model; Hugging Face checkpoints "
+                              "(--model) run fp32, bf16 or int8")
+        from models.onnx_backend import resolve_backend
+
+        try:
+            resolve_backend(backend, opts.precision)
+        except ValueError as exc:
+            raise ConfigError(f"--backend / --precision: {exc}") from None
     if backend == "onnx":
         if opts.model.strip() != "embedded":
             raise ConfigError("--backend onnx runs the embedded model; Hugging Face checkpoints (--model) run in "

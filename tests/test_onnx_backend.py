@@ -90,6 +90,20 @@ def test_onnx_fp32_gives_torch_fp32_labels_and_scores(tiny):
     assert marker["fused"].get("Attention", 0) >= 2 and marker["fused"].get("SkipLayerNormalization", 0) >= 2
 
 
+def test_cached_graph_keeps_its_weights_beside_it(tiny):
+    """The weights live in a file of their own (ONNX Runtime memory-maps it), readable by every user of the cache."""
+    onnx = _classifier(tiny, "onnx")
+    graph = onnx.encoder.model_path
+    weights = graph.parent / "model.onnx.data"
+    assert weights.stat().st_size > 4 * graph.stat().st_size  # the graph file holds the structure only
+    assert all(path.stat().st_mode & 0o044 == 0o044 for path in (graph, weights))
+    import onnx as onnx_lib
+
+    proto = onnx_lib.load(str(graph), load_external_data=False)
+    external = [t.name for t in proto.graph.initializer if t.data_location == onnx_lib.TensorProto.EXTERNAL]
+    assert any("word_embeddings" in name for name in external)
+
+
 def test_onnx_int8_runs_close_to_fp32(tiny):
     reference = _classifier(tiny, "torch").score(TEXTS)
     int8 = _classifier(tiny, "onnx", "int8")
@@ -99,6 +113,34 @@ def test_onnx_int8_runs_close_to_fp32(tiny):
     assert f"-ort-int8-{cpu_arithmetic()}" in int8.model_id
     ops = {node.op_type for node in __import__("onnx").load(str(int8.encoder.model_path)).graph.node}
     assert ops & {"QAttention", "MatMulInteger", "DynamicQuantizeMatMul"}
+
+
+def test_int8_mixed_keeps_embeddings_and_feed_forward_outputs_in_fp32(tiny):
+    import onnx as onnx_lib
+
+    reference = _classifier(tiny, "onnx").score(TEXTS)
+    mixed = _classifier(tiny, "onnx", "int8-mixed")
+    scores = mixed.score(TEXTS)
+    assert np.abs(scores.probs - reference.probs).max() < 0.1
+    assert f"-ort-int8-mixed-{cpu_arithmetic()}" in mixed.model_id
+    graph = onnx_lib.load(str(mixed.encoder.model_path), load_external_data=False).graph
+    producer = {out: node for node in graph.node for out in node.output}
+    ops = [node.op_type for node in graph.node]
+    # Attention and the other projections run int8; the two layers' feed-forward outputs and the embeddings do not.
+    assert ops.count("QAttention") == 2 and "EmbedLayerNormalization" in ops
+    float_matmuls = [node for node in graph.node if node.op_type == "MatMul"]
+    assert len(float_matmuls) == 2 and all(producer[node.input[0]].op_type == "BiasGelu" for node in float_matmuls)
+    marker = json.loads((mixed.encoder.model_path.parent / "onnx_source.json").read_text())
+    assert marker["kept_fp32"] == [node.name for node in float_matmuls]
+
+
+def test_precision_auto_names_the_default_arithmetic(tiny):
+    assert onnx_backend.resolve_precision("auto", "onnx") == onnx_backend.DEFAULT_ONNX_PRECISION == "int8-mixed"
+    assert onnx_backend.resolve_precision("auto", "torch") == "fp32"
+    assert onnx_backend.resolve_precision("fp32", "onnx") == "fp32"
+    auto = _classifier(tiny, "auto", "auto")
+    assert auto.backend == "onnx" and auto.precision == "int8-mixed" and "-ort-int8-mixed-" in auto.model_id
+    assert _classifier(tiny, "torch", "auto").precision == "fp32"
 
 
 def test_export_is_cached_and_rebuilt_when_the_model_changes(tmp_path):
@@ -161,12 +203,19 @@ def test_backend_resolution_and_fallback(monkeypatch, brands_file, mixed_jsonl, 
     # The flags are checked once, at start, by `pipelines.options.validate`, naming the flag.
     assert flags("--backend", "onnx", "--precision", "int8").model.backend == "onnx"
     assert flags("--precision", "bf16").model.backend == "auto"  # auto falls back to torch for bf16
+    assert flags().model.precision == "auto"  # the default: int8-mixed in ONNX Runtime, fp32 in torch
+    assert resolve_backend("auto", "auto") == "onnx"
+    with pytest.raises(ConfigError, match="--backend / --precision: precision int8-mixed is an ONNX Runtime graph"):
+        flags("--backend", "torch", "--precision", "int8-mixed")
+    with pytest.raises(ConfigError, match="--precision int8-mixed is a graph of the embedded model"):
+        flags("--model", "some/checkpoint", "--precision", "int8-mixed")
     with pytest.raises(ConfigError, match="--backend onnx runs the embedded model; Hugging Face checkpoints"):
         flags("--model", "some/checkpoint", "--backend", "onnx")
     with pytest.raises(ConfigError, match="--backend / --precision: .*bfloat16"):
         flags("--backend", "onnx", "--precision", "bf16")
     monkeypatch.setattr(onnx_backend, "onnxruntime_available", lambda: False)
     assert resolve_backend("auto", "fp32") == "torch"  # the safe fallback
+    assert resolve_backend("auto", "auto") == "torch" and onnx_backend.resolve_precision("auto", "torch") == "fp32"
     with pytest.raises(ConfigError, match="--backend / --precision: backend onnx needs the packages onnxruntime"):
         flags("--backend", "onnx")
 
