@@ -59,8 +59,14 @@ def _run(inputs: pathlib.Path, out: pathlib.Path, *extra: str) -> dict:
 
 @pytest.fixture(scope="module")
 def one_pass(inputs, tmp_path_factory):
+    """The one-pass run, asked for with `--chunk_posts 0` on an input over the automatic slicing's limits."""
+    import pipelines.options as job
+
     out = tmp_path_factory.mktemp("one-pass")
-    return out, _run(inputs, out)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(job, "AUTO_CHUNK_BYTES", 10_000)  # the fixture's input is some 270 KB
+        patch.setattr(job, "AUTO_CHUNK_POSTS", 400)
+        return out, _run(inputs, out, "--chunk_posts", "0")
 
 
 @pytest.fixture(scope="module")
@@ -212,8 +218,8 @@ def test_a_large_input_on_the_direct_runner_is_sliced_by_itself(inputs, one_pass
     assert "running in slices of 400 posts" in capsys.readouterr().out
     assert (manifest["chunk_days"], manifest["chunk_posts"]) == (0, 400)
     _same_as_one_pass(one_pass, out, manifest)
-    forced = _run(inputs, tmp_path / "one-pass", "--chunk_posts", "0")  # asked for one pass: one pass
-    assert "chunk_posts" not in forced and "running in slices" not in capsys.readouterr().out
+    # `one_pass` ran on the same input under the same limits with `--chunk_posts 0`: asked for one pass, one pass.
+    assert "chunk_posts" not in one_pass[1] and "chunk_days" not in one_pass[1]
 
 
 @pytest.mark.parametrize("extra, sources, expected", [
