@@ -16,7 +16,6 @@ import typing
 
 import pytest
 
-from pipelines import plan
 from pipelines import run as job
 from pipelines.run import SocialListeningOptions, check_output_dir, main
 from schemas.config import ConfigError
@@ -117,16 +116,6 @@ def test_hostile_misconfigurations_exit_2_with_a_short_message(files, no_work, c
     err = capsys.readouterr().err
     assert named in err and "Traceback" not in err, err[-2000:]
     assert len(err.strip().splitlines()[-1]) < 400
-
-
-@pytest.fixture
-def no_work(monkeypatch):
-    """Replaces the first steps that do work (loading the model, building the job) with failures."""
-    def started(*args, **kwargs):
-        raise AssertionError("the run started working before rejecting its configuration")
-
-    monkeypatch.setattr(plan, "model_handler", started)
-    monkeypatch.setattr(job, "build_social_listening", started)
 
 
 @pytest.mark.parametrize("flags, named", [
