@@ -152,12 +152,14 @@ def test_slices_hold_at_most_chunk_posts_and_split_a_busy_day():
     posts = {d(2026, 7, 1): 40, d(2026, 7, 2): 50, d(2026, 7, 3): 250, d(2026, 7, 4): 100, d(2026, 7, 5): 1}
     assert chunked.plan_slices(posts, 0, 100) == [
         (d(2026, 7, 1), d(2026, 7, 3), 0, 1),  # 90 posts
-        (d(2026, 7, 3), d(2026, 7, 4), 0, 3), (d(2026, 7, 3), d(2026, 7, 4), 1, 3), (d(2026, 7, 3), d(2026, 7, 4), 2, 3),
+        (d(2026, 7, 3), d(2026, 7, 4), 0, 3), (d(2026, 7, 3), d(2026, 7, 4), 1, 3),
+        (d(2026, 7, 3), d(2026, 7, 4), 2, 3),
         (d(2026, 7, 4), d(2026, 7, 5), 0, 1),  # exactly 100: not split
         (d(2026, 7, 5), d(2026, 7, 6), 0, 1)]
     # Both limits: a slice ends at whichever comes first.
     assert chunked.plan_slices(posts, 1, 1000) == [(d(2026, 7, day), d(2026, 7, day + 1), 0, 1) for day in range(1, 6)]
-    assert str(chunked.Slice(d(2026, 7, 3), d(2026, 7, 4), 1, 3)) == "2026-07-03 .. 2026-07-04 (exclusive), part 2 of 3 by post id"
+    assert str(chunked.Slice(d(2026, 7, 3), d(2026, 7, 4), 1, 3)) == (
+        "2026-07-03 .. 2026-07-04 (exclusive), part 2 of 3 by post id")
 
 
 def test_parts_keep_the_copies_of_a_post_together_and_cover_every_post():

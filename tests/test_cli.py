@@ -1,8 +1,8 @@
 """The command line: --help lists every flag of the job; a misconfiguration exits 2 at start naming the flag or field.
 
 Two cases go through the real command line (`python -m pipelines.run` in a subprocess: about 6 s each,
-most of it importing Beam and torch): --help, and one misconfiguration; the others call `main()` in this process, with the steps that do
-the work replaced by ones that fail the test, so that an error found late cannot pass.
+most of it importing Beam and torch): --help, and one misconfiguration; the others call `main()` in this
+process, with the steps that do the work replaced by ones that fail the test, so that an error found late cannot pass.
 """
 
 from __future__ import annotations
