@@ -31,6 +31,20 @@ def brands_file(tmp_path: pathlib.Path) -> pathlib.Path:
 
 
 @pytest.fixture
+def no_work(monkeypatch):
+    """Replaces the first steps that do work (loading the model, building the job) with failures, for tests of a
+    misconfiguration that must stop the run before them."""
+    from pipelines import plan
+    from pipelines import run as job
+
+    def started(*args, **kwargs):
+        raise AssertionError("the run started working before rejecting its configuration")
+
+    monkeypatch.setattr(plan, "model_handler", started)
+    monkeypatch.setattr(job, "build_social_listening", started)
+
+
+@pytest.fixture
 def mixed_jsonl(tmp_path: pathlib.Path) -> pathlib.Path:
     """Good records, one exact duplicate, a blank line and every kind of bad record."""
     return write_mixed_jsonl(tmp_path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import math
+import pathlib
 import pickle
 import random
 
@@ -182,17 +183,29 @@ def _mentions():
     return rows
 
 
+def _detect(p, name: str, rows: list, config, path: pathlib.Path) -> None:
+    """Adds to pipeline `p` the metrics and alerts of `rows` under `config`; the alerts are pickled into `path`."""
+    mentions = p | f"{name}Mentions" >> beam.Create(rows)
+    dates = p | f"{name}Dates" >> beam.Create(sorted({r.created_at.date() for r in rows}))
+    metrics = ((mentions, dates) | f"{name}Metrics" >> ComputeMetrics(config))["metrics"]
+    alerts = (metrics, mentions) | f"{name}Alerts" >> DetectAlerts(config)
+    _ = (alerts | f"{name}ToList" >> beam.combiners.ToList()
+         | f"{name}Save" >> beam.Map(lambda a: path.write_bytes(pickle.dumps(a))))
+
+
 @pytest.fixture(scope="module")
-def pipeline_alerts(tmp_path_factory):
-    path = tmp_path_factory.mktemp("alerts") / "alerts.pkl"
-    rows = _mentions()
+def detected(tmp_path_factory) -> dict:
+    """The alerts of `_mentions()` (PIPE_CONFIG) and of `_why_mentions()` (WHY_CONFIG): one pipeline, two branches."""
+    folder = tmp_path_factory.mktemp("alerts")
     with TestPipeline() as p:
-        mentions = p | "Mentions" >> beam.Create(rows)
-        dates = p | "Dates" >> beam.Create(sorted({r.created_at.date() for r in rows}))
-        metrics = ((mentions, dates) | ComputeMetrics(PIPE_CONFIG))["metrics"]
-        alerts = (metrics, mentions) | DetectAlerts(PIPE_CONFIG)
-        _ = alerts | beam.combiners.ToList() | beam.Map(lambda a: path.write_bytes(pickle.dumps(a)))
-    return pickle.loads(path.read_bytes())
+        _detect(p, "Spike", _mentions(), PIPE_CONFIG, folder / "spike.pkl")
+        _detect(p, "Why", _why_mentions(), WHY_CONFIG, folder / "why.pkl")
+    return {name: pickle.loads((folder / f"{name}.pkl").read_bytes()) for name in ("spike", "why")}
+
+
+@pytest.fixture(scope="module")
+def pipeline_alerts(detected):
+    return detected["spike"]
 
 
 def test_pipeline_flags_the_spike_and_only_it(pipeline_alerts):
@@ -308,16 +321,8 @@ def _why_mentions():
 
 
 @pytest.fixture(scope="module")
-def why_alert(tmp_path_factory):
-    path = tmp_path_factory.mktemp("why") / "alerts.pkl"
-    rows = _why_mentions()
-    with TestPipeline() as p:
-        mentions = p | "Mentions" >> beam.Create(rows)
-        dates = p | "Dates" >> beam.Create(sorted({r.created_at.date() for r in rows}))
-        metrics = ((mentions, dates) | ComputeMetrics(WHY_CONFIG))["metrics"]
-        alerts = (metrics, mentions) | DetectAlerts(WHY_CONFIG)
-        _ = alerts | beam.combiners.ToList() | beam.Map(lambda a: path.write_bytes(pickle.dumps(a)))
-    alerts = pickle.loads(path.read_bytes())
+def why_alert(detected):
+    alerts = detected["why"]
     (alert,) = [a for a in alerts if a.brand_id == "glovo" and a.alert == "negative_spike" and a.period == "day"]
     return alert
 

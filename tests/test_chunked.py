@@ -59,8 +59,14 @@ def _run(inputs: pathlib.Path, out: pathlib.Path, *extra: str) -> dict:
 
 @pytest.fixture(scope="module")
 def one_pass(inputs, tmp_path_factory):
+    """The one-pass run, asked for with `--chunk_posts 0` on an input over the automatic slicing's limits."""
+    import pipelines.options as job
+
     out = tmp_path_factory.mktemp("one-pass")
-    return out, _run(inputs, out)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(job, "AUTO_CHUNK_BYTES", 10_000)  # the fixture's input is some 270 KB
+        patch.setattr(job, "AUTO_CHUNK_POSTS", 400)
+        return out, _run(inputs, out, "--chunk_posts", "0")
 
 
 @pytest.fixture(scope="module")
@@ -146,12 +152,14 @@ def test_slices_hold_at_most_chunk_posts_and_split_a_busy_day():
     posts = {d(2026, 7, 1): 40, d(2026, 7, 2): 50, d(2026, 7, 3): 250, d(2026, 7, 4): 100, d(2026, 7, 5): 1}
     assert chunked.plan_slices(posts, 0, 100) == [
         (d(2026, 7, 1), d(2026, 7, 3), 0, 1),  # 90 posts
-        (d(2026, 7, 3), d(2026, 7, 4), 0, 3), (d(2026, 7, 3), d(2026, 7, 4), 1, 3), (d(2026, 7, 3), d(2026, 7, 4), 2, 3),
+        (d(2026, 7, 3), d(2026, 7, 4), 0, 3), (d(2026, 7, 3), d(2026, 7, 4), 1, 3),
+        (d(2026, 7, 3), d(2026, 7, 4), 2, 3),
         (d(2026, 7, 4), d(2026, 7, 5), 0, 1),  # exactly 100: not split
         (d(2026, 7, 5), d(2026, 7, 6), 0, 1)]
     # Both limits: a slice ends at whichever comes first.
     assert chunked.plan_slices(posts, 1, 1000) == [(d(2026, 7, day), d(2026, 7, day + 1), 0, 1) for day in range(1, 6)]
-    assert str(chunked.Slice(d(2026, 7, 3), d(2026, 7, 4), 1, 3)) == "2026-07-03 .. 2026-07-04 (exclusive), part 2 of 3 by post id"
+    assert str(chunked.Slice(d(2026, 7, 3), d(2026, 7, 4), 1, 3)) == (
+        "2026-07-03 .. 2026-07-04 (exclusive), part 2 of 3 by post id")
 
 
 def test_parts_keep_the_copies_of_a_post_together_and_cover_every_post():
@@ -212,8 +220,8 @@ def test_a_large_input_on_the_direct_runner_is_sliced_by_itself(inputs, one_pass
     assert "running in slices of 400 posts" in capsys.readouterr().out
     assert (manifest["chunk_days"], manifest["chunk_posts"]) == (0, 400)
     _same_as_one_pass(one_pass, out, manifest)
-    forced = _run(inputs, tmp_path / "one-pass", "--chunk_posts", "0")  # asked for one pass: one pass
-    assert "chunk_posts" not in forced and "running in slices" not in capsys.readouterr().out
+    # `one_pass` ran on the same input under the same limits with `--chunk_posts 0`: asked for one pass, one pass.
+    assert "chunk_posts" not in one_pass[1] and "chunk_days" not in one_pass[1]
 
 
 @pytest.mark.parametrize("extra, sources, expected", [

@@ -102,11 +102,17 @@ def _restore(pristine, out):
     shutil.copytree(pristine, out, symlinks=True)
 
 
-def _crash_at_every_step(brands_file, inputs, tmp_path, monkeypatch, first_flags, second_flags):
-    """Kills the second run's commit at each of its file operations in turn; returns the counts seen."""
+def _crash_at_every_step(brands_file, inputs, tmp_path, monkeypatch, first_flags, second_flags, earlier=None):
+    """Kills the second run's commit at each of its file operations in turn; returns the counts seen.
+
+    `earlier`: the committed outputs of a run made with `first_flags` (copied), in place of the first of the two
+    runs before.
+    """
     out = tmp_path / "out"
     # Two runs before: the new run's commit also removes the oldest snapshot, after its switch.
-    for _ in range(2):
+    if earlier is not None:
+        shutil.copytree(earlier, out, symlinks=True)  # its links inside are relative
+    for _ in range(1 if earlier is not None else 2):
         run(_argv(brands_file, inputs, out, *first_flags), model_handler=FakeSentimentHandler())
     old = consistent(out)
     assert len(list_snapshots(str(out))) == 2
@@ -152,11 +158,11 @@ def _crash_at_every_step(brands_file, inputs, tmp_path, monkeypatch, first_flags
     return kill_at - 1
 
 
-@pytest.mark.slow  # five runs and some 15 killed commits each
-def test_a_full_runs_commit_killed_at_any_step_leaves_one_runs_outputs(brands_file, mixed_jsonl, tmp_path,
-                                                                        monkeypatch):
+@pytest.mark.slow  # four runs and some 15 killed commits
+def test_a_full_runs_commit_killed_at_any_step_leaves_one_runs_outputs(mixed_run, tmp_path, monkeypatch):
+    brands_file, mixed_jsonl, first_run, _manifest = mixed_run  # the session's full run is the first run before
     kill_points = _crash_at_every_step(brands_file, mixed_jsonl, tmp_path, monkeypatch, (),
-                                       ("--lease_minutes", "0.001"))
+                                       ("--lease_minutes", "0.001"), earlier=first_run)
     assert kill_points >= 6  # scratch, the manifest, the two steps of the switch, the oldest snapshot, the lease
 
 

@@ -49,11 +49,15 @@ def _mention_ids(fake: FakeX) -> set:
     return {t["id"] for q in X_QUERIES for t in fake.select(q)}
 
 
-def test_x_fault_mid_run_then_an_incremental_rerun_loses_and_duplicates_nothing(
+def test_x_fault_and_a_poisoned_post_then_an_incremental_rerun_lose_and_duplicate_nothing(
         brands_file, tmp_path, x_fake, caplog, capsys):
     caplog.set_level(logging.DEBUG)
     out = tmp_path / "out"
     x_fake.inject("rate_limit", page=2, query="Sprite", reset_in=3600)  # longer than --max_rate_limit_wait
+    # A poisoned post (a lone surrogate in its text), the newest of all: it must block neither run.
+    created = datetime.datetime.now(UTC) - datetime.timedelta(minutes=1)
+    poisoned = x_tweet(x_id(created, 800), "Sprite \ud83d half an emoji", created, "101")
+    x_fake.tweets.insert(0, poisoned)
 
     first = _run(brands_file, out, "--source", "x", "--x_base_url", x_fake.url)
     assert first["counts"]["balanced"] is True and first["sources"] == ["x"]
@@ -61,8 +65,12 @@ def test_x_fault_mid_run_then_an_incremental_rerun_loses_and_duplicates_nothing(
     state = json.loads((out / "_state" / "x.json").read_text())
     sprite = state["queries"][f"mentions:sprite:{X_QUERIES[0]}"]
     assert len(sprite["gaps"]) == 1 and "rate limited" in sprite["gaps"][0]["reason"]
+    assert sprite["since"] == {"since_id": poisoned["id"]}  # moved past the poisoned post
     posts = [r["id"] for r in _table(out, "posts")]
     assert len(posts) == len(set(posts)) < len(_mention_ids(x_fake))  # partial, each once
+    dead = [d for d in _table(out, "dead_letters") if poisoned["id"] in (d["source"] or "")]
+    # A valid post (its text repaired) or a dead letter holding it: never an exception.
+    assert poisoned["id"] in posts or (len(dead) == 1 and "half an emoji" in dead[0]["record"])
 
     # New posts arrive; the rerun fills the gap and fetches only what is new.
     now = datetime.datetime.now(UTC)
@@ -76,7 +84,9 @@ def test_x_fault_mid_run_then_an_incremental_rerun_loses_and_duplicates_nothing(
     assert any(p.get("since_id") == sprite["since"]["since_id"] for p in sprite_requests)  # the new posts
 
     posts = [r["id"] for r in _table(out, "posts")]
-    assert sorted(posts) == sorted(_mention_ids(x_fake))  # every post, once, over both runs
+    # Every post, once, over both runs (the poisoned one as a post or, above, a dead letter).
+    assert len(posts) == len(set(posts))
+    assert set(posts) - {poisoned["id"]} == set(_mention_ids(x_fake)) - {poisoned["id"]}
     for post_id in posts:  # ... and the fake served each once per query that matches it
         assert x_fake.served[post_id] == sum(post_id in {t["id"] for t in x_fake.select(q)} for q in X_QUERIES)
     mentions = _table(out, "brand_mentions")
@@ -187,29 +197,6 @@ def test_misconfiguration_stops_before_any_work(brands_file, mixed_jsonl, tmp_pa
     assert main(argv) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
-
-
-def test_a_poisoned_x_post_does_not_block_the_job_or_the_next_incremental_run(brands_file, tmp_path, x_fake):
-    now = datetime.datetime.now(UTC)
-    created = now - datetime.timedelta(minutes=1)
-    poisoned = x_tweet(x_id(created, 800), "Sprite \ud83d half an emoji", created, "101")  # newest post of all
-    x_fake.tweets.insert(0, poisoned)
-    out = tmp_path / "out"
-    first = _run(brands_file, out, "--source", "x", "--x_base_url", x_fake.url)
-    assert first["counts"]["balanced"] is True
-    sprite_key = f"mentions:sprite:{X_QUERIES[0]}"
-    state = json.loads((out / "_state" / "x.json").read_text())
-    assert state["queries"][sprite_key]["since"] == {"since_id": poisoned["id"]}  # moved past it
-    posts = {r["id"]: r for r in _table(out, "posts")}
-    dead = [d for d in _table(out, "dead_letters") if poisoned["id"] in (d["source"] or "")]
-    # A valid post (its text repaired) or a dead letter holding it: never an exception.
-    assert poisoned["id"] in posts or (len(dead) == 1 and "half an emoji" in dead[0]["record"])
-
-    second = _run(brands_file, out, "--source", "x", "--x_base_url", x_fake.url)
-    assert second["counts"]["balanced"] is True and second["fetch"]["tasks_stopped"] == 0
-    asked = [r.params for r in x_fake.search_requests() if r.params["query"] == X_QUERIES[0]]
-    assert asked[-1].get("since_id") == poisoned["id"]
-    assert set(_mention_ids(x_fake)) - {poisoned["id"]} <= {r["id"] for r in _table(out, "posts")}
 
 
 @pytest.mark.parametrize("content", ["AAAA-first-half\nsecond-half-BBBB\n", "AAAA-first-half second-half-BBBB"])

@@ -47,7 +47,12 @@ def _files(out: pathlib.Path) -> dict:
     return {str(p.relative_to(snapshot)): p.stat().st_mtime_ns for p in snapshot.rglob("*.parquet")}
 
 
-def test_a_chain_of_incremental_runs_equals_one_full_run(six_weeks_run, tmp_path, capsys):
+class _BrokenModel(FakeSentimentHandler):
+    def load_model(self):
+        raise RuntimeError("model store unreachable")
+
+
+def test_a_chain_of_incremental_runs_with_a_failed_one_equals_one_full_run(six_weeks_run, tmp_path, capsys):
     brands_file, posts, full = six_weeks_run
     chain = tmp_path / "chain"
     # Windows that cut a week (Aug 17-23) and a month (August) between runs.
@@ -56,7 +61,18 @@ def test_a_chain_of_incremental_runs_equals_one_full_run(six_weeks_run, tmp_path
     manifest = json.loads((chain / "manifest.json").read_text())
     assert manifest["window"]["start"] == "2026-08-20" and manifest["window"]["end"] == "2026-09-02"
     assert manifest["counts"]["balanced"] is True and manifest["counts"]["mentions_outside_window"] > 0
+
+    # A run that fails (its model cannot load) changes nothing: files, run log and manifest stay the last run's.
+    before, log, manifest = _files(chain), (chain / "_state" / "runs.json").read_text(), \
+        (chain / "manifest.json").read_text()
+    with pytest.raises(Exception, match="model store unreachable"):
+        _run(brands_file, posts, chain, "--incremental", "--window_end", "2026-09-14", handler=_BrokenModel())
+    assert _files(chain) == before
+    assert (chain / "_state" / "runs.json").read_text() == log
+    assert (chain / "manifest.json").read_text() == manifest
+    # The next run resumes from the last good run's watermark.
     _run(brands_file, posts, chain, "--incremental", "--window_end", "2026-09-14")
+    assert json.loads((chain / "manifest.json").read_text())["window"]["start"] == "2026-09-02"
 
     for table in TABLES:
         assert rows(chain, table) == rows(full, table), table
@@ -89,16 +105,18 @@ def test_rerunning_a_window_rewrites_its_partitions_and_nothing_else(brands_file
     mentions, dead = rows(out, "brand_mentions"), _dead(out)
     assert len(dead) == len(BAD_LINES)  # two windows read the same bad lines: each is kept once
 
-    _run(brands_file, posts, out, "--window_start", "2026-08-10", "--window_end", "2026-08-17")
-    assert rows(out, "brand_mentions") == mentions  # replaced, not appended
-    assert _dead(out) == dead
-    assert {k: v for k, v in _files(out).items() if k in first_week} == first_week  # other days untouched
-
-    # The input loses Aug 12: its partition goes when the window is rerun, the other days stay.
+    # The input loses Aug 12, and the second window is rerun: its partitions are replaced (every other
+    # mention of it is there once, not appended), Aug 12's goes, the first week's files are untouched.
     for path in pathlib.Path(posts).parent.glob("*.jsonl"):
         kept = [line for line in path.read_bytes().splitlines() if b'"created_at": "2026-08-12' not in line]
         path.write_bytes(b"\n".join(kept) + b"\n")
     _run(brands_file, posts, out, "--window_start", "2026-08-10", "--window_end", "2026-08-17")
+    lost = [m for m in mentions if m["created_at"].date() == datetime.date(2026, 8, 12)]
+    assert lost and rows(out, "brand_mentions") == [m for m in mentions if m not in lost]
+    # The bad lines are still kept once each (their line numbers moved with the lines taken out).
+    assert sorted((d["step"], d["reason"], d["record"]) for d in _dead(out)) == sorted(
+        (d["step"], d["reason"], d["record"]) for d in dead)
+    assert {k: v for k, v in _files(out).items() if k in first_week} == first_week  # other days untouched
     days = sorted(p.name for p in (out / "brand_mentions").iterdir())
     assert "created_date=2026-08-12" not in days and "created_date=2026-08-11" in days
     assert "created_date=2026-08-05" in days
@@ -109,26 +127,6 @@ def test_rerunning_a_window_rewrites_its_partitions_and_nothing_else(brands_file
         assert row["mentions"] == sum(
             1 for m in recount if m["brand_id"] == row["brand_id"]
             and start <= m["created_at"].date() < start + datetime.timedelta(days=7)), row
-
-
-class _BrokenModel(FakeSentimentHandler):
-    def load_model(self):
-        raise RuntimeError("model store unreachable")
-
-
-def test_a_failed_run_changes_nothing_and_the_next_one_resumes(brands_file, posts, tmp_path):
-    out = tmp_path / "out"
-    _run(brands_file, posts, out, "--incremental", "--window_start", "2026-08-03", "--window_end", "2026-08-24")
-    before, log = _files(out), (out / "_state" / "runs.json").read_text()
-    manifest = (out / "manifest.json").read_text()
-    with pytest.raises(Exception, match="model store unreachable"):
-        _run(brands_file, posts, out, "--incremental", "--window_end", "2026-09-14", handler=_BrokenModel())
-    assert _files(out) == before
-    assert (out / "_state" / "runs.json").read_text() == log
-    assert (out / "manifest.json").read_text() == manifest
-    _run(brands_file, posts, out, "--incremental", "--window_end", "2026-09-14")
-    assert json.loads((out / "manifest.json").read_text())["window"]["start"] == "2026-08-24"
-    assert json.loads((out / "_state" / "runs.json").read_text())["watermark"] == "2026-09-14"
 
 
 @pytest.mark.parametrize("flags, message", [

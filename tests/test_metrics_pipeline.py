@@ -169,7 +169,8 @@ def test_x_connector_replies_and_snapshots_feed_service_and_audience(tmp_path, x
     out = tmp_path / "out"
     run(["--config", str(tmp_path / "brands.yaml"), "--output_dir", str(out), "--source", "x", "--x_base_url",
          x_fake.url, "--x_search", "all", "--start_time", "2026-09-10T00:00:00Z", "--end_time",
-         "2026-09-10T20:00:00Z", "--http_timeout", "2", "--http_max_attempts", "2"], model_handler=FakeSentimentHandler())
+         "2026-09-10T20:00:00Z", "--http_timeout", "2", "--http_max_attempts", "2"],
+        model_handler=FakeSentimentHandler())
     mentions = _df(out, "brand_mentions")
     complaint = next(t for t in x_fake.tweets if t["text"].startswith("@Sprite your can"))
     day = datetime.datetime.fromisoformat(complaint["created_at"].replace("Z", "+00:00")).date()

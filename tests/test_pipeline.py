@@ -160,8 +160,9 @@ def test_csv_and_parquet_inputs_give_the_same_rows_as_jsonl(mixed_run, tmp_path)
     out_mixed = tmp_path / "a"
     _run(brands_file, [tmp_path / "in" / "*"], out_mixed)
     cols = ["mention_id", "brand_id", "match_kind", "created_at", "likes", "impressions", "sentiment"]
-    a = _table(out_mixed, "brand_mentions").select(cols).sort_by([("mention_id", "ascending"), ("brand_id", "ascending")])
-    b = _table(out_jsonl, "brand_mentions").select(cols).sort_by([("mention_id", "ascending"), ("brand_id", "ascending")])
+    order = [("mention_id", "ascending"), ("brand_id", "ascending")]
+    a = _table(out_mixed, "brand_mentions").select(cols).sort_by(order)
+    b = _table(out_jsonl, "brand_mentions").select(cols).sort_by(order)
     assert a.to_pylist() == b.to_pylist()
 
 

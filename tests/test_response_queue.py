@@ -136,10 +136,10 @@ def full(inputs) -> pathlib.Path:
 
 @pytest.fixture(scope="module")
 def chain(inputs) -> dict:
-    """Three windowed runs, the queue read after each: Sep 7, Sep 8, then Sep 9-10."""
+    """Two windowed runs, the queue read after each: Sep 7, then Sep 8-10 (the answer to Sep 7 comes on Sep 8)."""
     root, config, posts = inputs
     out, seen = root / "chain", {}
-    for start, end in (("2026-09-07", "2026-09-08"), ("2026-09-08", "2026-09-09"), ("2026-09-09", "2026-09-11")):
+    for start, end in (("2026-09-07", "2026-09-08"), ("2026-09-08", "2026-09-11")):
         _run(config, posts, out, "--window_start", start, "--window_end", end)
         seen[end] = _queue(out)
     return {"out": out, "queues": seen}
@@ -165,12 +165,15 @@ def test_the_full_run_queue_is_the_hand_computed_one(full):
 
 def test_replies_from_either_account_answer_and_items_leave_as_later_runs_see_them(chain):
     queues = chain["queues"]
-    # Sep 7: both complaints are open; the brand's own post is not a complaint.
+    # Sep 7: both complaints are open, old1 13 hours old (within the 3-day horizon); the brand's own post is
+    # not a complaint.
+    assert set(queues) == {"2026-09-08", "2026-09-11"}
     assert set(queues["2026-09-08"]) == {("sprite", "c1"), ("sprite", "old1")}
     assert queues["2026-09-08"][("sprite", "c1")]["age_hours"] == 14.0
-    # Sep 8: SpriteCares (the second account) answered c1; old1 is still within the horizon.
-    assert set(queues["2026-09-09"]) == {("sprite", "old1")}
-    # Sep 10: old1 is past the 3-day horizon; q4 was answered by @Sprite; one row per item, no duplicates.
+    assert queues["2026-09-08"][("sprite", "old1")]["age_hours"] == 13.0
+    # Sep 8-10, the next run: SpriteCares (the second account) answered c1 on Sep 8, so c1 leaves; old1 is past
+    # the 3-day horizon; q4 was answered by @Sprite; one row per item, no duplicates.
+    assert ("sprite", "c1") not in queues["2026-09-11"] and ("sprite", "old1") not in queues["2026-09-11"]
     assert set(queues["2026-09-11"]) == set(EXPECTED_FULL)
     assert len(_rows(chain["out"], "response_queue")) == len(EXPECTED_FULL)
 

@@ -97,7 +97,8 @@ def test_dask_runs_a_step_read_through_a_side_input_once(tmp_path):
 
     log = tmp_path / "processed.txt"
     # Workers as threads of this process, on Dask's in-process transport: no socket, no port.
-    with distributed.LocalCluster(n_workers=2, processes=False, threads_per_worker=1, dashboard_address=None) as cluster:
+    with distributed.LocalCluster(n_workers=2, processes=False, threads_per_worker=1,
+                                  dashboard_address=None) as cluster:
         pipeline = beam.Pipeline(runner=DaskRunner(),
                                  options=PipelineOptions(["--dask_client_address", cluster.scheduler_address]))
         written = (pipeline | "Posts" >> beam.Create([f"post-{i}" for i in range(12)])

@@ -19,8 +19,6 @@ from models.taxonomy import (
     DEFAULT_FLOOR, DEFAULT_TOPICS, OTHER, MeanCosineTopicScorer, Topic, TopicScorer, fit_one_vs_rest, label_rows,
     merge_taxonomy,
 )
-from pipelines import plan
-from pipelines import run as job
 from pipelines.run import main
 
 DIM = 48
@@ -159,16 +157,6 @@ def test_default_taxonomy_has_examples_in_every_language_and_churn_apart_from_lo
 
 
 # ----------------------------------------------------------------- config errors at start
-
-
-@pytest.fixture
-def no_work(monkeypatch):
-    """The first steps that do work (loading the model, building the job) fail the test."""
-    def started(*args, **kwargs):
-        raise AssertionError("the run started working before rejecting its configuration")
-
-    monkeypatch.setattr(plan, "model_handler", started)
-    monkeypatch.setattr(job, "build_social_listening", started)
 
 
 @pytest.mark.parametrize("topics, named", [

@@ -106,7 +106,8 @@ def _child(args) -> None:
     if peaks:
         peaks.pop("_close")()
     manifest = json.loads(pathlib.Path(args.out, "manifest.json").read_text())
-    rss = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    rss = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+              resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
     # A sliced run reset the high-water mark before each pass: its peak is the largest pass's.
     rss = max([rss / 1024] + [mb for kind, mb in peaks.items() if kind in ("stage", "score", "metrics")]) * 1024
     print("BENCH " + json.dumps({"seconds": seconds, "rss_mb": rss / 1024, "counts": manifest["counts"],
@@ -188,8 +189,8 @@ def _table(results) -> str:
         if "error" in r:
             lines.append(f"{r['size']:>10,}  {r['model']:<5} {r['mode']:>4} failed: {r['error']}")
             continue
-        row = (f"{r['size']:>10,}  {r['model']:<5} {r['mode']:>4} {r['seconds']:>8.1f} {r['size'] / r['seconds']:>10,.0f} "
-               f"{r['rss_mb']:>11,.0f}")
+        row = (f"{r['size']:>10,}  {r['model']:<5} {r['mode']:>4} {r['seconds']:>8.1f} "
+               f"{r['size'] / r['seconds']:>10,.0f} {r['rss_mb']:>11,.0f}")
         if previous and (previous["model"], previous["mode"]) == (r["model"], r["mode"]) and "error" not in previous:
             growth = r["size"] / previous["size"]
             ratio = r["seconds"] / previous["seconds"]

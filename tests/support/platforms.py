@@ -50,7 +50,8 @@ TOKEN = "AAAAAAAAAAAAAAAAAAAAAFakeBearerToken0123456789SECRET"
 
 @dataclass
 class Fault:
-    kind: str  # rate_limit | status | slow | malformed | reset | trickle | slow_headers | loop | html | echo | gzip_bomb
+    # rate_limit | status | slow | malformed | reset | trickle | slow_headers | loop | html | echo | gzip_bomb
+    kind: str
     page: typing.Optional[int] = None
     query: typing.Optional[str] = None
     times: int = 1
