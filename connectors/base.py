@@ -50,7 +50,7 @@ from schemas.records import AccountSnapshot, BrandReply, Mention
 _UTC = datetime.timezone.utc
 
 # Which connector module implements each --source name: the one place a connector is registered.
-REGISTRY: typing.Dict[str, str] = {
+REGISTRY: dict[str, str] = {
     "x": "connectors.x:XConnector",
     "mastodon": "connectors.mastodon:MastodonConnector",
     "reddit": "connectors.reddit:RedditConnector",
@@ -102,12 +102,12 @@ class ConnectorSettings:
     http: HttpPolicy = field(default_factory=HttpPolicy)
     page_size: int = 100
     max_pages: int = 100
-    langs: typing.Tuple[str, ...] = ()
+    langs: tuple[str, ...] = ()
     max_text_chars: int = DEFAULT_MAX_TEXT_CHARS
     max_query_length: int = 512
     include_reposts: bool = False
     search: str = "recent"
-    token_file: typing.Optional[str] = None
+    token_file: str | None = None
 
 
 class Query(typing.NamedTuple):
@@ -140,11 +140,11 @@ class FetchTask(typing.NamedTuple):
     kind: str
     brand_id: str
     query: str
-    since_id: typing.Optional[str] = None
-    until_id: typing.Optional[str] = None
-    start_time: typing.Optional[str] = None
-    end_time: typing.Optional[str] = None
-    slice: typing.Optional[str] = None
+    since_id: str | None = None
+    until_id: str | None = None
+    start_time: str | None = None
+    end_time: str | None = None
+    slice: str | None = None
     origin: str = "new"
 
 
@@ -152,7 +152,7 @@ class Page(typing.NamedTuple):
     """A parsed page: its items (newest first), the cursor of the next page, and page-wide data."""
 
     items: list
-    next_cursor: typing.Optional[str]
+    next_cursor: str | None
     context: typing.Any = None
 
 
@@ -183,11 +183,11 @@ class TaskResult(typing.NamedTuple):
     task: FetchTask
     status: str
     reason: str = ""
-    newest: typing.Optional[str] = None
-    oldest: typing.Optional[str] = None
+    newest: str | None = None
+    oldest: str | None = None
     pages: int = 0
     items: int = 0
-    cursor: typing.Optional[str] = None
+    cursor: str | None = None
 
 
 class MalformedPage(ValueError):
@@ -202,7 +202,7 @@ def iso(ts: datetime.datetime) -> str:
     return ts.astimezone(_UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def parse_iso(text: typing.Optional[str]) -> typing.Optional[datetime.datetime]:
+def parse_iso(text: str | None) -> datetime.datetime | None:
     """Parses an ISO 8601 timestamp (a trailing Z or no offset means UTC)."""
     if not text:
         return None
@@ -220,7 +220,7 @@ def _compact(record: typing.Any) -> str:
             return f"<a {type(record).__name__} that cannot be rendered>"
 
 
-def optional_access_token(env_var: str) -> typing.Dict[str, str]:
+def optional_access_token(env_var: str) -> dict[str, str]:
     """`{'access_token': ...}` from the environment variable `env_var` (checked), or {} when it is unset or empty.
 
     Raises:
@@ -326,13 +326,13 @@ class Connector(abc.ABC):
         """Raises ValueError (naming the flag) when the platform cannot reach back to a backfill's `start`."""
 
     @classmethod
-    def reply_coverage(cls, brands: typing.Any) -> typing.List[typing.Tuple[str, str]]:
+    def reply_coverage(cls, brands: typing.Any) -> list[tuple[str, str]]:
         """(brand id, platform) of every brand whose own replies this connector fetches (the metrics count
         reply times only there); none by default."""
         return []
 
-    def __init__(self, settings: ConnectorSettings, credentials: typing.Optional[typing.Dict[str, str]] = None,
-                 http: typing.Optional[HttpClient] = None):
+    def __init__(self, settings: ConnectorSettings, credentials: dict[str, str] | None = None,
+                 http: HttpClient | None = None):
         self.settings = settings
         self.credentials = dict(credentials or {})
         # Every credential is a secret, except an account's public handle.
@@ -349,21 +349,21 @@ class Connector(abc.ABC):
 
     @classmethod
     def load_credentials(cls, settings: ConnectorSettings,
-                         opener: typing.Optional[typing.Callable[[str], typing.IO[bytes]]] = None
-                         ) -> typing.Dict[str, str]:
+                         opener: typing.Callable[[str], typing.IO[bytes]] | None = None
+                         ) -> dict[str, str]:
         """Reads the connector's secrets (environment, secret file). Raises ValueError if required and absent."""
         return {}
 
     @classmethod
     @abc.abstractmethod
     def queries(cls, brands: typing.Any, settings: ConnectorSettings,
-                credentials: typing.Mapping[str, str]) -> typing.List[Query]:
+                credentials: typing.Mapping[str, str]) -> list[Query]:
         """Builds the platform queries for every brand of the config (raises ValueError when impossible)."""
 
     # ---- worker side: paging hooks -------------------------------------------------------
 
     @abc.abstractmethod
-    def request_page(self, task: FetchTask, cursor: typing.Optional[str]) -> requests.Response:
+    def request_page(self, task: FetchTask, cursor: str | None) -> requests.Response:
         """Requests one page of `task` (the first when `cursor` is None)."""
 
     @abc.abstractmethod
@@ -378,7 +378,7 @@ class Connector(abc.ABC):
     def item_time(self, item: typing.Any) -> datetime.datetime:
         """The time the platform sorts and filters the item by (UTC)."""
 
-    def item_position(self, item: typing.Any) -> typing.Union[int, datetime.datetime]:
+    def item_position(self, item: typing.Any) -> int | datetime.datetime:
         """The item's incremental position: its numeric id (POSITION_ID) or its time (POSITION_TIME)."""
         return int(self.item_id(item)) if self.position_kind == POSITION_ID else self.item_time(item)
 
@@ -400,15 +400,15 @@ class Connector(abc.ABC):
 
     # ---- the shared paging loop ----------------------------------------------------------
 
-    def source(self, task: FetchTask, cursor: typing.Optional[str]) -> str:
+    def source(self, task: FetchTask, cursor: str | None) -> str:
         """Where a dead letter came from: connector, kind, query and cursor."""
         return f"{self.name}:{task.kind}:{task.query} cursor={cursor or '-'}"
 
-    def format_position(self, position: typing.Union[int, datetime.datetime]) -> str:
+    def format_position(self, position: int | datetime.datetime) -> str:
         """A position as stored in the state file."""
         return str(position) if self.position_kind == POSITION_ID else iso(position)
 
-    def fetch(self, task: FetchTask, now: typing.Optional[datetime.datetime] = None
+    def fetch(self, task: FetchTask, now: datetime.datetime | None = None
               ) -> typing.Iterator[FetchEvent]:
         """Fetches every page of `task`, newest first.
 
@@ -426,8 +426,8 @@ class Connector(abc.ABC):
         since_id = int(task.since_id) if task.since_id and self.position_kind == POSITION_ID else None
         until_id = int(task.until_id) if task.until_id and self.position_kind == POSITION_ID else None
         start, end = parse_iso(task.start_time), parse_iso(task.end_time)
-        cursor: typing.Optional[str] = None
-        followed: typing.Set[str] = set()
+        cursor: str | None = None
+        followed: set[str] = set()
         newest = oldest = None
         pages = items = 0
         status, reason = COMPLETE, ""
@@ -499,7 +499,7 @@ class Connector(abc.ABC):
                          self.format_position(oldest) if oldest is not None else None,
                          pages, items, self.clean(cursor, MESSAGE_CHARS) if cursor is not None else None)
 
-    def clean(self, text: typing.Any, limit: typing.Optional[int] = None) -> str:
+    def clean(self, text: typing.Any, limit: int | None = None) -> str:
         """Any text on its way out of the connector: no secret, valid Unicode, then cut to `limit`."""
         return self.http.redact(text, limit)
 
@@ -526,7 +526,7 @@ class Connector(abc.ABC):
             yield TaskResult(task, STOPPED, reason)
 
     def _convert(self, item, page: Page, task: FetchTask, fetched_at: datetime.datetime,
-                 now: datetime.datetime, where: str) -> typing.Union[Mention, BrandReply, DeadPage]:
+                 now: datetime.datetime, where: str) -> Mention | BrandReply | DeadPage:
         try:
             if task.kind == BRAND_REPLIES:
                 built = self.to_reply(item, page, task, fetched_at)
@@ -564,7 +564,7 @@ def _body_text(response: typing.Any) -> str:
         return ""
 
 
-def connector_class(name: str) -> typing.Type[Connector]:
+def connector_class(name: str) -> type[Connector]:
     """The Connector class registered under `name` (imported on first use).
 
     Raises:
@@ -574,7 +574,7 @@ def connector_class(name: str) -> typing.Type[Connector]:
     return getattr(importlib.import_module(module_name), class_name)
 
 
-def connector_names() -> typing.List[str]:
+def connector_names() -> list[str]:
     """The registered connector names."""
     return sorted(REGISTRY)
 
@@ -582,7 +582,7 @@ def connector_names() -> typing.List[str]:
 # ---- planning and incremental state ---------------------------------------------------------
 
 def time_slices(start: datetime.datetime, end: datetime.datetime, hours: float
-                ) -> typing.List[typing.Tuple[datetime.datetime, datetime.datetime]]:
+                ) -> list[tuple[datetime.datetime, datetime.datetime]]:
     """Splits [start, end) into consecutive slices of `hours` (the last one may be shorter)."""
     step = datetime.timedelta(hours=hours)
     slices, cursor = [], start
@@ -595,10 +595,10 @@ def time_slices(start: datetime.datetime, end: datetime.datetime, hours: float
 _BOUNDS = ("since_id", "until_id", "start_time", "end_time", "slice")
 
 
-def plan_tasks(connector: typing.Type[Connector], queries: typing.Sequence[Query], state: typing.Mapping,
-               *, now: datetime.datetime, start: typing.Optional[datetime.datetime] = None,
-               end: typing.Optional[datetime.datetime] = None, slice_hours: float = 24.0,
-               lookback_hours: float = 168.0) -> typing.List[FetchTask]:
+def plan_tasks(connector: type[Connector], queries: typing.Sequence[Query], state: typing.Mapping,
+               *, now: datetime.datetime, start: datetime.datetime | None = None,
+               end: datetime.datetime | None = None, slice_hours: float = 24.0,
+               lookback_hours: float = 168.0) -> list[FetchTask]:
     """Plans the run's tasks for one connector.
 
     Every gap a stopped task left is planned again. Then either a backfill (`start`
@@ -619,7 +619,7 @@ def plan_tasks(connector: typing.Type[Connector], queries: typing.Sequence[Query
         The tasks, in a deterministic order.
     """
     known = state.get("queries", {}) if state else {}
-    tasks: typing.List[FetchTask] = []
+    tasks: list[FetchTask] = []
     for q in queries:
         base = FetchTask(connector.name, q.key, q.kind, q.brand_id, q.text)
         if q.kind == ACCOUNT:
@@ -656,9 +656,9 @@ def _gap(task: FetchTask, result: TaskResult, position_kind: str, now: datetime.
     return gap
 
 
-def merge_state(state: typing.Optional[typing.Mapping], results: typing.Iterable[TaskResult], *,
-                connector: typing.Type[Connector], now: datetime.datetime,
-                run_id: typing.Optional[str] = None) -> dict:
+def merge_state(state: typing.Mapping | None, results: typing.Iterable[TaskResult], *,
+                connector: type[Connector], now: datetime.datetime,
+                run_id: str | None = None) -> dict:
     """The connector's state after a successful run.
 
     Per query seen in `results`: the floor moves to the newest position fetched by
@@ -686,7 +686,7 @@ def merge_state(state: typing.Optional[typing.Mapping], results: typing.Iterable
     new = copy.deepcopy(dict(state or {}))
     new.update(version=1, connector=connector.name, updated_at=iso(now), run_id=run_id)
     queries = new.setdefault("queries", {})
-    by_key: typing.Dict[str, typing.List[TaskResult]] = {}
+    by_key: dict[str, list[TaskResult]] = {}
     for result in results:
         if result.task.kind != ACCOUNT:
             by_key.setdefault(result.task.key, []).append(result)
@@ -695,8 +695,8 @@ def merge_state(state: typing.Optional[typing.Mapping], results: typing.Iterable
         first = results_of_key[0].task
         qs = queries.setdefault(key, {})
         qs.update(kind=first.kind, brand_id=first.brand_id, query=first.query)
-        gaps: typing.List[dict] = []
-        skipped: typing.List[dict] = list(qs.get("skipped", []))
+        gaps: list[dict] = []
+        skipped: list[dict] = list(qs.get("skipped", []))
         done = set(qs.get("done_slices", []))
         for result in results_of_key:
             task = result.task

@@ -62,7 +62,7 @@ class BlueskyConnector(Connector):
 
     def __init__(self, settings, credentials=None, http=None):
         super().__init__(settings, credentials, http)
-        self._access_jwt: typing.Optional[str] = None
+        self._access_jwt: str | None = None
 
     @classmethod
     def load_credentials(cls, settings, opener=None):
@@ -75,7 +75,7 @@ class BlueskyConnector(Connector):
 
     @classmethod
     def queries(cls, brands, settings, credentials):
-        out: typing.List[Query] = []
+        out: list[Query] = []
         for brand in brands.brands:
             terms = [_term(n) for n in brand.names] + [f"#{t}" for t in brand.hashtags]
             for term in terms or [_term(h) for h in brand.handles]:
@@ -100,8 +100,8 @@ class BlueskyConnector(Connector):
             self._access_jwt = tokens[0]
         return {"Authorization": f"Bearer {self._access_jwt}"}
 
-    def request_page(self, task: FetchTask, cursor: typing.Optional[str]) -> requests.Response:
-        params: typing.Dict[str, typing.Any] = {"q": task.query, "sort": "latest",
+    def request_page(self, task: FetchTask, cursor: str | None) -> requests.Response:
+        params: dict[str, typing.Any] = {"q": task.query, "sort": "latest",
                                                 "limit": max(1, min(MAX_LIMIT, self.settings.page_size))}
         start, end = parse_iso(task.start_time), parse_iso(task.end_time)
         if start:

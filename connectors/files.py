@@ -81,9 +81,9 @@ class RawRecord(typing.NamedTuple):
     """
 
     source: str
-    data: typing.Optional[dict]
+    data: dict | None
     raw: str
-    error: typing.Optional[str] = None
+    error: str | None = None
 
 
 _COMPRESSIONS = (".gz", ".bz2", ".zst", ".deflate")
@@ -281,10 +281,10 @@ class _DuplicateKey(ValueError):
     pass
 
 
-def _object(pairs: typing.List[typing.Tuple[str, typing.Any]]) -> dict:
+def _object(pairs: list[tuple[str, typing.Any]]) -> dict:
     obj = dict(pairs)
     if len(obj) != len(pairs):
-        seen: typing.Set[str] = set()
+        seen: set[str] = set()
         key = next(k for k, _ in pairs if k in seen or seen.add(k))
         raise _DuplicateKey(f"duplicate key {show(key)} (which value is meant is ambiguous)")
     return obj
@@ -293,7 +293,7 @@ def _object(pairs: typing.List[typing.Tuple[str, typing.Any]]) -> dict:
 _DECODER = json.JSONDecoder(object_pairs_hook=_object)
 
 
-def parse_json_line(text: str) -> typing.Tuple[typing.Optional[dict], typing.Optional[str]]:
+def parse_json_line(text: str) -> tuple[dict | None, str | None]:
     """One JSON Lines record -> (its object, None) or (None, why it is not one)."""
     try:
         data = _DECODER.decode(text)
@@ -465,7 +465,7 @@ def iter_parquet(path: str, fh: typing.IO[bytes], batch_size: int = 8192) -> typ
         row += rows
 
 
-def iter_file_records(path: str, fh: typing.IO[bytes], fmt: typing.Optional[str] = None
+def iter_file_records(path: str, fh: typing.IO[bytes], fmt: str | None = None
                       ) -> typing.Iterator[RawRecord]:
     """Streams raw records out of an open file.
 
@@ -529,7 +529,7 @@ def _utc(ts: datetime.datetime, field: str) -> datetime.datetime:
 
 
 def parse_timestamp(value: typing.Any, field: str = "created_at",
-                    now: typing.Optional[datetime.datetime] = None) -> datetime.datetime:
+                    now: datetime.datetime | None = None) -> datetime.datetime:
     """Parses an ISO 8601 string, epoch seconds/milliseconds or a datetime into UTC.
 
     Raises:
@@ -583,7 +583,7 @@ _INTEGER = re.compile(r"[+-]?[0-9]{1,30}\Z")
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]{1,30}(?:\.[0-9]{0,30})?|\.[0-9]{1,30})(?:[eE][+-]?[0-9]{1,4})?\Z")
 
 
-def _count(value: typing.Any, field: str) -> typing.Optional[int]:
+def _count(value: typing.Any, field: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool):
@@ -611,7 +611,7 @@ def _count(value: typing.Any, field: str) -> typing.Optional[int]:
     return int(value)  # an int subclass (numpy, IntEnum) is pickled by the coders
 
 
-def _bool(value: typing.Any, field: str) -> typing.Optional[bool]:
+def _bool(value: typing.Any, field: str) -> bool | None:
     if value is None:
         return None
     if isinstance(value, bool):
@@ -647,7 +647,7 @@ def _valid_string(text: str, field: str, limit: int, controls: bool = False) -> 
     return str(text)
 
 
-def _ident(value: typing.Any, field: str) -> typing.Optional[str]:
+def _ident(value: typing.Any, field: str) -> str | None:
     if value is None:
         return None
     if isinstance(value, int) and not isinstance(value, bool):
@@ -660,7 +660,7 @@ def _ident(value: typing.Any, field: str) -> typing.Optional[str]:
     return _valid_string(text, field, MAX_ID_CHARS) or None
 
 
-def _text_field(value: typing.Any, field: str, limit: int = MAX_NAME_CHARS) -> typing.Optional[str]:
+def _text_field(value: typing.Any, field: str, limit: int = MAX_NAME_CHARS) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
@@ -668,9 +668,9 @@ def _text_field(value: typing.Any, field: str, limit: int = MAX_NAME_CHARS) -> t
     return _valid_string(value.strip(), field, limit) or None
 
 
-def parse_mention(data: typing.Any, *, connector: str = "file", query: typing.Optional[str] = None,
+def parse_mention(data: typing.Any, *, connector: str = "file", query: str | None = None,
                   max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
-                  now: typing.Optional[datetime.datetime] = None) -> Mention:
+                  now: datetime.datetime | None = None) -> Mention:
     """Validates one canonical record and builds a Mention that every coder can carry.
 
     Args:
@@ -696,8 +696,8 @@ def parse_mention(data: typing.Any, *, connector: str = "file", query: typing.Op
         raise InvalidRecord(f"unreadable record: {_fault(exc)}") from None
 
 
-def _parse_mention(data: typing.Any, connector: str, query: typing.Optional[str], max_text_chars: int,
-                   now: typing.Optional[datetime.datetime]) -> Mention:
+def _parse_mention(data: typing.Any, connector: str, query: str | None, max_text_chars: int,
+                   now: datetime.datetime | None) -> Mention:
     if not isinstance(data, dict):
         raise InvalidRecord(f"expected a record with fields, got {type(data).__name__}")
     missing = [k for k in REQUIRED_FIELDS if data.get(k) is None]

@@ -95,7 +95,7 @@ class FetchError(Exception):
         body: An excerpt of the response body ('' when there was none).
     """
 
-    def __init__(self, message: str, status: typing.Optional[int] = None, body: str = ""):
+    def __init__(self, message: str, status: int | None = None, body: str = ""):
         super().__init__(message)
         self.status = status
         self.body = body
@@ -108,7 +108,7 @@ class RateLimited(FetchError):
         reset_at: When the limit resets (UTC), when the platform said.
     """
 
-    def __init__(self, message: str, reset_at: typing.Optional[datetime.datetime] = None):
+    def __init__(self, message: str, reset_at: datetime.datetime | None = None):
         super().__init__(message, status=429)
         self.reset_at = reset_at
 
@@ -126,14 +126,14 @@ def _as_text(value: typing.Any) -> str:
         return f"<{type(value).__name__}>"
 
 
-def secret_forms(secret: str) -> typing.List[str]:
+def secret_forms(secret: str) -> list[str]:
     """The ways a secret can appear in text: as is, URL-encoded, JSON-escaped."""
     forms = {secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret),
              json.dumps(secret)[1:-1]}
     return sorted((f for f in forms if f), key=len, reverse=True)
 
 
-def redact(text: typing.Any, secrets: typing.Iterable[str], limit: typing.Optional[int] = None) -> str:
+def redact(text: typing.Any, secrets: typing.Iterable[str], limit: int | None = None) -> str:
     """The one function every string that leaves a connector goes through.
 
     Args:
@@ -185,14 +185,14 @@ def check_secret(value: str, name: str) -> str:
     return value
 
 
-def _number(value: str) -> typing.Optional[float]:
+def _number(value: str) -> float | None:
     try:
         return float(value)
     except (TypeError, ValueError):
         return None
 
 
-def rate_limit_reset(headers: typing.Mapping[str, str], now: float) -> typing.Optional[float]:
+def rate_limit_reset(headers: typing.Mapping[str, str], now: float) -> float | None:
     """When (epoch seconds) a 429's rate limit resets, from whichever header the platform sent.
 
     Args:
@@ -228,7 +228,7 @@ def rate_limit_reset(headers: typing.Mapping[str, str], now: float) -> typing.Op
     return None
 
 
-def backoff_seconds(attempt: int, base: float, cap: float, rng: typing.Optional[random.Random] = None) -> float:
+def backoff_seconds(attempt: int, base: float, cap: float, rng: random.Random | None = None) -> float:
     """Exponential backoff with jitter: base * 2**(attempt-1), capped, times 0.5..1."""
     delay = min(cap, base * (2 ** max(0, attempt - 1)))
     return delay * (0.5 + 0.5 * (rng or random).random())
@@ -341,7 +341,7 @@ class HttpClient:
         if secret:
             self._secrets += (secret,)
 
-    def redact(self, text: typing.Any, limit: typing.Optional[int] = None) -> str:
+    def redact(self, text: typing.Any, limit: int | None = None) -> str:
         """`redact` with every secret this client knows: the text safe to let out, cut to `limit`."""
         return redact(text, self._secrets, limit)
 
@@ -358,8 +358,8 @@ class HttpClient:
                 self._sleep(wait)
             self._last_request = self._clock()
 
-    def request(self, method: str, url: str, *, params: typing.Optional[dict] = None,
-                headers: typing.Optional[dict] = None, json: typing.Any = None) -> requests.Response:
+    def request(self, method: str, url: str, *, params: dict | None = None,
+                headers: dict | None = None, json: typing.Any = None) -> requests.Response:
         """Sends one request, retrying what is worth retrying.
 
         Args:
@@ -476,7 +476,7 @@ class HttpClient:
         # MAX_WBITS | 32: a gzip or a zlib header, detected from the stream.
         inflater = zlib.decompressobj(zlib.MAX_WBITS | 32) if encoding in _ENCODINGS else None
         limit = self.policy.max_body_bytes
-        parts: typing.List[bytes] = []
+        parts: list[bytes] = []
         size = 0
 
         def keep(data: bytes) -> None:

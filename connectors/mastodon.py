@@ -44,7 +44,7 @@ class _Text(html.parser.HTMLParser):
 
     def __init__(self):
         super().__init__(convert_charrefs=True)
-        self.parts: typing.List[str] = []
+        self.parts: list[str] = []
 
     def handle_starttag(self, tag, attrs):
         if tag == "br":
@@ -85,7 +85,7 @@ class MastodonConnector(Connector):
 
     @classmethod
     def queries(cls, brands, settings, credentials):
-        out: typing.List[Query] = []
+        out: list[Query] = []
         for brand in brands.brands:
             for tag in brand.hashtags:
                 out.append(Query(f"{MENTIONS}:{brand.id}:#{tag}", MENTIONS, brand.id, f"#{tag}"))
@@ -104,8 +104,8 @@ class MastodonConnector(Connector):
     def _limit(self) -> int:
         return max(1, min(MAX_LIMIT, self.settings.page_size))
 
-    def request_page(self, task: FetchTask, cursor: typing.Optional[str]) -> requests.Response:
-        params: typing.Dict[str, typing.Any] = {"limit": self._limit()}
+    def request_page(self, task: FetchTask, cursor: str | None) -> requests.Response:
+        params: dict[str, typing.Any] = {"limit": self._limit()}
         end = parse_iso(task.end_time)
         max_id = cursor or task.until_id or (str(snowflake_from_time(end)) if end else None)
         if max_id:

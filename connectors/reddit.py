@@ -38,18 +38,18 @@ def _term(name: str) -> str:
     return text if _BARE.match(text) else f'"{text}"'
 
 
-def build_search_queries(brand: typing.Any, max_length: int = 512) -> typing.List[str]:
+def build_search_queries(brand: typing.Any, max_length: int = 512) -> list[str]:
     """Reddit search queries for one brand: its names (or handles/hashtags as words) OR-ed, split to fit.
 
     Raises:
         ValueError: when one term alone does not fit.
     """
-    terms: typing.List[str] = []
+    terms: list[str] = []
     for term in [_term(n) for n in (brand.names or tuple(brand.handles) + tuple(brand.hashtags))]:
         if term.lower() not in {t.lower() for t in terms}:
             terms.append(term)
-    queries: typing.List[str] = []
-    group: typing.List[str] = []
+    queries: list[str] = []
+    group: list[str] = []
     for term in terms:
         if len(term) > max_length:
             raise ValueError(f"brand {brand.id!r}: the term {term} is longer than {max_length} characters")
@@ -92,7 +92,7 @@ class RedditConnector(Connector):
                 for brand in brands.brands
                 for text in build_search_queries(brand, settings.max_query_length)]
 
-    def request_page(self, task: FetchTask, cursor: typing.Optional[str]) -> requests.Response:
+    def request_page(self, task: FetchTask, cursor: str | None) -> requests.Response:
         params = {"q": task.query, "sort": "new", "t": "all", "type": "link", "raw_json": 1,
                   "limit": max(1, min(MAX_LIMIT, self.settings.page_size))}
         if cursor:

@@ -57,7 +57,7 @@ _FROM = re.compile(r"from:(\w+)")
 _UTC = datetime.timezone.utc
 
 
-def snowflake_time(post_id: typing.Union[str, int]) -> datetime.datetime:
+def snowflake_time(post_id: str | int) -> datetime.datetime:
     """The creation time encoded in an X post id."""
     return datetime.datetime.fromtimestamp(((int(post_id) >> 22) + _TWITTER_EPOCH_MS) / 1000.0, _UTC)
 
@@ -68,7 +68,7 @@ def _term(name: str) -> str:
 
 
 def build_search_queries(brand: typing.Any, *, max_length: int = 512, langs: typing.Sequence[str] = (),
-                         include_reposts: bool = False) -> typing.List[str]:
+                         include_reposts: bool = False) -> list[str]:
     """X search queries for one brand: its terms OR-ed, split to fit `max_length`.
 
     Args:
@@ -83,7 +83,7 @@ def build_search_queries(brand: typing.Any, *, max_length: int = 512, langs: typ
     Raises:
         ValueError: when one term alone does not fit.
     """
-    terms: typing.List[str] = []
+    terms: list[str] = []
     for term in ([_term(n) for n in brand.names] + [f"@{h}" for h in brand.handles]
                  + [f"#{t}" for t in brand.hashtags]):
         if term.lower() not in {t.lower() for t in terms}:
@@ -95,11 +95,11 @@ def build_search_queries(brand: typing.Any, *, max_length: int = 512, langs: typ
         filters.append("(" + " OR ".join(f"lang:{code}" for code in langs) + ")")
     suffix = (" " + " ".join(filters)) if filters else ""
 
-    def render(group: typing.List[str]) -> str:
+    def render(group: list[str]) -> str:
         return (group[0] if len(group) == 1 else "(" + " OR ".join(group) + ")") + suffix
 
-    queries: typing.List[str] = []
-    group: typing.List[str] = []
+    queries: list[str] = []
+    group: list[str] = []
     for term in terms:
         if len(render([term])) > max_length:
             raise ValueError(f"brand {brand.id!r}: the term {term} alone makes an X query longer than "
@@ -182,8 +182,8 @@ class XConnector(Connector):
         """Every brand with a handle: X fetches each handle's replies (`from:<handle> is:reply`)."""
         return [(b.id, cls.platform) for b in brands.brands if b.search_terms()[1]]
 
-    def __init__(self, settings: ConnectorSettings, credentials: typing.Optional[typing.Dict[str, str]] = None,
-                 http: typing.Optional[HttpClient] = None):
+    def __init__(self, settings: ConnectorSettings, credentials: dict[str, str] | None = None,
+                 http: HttpClient | None = None):
         if settings.search == "all" and settings.http.min_interval_s <= 0:
             # Full-archive search allows one request per second per app.
             settings = dataclasses.replace(settings, http=dataclasses.replace(settings.http, min_interval_s=1.0))
@@ -222,7 +222,7 @@ class XConnector(Connector):
 
     @classmethod
     def queries(cls, brands, settings, credentials):
-        out: typing.List[Query] = []
+        out: list[Query] = []
         for brand in brands.brands:
             for text in build_search_queries(brand, max_length=settings.max_query_length, langs=settings.langs,
                                              include_reposts=settings.include_reposts):
@@ -240,11 +240,11 @@ class XConnector(Connector):
 
     # ---- paging hooks ----
 
-    def _window_floor(self, now: datetime.datetime) -> typing.Optional[datetime.datetime]:
+    def _window_floor(self, now: datetime.datetime) -> datetime.datetime | None:
         return now - RECENT_WINDOW + _WINDOW_MARGIN if self.settings.search == "recent" else None
 
     def _bounds(self, task: FetchTask, now: datetime.datetime) -> dict:
-        params: typing.Dict[str, typing.Any] = {}
+        params: dict[str, typing.Any] = {}
         floor = self._window_floor(now)
         start = parse_iso(task.start_time)
         if task.since_id and (floor is None or snowflake_time(task.since_id) > floor):
@@ -269,7 +269,7 @@ class XConnector(Connector):
             raise _OutsideWindow()
         return params
 
-    def fetch(self, task: FetchTask, now: typing.Optional[datetime.datetime] = None):
+    def fetch(self, task: FetchTask, now: datetime.datetime | None = None):
         now = now or datetime.datetime.now(_UTC)
         if task.kind != ACCOUNT:
             try:
@@ -280,7 +280,7 @@ class XConnector(Connector):
                 return
         yield from super().fetch(task, now)
 
-    def request_page(self, task: FetchTask, cursor: typing.Optional[str]) -> requests.Response:
+    def request_page(self, task: FetchTask, cursor: str | None) -> requests.Response:
         bounds_task, bounds = getattr(self, "_task_bounds", (None, None))
         if bounds_task != task:
             bounds = self._bounds(task, datetime.datetime.now(_UTC))
@@ -401,7 +401,7 @@ class XConnector(Connector):
         yield TaskResult(task, COMPLETE, pages=1, items=1)
 
 
-def _count(value: typing.Any) -> typing.Optional[int]:
+def _count(value: typing.Any) -> int | None:
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, float) and not math.isfinite(value):

@@ -114,7 +114,8 @@ def build_inputs(precision: str, source: pathlib.Path, with_onnx: bool) -> dict:
         "code": {p.name: file_sha1(p) for p in sorted(_MODELS_DIR.glob("*.py"))},
         "packages": {name: _version(name) for name in _PACKAGES},
         "python": platform.python_version(),
-        "cpu": hashlib.sha1(" ".join(_cpu_flags()).encode()).hexdigest() if precision in ("auto", "int8", "int8-mixed") else None,
+        "cpu": (hashlib.sha1(" ".join(_cpu_flags()).encode()).hexdigest()
+                if precision in ("auto", "int8", "int8-mixed") else None),
     }
 
 

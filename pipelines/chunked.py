@@ -81,7 +81,7 @@ class Slice(typing.NamedTuple):
 
 
 def plan_slices(day_posts: typing.Mapping[datetime.date, int], chunk_days: int, chunk_posts: int
-                ) -> typing.List[Slice]:
+                ) -> list[Slice]:
     """The scoring passes: consecutive days with posts, oldest first, at most `chunk_days` calendar days
     and `chunk_posts` staged posts each (0: no limit of that kind).
 
@@ -96,8 +96,8 @@ def plan_slices(day_posts: typing.Mapping[datetime.date, int], chunk_days: int, 
     """
     if chunk_days < 0 or chunk_posts < 0 or not (chunk_days or chunk_posts):
         raise ValueError("chunk_days and chunk_posts must not be negative, and one of them positive")
-    planned: typing.List[Slice] = []
-    start: typing.Optional[datetime.date] = None
+    planned: list[Slice] = []
+    start: datetime.date | None = None
     last, held = None, 0
     for day in sorted(d for d, n in day_posts.items() if n > 0):
         posts = day_posts[day]
@@ -199,7 +199,7 @@ def run_in_slices(make_pipeline: typing.Callable[[], beam.Pipeline], plan: RunPl
         pipeline = make_pipeline()
         built = build(pipeline, plan, *args)
         if label is None:  # the last pass: its written files go to the commit stage
-            empty = pipeline | "NoCounts" >> beam.Create([]).with_output_types(typing.Tuple[str, int])
+            empty = pipeline | "NoCounts" >> beam.Create([]).with_output_types(tuple[str, int])
             _ = {"written": built, "counts": empty} | "CommitRun" >> CommitRun(commit)
         else:
             _ = built | "WriteCounts" >> WriteCounts(plan.staging_dir, label)

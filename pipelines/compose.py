@@ -10,7 +10,6 @@ commits that snapshot, with the counts counted along the way. A sliced run
 
 from __future__ import annotations
 
-import typing
 
 import apache_beam as beam
 
@@ -26,7 +25,7 @@ _JOB_INPUTS = ("mentions", "dead_letters", "brand_replies", "account_snapshots")
 
 
 def build_social_listening(pipeline: beam.Pipeline, plan: RunPlan, job: JobSpec,
-                           commit: typing.Optional[CommitPlan] = None) -> typing.Dict[str, beam.PCollection]:
+                           commit: CommitPlan | None = None) -> dict[str, beam.PCollection]:
     """Adds the whole one-pass run to `pipeline`.
 
     Args:

@@ -28,7 +28,7 @@ from transforms.lease import LeaseHeld, acquire
 from transforms.snapshots import committed_path
 
 
-def _initialize(config: JobConfig, run_id: str, new_dir: bool) -> typing.Optional[str]:
+def _initialize(config: JobConfig, run_id: str, new_dir: bool) -> str | None:
     """Takes the output directory's lease and repairs what killed runs left; returns the current snapshot.
 
     Args:
@@ -50,7 +50,7 @@ def _initialize(config: JobConfig, run_id: str, new_dir: bool) -> typing.Optiona
         raise
 
 
-def _commit_plan(plan: RunPlan, base: typing.Optional[str]) -> CommitPlan:
+def _commit_plan(plan: RunPlan, base: str | None) -> CommitPlan:
     """What the commit stage writes into the manifest besides the counts, known before any work.
 
     Args:
@@ -58,7 +58,7 @@ def _commit_plan(plan: RunPlan, base: typing.Optional[str]) -> CommitPlan:
         base: The snapshot current at start (`_initialize`); None for the first run.
     """
     config = plan.config
-    info: typing.Dict[str, typing.Any] = {
+    info: dict[str, typing.Any] = {
         "runner": config.runner or "DirectRunner",
         "sources": list(config.sources),
         "inputs": list(config.inputs),
@@ -101,7 +101,7 @@ def _finish(result, output_dir: str, run_id: str):
     return result
 
 
-def _num(value: typing.Optional[int], width: int = 0) -> str:
+def _num(value: int | None, width: int = 0) -> str:
     return f"{value:>{width},}" if value is not None else f"{'n/a':>{width}}"
 
 

@@ -66,7 +66,7 @@ class SocialListeningOptions(PipelineOptions):
     """The job's own flags; every standard Beam flag keeps working beside them."""
 
     @classmethod
-    def flag_actions(cls) -> typing.List[argparse.Action]:
+    def flag_actions(cls) -> list[argparse.Action]:
         """The job's own flags as argparse actions (for --help and the checks that go over every flag)."""
         parser = argparse.ArgumentParser(add_help=False)
         cls._add_argparse_args(parser)
@@ -200,16 +200,16 @@ class ModelConfig:
     """
 
     spec: str
-    label_map: typing.Optional[typing.Dict[str, str]]
+    label_map: dict[str, str] | None
     batch_size: int
     precision: str
     backend: str
     max_tokens: int
-    threads: typing.Optional[int]
+    threads: int | None
     topic_model: str
-    topic_label_map: typing.Optional[typing.Dict[str, str]]
+    topic_label_map: dict[str, str] | None
     topic_threshold: float
-    topics: typing.Tuple[typing.Any, ...]
+    topics: tuple[typing.Any, ...]
 
 
 @dataclass(frozen=True)
@@ -223,9 +223,9 @@ class FetchConfig:
         lookback_hours: How far a query's first incremental run looks back.
     """
 
-    connectors: typing.Dict[str, ConnectorSettings]
-    start: typing.Optional[datetime.datetime]
-    end: typing.Optional[datetime.datetime]
+    connectors: dict[str, ConnectorSettings]
+    start: datetime.datetime | None
+    end: datetime.datetime | None
     slice_hours: float
     lookback_hours: float
 
@@ -234,8 +234,8 @@ class FetchConfig:
 class WindowFlags:
     """--window_start, --window_end and --incremental (the window itself is planned from the run log)."""
 
-    start: typing.Optional[datetime.date]
-    end: typing.Optional[datetime.date]
+    start: datetime.date | None
+    end: datetime.date | None
     incremental: bool
 
 
@@ -263,15 +263,15 @@ class JobConfig:
 
     config_path: str
     brands: BrandConfig
-    sources: typing.Tuple[str, ...]
-    inputs: typing.Tuple[str, ...]
+    sources: tuple[str, ...]
+    inputs: tuple[str, ...]
     output_dir: str
     max_text_chars: int
     model: ModelConfig
-    fetch: typing.Optional[FetchConfig]
-    window: typing.Optional[WindowFlags]
+    fetch: FetchConfig | None
+    window: WindowFlags | None
     chunk_days: int
-    chunk_posts: typing.Optional[int]
+    chunk_posts: int | None
     runner: str
     dry_run: bool
     quiet: bool
@@ -348,7 +348,7 @@ def validate(options: PipelineOptions) -> JobConfig:
         lease_minutes=opts.lease_minutes)
 
 
-def _with_languages(brands: BrandConfig, flag: typing.Optional[str]) -> BrandConfig:
+def _with_languages(brands: BrandConfig, flag: str | None) -> BrandConfig:
     """The config with --detect_languages in place of its `languages:`; every code checked against the detector."""
     if flag is not None:
         languages = parse_languages(flag, "--detect_languages")
@@ -356,7 +356,7 @@ def _with_languages(brands: BrandConfig, flag: typing.Optional[str]) -> BrandCon
     return dataclasses.replace(brands, languages=check_languages(brands.languages, f"{brands.source}: languages"))
 
 
-def _sources(raw: typing.Optional[typing.Sequence[str]]) -> typing.Tuple[str, ...]:
+def _sources(raw: typing.Sequence[str] | None) -> tuple[str, ...]:
     """The --source names, in order, once each; 'file' when none is given."""
     sources = tuple(dict.fromkeys(s.strip().lower() for item in raw or ["file"] for s in item.split(",")
                                   if s.strip()))
@@ -367,7 +367,7 @@ def _sources(raw: typing.Optional[typing.Sequence[str]]) -> typing.Tuple[str, ..
     return sources
 
 
-def _day_flag(value: typing.Optional[str], flag: str) -> typing.Optional[datetime.date]:
+def _day_flag(value: str | None, flag: str) -> datetime.date | None:
     """A YYYY-MM-DD flag (None when not given), not before EARLIEST_DAY."""
     if not value:
         return None
@@ -390,7 +390,7 @@ def _check_numbers(opts: SocialListeningOptions) -> None:
             raise ConfigError(f"{action.option_strings[0]} must be at most {FLAG_MAXIMA[action.dest]:,}, got {value}")
 
 
-def _time_flag(value: typing.Optional[str], flag: str) -> typing.Optional[datetime.datetime]:
+def _time_flag(value: str | None, flag: str) -> datetime.datetime | None:
     try:
         return parse_iso(value)
     except ValueError:
@@ -398,7 +398,7 @@ def _time_flag(value: typing.Optional[str], flag: str) -> typing.Optional[dateti
 
 
 def _fetch_config(flags: typing.Mapping[str, typing.Any], platforms: typing.Sequence[str]
-                  ) -> typing.Optional[FetchConfig]:
+                  ) -> FetchConfig | None:
     """The platform flags, checked, and each connector's settings built by the connector (None: files only)."""
     if not platforms:
         for flag in ("start_time", "end_time"):
@@ -445,8 +445,8 @@ def _fetch_config(flags: typing.Mapping[str, typing.Any], platforms: typing.Sequ
     return FetchConfig(settings, start, end, flags["slice_hours"], flags["lookback_hours"])
 
 
-def parse_label_map(text: typing.Optional[str], flag: str = "--label_map",
-                    free_values: bool = False) -> typing.Optional[typing.Dict[str, str]]:
+def parse_label_map(text: str | None, flag: str = "--label_map",
+                    free_values: bool = False) -> dict[str, str] | None:
     """Parses --label_map (or --topic_label_map): a JSON object or 'A=negative,B=positive'.
 
     Args:

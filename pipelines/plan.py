@@ -51,8 +51,8 @@ class RunPlan:
     run_id: str
     now: datetime.datetime
     staging_dir: str
-    window: typing.Optional[RunWindow]
-    fetch: typing.Optional[FetchPlan]
+    window: RunWindow | None
+    fetch: FetchPlan | None
     chunk_days: int
     chunk_posts: int
     nothing_to_do: bool = False
@@ -79,8 +79,8 @@ def new_run_id(now: datetime.datetime) -> str:
     return now.strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
 
 
-def plan_run(config: JobConfig, now: typing.Optional[datetime.datetime] = None,
-             slicing: typing.Optional[typing.Tuple[int, int]] = None, run_id: typing.Optional[str] = None) -> RunPlan:
+def plan_run(config: JobConfig, now: datetime.datetime | None = None,
+             slicing: tuple[int, int] | None = None, run_id: str | None = None) -> RunPlan:
     """Plans the run.
 
     Args:
@@ -122,8 +122,8 @@ def runner_name(runner: str) -> str:
     return (runner or "").rsplit(".", 1)[-1].lower()
 
 
-def plan_slicing(config: JobConfig, input_bytes: typing.Optional[typing.Callable[[], int]] = None
-                 ) -> typing.Tuple[int, int]:
+def plan_slicing(config: JobConfig, input_bytes: typing.Callable[[], int] | None = None
+                 ) -> tuple[int, int]:
     """How a run is sliced: (chunk_days, chunk_posts); (0, 0) is one pass.
 
     The flags decide when given. Otherwise a full run from files on a runner that holds its

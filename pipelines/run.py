@@ -54,8 +54,8 @@ from transforms.commit import abandon
 __all__ = ["FETCH_TABLES", "TABLES", "SocialListeningOptions", "check_output_dir", "help_text", "main", "run"]
 
 
-def run(argv: typing.Optional[typing.Sequence[str]] = None, test_pipeline: typing.Optional[beam.Pipeline] = None,
-        model_handler: typing.Optional[ModelHandler] = None):
+def run(argv: typing.Sequence[str] | None = None, test_pipeline: beam.Pipeline | None = None,
+        model_handler: ModelHandler | None = None):
     """Parses flags, takes the output directory's lease, plans, builds and runs the job (which commits itself).
 
     Args:
@@ -106,7 +106,7 @@ def run(argv: typing.Optional[typing.Sequence[str]] = None, test_pipeline: typin
     return _finish(result, output_dir, run_id)
 
 
-def main(argv: typing.Optional[typing.Sequence[str]] = None, model_handler: typing.Optional[ModelHandler] = None
+def main(argv: typing.Sequence[str] | None = None, model_handler: ModelHandler | None = None
          ) -> int:
     """Command-line entry point: a bad flag or config exits 2 with its message; --help lists the flags.
 

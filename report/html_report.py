@@ -5,7 +5,8 @@
 
 Reads `metrics/`, `topic_metrics/`, `alerts/`, `response_queue/` and `queue_metrics/` (and `manifest.json`
 when present) of the run committed in `--output_dir` (its current snapshot, resolved once, so that
-every table and the manifest are the same run's while the next run commits) with pyarrow and pandas, draws the charts with matplotlib, and writes a
+every table and the manifest are the same run's while the next run commits) with pyarrow and pandas,
+draws the charts with matplotlib, and writes a
 single self-contained page (charts embedded as PNG): volume and net sentiment over time
 per brand with the alerts marked, share of voice per competitive set (by mentions, by
 engagement, of positive talk), engagement rates, customer service and audience when the
@@ -91,7 +92,7 @@ def _img(png: str, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{png}">'
 
 
-def _colours(brands: typing.Sequence[str]) -> typing.Dict[str, str]:
+def _colours(brands: typing.Sequence[str]) -> dict[str, str]:
     palette = plt.get_cmap("tab10").colors
     return {b: matplotlib.colors.to_hex(palette[i % len(palette)]) for i, b in enumerate(sorted(brands))}
 
@@ -102,7 +103,7 @@ def _date_axis(ax) -> None:
     ax.grid(True, alpha=0.3)
 
 
-def _groups(totals: pd.DataFrame) -> typing.List[typing.Tuple[str, typing.List[str]]]:
+def _groups(totals: pd.DataFrame) -> list[tuple[str, list[str]]]:
     """Competitive sets (title, brands by mentions), then each brand without competitors alone."""
     volume = totals.groupby("brand_id")["mentions"].sum().sort_values(ascending=False)
     sets = totals.groupby("brand_id")["competitive_set"].first()
@@ -118,7 +119,7 @@ def _groups(totals: pd.DataFrame) -> typing.List[typing.Tuple[str, typing.List[s
     return out
 
 
-def chart_volume(daily: pd.DataFrame, weekly: pd.DataFrame, alerts: pd.DataFrame, brands: typing.List[str],
+def chart_volume(daily: pd.DataFrame, weekly: pd.DataFrame, alerts: pd.DataFrame, brands: list[str],
                  colours: typing.Mapping[str, str], title: str) -> str:
     """Daily mentions per brand with the day alerts marked, and weekly net sentiment."""
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 6.2), sharex=True, gridspec_kw={"height_ratios": [3, 2]})
@@ -154,7 +155,7 @@ def chart_volume(daily: pd.DataFrame, weekly: pd.DataFrame, alerts: pd.DataFrame
     return _png(fig)
 
 
-def chart_share_of_voice(weekly: pd.DataFrame, brands: typing.List[str], colours: typing.Mapping[str, str],
+def chart_share_of_voice(weekly: pd.DataFrame, brands: list[str], colours: typing.Mapping[str, str],
                          title: str) -> str:
     """Weekly share of voice by mentions (stacked), by engagement, and of positive mentions."""
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), sharey=True)
@@ -175,7 +176,7 @@ def chart_share_of_voice(weekly: pd.DataFrame, brands: typing.List[str], colours
     return _png(fig)
 
 
-def chart_engagement(weekly: pd.DataFrame, brands: typing.List[str], colours: typing.Mapping[str, str]) -> str:
+def chart_engagement(weekly: pd.DataFrame, brands: list[str], colours: typing.Mapping[str, str]) -> str:
     """The six engagement rates per brand and week (weeks where no mention reported the denominator are gaps)."""
     fig, axes = plt.subplots(2, 3, figsize=(13, 6.4))
     for ax, (column, label, _n) in zip(axes.flat, _ENGAGEMENT_RATES):
@@ -193,7 +194,7 @@ def chart_engagement(weekly: pd.DataFrame, brands: typing.List[str], colours: ty
 
 
 def _grouped_bars(ax, table: pd.DataFrame, colours: typing.Sequence[str],
-                  labels: typing.Optional[pd.DataFrame] = None) -> None:
+                  labels: pd.DataFrame | None = None) -> None:
     """Horizontal bars: one group per row of `table`, one bar per column; `labels` (same shape) beside them."""
     height = 0.8 / max(1, len(table.columns))
     top = table.max().max() if table.notna().any().any() else 0
@@ -237,7 +238,7 @@ def chart_service(monthly: pd.DataFrame) -> str:
     return _png(fig)
 
 
-def chart_audience(daily: pd.DataFrame, brands: typing.List[str], colours: typing.Mapping[str, str]) -> str:
+def chart_audience(daily: pd.DataFrame, brands: list[str], colours: typing.Mapping[str, str]) -> str:
     """Followers of the brand's own accounts over time."""
     fig, ax = plt.subplots(figsize=(11, 3.4))
     for brand in brands:
@@ -251,7 +252,7 @@ def chart_audience(daily: pd.DataFrame, brands: typing.List[str], colours: typin
     return _png(fig)
 
 
-def chart_topics(topics: pd.DataFrame, brands: typing.List[str], months: typing.List[pd.Timestamp]) -> str:
+def chart_topics(topics: pd.DataFrame, brands: list[str], months: list[pd.Timestamp]) -> str:
     """Per brand: negative mentions per topic in each of `months` (the latest last), with its share of negatives.
 
     The label beside the latest month's bar is the topic's share of the brand's negative mentions that month.
@@ -285,7 +286,7 @@ def chart_topics(topics: pd.DataFrame, brands: typing.List[str], months: typing.
     return _png(fig)
 
 
-def chart_backlog(daily: pd.DataFrame, brands: typing.List[str], colours: typing.Mapping[str, str]) -> str:
+def chart_backlog(daily: pd.DataFrame, brands: list[str], colours: typing.Mapping[str, str]) -> str:
     """Per brand: items open in the response queue at the end of each day, and those past the target."""
     fig, ax = plt.subplots(figsize=(11, 3.4))
     for brand in brands:
@@ -316,7 +317,7 @@ def _fmt(value: typing.Any, kind: str = "") -> str:
     return f"{value:.2f}"
 
 
-def _kpi_table(weekly: pd.DataFrame) -> typing.Tuple[str, str]:
+def _kpi_table(weekly: pd.DataFrame) -> tuple[str, str]:
     """The last full week per brand, against the week before and the 4-week benchmark."""
     full = weekly[weekly["days_in_run"] == 7]
     if full.empty:
@@ -415,7 +416,7 @@ def _queue_items_table(items: pd.DataFrame) -> str:
     return f"<table>{head}{''.join(body)}</table>"
 
 
-def _queue_section(queue: pd.DataFrame, queue_metrics: pd.DataFrame, brands: typing.List[str],
+def _queue_section(queue: pd.DataFrame, queue_metrics: pd.DataFrame, brands: list[str],
                    colours: typing.Mapping[str, str], top: int = 10) -> str:
     """The response queue: the backlog per day, then per brand its figures and top items with links."""
     if queue_metrics.empty:
@@ -480,7 +481,7 @@ def render(output_dir: str) -> str:
     brands = list(weekly.groupby("brand_id")["mentions"].sum().sort_values(ascending=False).index)
     colours = _colours(brands)
     first, last = daily["period_start"].min().date(), daily["period_start"].max().date()
-    sections: typing.Dict[str, str] = {}
+    sections: dict[str, str] = {}
 
     week_of, kpis = _kpi_table(weekly)
     counts = manifest.get("counts", {})
@@ -573,7 +574,7 @@ def render(output_dir: str) -> str:
             f"<nav>{nav}</nav>{body}</body></html>\n")
 
 
-def main(argv: typing.Optional[typing.Sequence[str]] = None) -> int:
+def main(argv: typing.Sequence[str] | None = None) -> int:
     """Command-line entry point: writes the page and prints where."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output_dir", required=True, help="The job's --output_dir (local).")

@@ -42,7 +42,7 @@ def _cell(value: typing.Any) -> str:
     return str(value)
 
 
-def queue_rows(output_dir: str, brand: typing.Optional[str] = None) -> typing.List[dict]:
+def queue_rows(output_dir: str, brand: str | None = None) -> list[dict]:
     """The committed queue's rows, by brand and rank (only `brand`'s when given).
 
     Raises:
@@ -68,7 +68,7 @@ def write_csv(rows: typing.Iterable[dict], path: str) -> int:
     return n
 
 
-def main(argv: typing.Optional[typing.Sequence[str]] = None) -> int:
+def main(argv: typing.Sequence[str] | None = None) -> int:
     """Command-line entry point: writes the CSV and prints where; exit 2 without a queue."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output_dir", required=True, help="The job's --output_dir (local).")

@@ -146,9 +146,9 @@ class _Translator(beam.pipeline.PipelineVisitor):
     def __init__(self, client, bag_kwargs: dict):
         self._bag_kwargs = bag_kwargs
         self._parallelism = max(1, sum(client.nthreads().values()))
-        self.bags: typing.Dict[pvalue.PCollection, typing.Any] = {}
-        self.consumed: typing.Set[pvalue.PCollection] = set()
-        self._side_values: typing.Dict[pvalue.PCollection, typing.Any] = {}
+        self.bags: dict[pvalue.PCollection, typing.Any] = {}
+        self.consumed: set[pvalue.PCollection] = set()
+        self._side_values: dict[pvalue.PCollection, typing.Any] = {}
 
     # -- helpers -------------------------------------------------------------------------------
     def _input_bags(self, node) -> list:
@@ -160,7 +160,7 @@ class _Translator(beam.pipeline.PipelineVisitor):
             bags.append(self.bags[pcoll])
         return bags
 
-    def _side_inputs(self, node) -> typing.Tuple[list, list]:
+    def _side_inputs(self, node) -> tuple[list, list]:
         """(view class, view options) per side input, and a dask Delayed of its values each."""
         specs, values = [], []
         for side in node.side_inputs:
@@ -226,7 +226,7 @@ class _Translator(beam.pipeline.PipelineVisitor):
         return [bag for pcoll, bag in self.bags.items() if pcoll not in self.consumed]
 
 
-def _count(partition) -> typing.List[int]:
+def _count(partition) -> list[int]:
     return [sum(1 for _ in partition)]
 
 

@@ -40,7 +40,7 @@ _DATETIME, _DATE, _OTHER, _FIRST_RECORD = 0, 1, 2, 3
 class _RecordsFallbackImpl(coder_impl.StreamCoderImpl):
     """What `FastPrimitivesCoderImpl` calls for values it cannot encode itself."""
 
-    def __init__(self, types: typing.Tuple[type, ...]):
+    def __init__(self, types: tuple[type, ...]):
         self._types = types
         self._tags = {t: _FIRST_RECORD + i for i, t in enumerate(types)}
         # The fast path, with this object as its fallback: fields of records go through it.
@@ -111,7 +111,7 @@ class RecordsCoder(coders.FastCoder):
         return hash((type(self), self._types))
 
 
-_REGISTERED: typing.Set[RecordsCoder] = set()
+_REGISTERED: set[RecordsCoder] = set()
 
 
 def register(types: typing.Sequence[type]) -> RecordsCoder:

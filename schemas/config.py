@@ -99,7 +99,7 @@ DEFAULT_LANGUAGES = ("en", "ru", "uk", "hr", "sr", "bs")
 _LANG_CODE_RE = re.compile(r"[a-z]{2}")
 
 
-def parse_languages(raw: typing.Any, where: str) -> typing.Tuple[str, ...]:
+def parse_languages(raw: typing.Any, where: str) -> tuple[str, ...]:
     """Validates a list of ISO 639-1 codes (a list, or one comma-separated string); errors name `where`.
 
     Whether the detector has a model for each is checked where it is built (`transforms.language`).
@@ -135,9 +135,9 @@ class TopicsConfig:
         taxonomy: (name, phrases) pairs in file order; a default topic's name replaces it.
     """
 
-    threshold: typing.Optional[float] = None
+    threshold: float | None = None
     replace_defaults: bool = False
-    taxonomy: typing.Tuple[typing.Tuple[str, typing.Tuple[str, ...]], ...] = ()
+    taxonomy: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 def _refuse_unknown_keys(raw: typing.Mapping, allowed: typing.Sequence[str], where: str) -> None:
@@ -240,7 +240,7 @@ def parse_relevance(raw: typing.Any, source: str = "<config>") -> RelevanceConfi
         return RelevanceConfig()
     where = f"{source}: relevance"
     _section(raw, _RELEVANCE_KEYS, where)
-    out: typing.Dict[str, typing.Any] = {}
+    out: dict[str, typing.Any] = {}
     if "threshold" in raw:
         out["threshold"] = _number(raw["threshold"], f"{where}.threshold", float, 0.0, 1.0)
     for key in ("detect", "case_prior"):
@@ -274,7 +274,7 @@ class AlertThresholds:
         top_terms: How many top terms and topics of the negative mentions an alert lists.
     """
 
-    periods: typing.Tuple[str, ...] = ("day", "week")
+    periods: tuple[str, ...] = ("day", "week")
     baseline_periods: typing.Mapping[str, int] = field(default_factory=lambda: dict(_DEFAULT_BASELINE))
     min_baseline_periods: typing.Mapping[str, int] = field(default_factory=lambda: dict(_DEFAULT_MIN_BASELINE))
     z_threshold: float = 3.5
@@ -293,7 +293,7 @@ def _number(value: typing.Any, where: str, kind: type, low: float, high: float =
     return kind(value)
 
 
-def _per_period(value: typing.Any, where: str, defaults: typing.Mapping[str, int]) -> typing.Dict[str, int]:
+def _per_period(value: typing.Any, where: str, defaults: typing.Mapping[str, int]) -> dict[str, int]:
     if isinstance(value, dict):
         unknown = sorted(set(value) - set(PERIODS), key=str)
         if unknown:
@@ -320,7 +320,7 @@ def parse_alerts(raw: typing.Any, source: str = "<config>") -> AlertThresholds:
         return AlertThresholds()
     where = f"{source}: alerts"
     _section(raw, _ALERT_KEYS, where, "a mapping of thresholds")
-    out: typing.Dict[str, typing.Any] = {}
+    out: dict[str, typing.Any] = {}
     if "periods" in raw:
         periods = _string_list(raw["periods"], f"{where}.periods")
         for i, p in enumerate(periods):
@@ -377,26 +377,26 @@ class Brand:
     """
 
     id: str
-    names: typing.Tuple[str, ...] = ()
-    handles: typing.Tuple[str, ...] = ()
-    hashtags: typing.Tuple[str, ...] = ()
-    exclude: typing.Tuple[str, ...] = ()
-    competitors: typing.Tuple[str, ...] = ()
-    query: typing.Optional[str] = None
+    names: tuple[str, ...] = ()
+    handles: tuple[str, ...] = ()
+    hashtags: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    competitors: tuple[str, ...] = ()
+    query: str | None = None
     transliterate: bool = False
     inflect: bool = True
-    query_tree: typing.Optional[Node] = field(default=None, compare=False, repr=False)
+    query_tree: Node | None = field(default=None, compare=False, repr=False)
     response: "ResponseConfig" = field(default_factory=lambda: ResponseConfig())
-    ambiguous: typing.Optional[bool] = None
-    category: typing.Optional[str] = None
-    description: typing.Tuple[str, ...] = ()
-    products: typing.Tuple[str, ...] = ()
+    ambiguous: bool | None = None
+    category: str | None = None
+    description: tuple[str, ...] = ()
+    products: tuple[str, ...] = ()
 
-    def answering_accounts(self) -> typing.Tuple[str, ...]:
+    def answering_accounts(self) -> tuple[str, ...]:
         """The handles whose replies answer for the brand: its own handles (and its query's) and `response.accounts`."""
         return tuple(dict.fromkeys(self.search_terms()[1] + self.response.accounts))
 
-    def rules(self) -> typing.List[Rule]:
+    def rules(self) -> list[Rule]:
         """The brand's rules: the simple form compiled to queries, then each top-level branch of `query`."""
         out = []
         for label, nodes in (("names", [_term(n) for n in self.names]),
@@ -409,7 +409,7 @@ class Brand:
                 out.append(Rule("query: " + " ".join(self.query[branch.start:branch.end].split()), branch))
         return out
 
-    def search_terms(self) -> typing.Tuple[typing.Tuple[str, ...], typing.Tuple[str, ...], typing.Tuple[str, ...]]:
+    def search_terms(self) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
         """(names, handles, hashtags) of the simple form plus the query's terms and tags outside NOT.
 
         For connectors that ask a platform's search for the brand: a brand configured only with a
@@ -426,7 +426,7 @@ class Brand:
         return tuple(dict.fromkeys(names)), tuple(dict.fromkeys(handles)), tuple(dict.fromkeys(hashtags))
 
 
-def _positive_atoms(node: typing.Optional[Node]) -> typing.Iterator[typing.Union[Term, Tag]]:
+def _positive_atoms(node: Node | None) -> typing.Iterator[Term | Tag]:
     if isinstance(node, (Term, Tag)):
         yield node
     elif isinstance(node, Near):
@@ -453,18 +453,18 @@ def _term(text: str) -> Term:
 class BrandConfig:
     """The validated configuration: brands in file order, the alert thresholds and the topic settings."""
 
-    brands: typing.Tuple[Brand, ...]
+    brands: tuple[Brand, ...]
     source: str = "<config>"
     alerts: AlertThresholds = field(default_factory=AlertThresholds)
     topics: TopicsConfig = field(default_factory=TopicsConfig)
-    languages: typing.Tuple[str, ...] = DEFAULT_LANGUAGES
+    languages: tuple[str, ...] = DEFAULT_LANGUAGES
     relevance: RelevanceConfig = field(default_factory=RelevanceConfig)
 
-    def brand_ids(self) -> typing.List[str]:
+    def brand_ids(self) -> list[str]:
         """Returns the brand ids in file order."""
         return [b.id for b in self.brands]
 
-    def competitive_set(self, brand_id: str) -> typing.Tuple[str, ...]:
+    def competitive_set(self, brand_id: str) -> tuple[str, ...]:
         """Returns the brand and its competitors, or () when it has none."""
         brand = {b.id: b for b in self.brands}[brand_id]
         return (brand.id,) + brand.competitors if brand.competitors else ()
@@ -476,7 +476,7 @@ MAX_LIST_ITEMS = 1_000
 MAX_ITEM_CHARS = 500
 
 
-def _string_list(value: typing.Any, where: str, strip: str = "", keep_spaces: bool = False) -> typing.Tuple[str, ...]:
+def _string_list(value: typing.Any, where: str, strip: str = "", keep_spaces: bool = False) -> tuple[str, ...]:
     """A list of non-empty strings (a single string is a list of one); `strip`: a sigil to drop in front.
 
     Items are stripped of surrounding whitespace unless `keep_spaces` (then the caller rejects it).
@@ -526,11 +526,11 @@ class ResponseConfig:
         thank_min_engagement: ... or the post at least this many likes + reposts + replies + quotes.
     """
 
-    accounts: typing.Tuple[str, ...] = ()
+    accounts: tuple[str, ...] = ()
     target_minutes: int = 120
     horizon_days: int = 7
     min_p_negative: float = 0.0
-    question_topics: typing.Tuple[str, ...] = DEFAULT_QUESTION_TOPICS
+    question_topics: tuple[str, ...] = DEFAULT_QUESTION_TOPICS
     thank_min_followers: int = 1000
     thank_min_engagement: int = 50
 
@@ -540,7 +540,7 @@ def parse_response(raw: typing.Any, where: str) -> ResponseConfig:
     if raw is None:
         return ResponseConfig()
     _section(raw, _RESPONSE_KEYS, where)
-    out: typing.Dict[str, typing.Any] = {}
+    out: dict[str, typing.Any] = {}
     if "accounts" in raw:
         accounts = _string_list(raw["accounts"], f"{where}.accounts", strip="@", keep_spaces=True)
         for j, v in enumerate(accounts):
@@ -595,8 +595,8 @@ def parse_config(data: typing.Any, source: str = "<config>") -> BrandConfig:
     if not isinstance(raw_brands, list) or not raw_brands:
         raise ConfigError(f"{source}: brands: expected a non-empty list of brands")
 
-    brands: typing.List[Brand] = []
-    seen: typing.Dict[str, int] = {}
+    brands: list[Brand] = []
+    seen: dict[str, int] = {}
     for i, raw in enumerate(raw_brands):
         where = f"{source}: brands[{i}]"
         if not isinstance(raw, dict):
@@ -746,14 +746,14 @@ class _BoundedLoader(yaml.SafeLoader):
     def __init__(self, text: str, source: str):
         super().__init__(text)
         self._source = source
-        self._paths: typing.List[str] = []
-        self._sizes: typing.Dict[int, int] = {}
+        self._paths: list[str] = []
+        self._sizes: dict[int, int] = {}
         self._alias_nodes = 0
 
     def _error(self, path: str, message: str, line: int) -> ConfigError:
         return ConfigError(f"{self._source}: {path or '(top level)'}: {message} (line {line})")
 
-    def compose_node(self, parent: typing.Optional[yaml.Node], index: typing.Any) -> yaml.Node:
+    def compose_node(self, parent: yaml.Node | None, index: typing.Any) -> yaml.Node:
         """Composes a node as SafeLoader does, counting its size with aliases expanded and its depth."""
         base = self._paths[-1] if self._paths else ""
         if isinstance(index, int):

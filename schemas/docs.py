@@ -63,7 +63,7 @@ def page() -> str:
     return HEADER + "\n" + render()
 
 
-def main(argv: typing.Optional[typing.Sequence[str]] = None) -> int:
+def main(argv: typing.Sequence[str] | None = None) -> int:
     """Prints, writes (`--write`) or checks (`--check`) the data dictionary page; 1 when `--check` finds it stale."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     mode = parser.add_mutually_exclusive_group()

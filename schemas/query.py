@@ -155,8 +155,8 @@ class _Token(typing.NamedTuple):
     value: typing.Any = None
 
 
-def _tokens(source: str) -> typing.List[_Token]:
-    out: typing.List[_Token] = []
+def _tokens(source: str) -> list[_Token]:
+    out: list[_Token] = []
     i, n = 0, len(source)
     while i < n:
         ch = source[i]
@@ -374,7 +374,7 @@ def needs_term(node: Node) -> bool:
     return False  # Not, Field
 
 
-def branches(node: Node) -> typing.Tuple[Node, ...]:
+def branches(node: Node) -> tuple[Node, ...]:
     """The top-level OR branches of a query (the rules a match is attributed to)."""
     return node.children if isinstance(node, Or) else (node,)
 

@@ -109,7 +109,7 @@ BRAND_MENTION_FIELDS = (
       "post's own sentiment: a post naming one brand, or a brand the model could not be pointed at).",
       nullable=False),
     f("model_id", str, pa.string(), "Id of the sentiment model that scored the text.", nullable=False),
-    f("topics", typing.List[str], pa.list_(pa.string()),
+    f("topics", list[str], pa.list_(pa.string()),
       "The primary topic first, then any other scoring at least the threshold, best first; `[\"other\"]` alone when "
       "no topic fits (docs/topics.md); empty when the model has no topics.",
       nullable=False),
@@ -363,46 +363,46 @@ ALERT_FIELDS = _BREAKDOWN_FIELDS + (
     f("negative_rate", float, pa.float64(), "negative_mentions / mentions."),
     f("share_of_voice", float, pa.float64(), "The brand's share of voice in the period."),
     f("competitive_set_mentions", int, _COUNT, "Mentions of the brand's competitive set in the period."),
-    f("top_topics", typing.List[str], pa.list_(pa.string()),
+    f("top_topics", list[str], pa.list_(pa.string()),
       "Most frequent topics of the brand's negative mentions in the period, most first.", nullable=False),
-    f("top_topic_mentions", typing.List[int], pa.list_(pa.int64()),
+    f("top_topic_mentions", list[int], pa.list_(pa.int64()),
       "How many of those negative mentions carry each of `top_topics`.", nullable=False),
-    f("top_terms", typing.List[str], pa.list_(pa.string()),
+    f("top_terms", list[str], pa.list_(pa.string()),
       "Most frequent single words of those negative mentions, word forms folded and shown in their most used "
       "form (stop words of en, ru, uk, hr, sr, bs, links, @handles and the brand's own names left out), most "
       "first; see `key_phrases` for what sets them apart.", nullable=False),
-    f("top_term_mentions", typing.List[int], pa.list_(pa.int64()),
+    f("top_term_mentions", list[int], pa.list_(pa.int64()),
       "How many of those negative mentions use each of `top_terms`.", nullable=False),
-    f("key_phrases", typing.List[str], pa.list_(pa.string()),
+    f("key_phrases", list[str], pa.list_(pa.string()),
       "Words and 2-3 word phrases of those negative mentions that the brand's other mentions of the run use "
       "least, best first (log-odds z-score with an informative prior; word forms folded, stop words and the "
       "brand's names left out; docs/alerts.md).", nullable=False),
-    f("key_phrase_posts", typing.List[int], pa.list_(pa.int64()),
+    f("key_phrase_posts", list[int], pa.list_(pa.int64()),
       "How many distinct negative posts (copies collapsed) use each of `key_phrases` (at least 2).",
       nullable=False),
-    f("key_phrase_scores", typing.List[float], pa.list_(pa.float64()),
+    f("key_phrase_scores", list[float], pa.list_(pa.float64()),
       "Each key phrase's z-score: its log-odds ratio, these posts against the baseline, over its standard "
       "error.", nullable=False),
-    f("key_phrase_baseline_rates", typing.List[typing.Optional[float]], pa.list_(pa.float64()),
+    f("key_phrase_baseline_rates", list[float | None], pa.list_(pa.float64()),
       "Share of the brand's other mentions of the run (the baseline) that use each key phrase; null where the "
       "brand has no other mention.", nullable=False),
-    f("post_ids", typing.List[str], pa.list_(pa.string()),
+    f("post_ids", list[str], pa.list_(pa.string()),
       "Up to 5 representative negative posts of the period (`mention_id`): the highest reach, copies and "
       "near-identical texts collapsed into one, most reach first.", nullable=False),
-    f("post_urls", typing.List[typing.Optional[str]], pa.list_(pa.string()),
+    f("post_urls", list[str | None], pa.list_(pa.string()),
       "Each representative post's link: its `url`, else built from the platform and id (x, bluesky, reddit "
       "posts); null where neither exists.", nullable=False),
-    f("post_platforms", typing.List[str], pa.list_(pa.string()),
+    f("post_platforms", list[str], pa.list_(pa.string()),
       "Each representative post's platform.", nullable=False),
-    f("post_authors", typing.List[typing.Optional[str]], pa.list_(pa.string()),
+    f("post_authors", list[str | None], pa.list_(pa.string()),
       "Each representative post's author handle; null where unknown.", nullable=False),
-    f("post_excerpts", typing.List[str], pa.list_(pa.string()),
+    f("post_excerpts", list[str], pa.list_(pa.string()),
       "Each representative post's text on one line, cut at a word to 280 characters ('…' when cut).",
       nullable=False),
-    f("post_reach", typing.List[typing.Optional[int]], pa.list_(pa.int64()),
+    f("post_reach", list[int | None], pa.list_(pa.int64()),
       "Reach of each representative post with its copies: author_followers + likes + reposts + replies + "
       "quotes, summed over the copies; null where none reported any of them.", nullable=False),
-    f("post_copies", typing.List[int], pa.list_(pa.int64()),
+    f("post_copies", list[int], pa.list_(pa.int64()),
       "How many negative mentions of the period each representative post stands for (itself, its copies and "
       "near-identical texts).", nullable=False),
     f("summary", str, pa.string(), "The alert in one sentence, for people.", nullable=False),
@@ -470,7 +470,7 @@ RESPONSE_QUEUE_FIELDS = (
     f("priority", float, pa.float64(),
       "Priority score in [0, 100]: 100 x (0.30 reach + 0.25 negativity + 0.20 age + 0.10 untagged + 0.15 repeat "
       "complainer); see docs/response-queue.md.", nullable=False),
-    f("reasons", typing.List[str], pa.list_(pa.string()),
+    f("reasons", list[str], pa.list_(pa.string()),
       "Why it is in the queue, of 'complaint' (negative toward the brand), 'question' (a question addressed to "
       "the brand) and 'thanks' (a positive untagged mention by an author worth thanking).", nullable=False),
     f("mention_id", str, pa.string(), "The post's id (joins `brand_mentions.mention_id`).", nullable=False),
@@ -483,7 +483,7 @@ RESPONSE_QUEUE_FIELDS = (
     f("text", str, pa.string(), "The post's text.", nullable=False),
     f("sentiment", str, pa.string(), "Sentiment toward the brand: negative, neutral or positive.", nullable=False),
     f("p_negative", float, pa.float32(), "Model probability of negative.", nullable=False),
-    f("topics", typing.List[str], pa.list_(pa.string()), "The post's topics (as in `brand_mentions`).",
+    f("topics", list[str], pa.list_(pa.string()), "The post's topics (as in `brand_mentions`).",
       nullable=False),
     f("match_kind", str, pa.string(), "'tagged' (the brand was notified) or 'untagged' (it was not).",
       nullable=False),

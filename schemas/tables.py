@@ -33,7 +33,7 @@ JOB = "job"
 FETCH = "fetch"
 
 
-def _partition_of(column: str, day_of: typing.Optional[str], row: typing.Any) -> typing.Tuple[typing.Tuple[str, str]]:
+def _partition_of(column: str, day_of: str | None, row: typing.Any) -> tuple[tuple[str, str]]:
     """The partition of `row`: ((column, value),), the value being the UTC day of `day_of` or the column itself."""
     value = getattr(row, day_of).date().isoformat() if day_of else getattr(row, column)
     return ((column, value),)
@@ -58,21 +58,21 @@ class TableSpec:
 
     name: str
     record: type
-    fields: typing.Tuple[Field, ...]
+    fields: tuple[Field, ...]
     schema: pa.Schema
     partition: str
-    partition_day_of: typing.Optional[str]
-    sort_by: typing.Tuple[str, ...]
+    partition_day_of: str | None
+    sort_by: tuple[str, ...]
     description: str
     written_by: str = JOB
 
     @property
-    def partition_columns(self) -> typing.Tuple[str, ...]:
+    def partition_columns(self) -> tuple[str, ...]:
         """Schema columns that live in the directory names only (not in the files)."""
         return () if self.partition_day_of else (self.partition,)
 
     @property
-    def partition_fn(self) -> typing.Callable[[typing.Any], typing.Tuple[typing.Tuple[str, str]]]:
+    def partition_fn(self) -> typing.Callable[[typing.Any], tuple[tuple[str, str]]]:
         """Row -> ((partition column, value),): a picklable function for the writers."""
         return functools.partial(_partition_of, self.partition, self.partition_day_of)
 
@@ -85,8 +85,8 @@ class TableSpec:
 _DAY_DIR = "(UTC day of `{}`; a directory, not a column{})"
 _PERIODS = "`period=day|week|month|quarter`"
 
-def _by_period(name: str, record: type, fields: typing.Tuple[Field, ...], schema: pa.Schema,
-               sort_by: typing.Tuple[str, ...], description: str) -> TableSpec:
+def _by_period(name: str, record: type, fields: tuple[Field, ...], schema: pa.Schema,
+               sort_by: tuple[str, ...], description: str) -> TableSpec:
     """A table of per-period rows, partitioned by its `period` column (`period=day/`, ..., `period=quarter/`).
 
     Args:
@@ -95,7 +95,7 @@ def _by_period(name: str, record: type, fields: typing.Tuple[Field, ...], schema
     return TableSpec(name, record, fields, schema, "period", None, sort_by, _PERIODS + description)
 
 
-TABLES: typing.Dict[str, TableSpec] = {spec.name: spec for spec in (
+TABLES: dict[str, TableSpec] = {spec.name: spec for spec in (
     TableSpec("brand_mentions", BrandMention, BRAND_MENTION_FIELDS, BRAND_MENTION_SCHEMA, "created_date", "created_at",
               ("brand_id", "created_at", "mention_id"),
               "`created_date=YYYY-MM-DD` " + _DAY_DIR.format("created_at", " in the files")),
@@ -146,10 +146,10 @@ TABLES: typing.Dict[str, TableSpec] = {spec.name: spec for spec in (
 )}
 
 # The tables every run writes, and those only runs with a platform --source write (and read back).
-JOB_TABLES: typing.Tuple[str, ...] = tuple(n for n, s in TABLES.items() if s.written_by == JOB)
-FETCH_TABLES: typing.Tuple[str, ...] = tuple(n for n, s in TABLES.items() if s.written_by == FETCH)
+JOB_TABLES: tuple[str, ...] = tuple(n for n, s in TABLES.items() if s.written_by == JOB)
+FETCH_TABLES: tuple[str, ...] = tuple(n for n, s in TABLES.items() if s.written_by == FETCH)
 
 
-def run_tables(fetches: bool) -> typing.Tuple[str, ...]:
+def run_tables(fetches: bool) -> tuple[str, ...]:
     """The tables a run writes and commits: JOB_TABLES, and FETCH_TABLES when it fetches from a platform."""
     return JOB_TABLES + (FETCH_TABLES if fetches else ())

@@ -82,7 +82,7 @@ def _mixed_run(root: pathlib.Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def mixed_run(tmp_path_factory) -> typing.Tuple[pathlib.Path, pathlib.Path, pathlib.Path, dict]:
+def mixed_run(tmp_path_factory) -> tuple[pathlib.Path, pathlib.Path, pathlib.Path, dict]:
     """One run of the job on the mixed input (`mixed_jsonl`'s records), with the lexicon model.
 
     Returns:

@@ -54,7 +54,7 @@ class Chaos(typing.NamedTuple):
     fake: typing.Any
     fault_query: str        # a substring of the query the faults are injected into
     id_of: typing.Callable[[dict], str]
-    poisoned: typing.Tuple[str, ...]
+    poisoned: tuple[str, ...]
 
 
 def _poisoned_x(now):
@@ -109,12 +109,12 @@ def make(platform: str, now: datetime.datetime) -> Chaos:
                  "Sprite", lambda p: p["uri"], tuple(p["uri"] for p in poisoned))
 
 
-def good_ids(chaos: Chaos, queries) -> typing.Set[str]:
+def good_ids(chaos: Chaos, queries) -> set[str]:
     """Every post some mention query returns, poisoned posts aside."""
     return {chaos.id_of(item) for q in queries for item in chaos.fake.select(q.text)} - set(chaos.poisoned)
 
 
-def dead_post_id(dead: DeadPage, chaos: Chaos) -> typing.Optional[str]:
+def dead_post_id(dead: DeadPage, chaos: Chaos) -> str | None:
     try:
         return chaos.id_of(json.loads(dead.record))
     except (ValueError, KeyError, TypeError):

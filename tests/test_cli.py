@@ -12,7 +12,6 @@ import json
 import pathlib
 import subprocess
 import sys
-import typing
 
 import pytest
 
@@ -29,7 +28,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
                           timeout=300)
 
 
-def _job_flags() -> typing.List[typing.Tuple[str, str]]:
+def _job_flags() -> list[tuple[str, str]]:
     """The job's flags and their help, read from the options class (not a list kept by hand)."""
     parser = argparse.ArgumentParser(add_help=False)
     SocialListeningOptions._add_argparse_args(parser)
@@ -78,7 +77,7 @@ BOMB = ("brands:\n  - names: [Sprite]\n    id:\n      - &a [lol,lol,lol,lol,lol,
         + "".join(f"      - &{c} [{','.join([f'*{p}'] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi")))
 
 
-def _case_argv(files: dict, case: str) -> typing.List[str]:
+def _case_argv(files: dict, case: str) -> list[str]:
     out = str(files["tmp"] / "out")
     deep = "brands:\n  - id: a\n    query: '" + "(" * 200 + "sprite" + ")" * 200 + "'\n"
     return {

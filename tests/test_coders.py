@@ -125,7 +125,7 @@ def test_coder_pickles_with_its_types_and_is_beams_default():
     mention = _record(records.Mention, records.MENTION_SCHEMA, 2)
     assert copy.decode(RECORDS_CODER.encode(mention)) == mention
     assert beam.coders.registry.get_coder(typing.Any) == RECORDS_CODER
-    assert beam.coders.registry.get_coder(typing.Tuple[str, typing.Any]).get_impl() is not None
+    assert beam.coders.registry.get_coder(tuple[str, typing.Any]).get_impl() is not None
     # Records with a type hint keep their RowCoder (schemas.fields.record_type).
     assert isinstance(beam.coders.registry.get_coder(records.Mention), beam.coders.RowCoder)
     # Another type order is another coder: tags never mix between them.

@@ -96,7 +96,7 @@ def test_a_secret_with_anything_but_one_printable_token_is_refused_without_showi
 
 
 def test_min_interval_paces_requests():
-    slept: typing.List[float] = []
+    slept: list[float] = []
     clock = iter([100.0, 100.0, 100.2, 101.0]).__next__
     client = HttpClient(HttpPolicy(min_interval_s=1.0), sleep=slept.append, clock=clock)
     client._pace()
@@ -121,7 +121,7 @@ class ListConnector(Connector):
     def __init__(self, pages, **kw):
         super().__init__(ConnectorSettings(base_url="memory://", **kw))
         self.pages = pages
-        self.asked: typing.List[typing.Optional[str]] = []
+        self.asked: list[str | None] = []
 
     @classmethod
     def queries(cls, brands, settings, credentials):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import pickle
-import typing
 
 import numpy as np
 import pytest
@@ -82,7 +81,7 @@ def test_round_trips_through_pickle_and_the_records_coder(n):
         assert copy == c and copy.result() == c.result()
 
 
-def _loose_counter(sketched: bool) -> typing.Tuple[DistinctCounter, typing.List[str]]:
+def _loose_counter(sketched: bool) -> tuple[DistinctCounter, list[str]]:
     """A counter whose last ids were merged in and wait, unsorted, to be sorted (or sketched) in."""
     ids = [f"s{i}" for i in range(3_000 if sketched else 100)]
     counter = _counter(ids)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import collections
 import json
 import pathlib
-import typing
 
 import pytest
 
@@ -30,7 +29,7 @@ PRECISION_FLOOR = 0.97
 RECALL_FLOOR = 0.95
 
 
-def load_labelled() -> typing.List[dict]:
+def load_labelled() -> list[dict]:
     """The labelled posts (the header line is skipped)."""
     with open(DATA / "matching_labelled.jsonl", encoding="utf-8") as fh:
         return [rec for rec in map(json.loads, fh) if "_header" not in rec]
@@ -45,7 +44,7 @@ def group_of(post: dict) -> str:
     return "sr-Cyrl" if cyrillic > latin else "sr-Latn"
 
 
-def evaluate() -> typing.Tuple[typing.Dict[str, Counts], typing.List[tuple]]:
+def evaluate() -> tuple[dict[str, Counts], list[tuple]]:
     """Matches every labelled post.
 
     Returns:
@@ -53,7 +52,7 @@ def evaluate() -> typing.Tuple[typing.Dict[str, Counts], typing.List[tuple]]:
         (text, expected, predicted).
     """
     matcher = BrandMatcher(load_config(str(DATA / "matching_brands.yaml")))
-    tally: typing.Dict[str, typing.List[int]] = collections.defaultdict(lambda: [0, 0, 0])
+    tally: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0, 0])
     errors = []
     for post in load_labelled():
         expected = {(e["brand"], e["kind"]) for e in post["expected"]}

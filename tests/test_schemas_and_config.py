@@ -16,11 +16,11 @@ from schemas.fields import to_arrow_table
 
 PY_TO_ARROW = {str: (pa.types.is_string,), int: (pa.types.is_int64,), bool: (pa.types.is_boolean,),
                float: (pa.types.is_float32, pa.types.is_float64), datetime.datetime: (pa.types.is_timestamp,),
-               datetime.date: (pa.types.is_date32,), typing.List[str]: (pa.types.is_list,),
-               typing.List[int]: (pa.types.is_list,), typing.List[float]: (pa.types.is_list,),
+               datetime.date: (pa.types.is_date32,), list[str]: (pa.types.is_list,),
+               list[int]: (pa.types.is_list,), list[float]: (pa.types.is_list,),
                typing.Mapping[str, float]: (pa.types.is_map,)}
 # Lists whose elements may be null (the alerts' post links, authors and reach): the same arrow list types.
-PY_TO_ARROW.update({typing.List[typing.Optional[t]]: PY_TO_ARROW[typing.List[t]] for t in (str, int, float)})
+PY_TO_ARROW.update({list[t | None]: PY_TO_ARROW[list[t]] for t in (str, int, float)})
 
 
 @pytest.mark.parametrize("table", list(TABLES))

@@ -41,7 +41,7 @@ def test_a_declaration_agrees_with_itself(name):
 @pytest.mark.parametrize("name", list(TABLES))
 def test_the_partition_function_names_the_declared_directory(name):
     spec = TABLES[name]
-    values: typing.Dict[str, typing.Any] = {n: None for n in spec.record._fields}
+    values: dict[str, typing.Any] = {n: None for n in spec.record._fields}
     values.update({n: "day" for n in ("period", "step", "brand_id") if n in values})
     if spec.partition_day_of:
         # 23:30 at UTC-2 is the next day in UTC.

@@ -45,9 +45,9 @@ class Corpus:
     """
 
     def __init__(self):
-        self.files: typing.Dict[str, bytes] = {}
-        self.good: typing.Set[str] = set()
-        self.dead: typing.Dict[str, str] = {}
+        self.files: dict[str, bytes] = {}
+        self.good: set[str] = set()
+        self.dead: dict[str, str] = {}
 
     def record(self, file: str, n: int, **fields) -> dict:
         """A good record of `file`, noted as such; `fields` override the defaults."""
@@ -57,7 +57,7 @@ class Corpus:
         self.good.add(str(record["id"]))
         return record
 
-    def lines(self, file: str, lines: typing.Sequence[typing.Tuple[bytes, typing.Optional[str]]],
+    def lines(self, file: str, lines: typing.Sequence[tuple[bytes, str | None]],
               end: bytes = b"\n") -> bytes:
         """Joins (line, reason or None) into a file's bytes, noting each bad line's reason."""
         for n, (_line, reason) in enumerate(lines, start=1):
@@ -359,7 +359,7 @@ def build() -> Corpus:
     return c
 
 
-def write(corpus: Corpus, out_dir: pathlib.Path, names: typing.Optional[typing.Iterable[str]] = None) -> None:
+def write(corpus: Corpus, out_dir: pathlib.Path, names: typing.Iterable[str] | None = None) -> None:
     """Writes the corpus's files (or only `names`) into `out_dir`."""
     out_dir.mkdir(parents=True, exist_ok=True)
     for name in (names if names is not None else corpus.files):

@@ -781,7 +781,8 @@ def _url(rng: random.Random, a: Author, t: dt.datetime, variant: str) -> str:
     if a.platform == "mastodon":
         return f"https://{a.host}/@{a.handle}/{(ms << 16) | rng.randrange(1 << 16)}"
     if a.platform == "reddit":
-        return f"https://www.reddit.com/r/{rng.choice(SUBREDDITS[variant])}/comments/{_base36(rng.randrange(36**6, 36**7))}/"
+        post = _base36(rng.randrange(36**6, 36**7))
+        return f"https://www.reddit.com/r/{rng.choice(SUBREDDITS[variant])}/comments/{post}/"
     tid = "".join(rng.choice("234567abcdefghijklmnopqrstuvwxyz") for _ in range(13))
     return f"https://bsky.app/profile/{a.handle}/post/{tid}"
 

@@ -38,13 +38,13 @@ DATA = os.path.join(ROOT, "data", "handwritten", "language")
 UNKNOWN = "unknown"
 
 
-def load(split: str) -> typing.List[dict]:
+def load(split: str) -> list[dict]:
     """The rows of one split: {'id', 'text', 'lang' (None: no language), 'script'}."""
     with open(os.path.join(DATA, f"{split}.jsonl"), encoding="utf-8") as fh:
         return [json.loads(line) for line in fh if line.strip()]
 
 
-def variant(lang: typing.Optional[str], script: typing.Optional[str]) -> str:
+def variant(lang: str | None, script: str | None) -> str:
     """The class a row is scored in: the language, Serbian split by script, 'unknown' for none."""
     if lang is None:
         return UNKNOWN
@@ -52,9 +52,9 @@ def variant(lang: typing.Optional[str], script: typing.Optional[str]) -> str:
 
 
 def evaluate(detector: LanguageDetector, rows: typing.Sequence[dict], errors: bool = False
-             ) -> typing.Tuple[dict, float]:
+             ) -> tuple[dict, float]:
     """(gold class -> Counter of predicted classes, seconds spent detecting); prints the misses with `errors`."""
-    confusion: typing.Dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    confusion: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     # lingua loads each language's models on first use: a first pass loads them, the second is timed.
     for row in rows:
         detector.resolve(row["text"], None)
@@ -69,7 +69,7 @@ def evaluate(detector: LanguageDetector, rows: typing.Sequence[dict], errors: bo
     return confusion, seconds
 
 
-def accuracy(confusion: typing.Mapping[str, collections.Counter]) -> typing.Dict[str, float]:
+def accuracy(confusion: typing.Mapping[str, collections.Counter]) -> dict[str, float]:
     """Per gold class, and 'all' over every row."""
     out = {gold: row[gold] / sum(row.values()) for gold, row in confusion.items()}
     total = sum(sum(row.values()) for row in confusion.values())
@@ -91,7 +91,7 @@ def print_report(title: str, confusion: typing.Mapping[str, collections.Counter]
         print(f"  {gold}".ljust(18) + "".join(str(confusion[gold][c] or ".").rjust(width) for c in columns))
 
 
-def _order(name: str) -> typing.Tuple[int, str]:
+def _order(name: str) -> tuple[int, str]:
     known = ["en", "ru", "uk", "hr", "sr-Latn", "sr-Cyrl", "bs", UNKNOWN]
     return (known.index(name) if name in known else len(known), name)
 
@@ -113,7 +113,7 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def main(argv: typing.Optional[typing.Sequence[str]] = None) -> int:
+def main(argv: typing.Sequence[str] | None = None) -> int:
     """Prints the report; returns 0."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--split", choices=("test", "validation"), default="test")

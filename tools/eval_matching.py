@@ -51,7 +51,7 @@ class Tally(typing.NamedTuple):
         return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
 
 
-def _jsonl(path: pathlib.Path) -> typing.List[dict]:
+def _jsonl(path: pathlib.Path) -> list[dict]:
     with open(path, encoding="utf-8") as fh:
         return [rec for rec in map(json.loads, filter(str.strip, fh)) if "_header" not in rec]
 
@@ -67,7 +67,7 @@ class Relevance:
         self._handler = ScorerModelHandler().with_profiles(profiles)
         self._model = self._handler.load_model()
 
-    def scores(self, texts: typing.Sequence[str]) -> typing.List[typing.Dict[str, float]]:
+    def scores(self, texts: typing.Sequence[str]) -> list[dict[str, float]]:
         """Per text: profile (brand id) -> the model's relevance."""
         out = []
         for start in range(0, len(texts), 64):
@@ -76,7 +76,7 @@ class Relevance:
         return out
 
     def kept(self, brand_id: str, kind: str, text: str, scores: typing.Mapping[str, float]
-             ) -> typing.Tuple[bool, typing.Optional[float], str]:
+             ) -> tuple[bool, float | None, str]:
         """(kept, relevance, why) of one match."""
         row = types.SimpleNamespace(brand_id=brand_id, match_kind=kind, text=text, relevance=scores.get(brand_id))
         relevance, why = self.judge.judge(row)
@@ -84,7 +84,7 @@ class Relevance:
 
 
 def eval_traps(split: str, relevance: Relevance, matcher: BrandMatcher, errors: bool
-               ) -> typing.Tuple[Tally, Tally, int]:
+               ) -> tuple[Tally, Tally, int]:
     """(plain matcher, with relevance, posts) on one split of the trap set."""
     posts = _jsonl(TRAPS / f"traps_{split}.jsonl")
     scores = relevance.scores([p["text"] for p in posts])
@@ -103,7 +103,7 @@ def eval_traps(split: str, relevance: Relevance, matcher: BrandMatcher, errors: 
     return Tally(*plain), Tally(*judged), len(posts)
 
 
-def eval_labelled(config_path: pathlib.Path, relevance: typing.Optional[Relevance], errors: bool) -> Tally:
+def eval_labelled(config_path: pathlib.Path, relevance: Relevance | None, errors: bool) -> Tally:
     """(brand, kind) pairs on the matching set, with the config at `config_path`, judged when `relevance`."""
     config = load_config(str(config_path))
     matcher = BrandMatcher(config)
@@ -127,7 +127,7 @@ def _line(name: str, tally: Tally) -> str:
     return f"  {name:<52} {tally.tp:>4} {tally.fp:>4} {tally.fn:>4}   {tally.precision:6.3f}  {tally.recall:6.3f}"
 
 
-def main(argv: typing.Optional[typing.Sequence[str]] = None) -> None:
+def main(argv: typing.Sequence[str] | None = None) -> None:
     """Prints the table (and with --errors every wrong decision)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--errors", action="store_true", help="list every wrong decision")

@@ -224,7 +224,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     encoder, prefix = load_encoder()
     vectors = embed_everything(encoder, prefix, phrases + texts)
     per_language = ", ".join(f"{lang} {sum(p['lang'] == lang for p in posts)}" for lang in LANGUAGES)
-    print(f"{split}: {len(posts)} posts ({per_language}); encoder loaded and {len(set(phrases + texts))} texts embedded in {time.perf_counter() - started:.0f}s")
+    embedded = len(set(phrases + texts))
+    print(f"{split}: {len(posts)} posts ({per_language}); encoder loaded and {embedded} texts embedded in "
+          f"{time.perf_counter() - started:.0f}s")
     if args.tune:
         for name in EMBEDDINGS:
             for l2 in (0.0003, 0.001, 0.003, 0.01):

@@ -54,7 +54,7 @@ class CachedEmbeddings:
 
     def __init__(self, path: pathlib.Path):
         self.path = path
-        self._store: typing.Dict[str, np.ndarray] = {}
+        self._store: dict[str, np.ndarray] = {}
         if path.exists():
             with open(path, "rb") as fh:
                 self._store = pickle.load(fh)
@@ -94,7 +94,7 @@ class CachedEmbeddings:
 class Split(typing.NamedTuple):
     """One split's posts: truth, whether the matcher finds the brand, the cheap signals' verdict, case."""
 
-    posts: typing.List[dict]
+    posts: list[dict]
     found: np.ndarray
     cheap: np.ndarray
     case: np.ndarray
@@ -127,7 +127,7 @@ def margins(scorer: RelevanceScorer, split: Split) -> np.ndarray:
     return sim_p[rows, cols] - sim_o[rows, cols]
 
 
-def precision_recall(split: Split, kept: np.ndarray, upto: typing.Optional[int] = None) -> typing.Tuple[float, float]:
+def precision_recall(split: Split, kept: np.ndarray, upto: int | None = None) -> tuple[float, float]:
     """Precision and recall of the brand posts kept (a post counts only when the matcher found its brand)."""
     truth = np.array([p["about_brand"] for p in split.posts])[:upto]
     predicted = (split.found & (split.cheap | kept))[:upto]
@@ -140,7 +140,7 @@ def kept_at(split: Split, margin: np.ndarray, offset: float, case_weight: float)
     return SCALE * (margin + offset) + case_weight * split.case >= 0.0
 
 
-def choose(split: Split, margin: np.ndarray) -> typing.Tuple[float, float]:
+def choose(split: Split, margin: np.ndarray) -> tuple[float, float]:
     """(offset, case weight) that maximise min(P / 0.97, R / 0.95) on `split` (then P + R)."""
     best = None
     for offset in OFFSETS:
@@ -152,13 +152,13 @@ def choose(split: Split, margin: np.ndarray) -> typing.Tuple[float, float]:
     return best[1]
 
 
-def with_generic(profiles: typing.Sequence[Profile]) -> typing.List[Profile]:
+def with_generic(profiles: typing.Sequence[Profile]) -> list[Profile]:
     """The profiles, each with the generic company phrases written after its term."""
     return [Profile(p.name, p.phrases + tuple(g.format(n=p.term) for g in GENERIC_COMPANY), p.term)
             for p in profiles]
 
 
-def main(argv: typing.Optional[typing.Sequence[str]] = None) -> None:
+def main(argv: typing.Sequence[str] | None = None) -> None:
     """Prints the variants' table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", type=pathlib.Path, default=pathlib.Path("/tmp/relevance-embeddings.pkl"),
@@ -185,7 +185,7 @@ def main(argv: typing.Optional[typing.Sequence[str]] = None) -> None:
     def shifted(split: Split, scorer: RelevanceScorer, shift: typing.Mapping[str, float]) -> np.ndarray:
         return margins(scorer, split) - 0.5 * np.array([shift[p["brand"]] for p in split.posts])
 
-    variants: typing.List[typing.Tuple[str, typing.Callable[[Split], np.ndarray], typing.Optional[tuple]]] = [
+    variants: list[tuple[str, typing.Callable[[Split], np.ndarray], tuple | None]] = [
         ("previous calibration (best cosine margin, case ±0.6)", lambda s: margins(query, s), (0.01, 0.6)),
         ("same margin, re-chosen (shipped)", lambda s: margins(query, s), None),
         ("+ generic company phrases in every profile", lambda s: margins(query_generic, s), None),

@@ -61,7 +61,7 @@ WORDS = {
 CYRILLIC = {"ru", "uk", "sr"}
 
 
-def _pick(rnd: random.Random, weighted: typing.Sequence[typing.Tuple[typing.Any, float]]):
+def _pick(rnd: random.Random, weighted: typing.Sequence[tuple[typing.Any, float]]):
     x, acc = rnd.random(), 0.0
     for value, weight in weighted:
         acc += weight
@@ -75,13 +75,13 @@ def _is_cyrillic(text: str) -> bool:
 
 
 class Brand(typing.NamedTuple):
-    names_latin: typing.Tuple[str, ...]
-    names_cyrillic: typing.Tuple[str, ...]
-    handles: typing.Tuple[str, ...]
-    hashtags: typing.Tuple[str, ...]
+    names_latin: tuple[str, ...]
+    names_cyrillic: tuple[str, ...]
+    handles: tuple[str, ...]
+    hashtags: tuple[str, ...]
 
 
-def brands_from_config(path: typing.Optional[str]) -> typing.List[Brand]:
+def brands_from_config(path: str | None) -> list[Brand]:
     """The config's brands as the generator writes them (plain names, handles, hashtags)."""
     if path is None:
         return [Brand(("Sprite",), ("Спрайт",), ("Sprite",), ("Sprite",)),
@@ -99,7 +99,7 @@ def brands_from_config(path: typing.Optional[str]) -> typing.List[Brand]:
     return out
 
 
-def _words(rnd: random.Random, lang: typing.Optional[str], platform: str) -> typing.List[str]:
+def _words(rnd: random.Random, lang: str | None, platform: str) -> list[str]:
     vocab = WORDS[lang or "en"]
     # Log-normal word counts: median ~14, a tail of long posts (Reddit's are longer).
     mu = 2.65 + (0.6 if platform == "reddit" else 0.0)
@@ -107,7 +107,7 @@ def _words(rnd: random.Random, lang: typing.Optional[str], platform: str) -> typ
     return [rnd.choice(vocab) for _ in range(n)]
 
 
-def _brand_term(rnd: random.Random, brand: Brand, lang: typing.Optional[str]) -> str:
+def _brand_term(rnd: random.Random, brand: Brand, lang: str | None) -> str:
     kind = rnd.random()
     if kind < 0.15 and brand.handles:
         return "@" + rnd.choice(brand.handles)
@@ -141,7 +141,7 @@ def generate(n: int, *, seed: int = 1, start: datetime.date = datetime.date(2026
     brands = list(brands) or brands_from_config(None)
     t0 = datetime.datetime.combine(start, datetime.time(), UTC).timestamp()
     span = days * 86400.0
-    recent: typing.List[dict] = []  # a small ring of earlier posts to repost, reply to, quote, duplicate
+    recent: list[dict] = []  # a small ring of earlier posts to repost, reply to, quote, duplicate
     for i in range(n):
         if recent and rnd.random() < duplicate_ratio:
             yield dict(rnd.choice(recent))
@@ -153,7 +153,7 @@ def generate(n: int, *, seed: int = 1, start: datetime.date = datetime.date(2026
         created = datetime.datetime.fromtimestamp(min(max(ts, t0), t0 + span - 1), UTC)
         platform = _pick(rnd, PLATFORMS)
         author = f"u{rnd.randrange(max(10, n // 5))}"
-        record: typing.Dict[str, typing.Any] = {
+        record: dict[str, typing.Any] = {
             "id": f"syn-{seed}-{i:09d}", "platform": platform, "created_at": created.isoformat(),
             "author_id": author, "author_handle": f"user_{author}",
             "author_followers": int(rnd.paretovariate(1.2) * 50) if platform != "reddit" else None,
@@ -188,7 +188,7 @@ def generate(n: int, *, seed: int = 1, start: datetime.date = datetime.date(2026
         yield record
 
 
-def write_files(records: typing.Iterable[dict], out_dir: str, files: int) -> typing.List[str]:
+def write_files(records: typing.Iterable[dict], out_dir: str, files: int) -> list[str]:
     """Writes records round-robin into `files` JSON Lines files under `out_dir`; returns their paths."""
     os.makedirs(out_dir, exist_ok=True)
     paths = [os.path.join(out_dir, f"mentions-{k:04d}.jsonl") for k in range(files)]
@@ -202,7 +202,7 @@ def write_files(records: typing.Iterable[dict], out_dir: str, files: int) -> typ
     return paths
 
 
-def main(argv: typing.Optional[typing.Sequence[str]] = None) -> int:
+def main(argv: typing.Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mentions", type=int, required=True, help="Records to write.")
     parser.add_argument("--out", required=True, help="Directory for the JSON Lines files.")

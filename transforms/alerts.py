@@ -55,9 +55,9 @@ class Figures(typing.NamedTuple):
 
     mentions: int
     negative_mentions: int
-    negative_rate: typing.Optional[float]
-    share_of_voice: typing.Optional[float]
-    competitive_set_mentions: typing.Optional[int]
+    negative_rate: float | None
+    share_of_voice: float | None
+    competitive_set_mentions: int | None
 
 
 def median(values: typing.Sequence[float]) -> float:
@@ -108,8 +108,8 @@ def _figures(metric: Metric):
                                                       metric.share_of_voice, metric.competitive_set_mentions)))
 
 
-def detect(series: typing.Sequence[typing.Tuple[str, Figures]], period: str,
-           thresholds: AlertThresholds) -> typing.Iterator[typing.Tuple[str, str, str, RobustZ, int, float]]:
+def detect(series: typing.Sequence[tuple[str, Figures]], period: str,
+           thresholds: AlertThresholds) -> typing.Iterator[tuple[str, str, str, RobustZ, int, float]]:
     """Runs the three tests along one brand's dense series.
 
     Args:
@@ -188,15 +188,15 @@ class AlertMention(typing.NamedTuple):
     platform: str
     created_at: datetime.datetime
     text: str
-    lang: typing.Optional[str]
-    topics: typing.Tuple[str, ...]
-    url: typing.Optional[str]
-    author_handle: typing.Optional[str]
-    reach: typing.Optional[int]
+    lang: str | None
+    topics: tuple[str, ...]
+    url: str | None
+    author_handle: str | None
+    reach: int | None
     is_repost: bool
 
 
-def reach(row: typing.Any) -> typing.Optional[int]:
+def reach(row: typing.Any) -> int | None:
     """author_followers + likes + reposts + replies + quotes, the unreported ones as 0; None if none is reported.
 
     Followers are who may see the post, engagement who acted on it; `impressions` are left out because few
@@ -206,8 +206,8 @@ def reach(row: typing.Any) -> typing.Optional[int]:
     return None if all(v is None for v in values) else sum(v or 0 for v in values)
 
 
-def post_url(platform: str, mention_id: str, url: typing.Optional[str] = None,
-             handle: typing.Optional[str] = None) -> typing.Optional[str]:
+def post_url(platform: str, mention_id: str, url: str | None = None,
+             handle: str | None = None) -> str | None:
     """The post's link: its `url`, else one built from the platform's pattern, else None.
 
     x: https://x.com/<handle, else i>/status/<id> (numeric ids); bluesky:
@@ -240,13 +240,13 @@ def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
     return (cut.rsplit(" ", 1)[0] if " " in cut else cut) + "…"
 
 
-def shingles(text: str) -> typing.FrozenSet[str]:
+def shingles(text: str) -> frozenset[str]:
     """Word bigrams of a text's skeleton (its words for a one-word text): what near-duplicates share."""
     words = skeleton(text).split()
     return frozenset(words if len(words) < 2 else (" ".join(p) for p in zip(words, words[1:])))
 
 
-def jaccard(a: typing.FrozenSet[str], b: typing.FrozenSet[str]) -> float:
+def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     """|a & b| / |a | b| (0 for two empty sets: texts without words are never near-duplicates)."""
     return len(a & b) / len(a | b) if a and b else 0.0
 
@@ -256,8 +256,8 @@ class Copies(typing.NamedTuple):
 
     shown: AlertMention
     copies: int
-    reach: typing.Optional[int]  # the copies' reach summed; None if none has a reported figure
-    topics: typing.Tuple[typing.Tuple[str, int], ...]
+    reach: int | None  # the copies' reach summed; None if none has a reported figure
+    topics: tuple[tuple[str, int], ...]
 
 
 def _shown_order(m: AlertMention):
@@ -265,7 +265,7 @@ def _shown_order(m: AlertMention):
     return (m.is_repost, -(m.reach or 0), m.created_at, m.platform, m.mention_id)
 
 
-def _add_reach(a: typing.Optional[int], b: typing.Optional[int]) -> typing.Optional[int]:
+def _add_reach(a: int | None, b: int | None) -> int | None:
     return None if a is None and b is None else (a or 0) + (b or 0)
 
 
@@ -286,7 +286,7 @@ class CopiesFn(beam.CombineFn):
         return out
 
     @staticmethod
-    def _merge(a: typing.Optional[Copies], b: Copies) -> Copies:
+    def _merge(a: Copies | None, b: Copies) -> Copies:
         if a is None:
             return b
         topics = collections.Counter(dict(a.topics))
@@ -301,13 +301,13 @@ class CopiesFn(beam.CombineFn):
 class Evidence(typing.NamedTuple):
     """What an alert's negative mentions say: phrase counts, topics, and the candidate posts."""
 
-    phrases: typing.Dict[str, int]  # key -> distinct texts using it (copies collapsed)
-    mentions: typing.Dict[str, int]  # key -> negative mentions using it (copies included)
-    forms: typing.Dict[typing.Tuple[str, str], int]  # (key, written form) -> distinct texts
-    topics: typing.Dict[str, int]  # topic -> negative mentions carrying it
+    phrases: dict[str, int]  # key -> distinct texts using it (copies collapsed)
+    mentions: dict[str, int]  # key -> negative mentions using it (copies included)
+    forms: dict[tuple[str, str], int]  # (key, written form) -> distinct texts
+    topics: dict[str, int]  # topic -> negative mentions carrying it
     texts: int  # distinct texts
     posts: int  # negative mentions
-    candidates: typing.Tuple[Copies, ...]  # the highest-reach distinct texts
+    candidates: tuple[Copies, ...]  # the highest-reach distinct texts
 
 
 def _candidate_order(c: Copies):
@@ -378,7 +378,7 @@ class PhraseCountFn(beam.CombineFn):
         return acc
 
 
-def brand_words(config: BrandConfig) -> typing.Dict[str, typing.Tuple[str, ...]]:
+def brand_words(config: BrandConfig) -> dict[str, tuple[str, ...]]:
     """Brand id -> the folded words (3+ letters) of its names, handles and hashtags, in both Serbian scripts
     when the brand transliterates. A query-only brand uses its query's terms."""
     out = {}
@@ -434,7 +434,7 @@ def _with_phrases(item, words):
     return (brand, period, start), (group, phrases_of(shown.text, shown.lang, words.get(brand, ())))
 
 
-def representative(candidates: typing.Sequence[Copies], n: int = MAX_POSTS) -> typing.List[Copies]:
+def representative(candidates: typing.Sequence[Copies], n: int = MAX_POSTS) -> list[Copies]:
     """The `n` highest-reach texts, near-duplicates (word-bigram Jaccard >= NEAR_DUPLICATE) folded into the
     higher-reach one, whose copies and reach they add to.
 
@@ -445,7 +445,7 @@ def representative(candidates: typing.Sequence[Copies], n: int = MAX_POSTS) -> t
     Returns:
         Up to `n` Copies, by reach (copies included), then copies, then the shown post's order.
     """
-    clusters: typing.List[typing.Tuple[typing.FrozenSet[str], Copies]] = []
+    clusters: list[tuple[frozenset[str], Copies]] = []
     for cand in sorted(candidates, key=_candidate_order):
         sh = shingles(cand.shown.text)
         for i, (head, kept) in enumerate(clusters):
@@ -468,11 +468,11 @@ def _once(items: list, form, n: int) -> list:
     return out[:n]
 
 
-def _topics(evidence: typing.Optional[Evidence]) -> collections.Counter:
+def _topics(evidence: Evidence | None) -> collections.Counter:
     return collections.Counter(evidence.topics) if evidence else collections.Counter()
 
 
-def _why(evidence: typing.Optional[Evidence], baseline, top_n: int) -> dict:
+def _why(evidence: Evidence | None, baseline, top_n: int) -> dict:
     """The evidence columns of an Alert, from its Evidence and the brand's baseline phrase counts."""
     if evidence is None:
         evidence = Evidence({}, {}, {}, {}, 0, 0, ())
@@ -501,7 +501,7 @@ def _why(evidence: typing.Optional[Evidence], baseline, top_n: int) -> dict:
     }
 
 
-def _top(counter: collections.Counter, n: int, least: int = 1) -> typing.List[typing.Tuple[str, int]]:
+def _top(counter: collections.Counter, n: int, least: int = 1) -> list[tuple[str, int]]:
     return sorted((kv for kv in counter.items() if kv[1] >= least), key=lambda kv: (-kv[1], kv[0]))[:n]
 
 

@@ -22,7 +22,7 @@ import typing
 import apache_beam as beam
 from apache_beam.transforms.window import GlobalWindows
 
-ExplodeFn = typing.Callable[[typing.Any], typing.Iterable[typing.Tuple[typing.Any, typing.Any]]]
+ExplodeFn = typing.Callable[[typing.Any], typing.Iterable[tuple[typing.Any, typing.Any]]]
 
 
 class _AccumulateFn(beam.DoFn):
@@ -32,7 +32,7 @@ class _AccumulateFn(beam.DoFn):
         self._explode = explode
         self._combine_fn = combine_fn
         self._max_keys = max_keys
-        self._table: typing.Dict[typing.Any, typing.Any] = {}
+        self._table: dict[typing.Any, typing.Any] = {}
 
     def setup(self):
         self._combine_fn.setup()

@@ -75,11 +75,11 @@ class CommitPlan:
 
     output_dir: str
     run_id: str
-    base_snapshot: typing.Optional[str]
+    base_snapshot: str | None
     started_at: float
-    window: typing.Optional[RunWindow] = None
+    window: RunWindow | None = None
     dead_letter_prefix: str = "part"
-    info: typing.Dict[str, typing.Any] = field(default_factory=dict)
+    info: dict[str, typing.Any] = field(default_factory=dict)
 
     @property
     def snapshot(self) -> str:
@@ -108,7 +108,7 @@ def _totals(pairs: beam.PCollection) -> beam.PCollection:
     return pairs | "SumPerName" >> beam.CombinePerKey(sum)
 
 
-def written_counts(written: typing.Tuple[str, str, str, int]) -> typing.Iterator[typing.Tuple[str, int]]:
+def written_counts(written: tuple[str, str, str, int]) -> typing.Iterator[tuple[str, int]]:
     """(table, partition, path, rows) -> the manifest's counts of one written file."""
     table, partition, _path, rows = written
     yield f"write.{table}_rows", rows
@@ -118,8 +118,8 @@ def written_counts(written: typing.Tuple[str, str, str, int]) -> typing.Iterator
         yield f"dead_letters.{step}", rows
 
 
-def _write_counts_file(_unused: typing.Any, pairs: typing.List[typing.Tuple[str, int]], path: str) -> str:
-    totals: typing.Dict[str, int] = {}
+def _write_counts_file(_unused: typing.Any, pairs: list[tuple[str, int]], path: str) -> str:
+    totals: dict[str, int] = {}
     for name, value in pairs:
         totals[name] = totals.get(name, 0) + int(value)
     with FileSystems.create(path) as fh:
@@ -171,11 +171,11 @@ class _CommitFn(beam.DoFn):
     def __init__(self, plan: CommitPlan):
         self._plan = plan
 
-    def process(self, _unused, counts: typing.List[typing.Tuple[str, int]], _state_files: typing.List[str]):
+    def process(self, _unused, counts: list[tuple[str, int]], _state_files: list[str]):
         yield commit(self._plan, counts)
 
 
-def commit(plan: CommitPlan, pairs: typing.Iterable[typing.Tuple[str, int]]) -> dict:
+def commit(plan: CommitPlan, pairs: typing.Iterable[tuple[str, int]]) -> dict:
     """Commits the run's snapshot (see the module docstring); returns its manifest.
 
     Args:
@@ -230,7 +230,7 @@ def _after_switch(plan: CommitPlan) -> None:
     release(out, plan.run_id)
 
 
-def _same(path: typing.Optional[str], other: str) -> bool:
+def _same(path: str | None, other: str) -> bool:
     if path is None:
         return False
     return os.path.normpath(path) == os.path.normpath(other) if is_local(other) else path == other
@@ -244,8 +244,8 @@ def _exists(path: str) -> bool:
     return os.path.lexists(path) if is_local(path) else FileSystems.exists(path) or bool(_files_under(path))
 
 
-def _sum_counts(pairs: typing.Iterable[typing.Tuple[str, int]], snap: str) -> typing.Dict[str, int]:
-    counts: typing.Dict[str, int] = {}
+def _sum_counts(pairs: typing.Iterable[tuple[str, int]], snap: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
     for name, value in pairs:
         counts[name] = counts.get(name, 0) + int(value)
     for path in sorted(_files_under(FileSystems.join(snap, COUNTS_DIR))):
@@ -255,14 +255,14 @@ def _sum_counts(pairs: typing.Iterable[typing.Tuple[str, int]], snap: str) -> ty
     return counts
 
 
-def _files_under(path: str) -> typing.List[str]:
+def _files_under(path: str) -> list[str]:
     """Every file under a directory (or prefix), recursively."""
     if is_local(path):
         return sorted(os.path.join(root, f) for root, _dirs, files in os.walk(path) for f in files)
     return sorted(m.path for r in FileSystems.match([FileSystems.join(path, "**")]) for m in r.metadata_list)
 
 
-def _children(path: str) -> typing.List[str]:
+def _children(path: str) -> list[str]:
     if is_local(path):
         return sorted(os.listdir(path)) if os.path.isdir(path) else []
     prefix = path.rstrip("/") + "/"
@@ -365,7 +365,7 @@ def _write_json(path: str, value: typing.Any) -> None:
     write_json(path, value)
 
 
-def _read_json(base: typing.Optional[str], *parts: str) -> dict:
+def _read_json(base: str | None, *parts: str) -> dict:
     """The JSON object at `base/parts`, or {} without a base snapshot or such a file."""
     if base is None:
         return {}
@@ -389,9 +389,9 @@ def _table_facts(snap: str) -> dict:
     return {"tables": tables, "table_rows": rows}
 
 
-def _model_ids(snap: str) -> typing.List[str]:
+def _model_ids(snap: str) -> list[str]:
     """The model ids in the committed brand_mentions table."""
-    ids: typing.Set[str] = set()
+    ids: set[str] = set()
     for path in _files_under(FileSystems.join(snap, "brand_mentions")):
         if path.endswith(".parquet"):
             with FileSystems.open(path) as fh:
@@ -400,7 +400,7 @@ def _model_ids(snap: str) -> typing.List[str]:
     return sorted(ids)
 
 
-def build_manifest(counts: typing.Dict[str, int], **info) -> dict:
+def build_manifest(counts: dict[str, int], **info) -> dict:
     """Assembles the run manifest: per-step counts, the balance check and run info.
 
     Args:
@@ -444,7 +444,7 @@ def build_manifest(counts: typing.Dict[str, int], **info) -> dict:
 
 # ---- initialize: what the next start repairs ---------------------------------------------------
 
-def recover(output_dir: str, run_id: str, legacy_names: typing.Iterable[str] = ()) -> typing.Optional[str]:
+def recover(output_dir: str, run_id: str, legacy_names: typing.Iterable[str] = ()) -> str | None:
     """Repairs what killed runs left, at the start of a run (under its lease); returns the current snapshot.
 
     Rolls an interrupted commit forward or back: a snapshot that the pointer names is

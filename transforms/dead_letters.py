@@ -11,7 +11,7 @@ from connectors.files import carried, render_record
 from schemas import DeadLetter
 
 
-def dead_letter(step: str, reason: str, record: typing.Any, source: typing.Optional[str] = None) -> DeadLetter:
+def dead_letter(step: str, reason: str, record: typing.Any, source: str | None = None) -> DeadLetter:
     """Builds a DeadLetter and counts it under the `dead_letters` namespace.
 
     Every string is made valid Unicode (a lone surrogate written as its escape), so that

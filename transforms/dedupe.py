@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import typing
 
 import apache_beam as beam
 
@@ -13,7 +12,7 @@ from transforms.distinct import id_hash
 _CODER = RECORDS_CODER.get_impl()
 
 
-def post_key(mention: Mention) -> typing.Tuple[str, str]:
+def post_key(mention: Mention) -> tuple[str, str]:
     """(platform, id): a tuple, so that no two posts collide whatever their platform and id hold.
 
     (A joined string 'platform:id' made {"platform": "x", "id": "1:2"} and

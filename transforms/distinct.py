@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import typing
 
 import numpy as np
 
@@ -42,12 +41,12 @@ def id_hash(value: str) -> int:
     return int.from_bytes(hashlib.blake2b(value.encode("utf-8"), digest_size=8).digest(), "little")
 
 
-def _register(h: int) -> typing.Tuple[int, int]:
+def _register(h: int) -> tuple[int, int]:
     """A hash's register index (its top PRECISION bits) and value (1 + leading zeros of the other bits)."""
     return h >> _Q, _Q + 1 - (h & _LOW).bit_length()
 
 
-def _registers_of(hashes: np.ndarray) -> typing.Tuple[np.ndarray, np.ndarray]:
+def _registers_of(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """`_register` over an array of hashes (uint64): register indexes and values."""
     low = hashes & np.uint64(_LOW)
     length = np.zeros(hashes.size, dtype=np.int64)  # bit_length of each, by binary search on the shifts
@@ -78,10 +77,10 @@ class DistinctCounter:
 
     def __init__(self):
         self._hashes: np.ndarray = _NO_HASHES
-        self._pending: typing.Set[int] = set()
-        self._merged: typing.List[np.ndarray] = []
+        self._pending: set[int] = set()
+        self._merged: list[np.ndarray] = []
         self._loose = 0  # hashes in _pending and _merged
-        self._registers: typing.Optional[np.ndarray] = None
+        self._registers: np.ndarray | None = None
 
     def __getstate__(self):
         # Pickling only reads the counter, never flushes it in place: a runner may serialize an element
@@ -124,7 +123,7 @@ class DistinctCounter:
             if self._registers[index] < value:
                 self._registers[index] = value
 
-    def _unsorted(self) -> typing.List[np.ndarray]:
+    def _unsorted(self) -> list[np.ndarray]:
         arrays = list(self._merged) or [_NO_HASHES]
         if self._pending:
             arrays.append(np.fromiter(self._pending, dtype=np.uint64, count=len(self._pending)))
@@ -184,7 +183,7 @@ class DistinctCounter:
             self._flush()
         return self
 
-    def result(self) -> typing.Tuple[int, bool]:
+    def result(self) -> tuple[int, bool]:
         """The number of distinct ids added, and whether it is the sketch's estimate (rounded) rather than exact."""
         self._flush()
         if self._registers is None:

@@ -104,9 +104,9 @@ class FetchPlan:
         now: The run's reference time.
     """
 
-    settings: typing.Dict[str, ConnectorSettings]
-    tasks: typing.Tuple[FetchTask, ...]
-    states: typing.Dict[str, dict]
+    settings: dict[str, ConnectorSettings]
+    tasks: tuple[FetchTask, ...]
+    states: dict[str, dict]
     output_dir: str
     state_staging_dir: str
     run_id: str
@@ -114,8 +114,8 @@ class FetchPlan:
 
 
 def plan_fetch(brands: typing.Any, settings: typing.Mapping[str, ConnectorSettings], output_dir: str,
-               run_id: str, *, now: typing.Optional[datetime.datetime] = None,
-               start: typing.Optional[datetime.datetime] = None, end: typing.Optional[datetime.datetime] = None,
+               run_id: str, *, now: datetime.datetime | None = None,
+               start: datetime.datetime | None = None, end: datetime.datetime | None = None,
                slice_hours: float = 24.0, lookback_hours: float = 168.0) -> FetchPlan:
     """Checks credentials, reads the state and plans every connector's tasks.
 
@@ -137,8 +137,8 @@ def plan_fetch(brands: typing.Any, settings: typing.Mapping[str, ConnectorSettin
             file; the message names the flag, variable or file.
     """
     now = now or datetime.datetime.now(_UTC)
-    tasks: typing.List[FetchTask] = []
-    states: typing.Dict[str, dict] = {}
+    tasks: list[FetchTask] = []
+    states: dict[str, dict] = {}
     for name, conf in settings.items():
         cls = connector_class(name)
         credentials = cls.load_credentials(conf, opener=FileSystems.open)
@@ -162,7 +162,7 @@ class FetchFn(beam.DoFn):
 
     def __init__(self, settings: typing.Mapping[str, ConnectorSettings]):
         self._settings = dict(settings)
-        self._connectors: typing.Dict[str, typing.Any] = {}
+        self._connectors: dict[str, typing.Any] = {}
         self._records = beam.metrics.Metrics.counter("read", "records")
         self._valid = beam.metrics.Metrics.counter("read", "mentions")
         self._pages = beam.metrics.Metrics.counter("fetch", "pages")
@@ -253,7 +253,7 @@ class FetchFromPlatforms(beam.PTransform):
                 "account_snapshots": fetched[SNAPSHOTS], "progress": fetched[PROGRESS]}
 
 
-def _stage_states(results: typing.List[TaskResult], plan: FetchPlan) -> typing.Iterator[str]:
+def _stage_states(results: list[TaskResult], plan: FetchPlan) -> typing.Iterator[str]:
     for name in sorted(plan.settings):
         mine = [r for r in results if r.task.connector == name]
         state = merge_state(plan.states.get(name, {}), mine, connector=connector_class(name), now=plan.now,
@@ -263,13 +263,13 @@ def _stage_states(results: typing.List[TaskResult], plan: FetchPlan) -> typing.I
         yield path
 
 
-def _progress_counts(result: TaskResult) -> typing.Iterator[typing.Tuple[str, int]]:
+def _progress_counts(result: TaskResult) -> typing.Iterator[tuple[str, int]]:
     yield "fetch.tasks", 1
     yield "fetch.pages", result.pages
     yield "fetch.stopped_tasks", int(result.status != COMPLETE)
 
 
-def _fetch_counts(fetched: typing.Dict[str, beam.PCollection]) -> beam.PCollection:
+def _fetch_counts(fetched: dict[str, beam.PCollection]) -> beam.PCollection:
     """The manifest's fetch counts, from what the fetch emitted: (name, value) pairs."""
     return ((fetched["progress"] | "ProgressCounts" >> beam.FlatMap(_progress_counts),
              fetched["mentions"] | "PostsPerConnector" >> beam.Map(lambda m: (f"fetch.{m.platform}_posts", 1)),
@@ -347,7 +347,7 @@ class _WithEarlierRows(beam.PTransform):
     """
 
     def __init__(self, output_dir: str, table: str, record_type: type,
-                 key_fn: typing.Callable[[typing.Any], typing.Tuple[typing.Any, typing.Any]]):
+                 key_fn: typing.Callable[[typing.Any], tuple[typing.Any, typing.Any]]):
         super().__init__()
         self._output_dir = output_dir
         self._table = table
@@ -379,7 +379,7 @@ class ReadSources(beam.PTransform):
     """
 
     def __init__(self, inputs: typing.Sequence[str] = (), max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
-                 fetch: typing.Optional[FetchPlan] = None):
+                 fetch: FetchPlan | None = None):
         super().__init__()
         self._inputs = list(inputs)
         self._max_text_chars = max_text_chars

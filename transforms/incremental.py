@@ -121,22 +121,22 @@ class RunWindow:
     end: datetime.date
     incremental: bool = False
     context_start: datetime.date = None
-    recompute_from: typing.Dict[str, datetime.date] = field(default_factory=dict)
-    extent: typing.Optional[typing.Tuple[datetime.date, datetime.date]] = None
+    recompute_from: dict[str, datetime.date] = field(default_factory=dict)
+    extent: tuple[datetime.date, datetime.date] | None = None
 
     @property
     def key(self) -> str:
         """'w20260907-20260908': names this window's dead-letter files."""
         return f"w{self.start:%Y%m%d}-{self.end:%Y%m%d}"
 
-    def days(self) -> typing.List[datetime.date]:
+    def days(self) -> list[datetime.date]:
         """Every day of the window."""
         return [self.start + datetime.timedelta(days=i) for i in range((self.end - self.start).days)]
 
     def contains(self, day: datetime.date) -> bool:
         return self.start <= day < self.end
 
-    def date_bounds(self) -> typing.List[datetime.date]:
+    def date_bounds(self) -> list[datetime.date]:
         """The days that fix the run's date range: the window and the committed extent (clipped to the context)."""
         bounds = [self.start, self.end - datetime.timedelta(days=1)]
         if self.extent is not None:
@@ -152,14 +152,14 @@ class RunWindow:
                 "recompute_from": {p: d.isoformat() for p, d in self.recompute_from.items()}}
 
 
-def lookback_periods(alerts: typing.Any) -> typing.Dict[str, int]:
+def lookback_periods(alerts: typing.Any) -> dict[str, int]:
     """Periods of history each period type's metrics look back on: trailing-4 and the alert baselines."""
     periods = set(getattr(alerts, "periods", ()) or ())
     baselines = dict(getattr(alerts, "baseline_periods", {}) or {})
     return {p: max(TRAILING_PERIODS, baselines.get(p, 0) if p in periods else 0) for p in PERIODS}
 
 
-def committed_extent(output_dir: str, runs: dict) -> typing.Optional[typing.Tuple[datetime.date, datetime.date]]:
+def committed_extent(output_dir: str, runs: dict) -> tuple[datetime.date, datetime.date] | None:
     """The days covered by the committed outputs: the run log's extent, else the brand_mentions partitions."""
     if runs.get("first_date") and runs.get("last_date"):
         return datetime.date.fromisoformat(runs["first_date"]), datetime.date.fromisoformat(runs["last_date"])
@@ -167,20 +167,20 @@ def committed_extent(output_dir: str, runs: dict) -> typing.Optional[typing.Tupl
     return (days[0], days[-1]) if days else None
 
 
-def partition_day(path: str) -> typing.Optional[datetime.date]:
+def partition_day(path: str) -> datetime.date | None:
     """The day of a file in a `created_date=` partition directory; None for any other file."""
     match = _DATE_PARTITION.match(path.rsplit("/", 2)[-2])
     return datetime.date.fromisoformat(match.group(1)) if match else None
 
 
-def partition_days(table_dir: str) -> typing.Set[datetime.date]:
+def partition_days(table_dir: str) -> set[datetime.date]:
     """The `created_date=` partitions of a table that hold rows."""
     return {day for day in map(partition_day, _committed_files(table_dir)) if day is not None}
 
 
-def partition_rows(table_dir: str) -> typing.Dict[datetime.date, int]:
+def partition_rows(table_dir: str) -> dict[datetime.date, int]:
     """Rows per `created_date=` partition of a table, from the Parquet files' footers (no data is read)."""
-    rows: typing.Dict[datetime.date, int] = {}
+    rows: dict[datetime.date, int] = {}
     for path in _committed_files(table_dir):
         day = partition_day(path)
         if day is not None:
@@ -189,13 +189,13 @@ def partition_rows(table_dir: str) -> typing.Dict[datetime.date, int]:
     return rows
 
 
-def committed_days(output_dir: str) -> typing.Set[datetime.date]:
+def committed_days(output_dir: str) -> set[datetime.date]:
     """The `created_date=` partitions of the committed brand_mentions table."""
     return partition_days(committed_path(output_dir, "brand_mentions"))
 
 
-def plan_window(output_dir: str, *, start: typing.Optional[datetime.date], end: typing.Optional[datetime.date],
-                incremental: bool, today: datetime.date, alerts: typing.Any = None) -> typing.Optional[RunWindow]:
+def plan_window(output_dir: str, *, start: datetime.date | None, end: datetime.date | None,
+                incremental: bool, today: datetime.date, alerts: typing.Any = None) -> RunWindow | None:
     """Decides the run's window from the flags and the run log.
 
     Args:
@@ -240,7 +240,7 @@ def plan_window(output_dir: str, *, start: typing.Optional[datetime.date], end: 
 
 
 def updated_runs(runs: dict, window: RunWindow, run_id: str, finished_at: datetime.datetime,
-                 counts: typing.Optional[dict] = None) -> dict:
+                 counts: dict | None = None) -> dict:
     """The run log after `window` succeeded: the high-water mark, the extent and the run appended."""
     first, last = window.start, window.end - datetime.timedelta(days=1)
     if window.extent is not None:
@@ -290,7 +290,7 @@ class SplitByWindow(beam.PTransform):
         return {WINDOW: split[WINDOW], CONTEXT: split[CONTEXT]}
 
 
-def _committed_files(table_dir: str) -> typing.List[str]:
+def _committed_files(table_dir: str) -> list[str]:
     """Every Parquet file of a committed table, schema-only files left out."""
     if not FileSystems.exists(table_dir):
         return []
@@ -299,13 +299,13 @@ def _committed_files(table_dir: str) -> typing.List[str]:
     return sorted(p for p in paths if not p.rsplit("/", 2)[-2].endswith("=" + EMPTY_PARTITION))
 
 
-def _partition_values(path: str) -> typing.Dict[str, str]:
+def _partition_values(path: str) -> dict[str, str]:
     key, _, value = path.rsplit("/", 2)[-2].partition("=")
     return {key: value} if value else {}
 
 
 def read_committed_rows(path: str, record_type: type, schema: pa.Schema,
-                        columns: typing.Optional[typing.Sequence[str]] = None) -> typing.Iterator[typing.Any]:
+                        columns: typing.Sequence[str] | None = None) -> typing.Iterator[typing.Any]:
     """The rows of one committed Parquet file as records; the partition column comes from the directory.
 
     With `columns`, only those are read and the record's other fields are None.
@@ -339,7 +339,7 @@ class ReadCommitted(beam.PTransform):
 
     def __init__(self, table_dir: str, record_type: type, schema: pa.Schema,
                  keep_file: typing.Callable[[str], bool] = lambda _path: True,
-                 columns: typing.Optional[typing.Sequence[str]] = None):
+                 columns: typing.Sequence[str] | None = None):
         super().__init__()
         self._files = [p for p in _committed_files(resolve_committed(table_dir)) if keep_file(p)]
         self._record_type = record_type
@@ -379,7 +379,7 @@ class MergeRecomputed(beam.PTransform):
     """
 
     def __init__(self, window: RunWindow, record_type: type,
-                 recompute_from: typing.Optional[typing.Mapping[str, datetime.date]] = None):
+                 recompute_from: typing.Mapping[str, datetime.date] | None = None):
         super().__init__()
         self._from = dict(recompute_from if recompute_from is not None else window.recompute_from)
         self._record_type = record_type

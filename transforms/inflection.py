@@ -33,7 +33,6 @@ Majkrosoft); the config's `transliterate: true` turns it on per brand.
 from __future__ import annotations
 
 import re
-import typing
 import unicodedata
 
 HYPHENS = "-\u2010\u2011\u2012\u2013\u2014\u2015\u2212"
@@ -155,7 +154,7 @@ _SR_LAT_LETTERS = frozenset("abcčćdđefghijklmnoprsštuvzž")
 _SR_CYR_LETTERS = frozenset(_SR_CYR)
 
 
-def serbian_transliteration(text: str) -> typing.Optional[str]:
+def serbian_transliteration(text: str) -> str | None:
     """The other Serbian script's spelling of `text`, or None if it is not written in one Serbian alphabet.
 
     Args:
@@ -184,7 +183,7 @@ def _letters(text: str) -> int:
     return sum(1 for c in text if c.isalpha())
 
 
-def _classes(word: str) -> typing.List[typing.Tuple[int, typing.Tuple[str, ...]]]:
+def _classes(word: str) -> list[tuple[int, tuple[str, ...]]]:
     """(letters cut, endings) pairs for the last word of a term (lower case, diacritics kept)."""
     last = word[-1]
     if _is_cyrillic(last) or (not last.isalpha() and any(_is_cyrillic(c) for c in word)):
@@ -212,7 +211,7 @@ def _classes(word: str) -> typing.List[typing.Tuple[int, typing.Tuple[str, ...]]
     return []
 
 
-def word_forms(text: str, inflect: bool = True) -> typing.List[typing.Tuple[str, typing.FrozenSet[str]]]:
+def word_forms(text: str, inflect: bool = True) -> list[tuple[str, frozenset[str]]]:
     """The automaton keys of one term spelling and, for each, the endings allowed right after it.
 
     Args:
@@ -250,7 +249,7 @@ def word_forms(text: str, inflect: bool = True) -> typing.List[typing.Tuple[str,
     return out or exact
 
 
-def spellings(text: str, transliterate: bool = False) -> typing.List[str]:
+def spellings(text: str, transliterate: bool = False) -> list[str]:
     """The spellings of a term that are matched as the same term.
 
     Args:

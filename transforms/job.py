@@ -54,9 +54,9 @@ class JobSpec:
 
     brands: BrandConfig
     model_handler: ModelHandler
-    window: typing.Optional[RunWindow] = None
-    output_dir: typing.Optional[str] = None
-    reply_coverage: typing.Tuple[typing.Tuple[str, str], ...] = ()
+    window: RunWindow | None = None
+    output_dir: str | None = None
+    reply_coverage: tuple[tuple[str, str], ...] = ()
 
 
 class SocialListening(beam.PTransform):
@@ -85,7 +85,7 @@ class SocialListening(beam.PTransform):
         self._job = job
         self._steps = tuple(steps)
 
-    def expand(self, inputs: typing.Dict[str, beam.PCollection]) -> typing.Dict[str, beam.PCollection]:
+    def expand(self, inputs: dict[str, beam.PCollection]) -> dict[str, beam.PCollection]:
         job, window, out = self._job, self._job.window, {}
         pipeline = inputs[next(iter(inputs))].pipeline
         dead = [inputs["dead_letters"]] if "dead_letters" in inputs else []
@@ -138,9 +138,9 @@ class SocialListening(beam.PTransform):
             out.update(self._aggregate(pipeline, inputs, brand_mentions, mentions, posts))
         return out
 
-    def _aggregate(self, pipeline: beam.Pipeline, inputs: typing.Dict[str, beam.PCollection],
+    def _aggregate(self, pipeline: beam.Pipeline, inputs: dict[str, beam.PCollection],
                    brand_mentions: beam.PCollection, mentions: beam.PCollection, posts: typing.Any
-                   ) -> typing.Dict[str, beam.PCollection]:
+                   ) -> dict[str, beam.PCollection]:
         """The metrics, topic metrics, alerts and response queue from the scored mentions and the posts."""
         job, window = self._job, self._job.window
         spec = TABLES["brand_mentions"]
@@ -177,7 +177,7 @@ class SocialListening(beam.PTransform):
         return tables
 
 
-def read_counts(read: typing.Mapping[str, beam.PCollection]) -> typing.List[beam.PCollection]:
+def read_counts(read: typing.Mapping[str, beam.PCollection]) -> list[beam.PCollection]:
     """The manifest's counts of what `transforms.fetch.ReadSources` read: records, valid mentions, the fetch's own.
 
     Every record read is either a valid mention or one of the reading's dead letters.
@@ -190,6 +190,6 @@ def read_counts(read: typing.Mapping[str, beam.PCollection]) -> typing.List[beam
     return counts
 
 
-def dead_letter_prefix(window: typing.Optional[RunWindow]) -> str:
+def dead_letter_prefix(window: RunWindow | None) -> str:
     """File names of the dead letters: a windowed run's carry its window, so that a rerun replaces them."""
     return "part" if window is None else f"part-{window.key}"

@@ -64,7 +64,7 @@ _HANDLE = re.compile(r"(?<![\w@])@\w{1,50}")
 _TOKEN = re.compile(r"[^\W\d_]+(?:['\u2019][^\W\d_]+)*|[^\s#]")
 
 
-def _load(lang: str) -> typing.FrozenSet[str]:
+def _load(lang: str) -> frozenset[str]:
     words = []
     for line in (_STOPWORD_DIR / f"{lang}.txt").read_text(encoding="utf-8").splitlines():
         if not line.startswith("#"):
@@ -74,7 +74,7 @@ def _load(lang: str) -> typing.FrozenSet[str]:
     return frozenset(fold(w).replace("'", "") for w in words)
 
 
-STOP_WORDS: typing.Dict[str, typing.FrozenSet[str]] = {lang: _load(lang) for lang in LANGUAGES}
+STOP_WORDS: dict[str, frozenset[str]] = {lang: _load(lang) for lang in LANGUAGES}
 ALL_STOP_WORDS = frozenset().union(*STOP_WORDS.values())
 # Words that may start a phrase though they are stop words: "не работает", "not working", "ne radi".
 NEGATIONS = frozenset(fold(w).replace("'", "") for w in """
@@ -100,7 +100,7 @@ def _is_cyrillic(word: str) -> bool:
     return any("\u0400" <= c <= "\u04ff" for c in word)
 
 
-def language(words: typing.Sequence[str], reported: typing.Optional[str]) -> str:
+def language(words: typing.Sequence[str], reported: str | None) -> str:
     """The language whose stemmer a post's words get: its reported one if known here, else a guess.
 
     Args:
@@ -166,10 +166,10 @@ def stem(word: str, lang: str) -> str:
     return fold(out).replace("'", "")
 
 
-def _segments(text: str) -> typing.Iterator[typing.List[str]]:
+def _segments(text: str) -> typing.Iterator[list[str]]:
     """Runs of words (lower case) between boundaries: links, handles, punctuation, digits, emoji."""
     text = _HANDLE.sub(" . ", _URL.sub(" . ", text))
-    run: typing.List[str] = []
+    run: list[str] = []
     for token in _TOKEN.findall(text):
         if token[0].isalpha():
             run.append(token.lower())
@@ -185,8 +185,8 @@ def is_brand_word(folded: str, brand_words: typing.Sequence[str]) -> bool:
     return any(folded.startswith(b) for b in brand_words)
 
 
-def phrases_of(text: str, lang: typing.Optional[str] = None,
-               brand_words: typing.Sequence[str] = ()) -> typing.Dict[str, str]:
+def phrases_of(text: str, lang: str | None = None,
+               brand_words: typing.Sequence[str] = ()) -> dict[str, str]:
     """The distinct phrases of one post: key (stems, space-separated) -> the form written first.
 
     Args:
@@ -199,7 +199,7 @@ def phrases_of(text: str, lang: typing.Optional[str] = None,
     """
     runs = list(_segments(text))
     post_lang = language([w for run in runs for w in run], lang)
-    out: typing.Dict[str, str] = {}
+    out: dict[str, str] = {}
     for run in runs:
         folded = [fold(w).replace("'", "") for w in run]
         keys = [stem(w, post_lang) for w in run]
@@ -224,11 +224,11 @@ class Scored(typing.NamedTuple):
     key: str
     z: float
     support: int
-    baseline_rate: typing.Optional[float]
+    baseline_rate: float | None
 
 
 def log_odds_z(y_group: int, n_group: int, y_base: float, n_base: float, prior: float = PRIOR
-               ) -> typing.Tuple[float, float]:
+               ) -> tuple[float, float]:
     """Log-odds ratio of a phrase's document rate in the group against the baseline, and its z-score.
 
     The prior is the pooled rate times `prior` documents (Monroe et al. 2008, eq. 16-22, on
@@ -259,7 +259,7 @@ def _covers(longer: str, shorter: str) -> bool:
 
 
 def rank(group: typing.Mapping[str, int], n_group: int, baseline: typing.Mapping[str, float], n_base: float,
-         top_n: int, min_support: int = MIN_SUPPORT, min_z: float = MIN_Z) -> typing.List[Scored]:
+         top_n: int, min_support: int = MIN_SUPPORT, min_z: float = MIN_Z) -> list[Scored]:
     """The group's key phrases, best first.
 
     Args:
@@ -287,7 +287,7 @@ def rank(group: typing.Mapping[str, int], n_group: int, baseline: typing.Mapping
         else:
             scored.append(Scored(key, float(y), y, None))
     scored.sort(key=lambda s: (-s.z, -s.support, s.key))
-    kept: typing.List[Scored] = []
+    kept: list[Scored] = []
     for cand in scored:
         if any(_covers(k.key, cand.key) and k.support >= COVERED * cand.support for k in kept):
             continue
@@ -304,9 +304,9 @@ def rank(group: typing.Mapping[str, int], n_group: int, baseline: typing.Mapping
     return kept[:top_n]
 
 
-def most_frequent_forms(forms: typing.Mapping[typing.Tuple[str, str], int]) -> typing.Dict[str, str]:
+def most_frequent_forms(forms: typing.Mapping[tuple[str, str], int]) -> dict[str, str]:
     """Phrase key -> its most used written form (ties: the alphabetically first), from (key, form) counts."""
-    best: typing.Dict[str, typing.Tuple[int, str]] = {}
+    best: dict[str, tuple[int, str]] = {}
     for (key, form), n in forms.items():
         if key not in best or (-n, form) < (-best[key][0], best[key][1]):
             best[key] = (n, form)

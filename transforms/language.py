@@ -77,12 +77,12 @@ _RU_UK_CYRILLIC = frozenset("яющьйЯЮЩЬЙ")
 class Language(typing.NamedTuple):
     """A post's language as resolved: code (None: unknown), where it comes from, the script of its letters."""
 
-    lang: typing.Optional[str]
-    source: typing.Optional[str]  # 'platform', 'detected' or None (unknown)
-    script: typing.Optional[str]  # 'Latn', 'Cyrl', 'other' or None (no letters)
+    lang: str | None
+    source: str | None  # 'platform', 'detected' or None (unknown)
+    script: str | None  # 'Latn', 'Cyrl', 'other' or None (no letters)
 
 
-def _words(*groups: str) -> typing.FrozenSet[str]:
+def _words(*groups: str) -> frozenset[str]:
     return frozenset(w for group in groups for w in group.split())
 
 
@@ -164,7 +164,7 @@ _MODAL_DA = re.compile(r"\b(?:neću|nećeš|neće|nećemo|nećete|hoću|hoćeš|
                        r"treba|želim|želiš|znam|počeo|počela|neces|nece|necu|hocu|moze|zelim) da \w+")
 
 
-def script_of(text: str) -> typing.Optional[str]:
+def script_of(text: str) -> str | None:
     """The script most of the text's letters are in ('Latn', 'Cyrl', 'other'); None without letters.
 
     Links and @handles are left out: a Cyrillic post that links a site or tags an account is Cyrillic.
@@ -191,7 +191,7 @@ def detection_text(text: str) -> str:
     return _CAMEL.sub(" ", text.replace("#", " "))
 
 
-def check_languages(codes: typing.Sequence[str], where: str) -> typing.Tuple[str, ...]:
+def check_languages(codes: typing.Sequence[str], where: str) -> tuple[str, ...]:
     """The codes, lower case and once each, if lingua has a model for every one; else a ConfigError naming `where`.
 
     Args:
@@ -229,7 +229,7 @@ class LanguageDetector:
     """
 
     def __init__(self, languages: typing.Sequence[str] = DEFAULT_LANGUAGES,
-                 min_confidence: float = DEFAULT_MIN_CONFIDENCE, rules: typing.Optional[typing.Iterable[str]] = None,
+                 min_confidence: float = DEFAULT_MIN_CONFIDENCE, rules: typing.Iterable[str] | None = None,
                  low_accuracy: bool = False):
         self.languages = check_languages(languages, "languages")
         self.min_confidence = float(min_confidence)
@@ -247,7 +247,7 @@ class LanguageDetector:
             self._detector = builder.build()
         self._configured = frozenset(self.languages)
 
-    def resolve(self, text: str, platform_lang: typing.Optional[str] = None) -> Language:
+    def resolve(self, text: str, platform_lang: str | None = None) -> Language:
         """The post's language: the platform's code when it names one, else detected; and the text's script.
 
         Args:
@@ -264,7 +264,7 @@ class LanguageDetector:
         lang = self.detect(text, script)
         return Language(lang, "detected" if lang else None, script)
 
-    def detect(self, text: str, script: typing.Optional[str] = None) -> typing.Optional[str]:
+    def detect(self, text: str, script: str | None = None) -> str | None:
         """The language of `text` among the configured ones; None when unknown.
 
         Args:
@@ -295,7 +295,7 @@ class LanguageDetector:
             return None
         return best
 
-    def _scores(self, clean: str, script: typing.Optional[str]) -> typing.Dict[str, float]:
+    def _scores(self, clean: str, script: str | None) -> dict[str, float]:
         """lingua's confidence per configured language (they sum to 1; empty when it recognises nothing)."""
         if self._detector is None:
             return {self.languages[0]: 1.0}
@@ -303,7 +303,7 @@ class LanguageDetector:
         scores = {v.language.iso_code_639_1.name.lower(): v.value for v in values}
         return scores if any(scores.values()) else {}
 
-    def _cyrillic_letters(self, clean: str) -> typing.Optional[str]:
+    def _cyrillic_letters(self, clean: str) -> str | None:
         """The `letters` rule: a language decided by letters only it has, when configured."""
         chars = set(clean)
         for letters, code in ((_SR_CYRILLIC, "sr"), (_UK_CYRILLIC, "uk"), (_RU_CYRILLIC, "ru")):
@@ -317,7 +317,7 @@ class LanguageDetector:
                 return max(pair, key=pair.get)
         return None
 
-    def _bcs(self, clean: str, script: typing.Optional[str], scores: typing.Mapping[str, float]) -> str:
+    def _bcs(self, clean: str, script: str | None, scores: typing.Mapping[str, float]) -> str:
         """Croatian, Serbian or Bosnian, for a text lingua places among them."""
         options = [c for c in BCS if c in self._configured]
         if script == "Cyrl" and "cyrillic_bcs" in self.rules and "sr" in self._configured:
@@ -329,7 +329,7 @@ class LanguageDetector:
         return max(options, key=lambda c: scores.get(c, 0.0))
 
     @staticmethod
-    def _lexicon(clean: str, options: typing.Sequence[str]) -> typing.Optional[str]:
+    def _lexicon(clean: str, options: typing.Sequence[str]) -> str | None:
         """The `bcs_lexicon` rule: votes from ekavian/ijekavian forms and words one standard uses."""
         words = [w.lower() for w in _WORD.findall(clean)]
         pairs = {f"{a} {b}" for a, b in zip(words, words[1:])}
@@ -372,7 +372,7 @@ class DetectLanguageFn(beam.DoFn):
         self._languages = tuple(languages)
         self._min_confidence = min_confidence
         self._shared = shared.Shared()
-        self._detector: typing.Optional[LanguageDetector] = None
+        self._detector: LanguageDetector | None = None
         self._detected = beam.metrics.Metrics.counter("language", "detected_mentions")
         self._unknown = beam.metrics.Metrics.counter("language", "unknown_mentions")
 

@@ -28,7 +28,6 @@ import json
 import os
 import socket
 import time
-import typing
 import uuid
 from dataclasses import dataclass
 
@@ -65,7 +64,7 @@ def lease_path(output_dir: str) -> str:
     return FileSystems.join(output_dir.rstrip("/"), LEASE_FILE)
 
 
-def read_lease(output_dir: str) -> typing.Optional[dict]:
+def read_lease(output_dir: str) -> dict | None:
     """The lease file's owner record; None when there is none. An unreadable file reads as an expired lease."""
     path = lease_path(output_dir)
     try:
@@ -97,7 +96,7 @@ def describe(record: dict) -> str:
 
 
 def acquire(output_dir: str, run_id: str, minutes: float = DEFAULT_LEASE_MINUTES,
-            now: typing.Optional[datetime.datetime] = None) -> Lease:
+            now: datetime.datetime | None = None) -> Lease:
     """Takes the output directory's lease for `run_id`, or raises LeaseHeld naming the holder.
 
     Args:

@@ -70,10 +70,10 @@ class _View(typing.NamedTuple):
     """A post as the matcher sees it: folded text plus where its tags are."""
 
     text: str
-    tags: typing.Tuple[typing.Tuple[str, str, int, int], ...]  # (sigil, folded name, start, end)
-    hashtag_starts: typing.List[int]  # body start of each hashtag, sorted
-    hashtag_spans: typing.List["_Hashtag"]
-    handle_at: typing.FrozenSet[int]  # offsets of the '@' of real handles
+    tags: tuple[tuple[str, str, int, int], ...]  # (sigil, folded name, start, end)
+    hashtag_starts: list[int]  # body start of each hashtag, sorted
+    hashtag_spans: list["_Hashtag"]
+    handle_at: frozenset[int]  # offsets of the '@' of real handles
 
 
 class _Hashtag:
@@ -85,7 +85,7 @@ class _Hashtag:
         self.start, self.end, self.body, self._bounds = start, end, body, None
 
     @property
-    def bounds(self) -> typing.FrozenSet[int]:
+    def bounds(self) -> frozenset[int]:
         """Offsets from `start` at '_', CamelCase, letter/digit and script changes, and both ends."""
         if self._bounds is None:
             bounds, n, body = {0}, 0, self.body
@@ -127,7 +127,7 @@ def make_view(text: str) -> _View:
     """Folds a post's text for matching and records its @handles and #hashtags."""
     if "#" not in text and "@" not in text:
         return _View(_SPACES.sub(" ", text.translate(FOLD)), (), [], [], frozenset())
-    pieces: typing.List[str] = []
+    pieces: list[str] = []
     tags, starts, spans, handles = [], [], [], set()
     n, pos = 0, 0
     for m in _TAG_RE.finditer(text):
@@ -160,7 +160,7 @@ class _Compiled(typing.NamedTuple):
     """
 
     brand_id: str
-    rules: typing.Tuple[typing.Tuple[str, tuple, typing.Dict[int, int]], ...]
+    rules: tuple[tuple[str, tuple, dict[int, int]], ...]
 
 
 class BrandMatcher:
@@ -174,15 +174,15 @@ class BrandMatcher:
     """
 
     def __init__(self, config: BrandConfig):
-        self._term_ids: typing.Dict[tuple, int] = {}
-        self._term_display: typing.List[str] = []
-        self._term_brands: typing.List[typing.Set[int]] = []
-        self._tag_ids: typing.Dict[tuple, int] = {}
-        self._tag_display: typing.List[str] = []
-        self._tag_brands: typing.List[typing.Set[int]] = []
-        self._tag_lookup: typing.Dict[typing.Tuple[str, str], typing.List[int]] = {}
-        self._keys: typing.Dict[str, typing.Dict[typing.Tuple[int, int], typing.Optional[typing.Set[str]]]] = {}
-        self._brands: typing.List[_Compiled] = []
+        self._term_ids: dict[tuple, int] = {}
+        self._term_display: list[str] = []
+        self._term_brands: list[set[int]] = []
+        self._tag_ids: dict[tuple, int] = {}
+        self._tag_display: list[str] = []
+        self._tag_brands: list[set[int]] = []
+        self._tag_lookup: dict[tuple[str, str], list[int]] = {}
+        self._keys: dict[str, dict[tuple[int, int], set[str] | None]] = {}
+        self._brands: list[_Compiled] = []
         for b, brand in enumerate(config.brands):
             where = f"{config.source}: brands[{b}]"
             rules = tuple((rule.label, self._compile(rule.node, b, brand, where),
@@ -204,7 +204,7 @@ class BrandMatcher:
             automaton.make_automaton()
             self._automaton = automaton
 
-    def _add_key(self, key: str, ref: typing.Tuple[int, int], rests, where: str) -> None:
+    def _add_key(self, key: str, ref: tuple[int, int], rests, where: str) -> None:
         if not key.strip():
             raise ConfigError(f"{where}: nothing left to match once case and punctuation are folded")
         entries = self._keys.setdefault(key, {})
@@ -243,8 +243,8 @@ class BrandMatcher:
         self._tag_brands[tid].add(b)
         return tid
 
-    def _order(self, node: Node, b: int, brand: Brand, where: str) -> typing.Dict[int, int]:
-        order: typing.Dict[int, int] = {}
+    def _order(self, node: Node, b: int, brand: Brand, where: str) -> dict[int, int]:
+        order: dict[int, int] = {}
         for atom in atoms(node):
             if isinstance(atom, Term):
                 order.setdefault(self._term_id(atom, brand, b, where), len(order))
@@ -275,8 +275,8 @@ class BrandMatcher:
 
     # -- matching -----------------------------------------------------------------------------------
 
-    def match(self, post: typing.Union[Mention, str], lang: typing.Optional[str] = None,
-              author: typing.Optional[str] = None) -> typing.List[Match]:
+    def match(self, post: Mention | str, lang: str | None = None,
+              author: str | None = None) -> list[Match]:
         """Finds the brands a post mentions.
 
         Args:
@@ -293,13 +293,13 @@ class BrandMatcher:
             text = post
         view = make_view(text)
         term_hits, exclusions = self._term_hits(view)
-        tag_hits: typing.Dict[int, typing.List[typing.Tuple[int, int]]] = {}
+        tag_hits: dict[int, list[tuple[int, int]]] = {}
         for sigil, name, start, end in view.tags:
             for tid in self._tag_lookup.get((sigil, name), ()):
                 tag_hits.setdefault(tid, []).append((start, end))
         if not term_hits and not tag_hits:
             return []
-        candidates: typing.Set[int] = set()
+        candidates: set[int] = set()
         for tid in term_hits:
             candidates |= self._term_brands[tid]
         for tid in tag_hits:
@@ -317,8 +317,8 @@ class BrandMatcher:
 
     def _term_hits(self, view: _View):
         text = view.text
-        hits: typing.Dict[int, typing.List[typing.Tuple[int, int]]] = {}
-        exclusions: typing.Dict[int, typing.List[typing.Tuple[int, int]]] = {}
+        hits: dict[int, list[tuple[int, int]]] = {}
+        exclusions: dict[int, list[tuple[int, int]]] = {}
         if self._automaton is None or not text:
             return hits, exclusions
         for last, (length, entries) in self._automaton.iter(text):
@@ -379,7 +379,7 @@ class _Post:
         self.lang = lang
         self.author = author
         self.brand = -1
-        self._token_starts: typing.Optional[typing.List[int]] = None
+        self._token_starts: list[int] | None = None
 
     def evaluate(self, b: int, rules):
         """Returns ((rank, start, term), rule label) of the deciding hit, or None if no rule holds.
@@ -397,7 +397,7 @@ class _Post:
                     best = ((rank, start, term), label)
         return best
 
-    def _spans(self, node) -> typing.List[tuple]:
+    def _spans(self, node) -> list[tuple]:
         """Positional nodes: [(start, end, witnesses)] in text offsets."""
         op = node[0]
         if op == "S":
@@ -432,7 +432,7 @@ class _Post:
                     out.append((min(ls, rs), max(le, re_), lw + rw))
         return out
 
-    def _truth(self, node) -> typing.Optional[list]:
+    def _truth(self, node) -> list | None:
         """Boolean value of a node: None when false, else the hits that make it true (maybe [])."""
         op = node[0]
         if op in ("S", "R"):
@@ -479,7 +479,7 @@ class MatchBrandsFn(beam.DoFn):
     def __init__(self, config: BrandConfig):
         self._config = config
         self._shared = shared.Shared()
-        self._matcher: typing.Optional[BrandMatcher] = None
+        self._matcher: BrandMatcher | None = None
         self._matched = beam.metrics.Metrics.counter("match", "matched_mentions")
         self._unmatched = beam.metrics.Metrics.counter("match", "unmatched_mentions")
 

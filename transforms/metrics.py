@@ -76,7 +76,7 @@ def period_start(ts: datetime.datetime, period: str) -> datetime.date:
 
 
 @functools.lru_cache(maxsize=16384)
-def iso_period_starts_of_day(day: datetime.date) -> typing.Tuple[typing.Tuple[str, str], ...]:
+def iso_period_starts_of_day(day: datetime.date) -> tuple[tuple[str, str], ...]:
     """(period, ISO date of its start) for every period containing `day` (cached: called per day cell)."""
     return tuple((period, _start_of(day, period).isoformat()) for period in PERIODS)
 
@@ -94,7 +94,7 @@ def next_period_start(start: datetime.date, period: str) -> datetime.date:
     return datetime.date(index // 12, index % 12 + 1, 1)
 
 
-def period_starts(first: datetime.date, last: datetime.date, period: str) -> typing.List[datetime.date]:
+def period_starts(first: datetime.date, last: datetime.date, period: str) -> list[datetime.date]:
     """Every period start from the period containing `first` to the one containing `last`."""
     start = _start_of(first, period)
     out = []
@@ -112,19 +112,19 @@ def days_in_run(start: datetime.date, period: str, first: datetime.date, last: d
 
 # ---- arithmetic -------------------------------------------------------------------------------
 
-def ratio(numerator: typing.Optional[float], denominator: typing.Optional[float]) -> typing.Optional[float]:
+def ratio(numerator: float | None, denominator: float | None) -> float | None:
     """numerator / denominator, or None when either is unknown or the denominator is 0."""
     if numerator is None or not denominator:
         return None
     return numerator / denominator
 
 
-def engagement(row: BrandMention) -> typing.Optional[int]:
+def engagement(row: BrandMention) -> int | None:
     """likes + reposts + replies + quotes over the counts reported; None when none is."""
     return _sum_reported(row.likes, row.reposts, row.replies, row.quotes)
 
 
-def _sum_reported(*counts: typing.Optional[int]) -> typing.Optional[int]:
+def _sum_reported(*counts: int | None) -> int | None:
     reported = [c for c in counts if c is not None]
     return sum(reported) if reported else None
 
@@ -167,7 +167,7 @@ def _bucket_value(index: int) -> float:
     return 0.0 if index == _UNDER_A_SECOND else 2 * _GAMMA ** index / (_GAMMA + 1)
 
 
-def histogram_median(histogram: typing.Mapping[int, int]) -> typing.Optional[float]:
+def histogram_median(histogram: typing.Mapping[int, int]) -> float | None:
     """The median (mean of the two middle values for an even count) of a bucket histogram; None if empty."""
     n = sum(histogram.values())
     if not n:
@@ -180,7 +180,7 @@ def histogram_median(histogram: typing.Mapping[int, int]) -> typing.Optional[flo
     return sum(values) / len(values)
 
 
-def histogram_quantile(histogram: typing.Mapping[int, int], q: float) -> typing.Optional[float]:
+def histogram_quantile(histogram: typing.Mapping[int, int], q: float) -> float | None:
     """The q-quantile (nearest rank: the ceil(q * n)-th smallest value) of a bucket histogram; None if empty."""
     n = sum(histogram.values())
     if not n:
@@ -200,18 +200,18 @@ class Facts(typing.NamedTuple):
 
     tagged: bool
     sentiment: str
-    author_hash: typing.Optional[int]  # transforms.distinct.id_hash of the author id
-    likes: typing.Optional[int]
-    reposts: typing.Optional[int]
-    replies: typing.Optional[int]
-    quotes: typing.Optional[int]
-    impressions: typing.Optional[int]
-    followers: typing.Optional[int]
+    author_hash: int | None  # transforms.distinct.id_hash of the author id
+    likes: int | None
+    reposts: int | None
+    replies: int | None
+    quotes: int | None
+    impressions: int | None
+    followers: int | None
     is_repost: bool
     # Filled by AnswerComplaints: whether it counts for the service rate (negative, not a plain
     # repost, on a platform where the brand's replies are known), and the seconds to the reply.
     service: bool = False
-    reply_seconds: typing.Optional[float] = None
+    reply_seconds: float | None = None
 
 
 class MentionFacts(typing.NamedTuple):
@@ -219,7 +219,7 @@ class MentionFacts(typing.NamedTuple):
 
     brand_id: str
     platform: str
-    lang: typing.Optional[str]
+    lang: str | None
     created_at: datetime.datetime
     mention_id: str
     facts: Facts
@@ -329,7 +329,7 @@ def _day_to_periods(cell):
 
 # ---- service: the brand's own replies to negative mentions ------------------------------------
 
-def _replies_from_posts(post: Mention, handles: typing.Mapping[str, typing.Tuple[str, ...]]):
+def _replies_from_posts(post: Mention, handles: typing.Mapping[str, tuple[str, ...]]):
     """A post by a brand's own account that replies to another post -> ((platform, post id), (brand, time))."""
     if post.reply_to is None or not post.author_handle:
         return
@@ -342,9 +342,9 @@ def _replies_from_connector(reply: BrandReply):
         yield (reply.platform, reply.in_reply_to_id), (reply.brand_id, reply.created_at)
 
 
-def answering_handles(config: BrandConfig) -> typing.Dict[str, typing.Tuple[str, ...]]:
+def answering_handles(config: BrandConfig) -> dict[str, tuple[str, ...]]:
     """Lower-cased handle -> the brands it answers for (`Brand.answering_accounts`: handles + response accounts)."""
-    handles: typing.Dict[str, typing.List[str]] = {}
+    handles: dict[str, list[str]] = {}
     for brand in config.brands:
         for handle in brand.answering_accounts():
             handles.setdefault(handle.lower(), []).append(brand.id)
@@ -362,7 +362,7 @@ class KnownReplies(beam.PTransform):
         handles: `answering_handles(config)`.
     """
 
-    def __init__(self, handles: typing.Mapping[str, typing.Tuple[str, ...]]):
+    def __init__(self, handles: typing.Mapping[str, tuple[str, ...]]):
         super().__init__()
         self._handles = dict(handles)
 
@@ -384,8 +384,8 @@ class KnownReplies(beam.PTransform):
         return tuple(reply_sources) | "AllReplies" >> beam.Flatten()
 
 
-def _answer(mf: MentionFacts, replies: typing.Mapping[typing.Tuple[str, str], typing.Sequence[tuple]],
-            covered: typing.Mapping[typing.Tuple[str, str], bool]) -> MentionFacts:
+def _answer(mf: MentionFacts, replies: typing.Mapping[tuple[str, str], typing.Sequence[tuple]],
+            covered: typing.Mapping[tuple[str, str], bool]) -> MentionFacts:
     """Marks a complaint with whether its brand's replies are known and the time to the first; others pass as they are.
 
     The replies (the brand accounts' own, few next to the mentions) come as a side input
@@ -401,12 +401,12 @@ def _answer(mf: MentionFacts, replies: typing.Mapping[typing.Tuple[str, str], ty
 
 # ---- audience: follower growth of the brand's own accounts -------------------------------------
 
-def _account_growth(keyed: typing.Tuple[tuple, typing.Iterable[AccountSnapshot]]):
+def _account_growth(keyed: tuple[tuple, typing.Iterable[AccountSnapshot]]):
     """Per account: each period's last follower count, and the change from the last one before it."""
     (brand_id, platform, _handle), snapshots = keyed
     series = sorted((s.fetched_at, s.followers) for s in snapshots if s.followers is not None)
     for period in PERIODS:
-        last: typing.Dict[datetime.date, int] = {}
+        last: dict[datetime.date, int] = {}
         for at, followers in series:  # in time order: the period's last snapshot wins
             last[period_start(at, period)] = followers
         before = None
@@ -489,7 +489,7 @@ def _fill(keyed, date_range, covered):
         }
 
 
-def _share_of_voice(keyed, competitive_sets: typing.Mapping[str, typing.Tuple[str, ...]]):
+def _share_of_voice(keyed, competitive_sets: typing.Mapping[str, tuple[str, ...]]):
     """Completes each brand's row with its shares of its competitive set; re-keys it by series."""
     _key, rows = keyed
     rows = [dict(row) for row in rows]  # inputs are not ours to change (runners may share them between steps)
@@ -582,7 +582,7 @@ class RunDateRange(beam.PTransform):
                 | "DateRange" >> beam.CombineGlobally(_DateRangeFn()).without_defaults())
 
 
-def _inputs(inputs) -> typing.Dict[str, beam.PCollection]:
+def _inputs(inputs) -> dict[str, beam.PCollection]:
     if isinstance(inputs, dict):
         return dict(inputs)
     brand_mentions, mention_dates = inputs
@@ -607,7 +607,7 @@ class ComputeMetrics(beam.PTransform):
             least one known reply are added on their own.
     """
 
-    def __init__(self, config: BrandConfig, reply_coverage: typing.Iterable[typing.Tuple[str, str]] = ()):
+    def __init__(self, config: BrandConfig, reply_coverage: typing.Iterable[tuple[str, str]] = ()):
         super().__init__()
         self._brand_ids = config.brand_ids()
         self._sets = {b: config.competitive_set(b) for b in self._brand_ids}

@@ -18,7 +18,6 @@ Topic rows are for all platforms and languages together; for finer cuts, query
 from __future__ import annotations
 
 import datetime
-import typing
 
 import apache_beam as beam
 from apache_beam.pvalue import AsSingleton
@@ -69,8 +68,8 @@ def _topic_rows(keyed, date_range):
     if date_range is None:
         return
     first, last = date_range
-    totals: typing.Dict[str, tuple] = {}
-    by_topic: typing.Dict[str, typing.Dict[str, tuple]] = {}
+    totals: dict[str, tuple] = {}
+    by_topic: dict[str, dict[str, tuple]] = {}
     for topic, start, counts in values:
         if topic is None:
             totals[start] = counts

@@ -55,16 +55,16 @@ class Progress:
         self._lock = threading.Lock()
         self._clock = clock
         self._interval = interval
-        self._counts: typing.Dict[str, int] = {}
+        self._counts: dict[str, int] = {}
         self._started = clock()
-        self._first_scored: typing.Optional[float] = None
-        self._base: typing.Optional[typing.Tuple[float, int, int]] = None  # end of the first batch
+        self._first_scored: float | None = None
+        self._base: tuple[float, int, int] | None = None  # end of the first batch
         self._last_scored = 0.0
         self._enabled = False
-        self._stream: typing.Optional[typing.TextIO] = None
-        self._thread: typing.Optional[threading.Thread] = None
+        self._stream: typing.TextIO | None = None
+        self._thread: threading.Thread | None = None
         self._wake = threading.Event()
-        self._last_printed: typing.Optional[typing.Tuple[int, ...]] = None
+        self._last_printed: tuple[int, ...] | None = None
         self._drawn = False
 
     @property
@@ -72,8 +72,8 @@ class Progress:
         """Whether lines are being written in this process."""
         return self._enabled
 
-    def configure(self, enabled: bool, interval: typing.Optional[float] = None,
-                  stream: typing.Optional[typing.TextIO] = None) -> None:
+    def configure(self, enabled: bool, interval: float | None = None,
+                  stream: typing.TextIO | None = None) -> None:
         """Starts (or stops) reporting for a new run; the counts start from zero.
 
         Args:
@@ -118,11 +118,11 @@ class Progress:
         if done and self._enabled:
             self.report(final=True)  # scoring is over: say so before the job's own output follows
 
-    def snapshot(self) -> typing.Dict[str, float]:
+    def snapshot(self) -> dict[str, float]:
         """The counts, and (once scoring has started) ``texts_per_second`` and ``eta_seconds``."""
         with self._lock:
             now = self._clock()
-            out: typing.Dict[str, float] = {k: self._counts.get(k, 0)
+            out: dict[str, float] = {k: self._counts.get(k, 0)
                                             for k in (POSTS_READ, POSTS_MATCHED, TEXTS_SCORED, POSTS_SCORED)}
             out["elapsed_seconds"] = now - self._started
             if self._base is not None and self._last_scored > self._base[0]:

@@ -36,7 +36,7 @@ class ParseFileFn(beam.DoFn):
     """
 
     def __init__(self, max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
-                 now: typing.Optional[datetime.datetime] = None):
+                 now: datetime.datetime | None = None):
         self._max_text_chars = max_text_chars
         self._now = now
         self._records = beam.metrics.Metrics.counter("read", "records")

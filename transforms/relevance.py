@@ -61,7 +61,7 @@ _UNJUDGED = beam.metrics.Metrics.counter(NAMESPACE, "ambiguous_not_scored")
 _JUDGE_ERRORS = beam.metrics.Metrics.counter(NAMESPACE, "judge_errors")
 
 
-def common_word_names(brand: Brand, min_zipf: float) -> typing.List[typing.Tuple[str, str, float]]:
+def common_word_names(brand: Brand, min_zipf: float) -> list[tuple[str, str, float]]:
     """The brand's single-word names that are frequent words: (name, language, Zipf frequency).
 
     Args:
@@ -81,7 +81,7 @@ def common_word_names(brand: Brand, min_zipf: float) -> typing.List[typing.Tuple
     return out
 
 
-def ambiguous_brands(config: BrandConfig) -> typing.Dict[str, str]:
+def ambiguous_brands(config: BrandConfig) -> dict[str, str]:
     """Brand id -> why it is ambiguous ('config', or 'detected: <name> is a common word (<lang> <zipf>)').
 
     Brands with `ambiguous: false` are never in it; with `relevance.detect: false` only those that say
@@ -104,7 +104,7 @@ def _first_name(brand: Brand) -> str:
     return (names or handles or (brand.id,))[0]
 
 
-def profile_phrases(brand: Brand, config: BrandConfig) -> typing.Tuple[str, ...]:
+def profile_phrases(brand: Brand, config: BrandConfig) -> tuple[str, ...]:
     """What the model compares posts with for `brand`: description, name + category, products, competitors.
 
     Empty when the config says nothing about the brand but its names (nothing to judge by).
@@ -130,8 +130,8 @@ def says_what_it_is(brand: Brand) -> bool:
     return bool(brand.category or brand.description or brand.products)
 
 
-def brand_profiles(config: BrandConfig, ambiguous: typing.Optional[typing.Mapping[str, str]] = None
-                   ) -> typing.Tuple[Profile, ...]:
+def brand_profiles(config: BrandConfig, ambiguous: typing.Mapping[str, str] | None = None
+                   ) -> tuple[Profile, ...]:
     """The model's profiles: one per ambiguous brand that says something to judge by, named by brand id.
 
     A brand found by detection only is judged when the config says what it is: its competitors alone
@@ -157,7 +157,7 @@ def brand_profiles(config: BrandConfig, ambiguous: typing.Optional[typing.Mappin
     return tuple(out)
 
 
-def _terms_pattern(terms: typing.Iterable[str]) -> typing.Optional[typing.Pattern]:
+def _terms_pattern(terms: typing.Iterable[str]) -> typing.Pattern | None:
     """A pattern finding any of `terms` (folded) at the start of a word, with any ending (Slavic cases)."""
     folded = sorted({fold(t.rstrip("*")).strip() for t in terms} - {""}, key=len, reverse=True)
     if not folded:
@@ -184,9 +184,9 @@ def name_case(text: str, names: typing.Iterable[str]) -> int:
 
 
 class _Signals(typing.NamedTuple):
-    competitors: typing.Optional[typing.Pattern]
-    products: typing.Optional[typing.Pattern]
-    names: typing.Tuple[str, ...]
+    competitors: typing.Pattern | None
+    products: typing.Pattern | None
+    names: tuple[str, ...]
 
 
 class RelevanceJudge:
@@ -202,7 +202,7 @@ class RelevanceJudge:
         self.threshold = config.relevance.threshold
         self._case_prior = config.relevance.case_prior
         self._ambiguous = dict(ambiguous)
-        self._signals: typing.Dict[str, _Signals] = {}
+        self._signals: dict[str, _Signals] = {}
         for brand_id in self._ambiguous:
             brand = by_id[brand_id]
             rivals = [t for c in brand.competitors for t in by_id[c].search_terms()[0]]
@@ -210,11 +210,11 @@ class RelevanceJudge:
                                                brand.search_terms()[0])
 
     @property
-    def ambiguous(self) -> typing.Dict[str, str]:
+    def ambiguous(self) -> dict[str, str]:
         """Brand id -> why it is judged."""
         return dict(self._ambiguous)
 
-    def judge(self, row: BrandMention) -> typing.Tuple[typing.Optional[float], str]:
+    def judge(self, row: BrandMention) -> tuple[float | None, str]:
         """(relevance, why) for a brand mention whose `relevance` holds the model's raw score (or None).
 
         `why` is '' for a brand that is not judged, else 'tagged', 'competitor named', 'product named',
@@ -241,7 +241,7 @@ class RelevanceJudge:
                 relevance = 1.0 / (1.0 + math.exp(-logit))
         return relevance, MODEL
 
-    def kept(self, relevance: typing.Optional[float]) -> bool:
+    def kept(self, relevance: float | None) -> bool:
         """Whether a match with this relevance stays in brand_mentions."""
         return relevance is None or relevance >= self.threshold
 
@@ -263,7 +263,7 @@ class _JudgeFn(beam.DoFn):
 
     def __init__(self, config: BrandConfig, ambiguous: typing.Mapping[str, str]):
         self._config, self._ambiguous = config, dict(ambiguous)
-        self._judge: typing.Optional[RelevanceJudge] = None
+        self._judge: RelevanceJudge | None = None
 
     def setup(self):
         self._judge = RelevanceJudge(self._config, self._ambiguous)
@@ -310,7 +310,7 @@ class JudgeRelevance(beam.PTransform):
         return {"brand_mentions": out["brand_mentions"], "rejected_matches": out[_JudgeFn.REJECTED]}
 
 
-def relevance_plan(config: BrandConfig) -> typing.Tuple[typing.Dict[str, str], typing.Tuple[Profile, ...]]:
+def relevance_plan(config: BrandConfig) -> tuple[dict[str, str], tuple[Profile, ...]]:
     """(ambiguous brands with why, the model's profiles) for a config."""
     ambiguous = ambiguous_brands(config)
     return ambiguous, brand_profiles(config, ambiguous)

@@ -104,16 +104,16 @@ def is_question(text: str) -> bool:
 class QueueRules(typing.NamedTuple):
     """One brand's entry rules and targets, as the workers need them."""
 
-    accounts: typing.FrozenSet[str]  # lower-cased answering handles: their own posts never enter
+    accounts: frozenset[str]  # lower-cased answering handles: their own posts never enter
     target_minutes: int
     horizon: datetime.timedelta
     min_p_negative: float
-    question_topics: typing.FrozenSet[str]
+    question_topics: frozenset[str]
     thank_min_followers: int
     thank_min_engagement: int
 
 
-def queue_rules(config: BrandConfig) -> typing.Dict[str, QueueRules]:
+def queue_rules(config: BrandConfig) -> dict[str, QueueRules]:
     """Brand id -> its `QueueRules`, from the config's `response:` settings (with their defaults)."""
     out = {}
     for brand in config.brands:
@@ -129,7 +129,7 @@ def max_horizon(config: BrandConfig) -> datetime.timedelta:
     return max(datetime.timedelta(days=b.response.horizon_days) for b in config.brands)
 
 
-def reasons(row: BrandMention, rules: QueueRules) -> typing.Tuple[str, ...]:
+def reasons(row: BrandMention, rules: QueueRules) -> tuple[str, ...]:
     """Why a brand mention calls for an answer: ('complaint', 'question', 'thanks') in that order, or ().
 
     Args:
@@ -155,12 +155,12 @@ class Candidate(typing.NamedTuple):
     """A brand mention that called for an answer, with the brand's first reply to it (None: none seen)."""
 
     row: BrandMention
-    reasons: typing.Tuple[str, ...]
-    first_reply: typing.Optional[datetime.datetime]
+    reasons: tuple[str, ...]
+    first_reply: datetime.datetime | None
 
 
-def as_of_time(date_range: typing.Optional[typing.Tuple[datetime.date, datetime.date]]
-               ) -> typing.Optional[datetime.datetime]:
+def as_of_time(date_range: tuple[datetime.date, datetime.date] | None
+               ) -> datetime.datetime | None:
     """The run's as-of time: midnight (UTC) after the last day of its date range; None for a run without posts."""
     if date_range is None:
         return None
@@ -168,8 +168,8 @@ def as_of_time(date_range: typing.Optional[typing.Tuple[datetime.date, datetime.
 
 
 def _candidates(row: BrandMention, rules: typing.Mapping[str, QueueRules],
-                replies: typing.Mapping[typing.Tuple[str, str], typing.Sequence[tuple]],
-                as_of: typing.Optional[datetime.datetime]):
+                replies: typing.Mapping[tuple[str, str], typing.Sequence[tuple]],
+                as_of: datetime.datetime | None):
     brand = rules.get(row.brand_id)
     if brand is None or as_of is None or row.created_at >= as_of:
         return
@@ -183,7 +183,7 @@ def _candidates(row: BrandMention, rules: typing.Mapping[str, QueueRules],
     yield Candidate(row, why, min(times) if times else None)
 
 
-def _author_key(c: Candidate) -> typing.Optional[tuple]:
+def _author_key(c: Candidate) -> tuple | None:
     author = c.row.author_id or (c.row.author_handle or "").lower()
     return (c.row.brand_id, c.row.platform, author) if author else None
 
@@ -195,7 +195,7 @@ def _complaint_in_horizon(c: Candidate, rules: typing.Mapping[str, QueueRules], 
             yield key, 1
 
 
-def priority(followers: typing.Optional[int], eng: typing.Optional[int], p_negative: float, age_minutes: float,
+def priority(followers: int | None, eng: int | None, p_negative: float, age_minutes: float,
              target_minutes: int, untagged: bool, repeat: bool) -> float:
     """The priority score in [0, 100] (see the module docstring), rounded to 2 decimals."""
     reach = min(1.0, math.log10(1 + (followers or 0) + 10 * (eng or 0)) / REACH_LOG10_SCALE)
@@ -228,7 +228,7 @@ def _open_item(c: Candidate, rules: typing.Mapping[str, QueueRules], as_of: date
         breached_target=age_minutes > brand.target_minutes, as_of=as_of)
 
 
-def _ranked(keyed: typing.Tuple[str, typing.Iterable[ResponseQueueItem]]) -> typing.Iterator[ResponseQueueItem]:
+def _ranked(keyed: tuple[str, typing.Iterable[ResponseQueueItem]]) -> typing.Iterator[ResponseQueueItem]:
     _brand, items = keyed
     order = sorted(items, key=lambda i: (-i.priority, i.created_at, i.platform, i.mention_id))
     for rank, item in enumerate(order, 1):
@@ -329,7 +329,7 @@ class QueueMetricsCombineFn(beam.CombineFn):
         return acc
 
 
-def _minutes(seconds: typing.Optional[float]) -> typing.Optional[float]:
+def _minutes(seconds: float | None) -> float | None:
     return None if seconds is None else seconds / 60
 
 
@@ -396,7 +396,7 @@ class ComputeResponseQueue(beam.PTransform):
         return {"response_queue": queue, "queue_metrics": metrics}
 
 
-def queue_recompute_from(window_start: datetime.date, horizon: datetime.timedelta) -> typing.Dict[str, datetime.date]:
+def queue_recompute_from(window_start: datetime.date, horizon: datetime.timedelta) -> dict[str, datetime.date]:
     """Period -> first period_start a windowed run recomputes in `queue_metrics`.
 
     A reply in the window can answer an item up to a horizon before the window's start, and

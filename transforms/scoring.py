@@ -12,7 +12,8 @@ so that the batches RunInference cuts hold texts of similar length and pad littl
 the model fails on goes to dead letters, one row per post, with the error.
 
 Stance per brand (where the model was trained on marked texts, or `per_brand=True`): a
-post whose text names two or more of its matched brands is scored again once per brand, with that brand's span marked (`models.stance`: "[[Bolt]] > Uber"),
+post whose text names two or more of its matched brands is scored again once per brand, with that
+brand's span marked (`models.stance`: "[[Bolt]] > Uber"),
 so each of its `brand_mentions` rows carries the sentiment toward its own brand
 (`sentiment_target = 'brand'`); topics still come from the unmarked text. A post naming
 one brand keeps the post's label (`sentiment_target = 'post'`), as does a brand whose span
@@ -80,8 +81,8 @@ def _count_scored(posts: int) -> None:
 POST, BRAND = "post", "brand"  # sentiment_target values
 
 
-def to_brand_mentions(scored: typing.Tuple[typing.Sequence[typing.Tuple[Mention, tuple]], PredictionResult],
-                      toward: typing.Optional[typing.Mapping[str, PredictionResult]] = None
+def to_brand_mentions(scored: tuple[typing.Sequence[tuple[Mention, tuple]], PredictionResult],
+                      toward: typing.Mapping[str, PredictionResult] | None = None
                       ) -> typing.Iterator[BrandMention]:
     """Expands one scored text into one BrandMention per post carrying it and brand the post mentions.
 
@@ -123,7 +124,7 @@ def to_brand_mentions(scored: typing.Tuple[typing.Sequence[typing.Tuple[Mention,
             )
 
 
-def brand_targets(group: typing.Sequence[typing.Tuple[Mention, tuple]]) -> typing.List[typing.Tuple[str, str]]:
+def brand_targets(group: typing.Sequence[tuple[Mention, tuple]]) -> list[tuple[str, str]]:
     """(brand id, marked text) for each brand the group's text names, when it names two or more.
 
     The text is the group's first post's; each brand is marked where the term that matched
@@ -131,7 +132,7 @@ def brand_targets(group: typing.Sequence[typing.Tuple[Mention, tuple]]) -> typin
     language, a handle outside the text) gets no marked text.
     """
     text = group[0][0].text
-    spans: typing.Dict[str, typing.Tuple[int, int]] = {}
+    spans: dict[str, tuple[int, int]] = {}
     for _mention, matches in group:
         if len(matches) < 2:
             continue
@@ -175,7 +176,7 @@ def _failed_batch_to_dead_letters(failure):
 _PAIR_CODER = RECORDS_CODER.get_impl()
 
 
-def _key_by_text(pair: typing.Tuple[Mention, tuple]) -> typing.Tuple[str, bytes]:
+def _key_by_text(pair: tuple[Mention, tuple]) -> tuple[str, bytes]:
     """(mention, matches) -> (text key, the pair encoded).
 
     The pair crosses the shuffle as bytes: a runner that keeps a shuffle in memory (the
@@ -287,8 +288,8 @@ class ScoreTexts(beam.PTransform):
             a model that never saw a mark reads one no better than the plain text.
     """
 
-    def __init__(self, model_handler: ModelHandler, progress: typing.Optional[bool] = None,
-                 per_brand: typing.Optional[bool] = None):
+    def __init__(self, model_handler: ModelHandler, progress: bool | None = None,
+                 per_brand: bool | None = None):
         super().__init__()
         self._handler = model_handler
         self._progress = PROGRESS.enabled if progress is None else bool(progress)
@@ -297,7 +298,7 @@ class ScoreTexts(beam.PTransform):
     def expand(self, matched):
         texts = (
             matched
-            | "KeyByText" >> beam.Map(_key_by_text).with_output_types(typing.Tuple[str, bytes])
+            | "KeyByText" >> beam.Map(_key_by_text).with_output_types(tuple[str, bytes])
             | "GroupByText" >> beam.GroupByKey()
             | "TextsPerGroup" >> beam.FlatMap(_texts_per_group, self._per_brand)
         )

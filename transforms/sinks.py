@@ -45,14 +45,14 @@ from apache_beam.transforms.window import GlobalWindows
 
 from schemas.fields import to_arrow_table
 
-PartitionFn = typing.Callable[[typing.Any], typing.Tuple[typing.Tuple[str, str], ...]]
+PartitionFn = typing.Callable[[typing.Any], tuple[tuple[str, str], ...]]
 COMPRESSION = "snappy"  # the codec every Parquet reader (Spark, DuckDB, fastparquet) has
 EMPTY_PARTITION = "__empty__"  # the partition value of an empty table's schema-only file
 EMPTY_FILE = "part-empty.parquet"
 SCRATCH_DIR = "_tmp"
 
 
-def partition_path(parts: typing.Tuple[typing.Tuple[str, str], ...]) -> str:
+def partition_path(parts: tuple[tuple[str, str], ...]) -> str:
     """('created_date', '2026-09-07'), ... -> 'created_date=2026-09-07/...'."""
     return "/".join(f"{k}={v}" for k, v in parts)
 
@@ -94,7 +94,7 @@ class _WriteBundleFn(beam.DoFn):
         self._sort_by = tuple(sort_by)
         self._max_rows = max_rows
         self._max_buffered = max_buffered
-        self._buffers: typing.Dict[tuple, list] = {}
+        self._buffers: dict[tuple, list] = {}
         self._buffered = 0
 
     def start_bundle(self):
@@ -226,7 +226,7 @@ class WriteParquetTable(beam.PTransform):
 
     def __init__(self, table_dir: str, schema: pa.Schema, partition_fn: PartitionFn,
                  partition_columns: typing.Sequence[str] = (), sort_by: typing.Sequence[str] = (),
-                 max_rows_per_file: int = 250_000, partition_names: typing.Optional[typing.Sequence[str]] = None,
+                 max_rows_per_file: int = 250_000, partition_names: typing.Sequence[str] | None = None,
                  file_prefix: str = "part", max_buffered_rows: int = 50_000):
         super().__init__()
         self._dir = table_dir
@@ -260,7 +260,7 @@ def _is_local(path: str) -> bool:
     return "://" not in path
 
 
-def _list_dir(path: str) -> typing.List[str]:
+def _list_dir(path: str) -> list[str]:
     """Names of the direct children of a directory (or of a prefix on an object store)."""
     if not FileSystems.exists(path):
         return []

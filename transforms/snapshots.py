@@ -37,7 +37,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import typing
 import uuid
 
 from apache_beam.io.filesystems import FileSystems
@@ -76,7 +75,7 @@ def snapshot_dir(output_dir: str, run_id: str) -> str:
     return FileSystems.join(output_dir.rstrip("/"), SNAPSHOTS_DIR, run_id)
 
 
-def current_snapshot(output_dir: str) -> typing.Optional[str]:
+def current_snapshot(output_dir: str) -> str | None:
     """The current snapshot's directory, read from the pointer once; None before the first commit.
 
     Raises:
@@ -118,7 +117,7 @@ def resolve_committed(path: str) -> str:
     return FileSystems.join(snapshot, name) if snapshot else path
 
 
-def list_snapshots(output_dir: str) -> typing.List[str]:
+def list_snapshots(output_dir: str) -> list[str]:
     """The run ids under `<output_dir>/_snapshots/`, oldest first (ids start with their UTC time)."""
     root = FileSystems.join(output_dir.rstrip("/"), SNAPSHOTS_DIR)
     if is_local(root):

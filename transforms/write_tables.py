@@ -25,7 +25,7 @@ def write_table(name: str, rows: beam.PCollection, stage_dir: str, file_prefix: 
 
 
 def write_tables(tables: typing.Mapping[str, beam.PCollection], stage_dir: str,
-                 file_prefixes: typing.Optional[typing.Mapping[str, str]] = None, label: str = "") -> beam.PCollection:
+                 file_prefixes: typing.Mapping[str, str] | None = None, label: str = "") -> beam.PCollection:
     """Writes every table of `tables` (in the declaration's order) and counts the rows and files written.
 
     Args:
@@ -45,7 +45,7 @@ def write_tables(tables: typing.Mapping[str, beam.PCollection], stage_dir: str,
     return written
 
 
-def count_written(written: typing.Tuple[str, str, str, int]) -> None:
+def count_written(written: tuple[str, str, str, int]) -> None:
     """Counts one written file under `write.<table>_rows` and `write.<table>_files`."""
     table, _partition, _path, rows = written
     beam.metrics.Metrics.counter("write", f"{table}_rows").inc(rows)

@@ -50,7 +50,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 
-def matched_texts(input_path: pathlib.Path, config_path: pathlib.Path) -> typing.List[str]:
+def matched_texts(input_path: pathlib.Path, config_path: pathlib.Path) -> list[str]:
     """The texts of the posts the config's brands match, in file order, once per post id."""
     from schemas.config import load_config
     from transforms.matching import BrandMatcher
@@ -90,7 +90,7 @@ def _wanted(clf) -> list:
     return [layer if layer == BASE_LAST else layer % (n + 1) for layer in (clf.head_layer, clf.context_layer)]
 
 
-def run_raw(texts: typing.List[str], variant: str) -> dict:
+def run_raw(texts: list[str], variant: str) -> dict:
     """(a): forward passes only (encoder, head, topic scores), length-sorted, best batch size of a short sweep."""
     import numpy as np
     import torch
@@ -103,7 +103,7 @@ def run_raw(texts: typing.List[str], variant: str) -> dict:
     onnx = clf.backend == "onnx"
     columns = [enc.wanted.index(w) for w in _wanted(clf)] if onnx else []
 
-    def forward(sample: typing.List[typing.List[int]], batch_size: int) -> float:
+    def forward(sample: list[list[int]], batch_size: int) -> float:
         order = sorted(range(len(sample)), key=lambda i: len(sample[i]))
         chunks = [[sample[i] for i in order[s:s + batch_size]] for s in range(0, len(order), batch_size)]
         if onnx:
@@ -133,7 +133,7 @@ def run_raw(texts: typing.List[str], variant: str) -> dict:
             "tokens_mean": float(np.mean([len(i) for i in ids]))}
 
 
-def run_naive(texts: typing.List[str], sample: int) -> dict:
+def run_naive(texts: list[str], sample: int) -> dict:
     """(c): a transformers pipeline called once per text."""
     import numpy as np
     import torch
@@ -160,7 +160,7 @@ def run_naive(texts: typing.List[str], sample: int) -> dict:
     return {"texts": len(chosen), "seconds": time.perf_counter() - started}
 
 
-def run_runinference(texts: typing.List[str]) -> dict:
+def run_runinference(texts: list[str]) -> dict:
     """(d): RunInference with Beam's default batching and a handler that pads each batch as given."""
     import apache_beam as beam
     import torch
@@ -225,13 +225,13 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _texts_file(texts: typing.List[str]) -> str:
+def _texts_file(texts: list[str]) -> str:
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, encoding="utf-8") as handle:
         json.dump(texts, handle, ensure_ascii=False)
         return handle.name
 
 
-def _ratios(results: typing.Dict[str, dict], variants: typing.List[str], small_texts: int) -> None:
+def _ratios(results: dict[str, dict], variants: list[str], small_texts: int) -> None:
     """Prints the per-variant details and the ratios the issue's targets name."""
     rate = {k: v["texts"] / v["seconds"] for k, v in results.items() if not k.startswith("b0")}
     marginal = {}
@@ -265,7 +265,7 @@ def _ratios(results: typing.Dict[str, dict], variants: typing.List[str], small_t
         print(f"(b) {variant}: " + "; ".join(parts))
 
 
-def main(argv: typing.Optional[typing.Sequence[str]] = None) -> int:
+def main(argv: typing.Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--input", type=pathlib.Path, default=ROOT / "data" / "sample" / "mentions.jsonl")
     parser.add_argument("--config", type=pathlib.Path, default=ROOT / "brands.yaml")
@@ -319,7 +319,7 @@ def main(argv: typing.Optional[typing.Sequence[str]] = None) -> int:
             dst.write(line)
     small_texts = matched_texts(small, args.config)
     small_args = argparse.Namespace(**{**vars(args), "pipeline_input": small})
-    results: typing.Dict[str, dict] = {}
+    results: dict[str, dict] = {}
     for variant in variants:
         for role, label in (("a", "raw forward"), ("b", "pipeline")):
             if role not in skip:

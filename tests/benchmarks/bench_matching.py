@@ -37,7 +37,7 @@ from transforms.inflection import normalize, spellings, word_forms  # noqa: E402
 from transforms.matching import BrandMatcher, make_view  # noqa: E402
 
 # id: (names, handles, hashtags); names in the scripts people write them in.
-BRANDS: typing.Dict[str, tuple] = {
+BRANDS: dict[str, tuple] = {
     "apple": (["Apple", "iPhone", "Эпл", "Айфон", "Ајфон"], ["Apple"], ["iPhone"]),
     "samsung": (["Samsung", "Самсунг"], ["SamsungMobile"], ["Galaxy"]),
     "google": (["Google", "Гугл"], ["Google"], ["Pixel"]),
@@ -177,7 +177,7 @@ def build_config() -> BrandConfig:
     return parse_config({"brands": brands}, "bench")
 
 
-def load_posts(path: pathlib.Path, seed: int = 7) -> typing.List[str]:
+def load_posts(path: pathlib.Path, seed: int = 7) -> list[str]:
     """The sample's texts, plus each once more with its brand names swapped for random brands' names."""
     rng = random.Random(seed)
     with open(path, encoding="utf-8") as fh:
@@ -203,14 +203,14 @@ class PerBrandLoop:
             tags = {("@", normalize(h)) for h in brand.handles} | {("#", normalize(h)) for h in brand.hashtags}
             self._brands.append((brand.id, regex, tags))
 
-    def match(self, text: str) -> typing.List[str]:
+    def match(self, text: str) -> list[str]:
         view = make_view(text)
         tags = {(sigil, name) for sigil, name, _, _ in view.tags}
         return [brand_id for brand_id, regex, brand_tags in self._brands
                 if (tags and brand_tags & tags) or (regex is not None and regex.search(view.text))]
 
 
-def throughput(fn: typing.Callable[[str], typing.Any], posts: typing.List[str], repeat: int) -> tuple:
+def throughput(fn: typing.Callable[[str], typing.Any], posts: list[str], repeat: int) -> tuple:
     """(posts per second, posts with a match), best of `repeat` passes."""
     best, matched = float("inf"), 0
     for _ in range(repeat):
@@ -220,7 +220,7 @@ def throughput(fn: typing.Callable[[str], typing.Any], posts: typing.List[str], 
     return len(posts) / best, matched
 
 
-def main(argv: typing.Optional[typing.Sequence[str]] = None) -> None:
+def main(argv: typing.Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--posts", default=str(ROOT / "data" / "sample" / "mentions.jsonl"))
     parser.add_argument("--repeat", type=int, default=3)

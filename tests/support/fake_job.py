@@ -15,7 +15,7 @@ from pipelines import run
 from tests.support.fake_model import FakeSentimentHandler
 
 
-def main(argv: typing.Optional[typing.Sequence[str]] = None) -> int:
+def main(argv: typing.Sequence[str] | None = None) -> int:
     """Runs the job with the fake model; 2 and the message on a ConfigError."""
     return run.main(argv, model_handler=FakeSentimentHandler())
 

@@ -8,7 +8,6 @@ seconds; the real embedded model runs through the whole job in
 from __future__ import annotations
 
 import re
-import typing
 
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
@@ -41,7 +40,7 @@ def _target_clause(text: str) -> str:
 class _Lexicon:
     model_id = "fake-lexicon-v1"
 
-    def scores(self, text: str) -> typing.Tuple[float, float, float]:
+    def scores(self, text: str) -> tuple[float, float, float]:
         low = _target_clause(text).lower()
         if any(w in low for w in NEGATIVE):
             return 0.8, 0.15, 0.05
@@ -55,10 +54,10 @@ class FakeSentimentHandler(ModelHandler):
 
     reads_targets = True  # scores a marked text on the marked clause (see _target_clause)
 
-    def __init__(self, fail_on: typing.Optional[str] = None):
+    def __init__(self, fail_on: str | None = None):
         super().__init__()
         self._fail_on = fail_on
-        self._profiles: typing.Tuple[str, ...] = ()
+        self._profiles: tuple[str, ...] = ()
 
     def with_profiles(self, profiles) -> "FakeSentimentHandler":
         """A copy that also scores relevance to the profiles, by keywords (as the real handler's method)."""

@@ -52,8 +52,8 @@ TOKEN = "AAAAAAAAAAAAAAAAAAAAAFakeBearerToken0123456789SECRET"
 class Fault:
     # rate_limit | status | slow | malformed | reset | trickle | slow_headers | loop | html | echo | gzip_bomb
     kind: str
-    page: typing.Optional[int] = None
-    query: typing.Optional[str] = None
+    page: int | None = None
+    query: str | None = None
     times: int = 1
     status: int = 503
     seconds: float = 0.0
@@ -64,23 +64,23 @@ class Fault:
 class Request:
     method: str
     path: str
-    params: typing.Dict[str, str]
-    headers: typing.Dict[str, str]
+    params: dict[str, str]
+    headers: dict[str, str]
 
 
 class Chaos(typing.NamedTuple):
     """An answer that `Handler` writes itself: cut by a reset, trickled, or with a reason phrase of its own."""
 
     kind: str  # reset | trickle | slow_headers | plain
-    reason: typing.Optional[str] = None
+    reason: str | None = None
 
 
-Response = typing.Tuple[int, typing.Dict[str, str], bytes, typing.Union[float, Chaos]]
+Response = tuple[int, dict[str, str], bytes, float | Chaos]
 TRICKLE_BYTES, TRICKLE_EVERY_S, TRICKLE_FOR_AT_MOST_S = 40, 0.25, 120.0
 BOMB_MIB = 100
 
 
-def _json(status: int, body: typing.Any, headers: typing.Optional[dict] = None) -> Response:
+def _json(status: int, body: typing.Any, headers: dict | None = None) -> Response:
     # A lone surrogate goes out as the JSON escape `\\udXXX`, as the platforms send it.
     return status, dict({"Content-Type": "application/json; charset=utf-8"}, **(headers or {})), \
         json.dumps(body, ensure_ascii=False).encode("utf-8", "backslashreplace"), 0.0
@@ -108,7 +108,7 @@ def parse_time(text: str) -> datetime.datetime:
 _TOKEN_RE = re.compile(r'"([^"]+)"|(\S+)')
 
 
-def query_terms(text: str) -> typing.List[str]:
+def query_terms(text: str) -> list[str]:
     """Terms of a simple OR query: quoted phrases and bare words; operators and parentheses dropped."""
     terms = []
     for phrase, word in _TOKEN_RE.findall(text.replace("(", " ").replace(")", " ")):
@@ -138,15 +138,15 @@ class FakePlatform:
 
     def __init__(self, max_requests: int = 400):
         self.max_requests = max_requests
-        self.requests: typing.List[Request] = []
-        self.faults: typing.List[Fault] = []
+        self.requests: list[Request] = []
+        self.faults: list[Fault] = []
         self.served: typing.Counter[str] = collections.Counter()
         self.overflow = False
         self.url = ""
         self.stopping = threading.Event()
         self._lock = threading.Lock()
-        self._server: typing.Optional[http.server.ThreadingHTTPServer] = None
-        self._thread: typing.Optional[threading.Thread] = None
+        self._server: http.server.ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
 
     # ---- lifecycle ----
 
@@ -246,12 +246,12 @@ class FakePlatform:
 
     # ---- faults ----
 
-    def inject(self, kind: str, *, page: typing.Optional[int] = None, query: typing.Optional[str] = None,
+    def inject(self, kind: str, *, page: int | None = None, query: str | None = None,
                times: int = 1, **kw) -> None:
         """Adds a fault served `times` times on `page` (1-based) of queries containing `query`."""
         self.faults.append(Fault(kind, page, query, times, **kw))
 
-    def _fault(self, page: int, query: str) -> typing.Optional[Fault]:
+    def _fault(self, page: int, query: str) -> Fault | None:
         with self._lock:
             for fault in self.faults:
                 if fault.times > 0 and fault.page in (None, page) and (fault.query is None or fault.query in query):
@@ -259,11 +259,11 @@ class FakePlatform:
                     return fault
         return None
 
-    def rate_limit_headers(self, reset_epoch: float) -> typing.Dict[str, str]:
+    def rate_limit_headers(self, reset_epoch: float) -> dict[str, str]:
         return {"Retry-After": str(max(0, int(reset_epoch - time.time())))}
 
     def apply(self, page: int, query: str, normal: typing.Callable[..., Response],
-              headers: typing.Optional[dict] = None) -> Response:
+              headers: dict | None = None) -> Response:
         """Serves the page, or the fault injected for it.
 
         `normal(loop=False)` builds the page; with loop=True its next cursor is the one it was asked with.
@@ -322,7 +322,7 @@ class FakePlatform:
     def route(self, method: str, path: str):
         raise NotImplementedError
 
-    def search_requests(self) -> typing.List[Request]:
+    def search_requests(self) -> list[Request]:
         return [r for r in self.requests if self.is_search(r.path)]
 
     def is_search(self, path: str) -> bool:
@@ -380,7 +380,7 @@ class FakeX(FakePlatform):
             return self._user
         return None
 
-    def _unauthorized(self, headers) -> typing.Optional[Response]:
+    def _unauthorized(self, headers) -> Response | None:
         if headers.get("Authorization") != f"Bearer {self.token}":
             return _json(401, {"title": "Unauthorized", "type": "about:blank", "status": 401,
                                "detail": "Unauthorized"})
@@ -391,7 +391,7 @@ class FakeX(FakePlatform):
                            "detail": "One or more parameters to your request was invalid.",
                            "type": "https://api.twitter.com/2/problems/invalid-request"})
 
-    def select(self, query: str) -> typing.List[dict]:
+    def select(self, query: str) -> list[dict]:
         by_name = {u["username"].casefold(): uid for uid, u in self.users.items()}
         out = self.tweets
         replies = re.search(r"from:(\w+)", query)
@@ -490,8 +490,8 @@ def x_user(uid: str, username: str, followers: int) -> dict:
 
 
 def x_tweet(post_id: str, text: str, created: datetime.datetime, author_id: str, *, lang: str = "en",
-            metrics: typing.Optional[dict] = None, refs: typing.Sequence[typing.Tuple[str, str]] = (),
-            reply_to_user: typing.Optional[str] = None, conversation_id: typing.Optional[str] = None) -> dict:
+            metrics: dict | None = None, refs: typing.Sequence[tuple[str, str]] = (),
+            reply_to_user: str | None = None, conversation_id: str | None = None) -> dict:
     tweet = {
         "id": post_id, "text": text, "edit_history_tweet_ids": [post_id], "author_id": author_id,
         "created_at": iso_z(created), "lang": lang, "conversation_id": conversation_id or post_id,
@@ -524,7 +524,7 @@ def mastodon_id(ts: datetime.datetime, seq: int) -> str:
 
 def mastodon_status(status_id: str, html_content: str, created: datetime.datetime, *, tags: typing.Sequence[str],
                     acct: str = "alice", followers: int = 42, language: str = "en",
-                    in_reply_to_id: typing.Optional[str] = None, base: str = "https://mastodon.example") -> dict:
+                    in_reply_to_id: str | None = None, base: str = "https://mastodon.example") -> dict:
     return {
         "id": status_id, "created_at": iso_z(created), "in_reply_to_id": in_reply_to_id,
         "in_reply_to_account_id": "7" if in_reply_to_id else None, "sensitive": False, "spoiler_text": "",
@@ -544,7 +544,7 @@ class FakeMastodon(FakePlatform):
 
     name = "mastodon"
 
-    def __init__(self, statuses: typing.Sequence[dict], token: typing.Optional[str] = None, **kw):
+    def __init__(self, statuses: typing.Sequence[dict], token: str | None = None, **kw):
         super().__init__(**kw)
         self.statuses = sorted(statuses, key=lambda s: int(s["id"]), reverse=True)
         self.token = token
@@ -571,7 +571,7 @@ class FakeMastodon(FakePlatform):
             statuses = [s for s in statuses if int(s["id"]) < int(params["max_id"])]
         return statuses
 
-    def select(self, query: str) -> typing.List[dict]:
+    def select(self, query: str) -> list[dict]:
         """Every status a hashtag timeline ('#tag') or a search returns, newest first."""
         from html import unescape
 
@@ -644,7 +644,7 @@ class FakeReddit(FakePlatform):
 
     name = "reddit"
 
-    def __init__(self, things: typing.Sequence[dict], token: typing.Optional[str] = None, **kw):
+    def __init__(self, things: typing.Sequence[dict], token: str | None = None, **kw):
         super().__init__(**kw)
         self.things = sorted(things, key=lambda t: t["data"]["created_utc"], reverse=True)
         self.token = token
@@ -662,7 +662,7 @@ class FakeReddit(FakePlatform):
     def route(self, method, path):
         return self._search if method == "GET" and path == "/search.json" else None
 
-    def select(self, query: str) -> typing.List[dict]:
+    def select(self, query: str) -> list[dict]:
         """Every post the search returns, newest first (the `data` objects)."""
         terms = query_terms(query)
         return [t["data"] for t in self.things if matches(t["data"]["title"] + " " + t["data"]["selftext"], terms)]
@@ -701,7 +701,7 @@ class FakeReddit(FakePlatform):
 
 def bluesky_post(rkey: str, text: str, created: datetime.datetime, *, handle: str = "carol.bsky.social",
                  langs: typing.Sequence[str] = ("en",), likes: int = 4, indexed_delay_s: float = 2.0,
-                 reply_parent: typing.Optional[str] = None, quote: typing.Optional[str] = None) -> dict:
+                 reply_parent: str | None = None, quote: str | None = None) -> dict:
     did = f"did:plc:{abs(hash(handle)) % 10**12:012d}"
     uri = f"at://{did}/app.bsky.feed.post/{rkey}"
     record = {"$type": "app.bsky.feed.post", "text": text, "createdAt": iso_z(created), "langs": list(langs)}
@@ -732,7 +732,7 @@ class FakeBluesky(FakePlatform):
 
     name = "bluesky"
 
-    def __init__(self, posts: typing.Sequence[dict], password: typing.Optional[str] = None, **kw):
+    def __init__(self, posts: typing.Sequence[dict], password: str | None = None, **kw):
         super().__init__(**kw)
         self.posts = sorted(posts, key=_sort_at, reverse=True)
         self.password = password  # set: search needs a session from createSession
@@ -761,7 +761,7 @@ class FakeBluesky(FakePlatform):
         return _json(200, {"accessJwt": f"jwt-access-{self.sessions}", "refreshJwt": "jwt-refresh",
                            "handle": creds.get("identifier"), "did": "did:plc:me", "active": True})
 
-    def select(self, query: str) -> typing.List[dict]:
+    def select(self, query: str) -> list[dict]:
         """Every post the search returns (no since/until), newest first by sortAt."""
         langs = re.findall(r"lang:(\w+)", query)
         return [p for p in self.posts if matches(p["record"]["text"], query_terms(query))
@@ -812,7 +812,7 @@ TEXTS = [
 ]
 
 
-def x_dataset(now: datetime.datetime, n: int = 23, step_minutes: int = 37) -> typing.Tuple[list, list]:
+def x_dataset(now: datetime.datetime, n: int = 23, step_minutes: int = 37) -> tuple[list, list]:
     """`n` posts over the last hours (newest first), two authors, and the brand account's two replies."""
     users = [x_user("101", "alice", 1500), x_user("102", "bob", 20), x_user("900", "Sprite", 250_000),
              x_user("901", "CocaCola", 1_000_000)]
