@@ -82,7 +82,8 @@ class ScorerModelHandler(ModelHandler[str, PredictionResult, TextScorer]):
             max_batch_size: Largest batch ``RunInference`` forms (and texts per forward pass).
             max_length: Maximum tokens per text; longer texts are truncated.
             cache_dir: Cache root for the embedded model's conversion.
-            precision: ``fp32``, ``bf16`` or ``int8``.
+            precision: ``fp32`` (this class's default: exact torch labels), ``auto`` (the job's default:
+                int8-mixed in ONNX Runtime, fp32 in torch), ``int8-mixed``, ``int8`` or ``bf16``.
             num_threads: Torch intra-op threads per worker process; by default every CPU
                 the process may use.
             topics: Taxonomy (default :data:`~models.taxonomy.DEFAULT_TOPICS`); empty scores no topics.
@@ -93,7 +94,7 @@ class ScorerModelHandler(ModelHandler[str, PredictionResult, TextScorer]):
                 :func:`models.loader.load_scorer`).
             topic_threshold: Score at or above which a topic is kept on a row.
             backend: For the embedded model: ``auto`` (ONNX Runtime, fused graph, where it is
-                installed and has the precision: fp32, int8; else torch), ``onnx`` or ``torch``.
+                installed and has the precision: fp32, int8, int8-mixed, auto; else torch), ``onnx`` or ``torch``.
         """
         topic_model = topic_model_spec(topic_model)
         super().__init__(min_batch_size=min_batch_size, max_batch_size=max_batch_size)
