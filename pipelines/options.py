@@ -540,20 +540,13 @@ def _backend(opts: SocialListeningOptions) -> str:
     backend = (opts.backend or "auto").strip()
     if backend not in ("auto", "torch", "onnx"):
         raise ConfigError(f"--backend must be one of auto, torch, onnx; got {preview(backend)}")
-    if opts.precision == "int8-mixed":
-        if opts.model.strip() != "embedded":
-            raise ConfigError("--precision int8-mixed is a graph of the embedded model; Hugging Face checkpoints "
-                              "(--model) run fp32, bf16 or int8")
-        from models.onnx_backend import resolve_backend
-
-        try:
-            resolve_backend(backend, opts.precision)
-        except ValueError as exc:
-            raise ConfigError(f"--backend / --precision: {exc}") from None
-    if backend == "onnx":
-        if opts.model.strip() != "embedded":
-            raise ConfigError("--backend onnx runs the embedded model; Hugging Face checkpoints (--model) run in "
-                              "torch (--backend auto or torch)")
+    if opts.precision == "int8-mixed" and opts.model.strip() != "embedded":
+        raise ConfigError("--precision int8-mixed is a graph of the embedded model; Hugging Face checkpoints "
+                          "(--model) run fp32, bf16 or int8")
+    if backend == "onnx" and opts.model.strip() != "embedded":
+        raise ConfigError("--backend onnx runs the embedded model; Hugging Face checkpoints (--model) run in "
+                          "torch (--backend auto or torch)")
+    if opts.precision == "int8-mixed" or backend == "onnx":
         from models.onnx_backend import resolve_backend
 
         try:
