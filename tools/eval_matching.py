@@ -59,12 +59,14 @@ def _jsonl(path: pathlib.Path) -> list[dict]:
 class Relevance:
     """The job's relevance step for one config: the model's profile scores, then the judge."""
 
-    def __init__(self, config: BrandConfig):
+    def __init__(self, config: BrandConfig, precision: str = "auto"):
         from models.handler import ScorerModelHandler
 
         self.ambiguous, profiles = relevance_plan(config)
         self.judge = RelevanceJudge(config, self.ambiguous)
-        self._handler = ScorerModelHandler().with_profiles(profiles)
+        # The job's arithmetic by default (--precision auto: int8-mixed in ONNX Runtime), so that the
+        # figures are those of what a run computes.
+        self._handler = ScorerModelHandler(precision=precision).with_profiles(profiles)
         self._model = self._handler.load_model()
 
     def scores(self, texts: typing.Sequence[str]) -> list[dict[str, float]]:
@@ -131,9 +133,12 @@ def main(argv: typing.Sequence[str] | None = None) -> None:
     """Prints the table (and with --errors every wrong decision)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--errors", action="store_true", help="list every wrong decision")
+    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "int8", "int8-mixed"),
+                        help="the model's arithmetic, as the job's --precision (default auto, the job's default)")
     args = parser.parse_args(argv)
     config = load_config(str(TRAPS / "brands.yaml"))
-    relevance = Relevance(config)
+    relevance = Relevance(config, args.precision)
+    print(f"model: {relevance._model.model_id}")
     matcher = BrandMatcher(config)
     print(f"  {'set / variant':<52} {'TP':>4} {'FP':>4} {'FN':>4}   {'prec.':>6}  {'recall':>6}")
     for split in ("validation", "test"):
@@ -145,7 +150,7 @@ def main(argv: typing.Sequence[str] | None = None) -> None:
     no_excludes = TRAPS / "matching_brands.yaml"
     print(_line("matching_labelled, no excludes: plain matcher", eval_labelled(no_excludes, None, False)))
     print(_line("matching_labelled, no excludes: with relevance",
-                eval_labelled(no_excludes, Relevance(load_config(str(no_excludes))), args.errors)))
+                eval_labelled(no_excludes, Relevance(load_config(str(no_excludes)), args.precision), args.errors)))
 
 
 if __name__ == "__main__":
