@@ -25,11 +25,12 @@ shape (multi-output DoFns, several sinks, DoFns that emit in `finish_bundle`):
    `Delayed` of that very key: a bag `Item` there is finalized into an optimised copy of
    its upstream graph under renamed keys, and a `Delayed` from `to_delayed()` is optimised
    on its own too; either copy runs the upstream steps twice and lets a step that waits on
-   it (the sinks' scratch cleanup waits on their file count) run while the other copy
+   it (the sinks' finishing step waits on their list of files) run while the other copy
    still writes (issue 15).
 
 `Reshuffle` becomes a `repartition` (Beam's runner drops it), so that work spread by a
-Reshuffle (one task per input file) spreads over the workers.
+Reshuffle (one task per input file) spreads over the workers, and `Impulse` (which Beam's
+runner does not translate) becomes a one-element bag: a sink's finishing step starts from it.
 
 Limits that remain (documented in docs/running.md, 'Runners'): no Beam metrics (`result.metrics()`
 raises NotImplementedError; the job's manifest then counts rows from the files it
@@ -170,7 +171,7 @@ class _Translator(beam.pipeline.PipelineVisitor):
                 # One node of the same graph, handed over as a Delayed of the very same key and graph.
                 # An Item (any dask collection but a Delayed) passed to map_partitions is finalized into
                 # its own optimised copy of everything upstream, under renamed keys: the side input's
-                # whole upstream ran twice, and a sink's cleanup (which reads its file count as a side
+                # whole upstream ran twice, and a sink's cleanup (which read its file count as a side
                 # input) waited on the copy only, racing the other copy's writes (issue 15).
                 item = self.bags[pcoll].reduction(_side_partition, _side_concat)
                 self._side_values[pcoll] = item.to_delayed(optimize_graph=False)
@@ -194,6 +195,9 @@ class _Translator(beam.pipeline.PipelineVisitor):
             items = list(transform.values)
             npartitions = self._bag_kwargs.get("npartitions") or max(1, min(len(items), self._parallelism))
             self._set_outputs(node, db.from_sequence(items, npartitions=npartitions), tagged=False)
+        elif isinstance(transform, beam.Impulse):
+            # One empty-bytes element, as on every Beam runner: what a step that runs once starts from.
+            self._set_outputs(node, db.from_sequence([b""], npartitions=1), tagged=False)
         elif isinstance(transform, _GroupAlsoByWindow):
             self._set_outputs(node, inputs[0], tagged=False)  # global windows: the grouping is done
         elif isinstance(transform, beam.ParDo):

@@ -14,7 +14,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from pipelines.run import run
 from schemas import DEAD_LETTER_SCHEMA, DeadLetter
 from tests.support.fake_model import FakeSentimentHandler
-from transforms.sinks import WriteParquetTable, _CompactFn, _cleanup, _WriteBundleFn
+from transforms.sinks import WriteParquetTable, _CompactFn, _WriteBundleFn, delete_tree
 
 T0 = datetime.datetime(2026, 9, 7, tzinfo=datetime.timezone.utc)
 
@@ -70,7 +70,7 @@ def test_a_compaction_rerun_after_the_cleanup_yields_the_file_it_wrote(tmp_path)
     compact = _CompactFn(str(table_dir), ("source",), 10_000, "part")
     done = list(compact.process(("step=parse", [f for _rel, f in first])))
     assert [(rel, n) for rel, _path, n in done] == [("step=parse", len(rows))]
-    _cleanup(1, str(scratch))
+    delete_tree(str(scratch))
     again = list(compact.process(("step=parse", [f for _rel, f in rerun])))
     assert again == done
     assert ds.dataset(table_dir, format="parquet", partitioning="hive").count_rows() == len(rows)
@@ -95,7 +95,7 @@ def test_a_compaction_that_loses_its_scratch_files_while_reading_yields_the_file
     read = sinks._read
 
     def read_after_cleanup(path):
-        _cleanup(1, str(scratch))  # the cleanup comes between the check and the read
+        delete_tree(str(scratch))  # the cleanup comes between the check and the read
         return read(path)
 
     monkeypatch.setattr(sinks, "_read", read_after_cleanup)

@@ -1,0 +1,81 @@
+"""Beam's DoFn state/timer introspection, computed once per DoFn class instead of ~10 times per step.
+
+While a pipeline is built, translated and run on the DirectRunner, Beam asks
+`apache_beam.transforms.userstate.get_dofn_specs` about every DoFn about ten times
+(ParDo's constructor, the DirectRunner's override visitors, the translation to the
+runner API, each bundle processor's DoFnSignature). Each call runs `inspect.signature`
+over every method the DoFn has (~60 with the base class's), so a job of ~230 steps
+spends ~2 s of CPU, a third of a small run, recomputing the same answer: the state
+and timer specs a DoFn declares as default values of its methods' parameters.
+
+:func:`memoize_dofn_specs` wraps the function with a cache keyed by what the answer
+depends on:
+
+- a DoFn whose class defines no ``_inspect_*`` hook: its class (the answer comes from
+  the class's methods alone);
+- a DoFn with such a hook (`beam.Map`'s wrapper reads the wrapped callable's
+  signature): the instance itself, held weakly;
+- a DoFn with a bound method stored on the instance: not cached (Beam reads those too).
+
+Errors are not cached: a DoFn whose methods repeat a parameter raises every time,
+as without the cache. The wrapper returns fresh sets, so a caller that changes them
+changes nothing shared. Applied by `pipelines.run` before it builds a job (and by the
+tests' conftest, so that every test builds its pipelines the way the job does).
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import types
+import typing
+import weakref
+
+from apache_beam.transforms import userstate
+
+_Specs = tuple[frozenset, frozenset]
+_LOCK = threading.Lock()
+
+
+def _has_inspect_hook(cls: type) -> bool:
+    return any(name.startswith("_inspect_") for name in dir(cls))
+
+
+def _cached(original: typing.Callable[[typing.Any], tuple[set, set]]) -> typing.Callable[[typing.Any], tuple[set, set]]:
+    by_class: dict[type, _Specs] = {}
+    by_instance: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+    hooked: dict[type, bool] = {}
+
+    @functools.wraps(original)
+    def get_dofn_specs(dofn: typing.Any) -> tuple[set, set]:
+        if any(isinstance(value, types.MethodType) for value in getattr(dofn, "__dict__", {}).values()):
+            return original(dofn)
+        cls = type(dofn)
+        with _LOCK:
+            per_instance = hooked.get(cls)
+            if per_instance is None:
+                per_instance = hooked[cls] = _has_inspect_hook(cls)
+            try:
+                specs = by_instance.get(dofn) if per_instance else by_class.get(cls)
+            except TypeError:  # an instance that cannot be weakly referenced
+                return original(dofn)
+        if specs is None:
+            state, timers = original(dofn)
+            specs = (frozenset(state), frozenset(timers))
+            with _LOCK:
+                if per_instance:
+                    by_instance[dofn] = specs
+                else:
+                    by_class[cls] = specs
+        return set(specs[0]), set(specs[1])
+
+    get_dofn_specs.__wrapped_by_social_listening__ = True  # type: ignore[attr-defined]
+    return get_dofn_specs
+
+
+def memoize_dofn_specs() -> None:
+    """Replaces `userstate.get_dofn_specs` with its cached form; calling it again changes nothing."""
+    with _LOCK:
+        if getattr(userstate.get_dofn_specs, "__wrapped_by_social_listening__", False):
+            return
+        userstate.get_dofn_specs = _cached(userstate.get_dofn_specs)
