@@ -50,7 +50,7 @@ from schemas.tables import FETCH_TABLES, JOB_TABLES as TABLES
 from transforms.incremental import load_runs
 from transforms.progress import PROGRESS
 from transforms.commit import abandon
-from transforms.dofn_specs import memoize_dofn_specs
+from transforms.beam_build import memoize_graph_building
 
 __all__ = ["FETCH_TABLES", "TABLES", "SocialListeningOptions", "check_output_dir", "help_text", "main", "run"]
 
@@ -69,7 +69,7 @@ def run(argv: typing.Sequence[str] | None = None, test_pipeline: beam.Pipeline |
     """
     options = PipelineOptions(argv if argv is not None else sys.argv[1:])
     config = validate(options)
-    memoize_dofn_specs()  # a third of a small run's CPU is Beam re-inspecting the same DoFns
+    memoize_graph_building()  # half of a small run's CPU is Beam recomputing the same answers
     now = datetime.datetime.now(datetime.timezone.utc)
     run_id, output_dir, dry_run = planning.new_run_id(now), config.output_dir, config.dry_run
     new_dir = "://" not in output_dir and not os.path.isdir(output_dir)

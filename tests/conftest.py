@@ -22,10 +22,10 @@ from pipelines.run import run
 from tests.support.fake_model import FakeSentimentHandler
 from tests.support.inputs import (METRICS_BRANDS_YAML, metrics_posts, write_brands, write_jsonl, write_mixed_jsonl,
                                   write_six_weeks)
-from transforms.dofn_specs import memoize_dofn_specs
+from transforms.beam_build import memoize_graph_building
 
 # Every pipeline a test builds is built the way the job builds its own (`pipelines.run` does the same).
-memoize_dofn_specs()
+memoize_graph_building()
 
 
 @pytest.fixture

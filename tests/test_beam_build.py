@@ -1,14 +1,18 @@
-"""The cached DoFn introspection answers what Beam's own does, for every DoFn the job builds and for the hard cases."""
+"""The cached DoFn introspection and option views answer what Beam's own do, for the job and for the hard cases."""
 
 from __future__ import annotations
 
 import datetime
+import gc
+import pickle
+import weakref
 
 import apache_beam as beam
 import pytest
 from apache_beam.coders import VarIntCoder
 from apache_beam.transforms import userstate
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options import pipeline_options
+from apache_beam.options.pipeline_options import DebugOptions, PipelineOptions, StandardOptions
 from apache_beam.transforms.core import CallableWrapperDoFn
 from apache_beam.transforms.timeutil import TimeDomain
 
@@ -17,11 +21,13 @@ from pipelines.compose import build_social_listening
 from pipelines.options import validate
 from tests.support.fake_model import FakeSentimentHandler
 from tests.support.inputs import write_brands, write_mixed_jsonl
-from transforms.dofn_specs import memoize_dofn_specs
+from transforms.beam_build import memoize_dofn_specs, memoize_option_views
 
 memoize_dofn_specs()
+memoize_option_views()
 ORIGINAL = userstate.get_dofn_specs.__wrapped__
 CACHED = userstate.get_dofn_specs
+ORIGINAL_VIEW_AS = PipelineOptions.view_as.__wrapped__
 
 COUNT = userstate.BagStateSpec("count", VarIntCoder())
 FLUSH = userstate.TimerSpec("flush", TimeDomain.WATERMARK)
@@ -112,3 +118,72 @@ def test_a_bound_method_stored_on_the_instance_is_read_as_beam_reads_it():
 def test_memoizing_twice_wraps_once():
     memoize_dofn_specs()
     assert userstate.get_dofn_specs is CACHED
+
+
+# ------------------------------------------------------------------ option views
+
+
+def _every_options_class() -> list[type]:
+    found, todo = [], [PipelineOptions]
+    while todo:
+        cls = todo.pop()
+        found.append(cls)
+        todo.extend(cls.__subclasses__())
+    return found
+
+
+def _values(view) -> dict:
+    return {name: getattr(view, name) for name in view._visible_option_list()}
+
+
+JOB_FLAGS = ["--config", "brands.yaml", "--input", "data/*.jsonl", "--output_dir", "out", "--runner", "DirectRunner",
+             "--direct_num_workers", "2", "--experiments", "a", "--experiments", "b"]
+
+
+def test_every_options_class_views_the_job_flags_as_beam_does():
+    classes = _every_options_class()
+    assert len(classes) > 20 and StandardOptions in classes
+    cached, fresh = PipelineOptions(JOB_FLAGS), PipelineOptions(JOB_FLAGS)
+    for cls in classes:
+        first, second = cached.view_as(cls), cached.view_as(cls)
+        assert second is first, cls  # the second view comes from the cache
+        assert type(first) is cls and _values(first) == _values(ORIGINAL_VIEW_AS(fresh, cls)), cls
+    assert cached.get_all_options() == fresh.get_all_options()
+    assert cached.view_as(DebugOptions).experiments == ["a", "b"]
+
+
+def test_a_write_through_one_view_is_seen_through_every_view_and_by_no_other_options():
+    options, other = PipelineOptions(["--runner", "DirectRunner"]), PipelineOptions(["--runner", "DirectRunner"])
+    options.view_as(StandardOptions).runner = "DaskRunner"
+    options.view_as(DebugOptions).add_experiment("only_here")
+    assert options.view_as(StandardOptions).runner == "DaskRunner"
+    assert ORIGINAL_VIEW_AS(options, StandardOptions).runner == "DaskRunner"
+    assert options.get_all_options()["runner"] == "DaskRunner"
+    assert options.view_as(DebugOptions).lookup_experiment("only_here")
+    assert other.view_as(StandardOptions).runner == "DirectRunner"
+    assert not other.view_as(DebugOptions).lookup_experiment("only_here")
+
+
+def test_views_are_per_options_object_and_go_with_it():
+    a, b = PipelineOptions(["--runner", "A"]), PipelineOptions(["--runner", "B"])
+    assert (a.view_as(StandardOptions).runner, b.view_as(StandardOptions).runner) == ("A", "B")
+    assert a.view_as(StandardOptions) is not b.view_as(StandardOptions)
+    gone = weakref.ref(a)
+    del a
+    gc.collect()
+    assert gone() is None  # the cache holds options weakly
+
+
+def test_options_pickle_as_without_the_cache():
+    options = PipelineOptions(["--runner", "DirectRunner", "--experiments", "x"])
+    options.view_as(StandardOptions), options.view_as(DebugOptions)
+    copy = pickle.loads(pickle.dumps(options))
+    assert set(vars(options)) == set(vars(PipelineOptions([]))) == set(vars(copy))
+    assert copy.get_all_options() == options.get_all_options()
+    assert copy.view_as(DebugOptions).experiments == ["x"]
+
+
+def test_memoizing_views_twice_wraps_once():
+    view_as = PipelineOptions.view_as
+    memoize_option_views()
+    assert PipelineOptions.view_as is view_as is pipeline_options.PipelineOptions.view_as
