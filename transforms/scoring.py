@@ -58,6 +58,7 @@ _REPEATED_TEXT_POSTS = beam.metrics.Metrics.counter(NAMESPACE, "repeated_text_po
 _TEXTS_SCORED = beam.metrics.Metrics.counter(NAMESPACE, "texts_scored")
 _POSTS_SCORED = beam.metrics.Metrics.counter(NAMESPACE, "posts_scored")
 _SEGMENT_TEXTS = beam.metrics.Metrics.counter(NAMESPACE, "stance_segment_texts")
+_STANCE_UNPLANNED = beam.metrics.Metrics.counter(NAMESPACE, "stance_unplanned_texts")
 _RATE = beam.metrics.Metrics.gauge(NAMESPACE, "texts_per_second")
 _ETA = beam.metrics.Metrics.gauge(NAMESPACE, "eta_seconds")
 _GAUGE_EVERY = 2.0  # seconds between gauge updates: a gauge per element would cost more than the count
@@ -207,7 +208,11 @@ def _texts_per_group(keyed):
         _REPEATED_TEXT_POSTS.inc(len(group) - 1)
     # The group's order depends on the runner; pick the same representative every time.
     group.sort(key=lambda pair: (pair[0].platform, pair[0].id))
-    stances = stance_targets(group)
+    try:
+        stances = stance_targets(group)
+    except Exception:  # noqa: BLE001 - a text the cues cannot read keeps the post's label, as a failed clause pass
+        _STANCE_UNPLANNED.inc()
+        stances = ()
     yield (key, "", group, stances), model_text(group[0][0].text)
     for segment in sorted({s.segment for s in stances if s.segment}):
         _SEGMENT_TEXTS.inc()
