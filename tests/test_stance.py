@@ -1,4 +1,4 @@
-"""Stance toward each brand: target marking (models.stance) and the per-brand passes of ScoreTexts."""
+"""Stance toward each brand: segments and comparison cues (models.stance) and the per-brand rows of ScoreTexts."""
 
 from __future__ import annotations
 
@@ -6,28 +6,52 @@ import datetime
 
 import apache_beam as beam
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from models.stance import TARGET_CLOSE, TARGET_OPEN, find_target, mark_target
+from models.stance import (
+    COMPARISON,
+    POST,
+    SEGMENT,
+    TARGET_CLOSE,
+    TARGET_OPEN,
+    BrandStance,
+    comparison,
+    find_target,
+    mark_target,
+    plan,
+    resolve,
+    segments,
+)
 from schemas import Mention
 from tests.fakes import FakeSentimentHandler
 from transforms.matching import Match
-from transforms.scoring import ScoreTexts, brand_targets
+from transforms.scoring import ScoreTexts, stance_targets
 
 
-def _mention(mid: str, text: str) -> Mention:
+def _mention(mid: str, text: str, lang: str = "en") -> Mention:
     values = {name: None for name in Mention._fields}
-    values.update(id=mid, platform="x", text=text, connector="file", lang="en",
+    values.update(id=mid, platform="x", text=text, connector="file", lang=lang,
                   created_at=datetime.datetime(2026, 9, 7, 10, tzinfo=datetime.timezone.utc))
     return Mention(**values)
 
 
-BOLT = Match("bolt", "untagged", "Bolt", "names")
-UBER = Match("uber", "untagged", "Uber", "names")
-LIDL = Match("lidl", "untagged", "Lidl", "names")
-KONZUM = Match("konzum", "untagged", "Konzum", "names")
+def _match(brand: str, term: str) -> Match:
+    return Match(brand, "untagged", term, "names")
 
+
+BOLT, UBER, LIDL, KONZUM = _match("bolt", "Bolt"), _match("uber", "Uber"), _match("lidl", "Lidl"), _match(
+    "konzum", "Konzum")
+
+
+def _spans(text: str, *names: str) -> dict[str, tuple[int, int]]:
+    """Brand id (the name lowercased) -> where ``text`` names it (the name as written there)."""
+    return {name.lower(): (text.index(name), text.index(name) + len(name)) for name in names}
+
+
+# ---- finding and marking a brand's span (the marked training data of models.train_head) ----------------
 
 @pytest.mark.parametrize("text, name, span", [
     ("Bolt > Uber in Tallinn, not even close", "Uber", "Uber"),
@@ -36,7 +60,7 @@ KONZUM = Match("konzum", "untagged", "Konzum", "names")
     ("Kupio sam u Müller-u, a DM je jeftiniji", "Muller", "Müller"),  # diacritics folded
     ("thanks @Bolt_EE for the refund", "@Bolt_EE", "@Bolt_EE"),
 ])
-def test_find_target_marks_the_word_that_names_the_brand(text, name, span):
+def test_find_target_finds_the_word_that_names_the_brand(text, name, span):
     start, end = find_target(text, name)
     assert text[start:end] == span
     assert mark_target(text, start, end) == text[:start] + TARGET_OPEN + span + TARGET_CLOSE + text[end:]
@@ -58,13 +82,154 @@ def test_mark_target_refuses_an_empty_or_outside_span():
         mark_target("Bolt", 1, 9)
 
 
-def test_brand_targets_marks_each_brand_of_a_comparison_and_none_of_a_one_brand_post():
-    comparison = [(_mention("m1", "Bolt > Uber in Tallinn, not even close"), (BOLT, UBER))]
-    assert brand_targets(comparison) == [("bolt", "[[Bolt]] > Uber in Tallinn, not even close"),
-                                         ("uber", "Bolt > [[Uber]] in Tallinn, not even close")]
-    assert brand_targets([(_mention("m2", "Bolt driver was late again"), (BOLT,))]) == []
-    # Uber matched by a rule that does not name it in the text: one brand located, no marked passes.
-    assert brand_targets([(_mention("m3", "Bolt driver was late again"), (BOLT, UBER))]) == []
+# ---- segments -----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, lang, expected", [
+    ("Love Bolt, but Uber was awful again", "en", ["Love Bolt", "Uber was awful again"]),
+    ("Bolt > Uber in Tallinn, not even close", "en", ["Bolt", "Uber in Tallinn", "not even close"]),
+    ("starbucks vs Costa - Costa wins", "en", ["starbucks", "Costa", "Costa wins"]),
+    # A decimal point and an abbreviation's dot do not end a clause.
+    ("MTS mi je tražio 3.500 mesečno, Yettel isti paket za 2.200", "sr",
+     ["MTS mi je tražio 3.500 mesečno", "Yettel isti paket za 2.200"]),
+    ("ВТБ третий день не может провести платёж, а Сбер сделал это за секунду", "ru",
+     ["ВТБ третий день не может провести платёж", "Сбер сделал это за секунду"]),
+    ("моно заблокував рахунок але пумб відкрив фоп за день", "uk", ["моно заблокував рахунок", "пумб відкрив фоп за день"]),
+    ("Lidl je opet bez kruha dok Spar uvijek ima svjezi", "hr", ["Lidl je opet bez kruha", "Spar uvijek ima svjezi"]),
+    ("идеа има већи избор али макси је ближи", "sr", ["идеа има већи избор", "макси је ближи"]),
+    # "a" is a clause break in Croatian, an article in English.
+    ("u Konzumu guzva a u Lidlu mir", "hr", ["u Konzumu guzva", "u Lidlu mir"]),
+    ("got a Bolt and a coffee", "en", ["got a Bolt and a coffee"]),
+])
+def test_segments_split_a_post_into_clauses_with_offsets_into_the_text(text, lang, expected):
+    spans = segments(text, lang)
+    assert [text[s:e] for s, e in spans] == expected
+    assert all(0 <= s < e <= len(text) for s, e in spans)
+    assert [s for s, _ in spans] == sorted(s for s, _ in spans)
+
+
+_WORDS = st.sampled_from(["Bolt", "Uber", ">", "<", ",", ".", " ", "but", "a", "а", "но", "ali", "али", "vs", "3.500",
+                          "better than", "лучше", "jeftiniji od", "switched from", "to", "на", "с", "i", "и", "—",
+                          "\n", "é", "😀", "-", "never"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_WORDS, max_size=20).map(" ".join), st.sampled_from(["en", "ru", "uk", "hr", "sr", "bs", None]))
+def test_any_text_splits_into_clauses_inside_it_and_plans_without_error(text, lang):
+    spans = segments(text, lang)
+    assert all(0 <= s < e <= len(text) and text[s:e] == text[s:e].strip() for s, e in spans)
+    assert all(e1 <= s2 for (_, e1), (s2, _) in zip(spans, spans[1:]))
+    located = {b: find_target(text, name) for b, name in (("bolt", "Bolt"), ("uber", "Uber"))}
+    located = {b: span for b, span in located.items() if span is not None}
+    for stance in plan(text, located, lang):
+        assert stance.source in (COMPARISON, SEGMENT, POST)
+        assert stance.segment in text
+        assert stance.label in (None, "positive", "negative")
+
+
+# ---- comparison cues, per language -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("lang, text, winner, loser", [
+    ("en", "Bolt > Uber in Tallinn, not even close", "Bolt", "Uber"),
+    ("en", "honestly Uber < Bolt here", "Bolt", "Uber"),
+    ("en", "Lidl is way cheaper than Konzum", "Lidl", "Konzum"),
+    ("en", "Konzum is worse than Lidl for veg", "Lidl", "Konzum"),
+    ("en", "switched from Uber to Bolt last month", "Bolt", "Uber"),
+    ("en", "took Bolt instead of Uber tonight", "Bolt", "Uber"),
+    ("en", "went back to Bolt after a year of Uber", "Bolt", "Uber"),
+    ("ru", "ушёл с МТС на Билайн, интернет ловит", "Билайн", "МТС"),
+    ("ru", "кинопоиск лучше иви, нет рекламы", "кинопоиск", "иви"),
+    ("ru", "в мвидео тот же ноут дороже, чем в днс", "днс", "мвидео"),
+    ("ru", "вернулся на эпл после xiaomi", "эпл", "xiaomi"),
+    ("uk", "перейшла з привату на монобанк і забула про черги", "монобанк", "привату"),
+    ("uk", "Samsung за 20 тисяч гірший за Xiaomi за 12", "Xiaomi", "Samsung"),
+    ("uk", "дітям купую живчик замість колу", "живчик", "колу"),
+    ("hr", "presla s Telemacha na A1, konacno signal", "A1", "Telemacha"),
+    ("hr", "Bolt je u Zagrebu duplo jeftiniji od Ubera", "Bolt", "Ubera"),
+    ("hr", "u Konzumu ista kava 2 eura skuplja nego u Lidlu", "Lidlu", "Konzumu"),
+    ("hr", "djeci kupujem cedevitu umjesto coca cole", "cedevitu", "coca"),
+    ("sr", "прешао са Јетела на А1, коначно сигнал", "А1", "Јетела"),
+    ("sr", "сбб интернет је стабилнији од мтс-а", "сбб", "мтс"),
+    ("sr", "CarGo je u Beogradu jeftiniji od Yandexa", "CarGo", "Yandexa"),
+    ("sr", "vratio sam se na iPhone posle Xiaomija", "iPhone", "Xiaomija"),
+    # A comparative after one brand alone: the other brand loses.
+    ("hr", "ozujsko mi je preslatko, karlovacko je puno bolje pivo", "karlovacko", "ozujsko"),
+    ("sr", "Арена стално руши апликацију, Нетфликс никад", "Нетфликс", "Арена"),
+])
+def test_a_comparison_cue_makes_the_winner_positive_and_the_loser_negative(lang, text, winner, loser):
+    assert comparison(text, _spans(text, winner, loser), lang) == {winner.lower(): "positive",
+                                                                   loser.lower(): "negative"}
+
+
+@pytest.mark.parametrize("lang, text, a, b", [
+    ("en", "Uber is as bad as Bolt at the airport", "Uber", "Bolt"),
+    ("ru", "что пятерочка, что магнит — просрочка одинаковая", "пятерочка", "магнит"),
+    ("uk", "і ощад, і приват сьогодні лежать", "ощад", "приват"),
+    ("hr", "i hz i zet danas kasne", "hz", "zet"),
+    ("sr", "и гсп и воз данас касне", "гсп", "воз"),
+    ("sr", "imam i xiaomi i samsung, oba telefona odlična", "xiaomi", "samsung"),
+])
+def test_an_alike_cue_gives_both_brands_the_posts_label(lang, text, a, b):
+    assert comparison(text, _spans(text, a, b), lang) == {a.lower(): None, b.lower(): None}
+
+
+@pytest.mark.parametrize("lang, text, a, b", [
+    ("en", "Wolt and Glovo both fine in Split", "Wolt", "Glovo"),
+    ("en", "ordered on Wolt because Glovo was closed", "Wolt", "Glovo"),
+    # A comparative cut off by "but": the clauses speak, not the cue.
+    ("ru", "мегафон дороже, но в поездах ловит, а теле2 пропадает", "мегафон", "теле2"),
+    ("hr", "Croatia Airlines skuplji ali pusti kofer, Ryanair naplatio ruksak", "Croatia", "Ryanair"),
+])
+def test_no_cue_where_the_post_compares_nothing(lang, text, a, b):
+    assert comparison(text, _spans(text, a, b), lang) == {}
+
+
+def test_cues_of_every_language_are_tried_when_the_language_is_unknown():
+    text = "Bolt je jeftiniji od Ubera"
+    assert comparison(text, _spans(text, "Bolt", "Ubera"), None) == {"bolt": "positive", "ubera": "negative"}
+
+
+# ---- plan and resolve ------------------------------------------------------------------------------------
+
+def test_plan_takes_a_cue_then_the_brands_clause_then_the_post():
+    text = "Bolt > Uber in Tallinn"
+    assert plan(text, _spans(text, "Bolt", "Uber"), "en") == (
+        BrandStance("bolt", COMPARISON, "positive"), BrandStance("uber", COMPARISON, "negative"))
+    text = "Bolt came in two minutes, but Uber was awful again"
+    assert plan(text, _spans(text, "Bolt", "Uber"), "en") == (
+        BrandStance("bolt", SEGMENT, segment="Bolt came in two minutes"),
+        BrandStance("uber", SEGMENT, segment="Uber was awful again"))
+    # "Love Bolt" is one word besides the brand, and both brands share the one clause of the other post.
+    text = "Love Bolt, but Uber was awful again"
+    assert [s.source for s in plan(text, _spans(text, "Bolt", "Uber"), "en")] == [POST, SEGMENT]
+    text = "Bolt and Uber were both late tonight"
+    assert [s.source for s in plan(text, _spans(text, "Bolt", "Uber"), "en")] == [POST, POST]
+
+
+POST_NEGATIVE = (0.7, 0.2, 0.1)
+
+
+@pytest.mark.parametrize("stance, segment, probs, source", [
+    (BrandStance("b", COMPARISON, "positive"), None, (0.1, 0.2, 0.7), COMPARISON),  # the cue's class on top
+    (BrandStance("b", COMPARISON, "negative"), None, POST_NEGATIVE, COMPARISON),
+    (BrandStance("b", COMPARISON, None), None, POST_NEGATIVE, COMPARISON),  # alike: as the post
+    (BrandStance("b", SEGMENT, segment="s"), (0.1, 0.1, 0.8), (0.1, 0.1, 0.8), SEGMENT),
+    (BrandStance("b", SEGMENT, segment="s"), (0.2, 0.6, 0.2), POST_NEGATIVE, POST),  # neutral clause: the post
+    (BrandStance("b", SEGMENT, segment="s"), None, POST_NEGATIVE, POST),  # the clause's pass failed
+    (BrandStance("b", POST), None, POST_NEGATIVE, POST),
+])
+def test_resolve_gives_the_brands_probabilities_and_where_they_came_from(stance, segment, probs, source):
+    assert resolve(stance, POST_NEGATIVE, segment) == (pytest.approx(probs), source)
+
+
+# ---- through the job's scoring step ----------------------------------------------------------------------
+
+def test_stance_targets_plan_each_located_brand_and_none_of_a_one_brand_post():
+    comparison_post = [(_mention("m1", "Bolt > Uber in Tallinn, not even close"), (BOLT, UBER))]
+    assert stance_targets(comparison_post) == (BrandStance("bolt", COMPARISON, "positive"),
+                                              BrandStance("uber", COMPARISON, "negative"))
+    assert stance_targets([(_mention("m2", "Bolt driver was late again"), (BOLT,))]) == ()
+    # Uber matched by a rule that does not name it in the text: one brand located, nothing planned.
+    assert stance_targets([(_mention("m3", "Bolt driver was late again"), (BOLT, UBER))]) == ()
 
 
 def _rows(out):
@@ -72,63 +237,112 @@ def _rows(out):
                                                        tuple(r.topics)))
 
 
-def test_each_brand_of_a_comparison_gets_its_own_sentiment_through_the_step():
-    posts = [
-        (_mention("m1", "Love Bolt, but Uber was awful again"), (BOLT, UBER)),
-        # The same text again (a repost): scored once, rows for both posts.
-        (_mention("m2", "Love Bolt, but Uber was awful again"), (BOLT, UBER)),
-        (_mention("m3", "Lidl delivery was great, Konzum delivery was the worst"), (LIDL, KONZUM)),
-        (_mention("m4", "Bolt delivery arrived on time, great"), (BOLT,)),
-    ]
+MULTI_LANGUAGE_POSTS = [
+    (_mention("m1", "Bolt came in two minutes and it was great, but Uber was awful again"), (BOLT, UBER)),
+    # The same text again (a repost): scored once, rows for both posts.
+    (_mention("m2", "Bolt came in two minutes and it was great, but Uber was awful again"), (BOLT, UBER)),
+    (_mention("m3", "Lidl delivery was great, Konzum delivery was the worst", "en"), (LIDL, KONZUM)),
+    (_mention("m4", "Bolt delivery arrived on time, great"), (BOLT,)),
+    (_mention("m5", "Bolt je u Zagrebu duplo jeftiniji od Ubera, loš dan za Uber", "hr"), (BOLT, UBER)),
+    (_mention("m6", "u Lidlu je odličan kruh, a u Konzumu loš kruh", "hr"), (LIDL, KONZUM)),
+    (_mention("m7", "перешёл с Uber на Bolt, доставка ужас", "ru"), (UBER, BOLT)),
+    (_mention("m8", "и Bolt и Uber сегодня плохо работают", "ru"), (BOLT, UBER)),
+]
+
+
+def test_each_brand_gets_its_own_sentiment_and_says_where_it_came_from():
     with TestPipeline() as p:
-        out = p | beam.Create(posts) | ScoreTexts(FakeSentimentHandler(), progress=False)
+        out = p | beam.Create(MULTI_LANGUAGE_POSTS) | ScoreTexts(FakeSentimentHandler(), progress=False)
         assert_that(_rows(out), equal_to([
-            ("m1", "bolt", "positive", "brand", ()),
-            ("m1", "uber", "negative", "brand", ()),
-            ("m2", "bolt", "positive", "brand", ()),
-            ("m2", "uber", "negative", "brand", ()),
-            # Topics come from the unmarked text: both brands' rows carry the post's topic.
-            ("m3", "lidl", "positive", "brand", ("purchase_delivery",)),
-            ("m3", "konzum", "negative", "brand", ("purchase_delivery",)),
+            ("m1", "bolt", "positive", "segment", ()),
+            ("m1", "uber", "negative", "segment", ()),
+            ("m2", "bolt", "positive", "segment", ()),
+            ("m2", "uber", "negative", "segment", ()),
+            # Topics come from the whole text: both brands' rows carry the post's topic.
+            ("m3", "lidl", "positive", "segment", ("purchase_delivery",)),
+            ("m3", "konzum", "negative", "segment", ("purchase_delivery",)),
+            # A post naming one brand keeps the post's label.
             ("m4", "bolt", "positive", "post", ("purchase_delivery",)),
+            # "jeftiniji od": bolt wins though the post reads negative.
+            ("m5", "bolt", "positive", "comparison", ()),
+            ("m5", "uber", "negative", "comparison", ()),
+            ("m6", "lidl", "positive", "segment", ()),
+            ("m6", "konzum", "negative", "segment", ()),
+            ("m7", "bolt", "positive", "comparison", ("purchase_delivery",)),
+            ("m7", "uber", "negative", "comparison", ("purchase_delivery",)),
+            # "и X и Y": alike, both the post's label.
+            ("m8", "bolt", "negative", "comparison", ()),
+            ("m8", "uber", "negative", "comparison", ()),
         ]), label="rows")
         assert_that(out["dead_letters"], equal_to([]), label="no dead letters")
 
 
-class _OneTextABatch(FakeSentimentHandler):
-    """The fake model, one text per batch: a failure hits exactly the texts that hold ``fail_on``."""
+def test_a_comparison_rows_probabilities_put_its_label_on_top():
+    posts = [(_mention("m1", "Bolt je u Zagrebu duplo jeftiniji od Ubera, loš dan", "hr"), (BOLT, UBER))]
+    with TestPipeline() as p:
+        out = p | beam.Create(posts) | ScoreTexts(FakeSentimentHandler(), progress=False)
+        assert_that(out["brand_mentions"] | beam.Map(lambda r: (
+            r.brand_id, r.sentiment, round(r.p_negative, 2), round(r.p_neutral, 2), round(r.p_positive, 2))),
+            equal_to([("bolt", "positive", 0.05, 0.15, 0.8), ("uber", "negative", 0.8, 0.15, 0.05)]))
+
+
+class _FailsOn(FakeSentimentHandler):
+    """The fake model, one text per batch, failing on the texts that are exactly one of ``texts``."""
+
+    def __init__(self, *texts: str):
+        super().__init__()
+        self._texts = set(texts)
+
+    def run_inference(self, batch, model, inference_args=None):
+        if self._texts & set(batch):
+            raise RuntimeError("poisoned batch")
+        return super().run_inference(batch, model, inference_args)
 
     def batch_elements_kwargs(self):
         return {"min_batch_size": 1, "max_batch_size": 1}
 
 
-def test_failed_marked_passes_fall_back_to_the_post_and_a_failed_post_pass_is_a_dead_letter():
-    posts = [
-        (_mention("m1", "Love Bolt, but Uber was awful again"), (BOLT, UBER)),
-        (_mention("m2", "Poisoned: Bolt is great, Uber is bad"), (BOLT, UBER)),
-        (_mention("m3", "Bolt app is fine"), (BOLT,)),
-    ]
+def test_a_failed_clause_pass_falls_back_to_the_post_and_a_failed_post_pass_is_a_dead_letter():
+    m1 = "Bolt came in two minutes and it was great, but Uber was awful again"
+    m2 = "Bolt was great today, Uber was bad today"
+    posts = [(_mention("m1", m1), (BOLT, UBER)), (_mention("m2", m2), (BOLT, UBER)),
+             (_mention("m3", "Bolt app is fine"), (BOLT,))]
     with TestPipeline() as p:
-        # Every marked text fails: each brand keeps the post's own sentiment, nothing is lost.
-        out = p | beam.Create(posts) | ScoreTexts(_OneTextABatch(fail_on=TARGET_OPEN), progress=False)
+        # m1's Uber clause fails: uber keeps the post's sentiment, bolt its clause's; nothing is lost.
+        out = p | beam.Create(posts) | ScoreTexts(_FailsOn("Uber was awful again"), progress=False)
         assert_that(_rows(out), equal_to([
-            ("m1", "bolt", "negative", "post", ()),
+            ("m1", "bolt", "positive", "segment", ()),
             ("m1", "uber", "negative", "post", ()),
-            ("m2", "bolt", "negative", "post", ()),
-            ("m2", "uber", "negative", "post", ()),
+            ("m2", "bolt", "positive", "segment", ()),
+            ("m2", "uber", "negative", "segment", ()),
             ("m3", "bolt", "neutral", "post", ()),
         ]), label="fallback rows")
         assert_that(out["dead_letters"], equal_to([]), label="no dead letters")
     with TestPipeline() as p:
-        # m2's own pass and its marked passes fail: m2 is one dead letter, never a row; the others are rows.
-        out = p | beam.Create(posts) | ScoreTexts(_OneTextABatch(fail_on="Poisoned"), progress=False)
+        # m2's own pass fails, its clauses do not: m2 is one dead letter, never a row; the others are rows.
+        out = p | beam.Create(posts) | ScoreTexts(_FailsOn(m2), progress=False)
         assert_that(_rows(out), equal_to([
-            ("m1", "bolt", "positive", "brand", ()),
-            ("m1", "uber", "negative", "brand", ()),
+            ("m1", "bolt", "positive", "segment", ()),
+            ("m1", "uber", "negative", "segment", ()),
             ("m3", "bolt", "neutral", "post", ()),
         ]), label="rows")
         assert_that(out["dead_letters"] | beam.Map(lambda d: (d.step, d.source)), equal_to([("sentiment", "x:m2")]),
                     label="dead letters")
+
+
+def test_a_text_the_cues_cannot_read_keeps_the_posts_label(monkeypatch):
+    import transforms.scoring
+
+    def unreadable(_group):
+        raise RecursionError("a text no pattern can read")
+
+    monkeypatch.setattr(transforms.scoring, "stance_targets", unreadable)
+    posts = [(_mention("m1", "Bolt was great today, Uber was bad today"), (BOLT, UBER))]
+    with TestPipeline() as p:
+        out = p | beam.Create(posts) | ScoreTexts(FakeSentimentHandler(), progress=False)
+        assert_that(_rows(out), equal_to([("m1", "bolt", "negative", "post", ()),
+                                          ("m1", "uber", "negative", "post", ())]), label="rows")
+        assert_that(out["dead_letters"], equal_to([]), label="no dead letters")
 
 
 def test_training_examples_mark_each_target_and_keep_one_label_posts_both_ways():
@@ -148,23 +362,3 @@ def test_training_examples_mark_each_target_and_keep_one_label_posts_both_ways()
     with pytest.raises(ValueError):
         stance_examples([{"id": "s2", "lang": "en", "text": "Bolt > Uber",
                           "targets": [{"brand": "lyft", "span": "Lyft", "label": "negative"}]}])
-
-
-def test_a_model_not_trained_on_marks_keeps_one_label_per_post():
-    posts = [(_mention("m1", "Love Bolt, but Uber was awful again"), (BOLT, UBER))]
-    with TestPipeline() as p:
-        out = p | beam.Create(posts) | ScoreTexts(FakeSentimentHandler(), progress=False, per_brand=False)
-        assert_that(_rows(out), equal_to([("m1", "bolt", "negative", "post", ()),
-                                          ("m1", "uber", "negative", "post", ())]))
-
-
-def test_the_embedded_handler_reads_targets_only_with_a_head_trained_on_marks():
-    import json
-
-    from models.handler import ScorerModelHandler
-    from models.head import head_metadata_path
-    from models.embedded_scorer import DEFAULT_HEAD_PATH
-
-    meta = json.loads(head_metadata_path(DEFAULT_HEAD_PATH).read_text(encoding="utf-8"))
-    trained_on_marks = "target_marking" in meta["training_data"].get("handwritten", {})
-    assert ScorerModelHandler("embedded").reads_targets is trained_on_marks

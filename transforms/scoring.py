@@ -11,17 +11,17 @@ Before RunInference the texts are sorted by length in runs of 4,096 (in the glob
 so that the batches RunInference cuts hold texts of similar length and pad little. A batch
 the model fails on goes to dead letters, one row per post, with the error.
 
-Stance per brand (where the model was trained on marked texts, or `per_brand=True`): a
-post whose text names two or more of its matched brands is scored again once per brand, with that
-brand's span marked (`models.stance`: "[[Bolt]] > Uber"),
-so each of its `brand_mentions` rows carries the sentiment toward its own brand
-(`sentiment_target = 'brand'`); topics still come from the unmarked text. A post naming
-one brand keeps the post's label (`sentiment_target = 'post'`), as does a brand whose span
-cannot be located in the text or whose marked pass failed. The marked texts ride through
-the same RunInference (each distinct marked text once, like any text); only groups with
-marked passes are joined back to their post pass (a second, small GroupByKey), the rest
-go straight to `brand_mentions`. A post whose own pass fails is a dead letter, whatever
-its marked passes did, so counts add up: posts in = posts in `brand_mentions` + dead letters.
+Stance per brand (`models.stance`): a post whose text names two or more of its matched brands
+gets a label per brand. A comparison cue ("Bolt > Uber", "switched from X to Y", "bolji od")
+gives the winner positive and the loser negative (`sentiment_target = 'comparison'`); else the
+clause naming the brand is scored as a plain text ("Love Bolt, but Uber was awful again": "Uber
+was awful again"), and its label is the brand's unless the model reads it as neutral
+(`'segment'`); else, and for every post naming one brand, the post's own label (`'post'`).
+Topics always come from the whole text. The clauses ride through the same RunInference (each
+distinct clause of a text once, like any text); only groups with clause passes are joined back
+to their post pass (a second, small GroupByKey), the rest go straight to `brand_mentions`. A
+failed clause pass falls back to the post's label; a post whose own pass fails is a dead letter,
+whatever its clause passes did, so counts add up: posts in = posts in `brand_mentions` + dead letters.
 
 Progress (`transforms.progress`): posts matched are counted on the way in, texts and posts
 scored on the way out, as Beam counters and gauges (`sentiment/texts_scored`,
@@ -39,7 +39,9 @@ import apache_beam as beam
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
 from apache_beam.transforms.window import GlobalWindows
 
-from models.stance import find_target, mark_target
+from models.stance import BrandStance, find_target, resolve
+from models.stance import plan as stance_plan
+from models.stance import LABELS, POST
 from models.text import model_text, text_key
 from schemas import BrandMention, Mention
 from transforms.coders import RECORDS_CODER
@@ -55,7 +57,8 @@ _DISTINCT_TEXTS = beam.metrics.Metrics.counter(NAMESPACE, "distinct_texts")
 _REPEATED_TEXT_POSTS = beam.metrics.Metrics.counter(NAMESPACE, "repeated_text_posts")
 _TEXTS_SCORED = beam.metrics.Metrics.counter(NAMESPACE, "texts_scored")
 _POSTS_SCORED = beam.metrics.Metrics.counter(NAMESPACE, "posts_scored")
-_MARKED_TEXTS = beam.metrics.Metrics.counter(NAMESPACE, "brand_marked_texts")
+_SEGMENT_TEXTS = beam.metrics.Metrics.counter(NAMESPACE, "stance_segment_texts")
+_STANCE_UNPLANNED = beam.metrics.Metrics.counter(NAMESPACE, "stance_unplanned_texts")
 _RATE = beam.metrics.Metrics.gauge(NAMESPACE, "texts_per_second")
 _ETA = beam.metrics.Metrics.gauge(NAMESPACE, "eta_seconds")
 _GAUGE_EVERY = 2.0  # seconds between gauge updates: a gauge per element would cost more than the count
@@ -78,18 +81,20 @@ def _count_scored(posts: int) -> None:
             _ETA.set(int(round(figures["eta_seconds"])))
 
 
-POST, BRAND = "post", "brand"  # sentiment_target values
 
 
 def to_brand_mentions(scored: tuple[typing.Sequence[tuple[Mention, tuple]], PredictionResult],
-                      toward: typing.Mapping[str, PredictionResult] | None = None
+                      stances: typing.Sequence[BrandStance] = (),
+                      segments: typing.Mapping[str, PredictionResult] | None = None
                       ) -> typing.Iterator[BrandMention]:
     """Expands one scored text into one BrandMention per post carrying it and brand the post mentions.
 
     Args:
-        scored: The posts sharing a text, and the text's (unmarked) prediction.
-        toward: Brand id -> the prediction for the text with that brand marked; a post
-            naming several brands takes its rows' sentiment from here where present.
+        scored: The posts sharing a text, and the text's prediction.
+        stances: Where each brand's label comes from (:func:`stance_targets`); a post naming
+            several brands takes its rows' sentiment from here, a brand absent from it the post's.
+        segments: Clause text -> its prediction, for the clauses that were scored (a failed
+            clause pass is absent: its brand keeps the post's label).
     """
     group, result = scored
     _count_scored(len(group))
@@ -99,23 +104,29 @@ def to_brand_mentions(scored: tuple[typing.Sequence[tuple[Mention, tuple]], Pred
     topic_scores = {str(k): float(v) for k, v in dict(scores.get("topic_scores", {})).items()}
     # The model's relevance per profile (named by brand id; transforms.relevance judges it), if it scored any.
     relevance = dict(scores.get("relevance", {}))
-    toward = toward or {}
+    post = (float(scores["p_negative"]), float(scores["p_neutral"]), float(scores["p_positive"]))
+    segments = segments or {}
+    toward = {}
+    for stance in stances:
+        seg = segments.get(stance.segment) if stance.segment else None
+        seg_probs = None if seg is None else tuple(
+            float(seg.inference[k]) for k in ("p_negative", "p_neutral", "p_positive"))
+        toward[stance.brand] = resolve(stance, post, seg_probs)
     for mention, matches in group:
         base = dict(zip(_COPIED, _COPY(mention)))
         for match in matches:
-            own = toward.get(match.brand_id) if len(matches) > 1 else None
-            row = own.inference if own is not None else scores
+            probs, source = toward.get(match.brand_id, (post, POST)) if len(matches) > 1 else (post, POST)
             yield BrandMention(
                 mention_id=mention.id,
                 brand_id=match.brand_id,
                 match_kind=match.kind,
                 matched_term=match.term,
                 matched_rule=match.rule,
-                sentiment=row["sentiment"],
-                p_negative=float(row["p_negative"]),
-                p_neutral=float(row["p_neutral"]),
-                p_positive=float(row["p_positive"]),
-                sentiment_target=BRAND if own is not None else POST,
+                sentiment=scores["sentiment"] if source == POST else LABELS[max(range(3), key=probs.__getitem__)],
+                p_negative=probs[0],
+                p_neutral=probs[1],
+                p_positive=probs[2],
+                sentiment_target=source,
                 model_id=result.model_id,
                 topics=list(topics),
                 topic_scores=dict(topic_scores),
@@ -124,12 +135,15 @@ def to_brand_mentions(scored: tuple[typing.Sequence[tuple[Mention, tuple]], Pred
             )
 
 
-def brand_targets(group: typing.Sequence[tuple[Mention, tuple]]) -> list[tuple[str, str]]:
-    """(brand id, marked text) for each brand the group's text names, when it names two or more.
+def stance_targets(group: typing.Sequence[tuple[Mention, tuple]]) -> tuple[BrandStance, ...]:
+    """Where each brand's label comes from, for a group whose text names two or more of a post's brands.
 
-    The text is the group's first post's; each brand is marked where the term that matched
+    The text is the group's first post's; each brand is located where the term that matched
     it first occurs. A brand matched without its term in the text (a rule on the author or
-    language, a handle outside the text) gets no marked text.
+    language, a handle outside the text) is left out: it keeps the post's label.
+
+    Returns:
+        One :class:`models.stance.BrandStance` per located brand, or none when fewer than two are.
     """
     text = group[0][0].text
     spans: dict[str, tuple[int, int]] = {}
@@ -142,8 +156,8 @@ def brand_targets(group: typing.Sequence[tuple[Mention, tuple]]) -> list[tuple[s
                 if span is not None:
                     spans[match.brand_id] = span
     if len(spans) < 2:
-        return []
-    return [(brand, model_text(mark_target(text, *span))) for brand, span in sorted(spans.items())]
+        return ()
+    return stance_plan(text, spans, group[0][0].lang)
 
 
 class _WithProgress(beam.DoFn):
@@ -156,18 +170,11 @@ class _WithProgress(beam.DoFn):
         PROGRESS.enable_once(self._progress)
 
 
-class _ToBrandMentions(_WithProgress):
-    """:func:`to_brand_mentions` as a DoFn."""
-
-    def process(self, scored):
-        yield from to_brand_mentions(scored)
-
-
 def _failed_batch_to_dead_letters(failure):
     batch, exc = failure
-    for (_key, brand, group, _joined), _text in batch:
-        if brand:
-            continue  # a marked pass: its post falls back to the post's sentiment
+    for (_key, segment, group, _stances), _text in batch:
+        if segment:
+            continue  # a clause pass: its brand falls back to the post's sentiment
         for mention, _matches in group:
             yield dead_letter("sentiment", f"model failed on the batch: {type(exc).__name__}: {exc}", mention,
                               f"{mention.platform}:{mention.id}")
@@ -187,12 +194,12 @@ def _key_by_text(pair: tuple[Mention, tuple]) -> tuple[str, bytes]:
     return text_key(pair[0].text), _PAIR_CODER.encode(pair)
 
 
-def _texts_per_group(keyed, per_brand: bool = True):
+def _texts_per_group(keyed):
     """(text key, encoded posts) -> the texts to score; counts texts saved.
 
-    Yields ``((key, '', posts, joined), normalised text)`` for the posts' own pass and, where
-    their text names several brands, ``((key, brand id, (), True), marked text)`` per brand;
-    ``joined`` says whether the post pass waits for marked passes.
+    Yields ``((key, '', posts, stances), normalised text)`` for the posts' own pass and, where
+    their text names several brands and a brand's label comes from its clause,
+    ``((key, clause, (), ()), normalised clause)`` once per distinct clause.
     """
     key, encoded = keyed
     group = [_PAIR_CODER.decode(blob) for blob in encoded]
@@ -201,42 +208,55 @@ def _texts_per_group(keyed, per_brand: bool = True):
         _REPEATED_TEXT_POSTS.inc(len(group) - 1)
     # The group's order depends on the runner; pick the same representative every time.
     group.sort(key=lambda pair: (pair[0].platform, pair[0].id))
-    targets = brand_targets(group) if per_brand else []
-    yield (key, "", group, bool(targets)), model_text(group[0][0].text)
-    for brand, marked in targets:
-        _MARKED_TEXTS.inc()
-        yield (key, brand, (), True), marked
+    try:
+        stances = stance_targets(group)
+    except Exception:  # noqa: BLE001 - a text the cues cannot read keeps the post's label, as a failed clause pass
+        _STANCE_UNPLANNED.inc()
+        stances = ()
+    yield (key, "", group, stances), model_text(group[0][0].text)
+    for segment in sorted({s.segment for s in stances if s.segment}):
+        _SEGMENT_TEXTS.inc()
+        yield (key, segment, (), ()), model_text(segment)
 
 
 def _is_joined(scored) -> int:
-    """Partition: 1 for the predictions that wait for their group's marked passes, 0 for the rest."""
-    return int(scored[0][3])
+    """Partition: 1 for the predictions of groups with clause passes, 0 for the rest."""
+    (_key, segment, _group, stances), _result = scored
+    return int(bool(segment) or any(s.segment for s in stances))
 
 
 def _unjoined(scored):
-    (_key, _brand, group, _joined), result = scored
-    return group, result
+    (_key, _segment, group, stances), result = scored
+    return (group, result), stances
 
 
 def _by_text_key(scored):
-    (key, brand, group, _joined), result = scored
-    return key, (brand, group, result)
+    (key, segment, group, stances), result = scored
+    return key, (segment, group, stances, result)
+
+
+class _ToBrandMentions(_WithProgress):
+    """:func:`to_brand_mentions` as a DoFn, for a group that waits for no clause pass."""
+
+    def process(self, element):
+        scored, stances = element
+        yield from to_brand_mentions(scored, stances)
 
 
 class _JoinedToBrandMentions(_WithProgress):
-    """A group's post pass and its marked passes -> brand mentions; nothing when the post pass failed."""
+    """A group's post pass and its clause passes -> brand mentions; nothing when the post pass failed."""
 
     def process(self, keyed):
         _key, parts = keyed
         post = None
-        toward = {}
-        for brand, group, result in parts:
-            if brand:
-                toward[brand] = result
+        segments = {}
+        for segment, group, stances, result in parts:
+            if segment:
+                segments[segment] = result
             else:
-                post = (group, result)
+                post = (group, result), stances
         if post is not None:
-            yield from to_brand_mentions(post, toward)
+            yield from to_brand_mentions(post[0], post[1], segments)
 
 
 class SortBundleByLength(beam.DoFn):
@@ -283,24 +303,19 @@ class ScoreTexts(beam.PTransform):
             optionally topics, topic_scores and relevance (`models.handler.ScorerModelHandler`).
         progress: Print progress lines in the worker processes too; default: as this
             process does (`transforms.progress.PROGRESS.enabled`, off with `--quiet`).
-        per_brand: Score a post naming several brands once per brand, marked; default:
-            when the handler says its model was trained on marked texts (`reads_targets`):
-            a model that never saw a mark reads one no better than the plain text.
     """
 
-    def __init__(self, model_handler: ModelHandler, progress: bool | None = None,
-                 per_brand: bool | None = None):
+    def __init__(self, model_handler: ModelHandler, progress: bool | None = None):
         super().__init__()
         self._handler = model_handler
         self._progress = PROGRESS.enabled if progress is None else bool(progress)
-        self._per_brand = bool(getattr(model_handler, "reads_targets", False)) if per_brand is None else per_brand
 
     def expand(self, matched):
         texts = (
             matched
             | "KeyByText" >> beam.Map(_key_by_text).with_output_types(tuple[str, bytes])
             | "GroupByText" >> beam.GroupByKey()
-            | "TextsPerGroup" >> beam.FlatMap(_texts_per_group, self._per_brand)
+            | "TextsPerGroup" >> beam.FlatMap(_texts_per_group)
         )
         if isinstance(matched.windowing.windowfn, GlobalWindows):
             texts = texts | "SortByLength" >> beam.ParDo(SortBundleByLength())
@@ -312,7 +327,7 @@ class ScoreTexts(beam.PTransform):
                 | "ToBrandMentions" >> beam.ParDo(_ToBrandMentions(self._progress)).with_output_types(BrandMention))
         toward = (joined
                   | "KeyByTextKey" >> beam.Map(_by_text_key)
-                  | "JoinBrandPasses" >> beam.GroupByKey()
+                  | "JoinClausePasses" >> beam.GroupByKey()
                   | "ToBrandMentionsPerBrand" >> beam.ParDo(_JoinedToBrandMentions(self._progress))
                   .with_output_types(BrandMention))
         dead = failures.failed_inferences | "FailedToDeadLetters" >> beam.FlatMap(_failed_batch_to_dead_letters)

@@ -7,8 +7,6 @@ seconds; the real embedded model runs through the whole job in
 
 from __future__ import annotations
 
-import re
-
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 NEGATIVE = ("bad", "hate", "broken", "awful", "worst", "ужас", "плох", "loš", "лош", "жах", "fail")
@@ -22,26 +20,11 @@ OTHER_SENSE = ("planet", "fruit", "juice", "fridge", "холодильник", "
 POSITIVE = ("love", "great", "good", "best", "отлич", "люблю", "super", "odličan", "одличан", "чудов")
 
 
-# A marked text ("[[Bolt]] > Uber") is scored on the clause holding the mark: enough for a
-# comparison written as two clauses to read differently per brand.
-_CLAUSE_BREAK = re.compile(r"[.,;!?>]|\bbut\b|\bthan\b|\bно\b|\bali\b")
-
-
-def _target_clause(text: str) -> str:
-    at = text.find("[[")
-    if at < 0:
-        return text
-    pieces = [m.end() for m in _CLAUSE_BREAK.finditer(text, 0, at)]
-    start = pieces[-1] if pieces else 0
-    stop = _CLAUSE_BREAK.search(text, text.find("]]", at) + 2)
-    return text[start:stop.start() if stop else len(text)]
-
-
 class _Lexicon:
     model_id = "fake-lexicon-v1"
 
     def scores(self, text: str) -> tuple[float, float, float]:
-        low = _target_clause(text).lower()
+        low = text.lower()
         if any(w in low for w in NEGATIVE):
             return 0.8, 0.15, 0.05
         if any(w in low for w in POSITIVE):
@@ -51,8 +34,6 @@ class _Lexicon:
 
 class FakeSentimentHandler(ModelHandler):
     """Scores by keywords; `fail_on` makes every batch holding that substring raise."""
-
-    reads_targets = True  # scores a marked text on the marked clause (see _target_clause)
 
     def __init__(self, fail_on: str | None = None):
         super().__init__()
