@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import datetime
 
 import apache_beam as beam
@@ -224,12 +225,11 @@ def test_resolve_gives_the_brands_probabilities_and_where_they_came_from(stance,
 # ---- through the job's scoring step ----------------------------------------------------------------------
 
 def test_stance_targets_plan_each_located_brand_and_none_of_a_one_brand_post():
-    comparison_post = [(_mention("m1", "Bolt > Uber in Tallinn, not even close"), (BOLT, UBER))]
-    assert stance_targets(comparison_post) == (BrandStance("bolt", COMPARISON, "positive"),
-                                              BrandStance("uber", COMPARISON, "negative"))
-    assert stance_targets([(_mention("m2", "Bolt driver was late again"), (BOLT,))]) == ()
+    assert stance_targets(_mention("m1", "Bolt > Uber in Tallinn, not even close"), (BOLT, UBER)) == (
+        BrandStance("bolt", COMPARISON, "positive"), BrandStance("uber", COMPARISON, "negative"))
+    assert stance_targets(_mention("m2", "Bolt driver was late again"), (BOLT,)) == ()
     # Uber matched by a rule that does not name it in the text: one brand located, nothing planned.
-    assert stance_targets([(_mention("m3", "Bolt driver was late again"), (BOLT, UBER))]) == ()
+    assert stance_targets(_mention("m3", "Bolt driver was late again"), (BOLT, UBER)) == ()
 
 
 def _rows(out):
@@ -275,6 +275,33 @@ def test_each_brand_gets_its_own_sentiment_and_says_where_it_came_from():
             ("m8", "uber", "negative", "comparison", ()),
         ]), label="rows")
         assert_that(out["dead_letters"], equal_to([]), label="no dead letters")
+
+
+def _append_line(row, path: str) -> None:
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(repr(row) + "\n")
+
+
+def _scored_rows(posts, path) -> list[tuple]:
+    with TestPipeline() as p:
+        out = p | beam.Create(posts) | ScoreTexts(FakeSentimentHandler(), progress=False)
+        _ = _rows(out) | beam.Map(_append_line, str(path))
+    rows = sorted(ast.literal_eval(line) for line in path.read_text(encoding="utf-8").splitlines())
+    path.unlink()
+    return rows
+
+
+def test_a_posts_rows_do_not_depend_on_the_reposts_it_is_scored_with(tmp_path):
+    # A repost shares the post's normalised text (the "RT @user:" prefix goes), so the two are one group when
+    # a run sees them together and two when a sliced run sees them apart; here the repost's platform gave no
+    # language, so its contrast words are not Croatian ones: each post must be planned on its own.
+    original = (_mention("a1", "u Lidlu je odličan kruh a u Konzumu loš kruh", "hr"), (LIDL, KONZUM))
+    repost = (_mention("a0", "RT @kupac: u Lidlu je odličan kruh a u Konzumu loš kruh", None), (LIDL, KONZUM))
+    alone = _scored_rows([original], tmp_path / "rows") + _scored_rows([repost], tmp_path / "rows")
+    together = _scored_rows([original, repost], tmp_path / "rows")
+    assert together == sorted(alone)
+    assert [r for r in together if r[0] == "a1"] == [("a1", "konzum", "negative", "segment", ()),
+                                                     ("a1", "lidl", "positive", "segment", ())]
 
 
 def test_a_comparison_rows_probabilities_put_its_label_on_top():
@@ -333,7 +360,7 @@ def test_a_failed_clause_pass_falls_back_to_the_post_and_a_failed_post_pass_is_a
 def test_a_text_the_cues_cannot_read_keeps_the_posts_label(monkeypatch):
     import transforms.scoring
 
-    def unreadable(_group):
+    def unreadable(_mention, _matches):
         raise RecursionError("a text no pattern can read")
 
     monkeypatch.setattr(transforms.scoring, "stance_targets", unreadable)

@@ -84,15 +84,16 @@ def _count_scored(posts: int) -> None:
 
 
 def to_brand_mentions(scored: tuple[typing.Sequence[tuple[Mention, tuple]], PredictionResult],
-                      stances: typing.Sequence[BrandStance] = (),
+                      stances: typing.Sequence[typing.Sequence[BrandStance]] = (),
                       segments: typing.Mapping[str, PredictionResult] | None = None
                       ) -> typing.Iterator[BrandMention]:
     """Expands one scored text into one BrandMention per post carrying it and brand the post mentions.
 
     Args:
         scored: The posts sharing a text, and the text's prediction.
-        stances: Where each brand's label comes from (:func:`stance_targets`); a post naming
-            several brands takes its rows' sentiment from here, a brand absent from it the post's.
+        stances: Per post of the group, in its order, where each brand's label comes from
+            (:func:`stance_targets`); a post naming several brands takes its rows' sentiment
+            from here, a brand absent from it (or a post without an entry) the post's.
         segments: Clause text -> its prediction, for the clauses that were scored (a failed
             clause pass is absent: its brand keeps the post's label).
     """
@@ -106,13 +107,13 @@ def to_brand_mentions(scored: tuple[typing.Sequence[tuple[Mention, tuple]], Pred
     relevance = dict(scores.get("relevance", {}))
     post = (float(scores["p_negative"]), float(scores["p_neutral"]), float(scores["p_positive"]))
     segments = segments or {}
-    toward = {}
-    for stance in stances:
-        seg = segments.get(stance.segment) if stance.segment else None
-        seg_probs = None if seg is None else tuple(
-            float(seg.inference[k]) for k in ("p_negative", "p_neutral", "p_positive"))
-        toward[stance.brand] = resolve(stance, post, seg_probs)
-    for mention, matches in group:
+    for index, (mention, matches) in enumerate(group):
+        toward = {}
+        for stance in stances[index] if index < len(stances) else ():
+            seg = segments.get(stance.segment) if stance.segment else None
+            seg_probs = None if seg is None else tuple(
+                float(seg.inference[k]) for k in ("p_negative", "p_neutral", "p_positive"))
+            toward[stance.brand] = resolve(stance, post, seg_probs)
         base = dict(zip(_COPIED, _COPY(mention)))
         for match in matches:
             probs, source = toward.get(match.brand_id, (post, POST)) if len(matches) > 1 else (post, POST)
@@ -135,29 +136,38 @@ def to_brand_mentions(scored: tuple[typing.Sequence[tuple[Mention, tuple]], Pred
             )
 
 
-def stance_targets(group: typing.Sequence[tuple[Mention, tuple]]) -> tuple[BrandStance, ...]:
-    """Where each brand's label comes from, for a group whose text names two or more of a post's brands.
+def stance_targets(mention: Mention, matches: typing.Sequence) -> tuple[BrandStance, ...]:
+    """Where each brand's label comes from, for a post whose text names two or more of its brands.
 
-    The text is the group's first post's; each brand is located where the term that matched
-    it first occurs. A brand matched without its term in the text (a rule on the author or
-    language, a handle outside the text) is left out: it keeps the post's label.
+    Each brand is located in the post's own text where the term that matched it first occurs
+    (posts sharing a normalised text may differ in a retweet prefix or a handle, and which of
+    them a run sees together depends on how it is sliced: each is planned on its own). A brand
+    matched without its term in the text (a rule on the author or language, a handle outside
+    the text) is left out: it keeps the post's label.
 
     Returns:
         One :class:`models.stance.BrandStance` per located brand, or none when fewer than two are.
     """
-    text = group[0][0].text
+    if len(matches) < 2:
+        return ()
+    text = mention.text
     spans: dict[str, tuple[int, int]] = {}
-    for _mention, matches in group:
-        if len(matches) < 2:
-            continue
-        for match in matches:
-            if match.brand_id not in spans:
-                span = find_target(text, match.term)
-                if span is not None:
-                    spans[match.brand_id] = span
+    for match in matches:
+        if match.brand_id not in spans:
+            span = find_target(text, match.term)
+            if span is not None:
+                spans[match.brand_id] = span
     if len(spans) < 2:
         return ()
-    return stance_plan(text, spans, group[0][0].lang)
+    return stance_plan(text, spans, mention.lang)
+
+
+def _planned(mention: Mention, matches: typing.Sequence) -> tuple[BrandStance, ...]:
+    try:
+        return stance_targets(mention, matches)
+    except Exception:  # noqa: BLE001 - a text the cues cannot read keeps the post's label, as a failed clause pass
+        _STANCE_UNPLANNED.inc()
+        return ()
 
 
 class _WithProgress(beam.DoFn):
@@ -197,9 +207,9 @@ def _key_by_text(pair: tuple[Mention, tuple]) -> tuple[str, bytes]:
 def _texts_per_group(keyed):
     """(text key, encoded posts) -> the texts to score; counts texts saved.
 
-    Yields ``((key, '', posts, stances), normalised text)`` for the posts' own pass and, where
-    their text names several brands and a brand's label comes from its clause,
-    ``((key, clause, (), ()), normalised clause)`` once per distinct clause.
+    Yields ``((key, '', posts, stances per post), normalised text)`` for the posts' own pass
+    and, where a post's text names several brands and a brand's label comes from its clause,
+    ``((key, clause, (), ()), normalised clause)`` once per distinct clause of the group.
     """
     key, encoded = keyed
     group = [_PAIR_CODER.decode(blob) for blob in encoded]
@@ -208,13 +218,9 @@ def _texts_per_group(keyed):
         _REPEATED_TEXT_POSTS.inc(len(group) - 1)
     # The group's order depends on the runner; pick the same representative every time.
     group.sort(key=lambda pair: (pair[0].platform, pair[0].id))
-    try:
-        stances = stance_targets(group)
-    except Exception:  # noqa: BLE001 - a text the cues cannot read keeps the post's label, as a failed clause pass
-        _STANCE_UNPLANNED.inc()
-        stances = ()
+    stances = tuple(_planned(mention, matches) for mention, matches in group)
     yield (key, "", group, stances), model_text(group[0][0].text)
-    for segment in sorted({s.segment for s in stances if s.segment}):
+    for segment in sorted({s.segment for own in stances for s in own if s.segment}):
         _SEGMENT_TEXTS.inc()
         yield (key, segment, (), ()), model_text(segment)
 
@@ -222,7 +228,7 @@ def _texts_per_group(keyed):
 def _is_joined(scored) -> int:
     """Partition: 1 for the predictions of groups with clause passes, 0 for the rest."""
     (_key, segment, _group, stances), _result = scored
-    return int(bool(segment) or any(s.segment for s in stances))
+    return int(bool(segment) or any(s.segment for own in stances for s in own))
 
 
 def _unjoined(scored):
