@@ -42,7 +42,7 @@ queue: $(STAMP)  ## Write the response queue as CSV for helpdesk import: out/res
 
 # Two pytest-xdist workers; a test module stays on one worker, so that its shared runs are made once.
 TEST_WORKERS ?= 2
-PYTEST       := $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadscope
+PYTEST       := $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
 test: $(STAMP)  ## Run every test, the slow ones included (what CI runs; TEST_WORKERS=2)
 	$(PYTEST) tests

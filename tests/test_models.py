@@ -218,16 +218,13 @@ def test_tiny_file_round_trips_through_the_converter(tmp_path: pathlib.Path) -> 
             assert tokenizer(text)["input_ids"] == parsed.reference_token_ids(text), text
 
 
-def _convert_in_subprocess(cache_dir: str, source: str) -> str:
-    return str(ensure_embedded_checkpoint(cache_dir=cache_dir, source=source))
-
-
 def test_concurrent_conversion_yields_one_complete_directory(tmp_path: pathlib.Path) -> None:
     source = tmp_path / "tiny.bin"
     write_tiny_e5_file(source, seed=1)
     cache = tmp_path / "cache"
+    # The function itself goes to the new processes (by name): they import models.embedded, not this module.
     with multiprocessing.get_context("spawn").Pool(3) as pool:
-        paths = pool.starmap(_convert_in_subprocess, [(str(cache), str(source))] * 3)
+        paths = [str(p) for p in pool.starmap(ensure_embedded_checkpoint, [(str(cache), str(source))] * 3)]
     assert len(set(paths)) == 1
     entries = sorted(p.name for p in cache.iterdir())
     assert [e for e in entries if not e.endswith(".lock")] == [pathlib.Path(paths[0]).name]
