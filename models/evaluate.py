@@ -33,6 +33,7 @@ Usage::
         [--json out.json]
     python -m models.evaluate --backend onnx --precision int8   # one variant beside torch fp32
     python -m models.evaluate --stance-only [--backend torch --precision fp32] [--stance-splits validation,test]
+        [--errors]
 
 ``--stance-only`` measures stance alone (seconds), in the job's arithmetic unless
 ``--backend``/``--precision`` say otherwise, on the validation and test splits.
@@ -155,7 +156,7 @@ def evaluate_stance(scorer: EmbeddedScorer, path: pathlib.Path) -> dict[str, Any
     plans = [{s.brand: s for s in stance_plan(p["text"], stance_spans(p, path), p.get("lang"))} for p in posts]
     texts = sorted({p["text"] for p in posts} | {s.segment for pl in plans for s in pl.values() if s.segment})
     probs = dict(zip(texts, scorer.predict_proba(texts), strict=True))
-    langs, gold, per_brand, per_post, sources, post_of = [], [], [], [], [], []
+    langs, gold, per_brand, per_post, sources, post_of, errors = [], [], [], [], [], [], []
     for k, (p, pl) in enumerate(zip(posts, plans, strict=True)):
         post = probs[p["text"]]
         for target in p["targets"]:
@@ -167,6 +168,10 @@ def evaluate_stance(scorer: EmbeddedScorer, path: pathlib.Path) -> dict[str, Any
             langs.append(p["lang"])
             gold.append(LABELS.index(target["label"]))
             post_of.append(k)
+            if per_brand[-1] != gold[-1]:
+                errors.append({"id": p["id"], "brand": target["brand"], "gold": target["label"],
+                               "predicted": LABELS[per_brand[-1]], "source": source,
+                               "segment": stance.segment if source == SEGMENT else "", "text": p["text"]})
     gold_a, brand_a, post_a = np.array(gold), np.array(per_brand), np.array(per_post)
     out: dict[str, Any] = {"split": path.stem, "posts": len(posts), "targets": len(gold),
                            "per_brand": classification_metrics(gold_a, brand_a),
@@ -187,11 +192,12 @@ def evaluate_stance(scorer: EmbeddedScorer, path: pathlib.Path) -> dict[str, Any
     for i, k in enumerate(post_of):
         right[k] = right.get(k, True) and bool(brand_a[i] == gold_a[i])
     out["posts_all_targets_right"] = round(float(np.mean(list(right.values()))), 4)
+    out["errors"] = errors
     return out
 
 
-def print_stance(stance: dict[str, Any]) -> None:
-    """Prints one split's stance figures."""
+def print_stance(stance: dict[str, Any], errors: bool = False) -> None:
+    """Prints one split's stance figures; with ``errors``, each wrong target too, by where its label came from."""
     print(f"stance {stance['split'].upper()} split ({stance['posts']} posts, {stance['targets']} brand targets): "
           f"accuracy toward each brand {stance['per_brand']['accuracy']:.3f} (macro-F1 "
           f"{stance['per_brand']['macro_f1']:.3f}); one label per post would give "
@@ -203,6 +209,11 @@ def print_stance(stance: dict[str, Any]) -> None:
         f"{source} {v['targets']}" + (f" ({v['accuracy']:.3f} right)" if v["accuracy"] is not None else "")
         for source, v in stance["per_source"].items()))
     print("  " + format_confusion(stance["per_brand"]["confusion"]).replace("\n", "\n  "))
+    if errors:
+        for e in sorted(stance["errors"], key=lambda e: (e["source"], e["gold"], e["id"])):
+            clause = f" clause {e['segment']!r}" if e["segment"] else ""
+            print(f"  wrong [{e['source']}] {e['id']} {e['brand']}: gold {e['gold']}, got {e['predicted']}{clause}"
+                  f" | {e['text']}")
 
 
 MAX_F1_COST = 0.005
@@ -367,8 +378,10 @@ def print_table(results: Sequence[dict[str, Any]]) -> None:
 
 
 def stance_only(head_path: pathlib.Path, backend: str, precision: str, data: pathlib.Path,
-                splits: Sequence[str], json_path: pathlib.Path | None = None) -> int:
+                splits: Sequence[str], json_path: pathlib.Path | None = None, errors: bool = False) -> int:
     """Measures stance toward each brand on the given splits in one arithmetic and prints it; exit code.
+
+    With ``errors``, also prints every wrong target (id, brand, gold, label, where it came from).
 
     Returns:
         0, or 1 when a split's file is missing.
@@ -382,7 +395,7 @@ def stance_only(head_path: pathlib.Path, backend: str, precision: str, data: pat
             print(f"stance: {data}/stance/{split}.jsonl is missing")
             missing = True
             continue
-        print_stance(stance)
+        print_stance(stance, errors)
         results.append({"variant": f"{backend}-{precision}", "model_id": scorer.model_id, **stance})
     if json_path:
         json_path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
@@ -406,6 +419,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "--backend/--precision, default the job's (auto: ONNX Runtime int8-mixed)")
     parser.add_argument("--stance-splits", default="validation,test",
                         help="with --stance-only: comma-separated stance splits to read (default validation,test)")
+    parser.add_argument("--errors", action="store_true",
+                        help="with --stance-only: also print each wrong target and where its label came from "
+                             "(read the train and validation splits' errors, not the test split's)")
     parser.add_argument("--backend", default=None, choices=BACKENDS,
                         help="as the job's --backend; without --stance-only, evaluates this one variant beside "
                              "the torch fp32 reference")
@@ -420,7 +436,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         precision = resolve_precision(args.precision or "auto", backend)
         if args.stance_only:
             return stance_only(args.head, backend, precision, args.data,
-                               [s.strip() for s in args.stance_splits.split(",") if s.strip()], args.json)
+                               [s.strip() for s in args.stance_splits.split(",") if s.strip()], args.json,
+                               args.errors)
         if args.variants is not None:
             parser.error("give either --variants or --backend/--precision")
         args.variants = f"{backend}-{precision}"
