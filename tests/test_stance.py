@@ -18,8 +18,10 @@ from models.stance import (
     SEGMENT,
     TARGET_CLOSE,
     TARGET_OPEN,
+    CONCEDED_NEUTRAL,
     BrandStance,
     comparison,
+    conceded,
     find_target,
     mark_target,
     plan,
@@ -45,6 +47,7 @@ def _match(brand: str, term: str) -> Match:
 
 BOLT, UBER, LIDL, KONZUM = _match("bolt", "Bolt"), _match("uber", "Uber"), _match("lidl", "Lidl"), _match(
     "konzum", "Konzum")
+VOYO, NETFLIX, MEGOGO = _match("voyo", "Voyo"), _match("netflix", "Netflix"), _match("megogo", "Megogo")
 
 
 def _spans(text: str, *names: str) -> dict[str, tuple[int, int]]:
@@ -197,13 +200,47 @@ def test_plan_takes_a_cue_then_the_brands_clause_then_the_post():
         BrandStance("bolt", COMPARISON, "positive"), BrandStance("uber", COMPARISON, "negative"))
     text = "Bolt came in two minutes, but Uber was awful again"
     assert plan(text, _spans(text, "Bolt", "Uber"), "en") == (
-        BrandStance("bolt", SEGMENT, segment="Bolt came in two minutes"),
+        BrandStance("bolt", SEGMENT, segment="Bolt came in two minutes", conceded=True),
         BrandStance("uber", SEGMENT, segment="Uber was awful again"))
     # "Love Bolt" is one word besides the brand, and both brands share the one clause of the other post.
     text = "Love Bolt, but Uber was awful again"
     assert [s.source for s in plan(text, _spans(text, "Bolt", "Uber"), "en")] == [POST, SEGMENT]
     text = "Bolt and Uber were both late tonight"
     assert [s.source for s in plan(text, _spans(text, "Bolt", "Uber"), "en")] == [POST, POST]
+
+
+@pytest.mark.parametrize("lang, text, brand, expected", [
+    ("en", "we keep Disney+ for the kids, but Netflix is what we actually watch", "Disney+", True),
+    ("en", "we keep Disney+ for the kids, but Netflix is what we actually watch", "Netflix", False),
+    ("ru", "зарплата приходит на ВТБ, но всё оплачиваю картой Альфы", "ВТБ", True),
+    ("uk", "пенсію батькам платять через Ощад, але сам я тільки в Monobank", "Ощад", True),
+    ("hr", "Voyo imamo zbog lige prvaka, ali Netflix gledamo svaku večer", "Voyo", True),
+    ("sr", "у граду има и Идеа, али ја идем у Макси јер је ближи", "Идеа", True),
+    ("sr", "u gradu ima i Idea, ali ja idem u Maxi jer je bliži", "Idea", True),
+    # No contrast word after the clause: a list, not a concession.
+    ("en", "Disney+ for the kids, Netflix for us", "Disney+", False),
+    # "a" is Croatian for "but" and an English article: an English post's "a" concedes nothing.
+    ("en", "we keep Disney+ for the kids, a treat after school", "Disney+", False),
+])
+def test_a_clause_followed_by_a_contrast_word_is_conceded(lang, text, brand, expected):
+    seg = next((s, e) for s, e in segments(text, lang) if brand in text[s:e])
+    assert conceded(text, seg[1], lang) is expected
+
+
+def test_plan_marks_a_conceded_clause_and_resolve_makes_it_neutral_when_the_model_is_sure():
+    text = "пенсію батькам платять через Ощад, але сам я тільки в Monobank, він зручніший"
+    ours = {s.brand: s for s in plan(text, _spans(text, "Ощад", "Monobank"), "uk")}
+    assert ours["ощад"] == BrandStance("ощад", SEGMENT, segment="пенсію батькам платять через Ощад", conceded=True)
+    assert not ours["monobank"].conceded
+    post_positive = (0.05, 0.15, 0.8)
+    sure, unsure = (0.05, CONCEDED_NEUTRAL + 0.05, 0.25 - CONCEDED_NEUTRAL), (0.3, CONCEDED_NEUTRAL - 0.05, 0.35)
+    assert resolve(ours["ощад"], post_positive, sure) == (pytest.approx(sure), SEGMENT)
+    assert resolve(ours["ощад"], post_positive, unsure) == (pytest.approx(post_positive), POST)
+    # The same clause without the contrast after it is not conceded: a neutral reading keeps the post's label.
+    text = "пенсію батькам платять через Ощад. сам я тільки в Monobank, він зручніший"
+    ours = {s.brand: s for s in plan(text, _spans(text, "Ощад", "Monobank"), "uk")}
+    assert not ours["ощад"].conceded
+    assert resolve(ours["ощад"], post_positive, sure) == (pytest.approx(post_positive), POST)
 
 
 POST_NEGATIVE = (0.7, 0.2, 0.1)
@@ -216,6 +253,11 @@ POST_NEGATIVE = (0.7, 0.2, 0.1)
     (BrandStance("b", SEGMENT, segment="s"), (0.1, 0.1, 0.8), (0.1, 0.1, 0.8), SEGMENT),
     (BrandStance("b", SEGMENT, segment="s"), (0.2, 0.6, 0.2), POST_NEGATIVE, POST),  # neutral clause: the post
     (BrandStance("b", SEGMENT, segment="s"), None, POST_NEGATIVE, POST),  # the clause's pass failed
+    # A conceded clause ("X for the kids, but ...") read as neutral with enough confidence: neutral.
+    (BrandStance("b", SEGMENT, segment="s", conceded=True), (0.1, 0.8, 0.1), (0.1, 0.8, 0.1), SEGMENT),
+    (BrandStance("b", SEGMENT, segment="s", conceded=True), (0.2, 0.6, 0.2), POST_NEGATIVE, POST),  # not enough
+    (BrandStance("b", SEGMENT, segment="s", conceded=True), (0.1, 0.1, 0.8), (0.1, 0.1, 0.8), SEGMENT),
+    (BrandStance("b", SEGMENT, segment="s", conceded=True), None, POST_NEGATIVE, POST),  # the pass failed
     (BrandStance("b", POST), None, POST_NEGATIVE, POST),
 ])
 def test_resolve_gives_the_brands_probabilities_and_where_they_came_from(stance, segment, probs, source):
@@ -247,6 +289,11 @@ MULTI_LANGUAGE_POSTS = [
     (_mention("m6", "u Lidlu je odličan kruh, a u Konzumu loš kruh", "hr"), (LIDL, KONZUM)),
     (_mention("m7", "перешёл с Uber на Bolt, доставка ужас", "ru"), (UBER, BOLT)),
     (_mention("m8", "и Bolt и Uber сегодня плохо работают", "ru"), (BOLT, UBER)),
+    # A conceded clause read as neutral: its brand is neutral, not the post's positive.
+    (_mention("m9", "Voyo imamo zbog lige prvaka, ali Netflix je super", "hr"), (VOYO, NETFLIX)),
+    # ... and a clause read as neutral that concedes nothing keeps the post's label (Netflix here).
+    (_mention("m10", "у нас є Megogo для тб, але серіали дивимось на Netflix, там все чудово", "uk"),
+     (MEGOGO, NETFLIX)),
 ]
 
 
@@ -273,6 +320,10 @@ def test_each_brand_gets_its_own_sentiment_and_says_where_it_came_from():
             # "и X и Y": alike, both the post's label.
             ("m8", "bolt", "negative", "comparison", ()),
             ("m8", "uber", "negative", "comparison", ()),
+            ("m9", "voyo", "neutral", "segment", ()),
+            ("m9", "netflix", "positive", "segment", ()),
+            ("m10", "megogo", "neutral", "segment", ()),
+            ("m10", "netflix", "positive", "post", ()),
         ]), label="rows")
         assert_that(out["dead_letters"], equal_to([]), label="no dead letters")
 
