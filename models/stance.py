@@ -381,6 +381,52 @@ class BrandStance(typing.NamedTuple):
     conceded: bool = False  # the clause is the first half of "X ..., but ...": background the post turns from
 
 
+# A figure after a brand in its clause: "HT me kostao 45 eura", "Lyft said 18", "Starbucks is $7", "u Legendu 8.000";
+# its unit is the currency sign before it or the word after it ("eura", "min", "минута").
+_FIGURE = re.compile(r"(?P<sign>[$€£₽₴])?\s?(?P<num>\d{1,3}(?:[.,\s]\d{3})+(?!\d)|\d+(?:[.,]\d+)?)(?!\d)"
+                     r"(?:\s*(?P<unit>[^\W\d_]+|[$€£₽₴]))?")
+
+
+def _figure(clause: str) -> tuple[float, str] | None:
+    found = list(_FIGURE.finditer(clause))
+    if len(found) != 1:
+        return None  # none, or several: which one the brand is compared on is a guess
+    m = found[0]
+    digits = m["num"]
+    if re.fullmatch(r"\d{1,3}(?:[.,\s]\d{3})+", digits):
+        digits = re.sub(r"[.,\s]", "", digits)  # "12.000", "3 500": thousands
+    unit = _fold(m["sign"] or m["unit"] or "")
+    return float(digits.replace(",", ".")), unit[:2]  # "дней"/"дня", "min"/"minuta": one unit
+
+
+def figures(text: str, spans: Mapping[str, tuple[int, int]], lang: str | None = None) -> dict[str, str]:
+    """The labels a comparison of figures gives: "HT me kostao 45 eura, A1 isti paket za 30", "Uber showed up in 2
+    min, Lyft said 18": the brand with the lower figure positive, the higher negative (a price, a wait).
+
+    Read only where each brand's clause holds one figure after the brand, the figures have the same unit (or
+    the later one none: "u Sportini 90"), and there are exactly two values; "6 months" vs "3 years", "10
+    хвилин" vs "4 години" (a unit each, different) compare nothing.
+
+    Returns:
+        Brand id -> ``'positive'`` / ``'negative'``; empty when the post compares no figures.
+    """
+    segs = segments(text, lang)
+    found: dict[str, tuple[float, str]] = {}
+    for brand, (start, end) in spans.items():
+        _s, e = _segment_at(segs, start)
+        fig = _figure(text[end:e]) if e > end else None
+        if fig is None:
+            return {}
+        found[brand] = fig
+    units = {u for _v, u in found.values() if u}
+    if len(units) > 1 or len({_segment_at(segs, spans[b][0]) for b in spans}) < 2:
+        return {}
+    values = sorted({v for v, _u in found.values()})
+    if len(values) != 2:
+        return {}
+    return {brand: "positive" if v == values[0] else "negative" for brand, (v, _u) in found.items()}
+
+
 def plan(text: str, spans: Mapping[str, tuple[int, int]], lang: str | None = None) -> tuple[BrandStance, ...]:
     """Decides, for each brand a post names, where its sentiment comes from; no model is run here.
 
@@ -395,7 +441,7 @@ def plan(text: str, spans: Mapping[str, tuple[int, int]], lang: str | None = Non
     Returns:
         One :class:`BrandStance` per brand, in brand id order.
     """
-    cues = comparison(text, spans, lang)
+    cues = comparison(text, spans, lang) or figures(text, spans, lang)
     out = []
     for brand in sorted(spans):
         if brand in cues:

@@ -22,6 +22,7 @@ from models.stance import (
     BrandStance,
     comparison,
     conceded,
+    figures,
     find_target,
     mark_target,
     plan,
@@ -194,6 +195,34 @@ def test_cues_of_every_language_are_tried_when_the_language_is_unknown():
 
 # ---- plan and resolve ------------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("lang, text, lower, higher", [
+    ("en", "Lyft wanted $38 to the airport, Uber did it for $24", "Uber", "Lyft"),
+    ("en", "Bolt showed up in 3 min, Uber said 15", "Bolt", "Uber"),
+    ("ru", "Ozon везёт 5 дней, Wildberries 2 дня", "Wildberries", "Ozon"),  # "дней"/"дня": one unit
+    ("uk", "Kyivstar просить 250 грн на місяць, lifecell той самий тариф за 180", "lifecell", "Kyivstar"),
+    ("hr", "u Konzumu isti jogurt 2,49 eura, u Lidlu 1,99", "Lidl", "Konzum"),
+    ("sr", "у Максију исте патике 11.990, у Лидлу 7.490", "Лидл", "Макси"),
+])
+def test_a_comparison_of_figures_makes_the_lower_positive_and_the_higher_negative(lang, text, lower, higher):
+    labels = figures(text, _spans(text, lower, higher), lang)
+    assert labels == {lower.lower(): "positive", higher.lower(): "negative"}
+    # ... and plan takes it where no word cue reads the post.
+    assert {s.brand: (s.source, s.label) for s in plan(text, _spans(text, lower, higher), lang)} == {
+        lower.lower(): (COMPARISON, "positive"), higher.lower(): (COMPARISON, "negative")}
+
+
+@pytest.mark.parametrize("lang, text, a, b", [
+    ("en", "my Nike pair lasted 6 months, the Adidas pair is going on 3 years", "Nike", "Adidas"),  # two units
+    ("uk", "водафон ліг за 10 хвилин, київстар тримався 4 години", "водафон", "київстар"),
+    ("en", "Bolt came in 3 min, Uber was late again", "Bolt", "Uber"),  # one brand has no figure
+    ("en", "Bolt and Uber both said 15 min tonight", "Bolt", "Uber"),  # one clause for both
+    ("hr", "Bolt 12 eura, Uber 12 eura, isto", "Bolt", "Uber"),  # one value
+    ("en", "Bolt 12 eur for 3 km, Uber 9 eur for 3 km", "Bolt", "Uber"),  # several figures a clause
+])
+def test_no_comparison_of_figures_where_they_do_not_compare_one_thing(lang, text, a, b):
+    assert figures(text, _spans(text, a, b), lang) == {}
+
+
 def test_plan_takes_a_cue_then_the_brands_clause_then_the_post():
     text = "Bolt > Uber in Tallinn"
     assert plan(text, _spans(text, "Bolt", "Uber"), "en") == (
@@ -294,6 +323,8 @@ MULTI_LANGUAGE_POSTS = [
     # ... and a clause read as neutral that concedes nothing keeps the post's label (Netflix here).
     (_mention("m10", "у нас є Megogo для тб, але серіали дивимось на Netflix, там все чудово", "uk"),
      (MEGOGO, NETFLIX)),
+    # Figures compared: the lower one wins though no word says so.
+    (_mention("m11", "Bolt je tražio 14 eura do aerodroma, Uber isti put za 9", "hr"), (BOLT, UBER)),
 ]
 
 
@@ -324,6 +355,8 @@ def test_each_brand_gets_its_own_sentiment_and_says_where_it_came_from():
             ("m9", "netflix", "positive", "segment", ()),
             ("m10", "megogo", "neutral", "segment", ()),
             ("m10", "netflix", "positive", "post", ()),
+            ("m11", "bolt", "negative", "comparison", ()),
+            ("m11", "uber", "positive", "comparison", ()),
         ]), label="rows")
         assert_that(out["dead_letters"], equal_to([]), label="no dead letters")
 
