@@ -4,12 +4,17 @@ Stance (what the job does, :mod:`transforms.scoring`): :func:`plan` decides for 
 its label comes from. A comparison cue (:data:`PAIR_CUES`, :data:`TARGET_CUES`: one small table
 of patterns per language, en, ru, uk, hr and sr in both scripts) makes the winner of "Bolt > Uber",
 "switched from X to Y", "лучше чем", "гірший за", "jeftiniji od", "прешао са X на Y" positive and
-the loser negative, and gives both brands of "X is as bad as Y", "и X и Y" the post's label
-(:data:`COMPARISON`). Else the clause of the post naming the brand (:func:`segments`: sentence
-ends, commas, dashes, "vs", "but", "но", "а", "але", "ali", "dok", "али") is scored as an
-ordinary text, and :func:`resolve` takes its label unless the model reads it as neutral
-(:data:`SEGMENT`). Else, and where the clause is too short to say anything, the post's own label
-(:data:`POST`). No model reads marks: a clause is a plain text to every backend.
+the loser negative, gives both brands of "X is as bad as Y", "и X и Y" the post's label, and makes
+a brand that could not serve ("DoorDash didn't have the place", "Glovo bio zatvoren", "в Ozon не
+было размера") neutral, the others keeping the post's label. Where no word cue reads the post, a
+comparison of figures (:func:`figures`: "HT 45 eura, A1 za 30") makes the lower positive and the
+higher negative (all :data:`COMPARISON`). Else the clause of the post naming the brand
+(:func:`segments`: sentence ends, commas, dashes, "vs", "but", "но", "а", "але", "ali", "dok",
+"али") is scored as an ordinary text, and :func:`resolve` takes its label unless the model reads
+it as neutral; a neutral reading counts only for a conceded clause ("we have X for the kids, but
+..."; :func:`conceded`, :data:`CONCEDED_NEUTRAL`) (:data:`SEGMENT`). Else, and where the clause is
+too short to say anything or read as neutral, the post's own label (:data:`POST`). No model reads
+marks: a clause is a plain text to every backend.
 
 Target marking (:func:`mark_target`, :func:`find_target`): the hand-written training examples
 mark their brand's span ("[[Bolt]] > Uber in Tallinn", :mod:`models.train_head`); the job does
@@ -229,6 +234,16 @@ _JOINED = {
     "hr": r"(?:prešl?\w*|presl?\w*|prebac\w*\s+se|ostavi\w*)\s+(?:na|u)?\s*$",
     "sr": r"(?:прешл?\w*|пребац\w*\s+се|prešl?\w*|prebac\w*\s+se|задржа\w*|zadrža\w*)\s*(?:на|у|na|u)?\s*$",
 }
+# "DoorDash didn't have the place", "Glovo bio zatvoren", "в Ozon не было размера": a brand that could not serve
+# is a fact, not a verdict (neutral); the brand the post went to instead keeps the post's label.
+_UNAVAILABLE = {
+    "en": r"^\s*(?:(?:didn'?t|did not) have|had no|(?:was|were) (?:out of|closed|shut|down)\b)",
+    "ru": r"^\s*(?:не было|был\w* закрыт\w*|не работал\w*)(?!\w)",
+    "uk": r"^\s*(?:не було|був\w* зачинен\w*|не працював\w*)(?!\w)",
+    "hr": r"^\s*(?:(?:je\s+)?bi[ol]\w* zatvoren\w*|nije radi\w*|nije imao|nisu imali)(?!\w)",
+    "sr": r"^\s*(?:(?:je\s+)?bi[ol]\w* zatvoren\w*|nije radi\w*|nije imao|(?:је\s+)?би[ол]\w* затворен\w*"
+          r"|није ради\w*|није имао)(?!\w)",
+}
 _LANG_TABLE = {"bs": "hr", "sh": "hr", "cnr": "sr", "me": "sr"}
 # A pair cue: (pre, mid, outcome); a target cue: (pre, post, label, relative).
 PAIR_CUES: dict[str, tuple[tuple[str | None, str | None, str], ...]] = {
@@ -244,6 +259,7 @@ _NEVER = {
 }
 TARGET_CUES: dict[str, tuple[tuple[str | None, str | None, str, bool], ...]] = {
     lang: ((_LEFT[lang], None, "negative", False), (_JOINED[lang], None, "positive", False),
+           (None, _UNAVAILABLE[lang], "neutral", True),
            (None, _NEVER[lang], "positive", True),
            (None, rf"^[^<>]*?(?:{_BETTER[lang]})", "positive", True),
            (None, rf"^[^<>]*?(?:{_WORSE[lang]})", "negative", True))
@@ -260,7 +276,7 @@ def _compile(pattern: str | None) -> re.Pattern | None:
 _PAIR = {lang: tuple((_compile(p), _compile(m), o) for p, m, o in cues) for lang, cues in PAIR_CUES.items()}
 _TARGET = {lang: tuple((_compile(p), _compile(q), label, rel) for p, q, label, rel in cues)
            for lang, cues in TARGET_CUES.items()}
-_OPPOSITE = {"positive": "negative", "negative": "positive"}
+_OPPOSITE = {"positive": "negative", "negative": "positive", "neutral": None}  # None: as the post
 
 
 def _tables(lang: str | None) -> tuple[str, ...]:

@@ -165,6 +165,28 @@ def test_a_comparison_cue_makes_the_winner_positive_and_the_loser_negative(lang,
                                                                    loser.lower(): "negative"}
 
 
+@pytest.mark.parametrize("lang, text, closed, other", [
+    ("en", "got it from Walmart because Target didn't have the size, came next day", "Target", "Walmart"),
+    ("en", "ordered on Wolt because Glovo was closed", "Glovo", "Wolt"),
+    ("en", "went to Lidl since Aldi was closed for the holiday, decent bread", "Aldi", "Lidl"),
+    ("ru", "в Пятёрочке не было молока, взяла во ВкусВилле, дороже но свежее", "Пятёрочке", "ВкусВилле"),
+    ("uk", "в Сільпо не було хліба, купила в АТБ по дорозі додому", "Сільпо", "АТБ"),
+    ("hr", "uzeo Bolt jer Uber nije radio cijelu noć u Splitu", "Uber", "Bolt"),
+    ("sr", "наручио сам преко Волта јер је Глово био затворен, стигло брзо", "Глово", "Волта"),
+    ("sr", "naručio sam preko Wolta jer je Glovo bio zatvoren, stiglo brzo", "Glovo", "Wolta"),
+])
+def test_a_brand_that_could_not_serve_is_neutral_and_the_other_keeps_the_posts_label(lang, text, closed, other):
+    assert comparison(text, _spans(text, closed, other), lang) == {closed.lower(): "neutral", other.lower(): None}
+
+
+def test_a_brand_that_served_badly_is_not_read_as_unavailable():
+    # A complaint about what a brand did is no "could not serve": no cue, each clause is scored.
+    for lang, text, a, b in [("en", "Target had the wrong size again, Walmart got it right", "Target", "Walmart"),
+                             ("ru", "в Пятёрочке было просроченное молоко, во ВкусВилле свежее", "Пятёрочке",
+                              "ВкусВилле")]:
+        assert comparison(text, _spans(text, a, b), lang) == {}
+
+
 @pytest.mark.parametrize("lang, text, a, b", [
     ("en", "Uber is as bad as Bolt at the airport", "Uber", "Bolt"),
     ("ru", "что пятерочка, что магнит — просрочка одинаковая", "пятерочка", "магнит"),
@@ -179,7 +201,6 @@ def test_an_alike_cue_gives_both_brands_the_posts_label(lang, text, a, b):
 
 @pytest.mark.parametrize("lang, text, a, b", [
     ("en", "Wolt and Glovo both fine in Split", "Wolt", "Glovo"),
-    ("en", "ordered on Wolt because Glovo was closed", "Wolt", "Glovo"),
     # A comparative cut off by "but": the clauses speak, not the cue.
     ("ru", "мегафон дороже, но в поездах ловит, а теле2 пропадает", "мегафон", "теле2"),
     ("hr", "Croatia Airlines skuplji ali pusti kofer, Ryanair naplatio ruksak", "Croatia", "Ryanair"),
@@ -325,6 +346,8 @@ MULTI_LANGUAGE_POSTS = [
      (MEGOGO, NETFLIX)),
     # Figures compared: the lower one wins though no word says so.
     (_mention("m11", "Bolt je tražio 14 eura do aerodroma, Uber isti put za 9", "hr"), (BOLT, UBER)),
+    # A brand that could not serve: neutral; the one the post went to instead: the post's label, in the same clause.
+    (_mention("m12", "uzela sam Bolt jer Uber nije radio, vozač super", "hr"), (BOLT, UBER)),
 ]
 
 
@@ -357,6 +380,8 @@ def test_each_brand_gets_its_own_sentiment_and_says_where_it_came_from():
             ("m10", "netflix", "positive", "post", ()),
             ("m11", "bolt", "negative", "comparison", ()),
             ("m11", "uber", "positive", "comparison", ()),
+            ("m12", "bolt", "positive", "comparison", ()),
+            ("m12", "uber", "neutral", "comparison", ()),
         ]), label="rows")
         assert_that(out["dead_letters"], equal_to([]), label="no dead letters")
 
