@@ -146,8 +146,8 @@ def stance_spans(post: dict[str, Any], path: pathlib.Path | str = "") -> dict[st
 def evaluate_stance(scorer: EmbeddedScorer, path: pathlib.Path) -> dict[str, Any] | None:
     """Accuracy of the sentiment toward each brand, as the job gives it, vs the post's one label; None when absent.
 
-    Each post is planned as the job plans it (:func:`models.stance.plan`: comparison cues, then
-    the clause naming the brand, then the post); the post and each distinct clause are scored
+    Each post is planned as the job plans it (:func:`models.stance.plan`: comparison cues and
+    figures, then the clause naming the brand, then the post); the post and each distinct clause are scored
     once, as plain texts, and each brand's label is :func:`models.stance.resolve`'s.
     """
     if not path.is_file():

@@ -12,11 +12,13 @@ so that the batches RunInference cuts hold texts of similar length and pad littl
 the model fails on goes to dead letters, one row per post, with the error.
 
 Stance per brand (`models.stance`): a post whose text names two or more of its matched brands
-gets a label per brand. A comparison cue ("Bolt > Uber", "switched from X to Y", "bolji od")
-gives the winner positive and the loser negative (`sentiment_target = 'comparison'`); else the
+gets a label per brand. A comparison cue ("Bolt > Uber", "switched from X to Y", "bolji od", figures
+compared: "HT 45 eura, A1 za 30") gives the winner positive and the loser negative, a brand that
+could not serve ("Glovo bio zatvoren") neutral (`sentiment_target = 'comparison'`); else the
 clause naming the brand is scored as a plain text ("Love Bolt, but Uber was awful again": "Uber
-was awful again"), and its label is the brand's unless the model reads it as neutral
-(`'segment'`); else, and for every post naming one brand, the post's own label (`'post'`).
+was awful again"), and its label is the brand's unless the model reads it as neutral, which counts
+only for a conceded clause ("we have X for the kids, but ...") (`'segment'`); else, and for every
+post naming one brand, the post's own label (`'post'`).
 Topics always come from the whole text. The clauses ride through the same RunInference (each
 distinct clause of a text once, like any text); only groups with clause passes are joined back
 to their post pass (a second, small GroupByKey), the rest go straight to `brand_mentions`. A
