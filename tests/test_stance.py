@@ -498,3 +498,45 @@ def test_training_examples_mark_each_target_and_keep_one_label_posts_both_ways()
     with pytest.raises(ValueError):
         stance_examples([{"id": "s2", "lang": "en", "text": "Bolt > Uber",
                           "targets": [{"brand": "lyft", "span": "Lyft", "label": "negative"}]}])
+
+
+# ---- the stance-only evaluation: the job's plan, figures per source, the wrong targets --------------------
+
+class _LexiconScorer:
+    """The fake model's lexicon as an evaluation scorer (``predict_proba`` over texts)."""
+
+    def predict_proba(self, texts):
+        from tests.support.fake_model import _Lexicon
+        return [_Lexicon().scores(text) for text in texts]
+
+
+def test_stance_evaluation_labels_brands_as_the_job_does_and_lists_the_wrong_ones(tmp_path, capsys):
+    import json
+
+    from models.evaluate import evaluate_stance, print_stance
+
+    posts = [
+        {"id": "hr-1", "lang": "hr", "text": "HT me kostao 45 eura, A1 isti paket za 30",
+         "targets": [{"brand": "ht", "span": "HT", "label": "negative"},
+                     {"brand": "a1", "span": "A1", "label": "positive"}]},
+        {"id": "en-1", "lang": "en", "text": "we keep Disney+ for the kids, but Netflix is what we love",
+         "targets": [{"brand": "disney", "span": "Disney+", "label": "neutral"},
+                     {"brand": "netflix", "span": "Netflix", "label": "positive"}]},
+        {"id": "ru-1", "lang": "ru", "text": "Ozon и Wildberries сегодня привезли всё вовремя",
+         "targets": [{"brand": "ozon", "span": "Ozon", "label": "positive"},
+                     {"brand": "wb", "span": "Wildberries", "label": "positive"}]},
+    ]
+    path = tmp_path / "validation.jsonl"
+    path.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in posts), encoding="utf-8")
+    result = evaluate_stance(_LexiconScorer(), path)
+    assert result["targets"] == 6
+    assert result["per_brand"]["accuracy"] == round(4 / 6, 4)
+    assert result["per_source"][COMPARISON] == {"targets": 2, "accuracy": 1.0}  # the figures
+    assert result["per_source"][SEGMENT] == {"targets": 2, "accuracy": 1.0}  # the conceded clause, Netflix's
+    assert result["per_source"][POST] == {"targets": 2, "accuracy": 0.0}  # no word the lexicon knows
+    assert [(e["id"], e["brand"], e["gold"], e["predicted"], e["source"]) for e in result["errors"]] == [
+        ("ru-1", "ozon", "positive", "neutral", POST), ("ru-1", "wb", "positive", "neutral", POST)]
+    print_stance(result, errors=True)
+    wrong = [line for line in capsys.readouterr().out.splitlines() if line.lstrip().startswith("wrong")]
+    assert wrong == ["  wrong [post] ru-1 ozon: gold positive, got neutral | " + posts[2]["text"],
+                     "  wrong [post] ru-1 wb: gold positive, got neutral | " + posts[2]["text"]]
