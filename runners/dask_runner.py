@@ -110,7 +110,7 @@ def _run_bundle(items, fn, label, args, kwargs, side_specs, *side_values):
     ``side_specs`` are (view class, view options) per side input and ``side_values`` their
     gathered values, in the same order (dask passes the computed values of its Item args).
     """
-    memoize_graph_building()  # in each worker process: Beam's DoFn inspection, once per DoFn class (about a quarter of their CPU)
+    memoize_graph_building()  # in each worker process too: a quarter of their CPU was Beam re-inspecting DoFns
     side_inputs = [SideInputMap(view, options, values)
                    for (view, options), values in zip(side_specs, side_values, strict=True)]
     values: list = []
