@@ -41,8 +41,10 @@ queue: $(STAMP)  ## Write the response queue as CSV for helpdesk import: out/res
 	$(PY) -m report.queue_export --output_dir $(OUT) $(if $(BRAND),--brand $(BRAND))
 
 # Two pytest-xdist workers; a test module stays on one worker, so that its shared runs are made once.
+# Bytecode is cached even where the environment says not to (PYTHONDONTWRITEBYTECODE, as on our machines):
+# without it every worker and every job the tests start compiles Beam, torch and the project again.
 TEST_WORKERS ?= 2
-PYTEST       := $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
+PYTEST       := env -u PYTHONDONTWRITEBYTECODE $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
 test: $(STAMP)  ## Run every test, the slow ones included (what CI runs; TEST_WORKERS=2)
 	$(PYTEST) tests
