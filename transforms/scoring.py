@@ -41,9 +41,8 @@ import apache_beam as beam
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
 from apache_beam.transforms.window import GlobalWindows
 
-from models.stance import BrandStance, find_target, resolve
+from models.stance import LABELS, POST, BrandStance, find_target, resolve
 from models.stance import plan as stance_plan
-from models.stance import LABELS, POST
 from models.text import model_text, text_key
 from schemas import BrandMention, Mention
 from transforms.coders import RECORDS_CODER
@@ -83,6 +82,8 @@ def _count_scored(posts: int) -> None:
             _ETA.set(int(round(figures["eta_seconds"])))
 
 
+def _probabilities(inference) -> tuple[float, float, float]:
+    return float(inference["p_negative"]), float(inference["p_neutral"]), float(inference["p_positive"])
 
 
 def to_brand_mentions(scored: tuple[typing.Sequence[tuple[Mention, tuple]], PredictionResult],
@@ -107,15 +108,13 @@ def to_brand_mentions(scored: tuple[typing.Sequence[tuple[Mention, tuple]], Pred
     topic_scores = {str(k): float(v) for k, v in dict(scores.get("topic_scores", {})).items()}
     # The model's relevance per profile (named by brand id; transforms.relevance judges it), if it scored any.
     relevance = dict(scores.get("relevance", {}))
-    post = (float(scores["p_negative"]), float(scores["p_neutral"]), float(scores["p_positive"]))
+    post = _probabilities(scores)
     segments = segments or {}
     for index, (mention, matches) in enumerate(group):
         toward = {}
         for stance in stances[index] if index < len(stances) else ():
             seg = segments.get(stance.segment) if stance.segment else None
-            seg_probs = None if seg is None else tuple(
-                float(seg.inference[k]) for k in ("p_negative", "p_neutral", "p_positive"))
-            toward[stance.brand] = resolve(stance, post, seg_probs)
+            toward[stance.brand] = resolve(stance, post, None if seg is None else _probabilities(seg.inference))
         base = dict(zip(_COPIED, _COPY(mention)))
         for match in matches:
             probs, source = toward.get(match.brand_id, (post, POST)) if len(matches) > 1 else (post, POST)
