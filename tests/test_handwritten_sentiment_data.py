@@ -141,6 +141,23 @@ def test_no_normalised_text_occurs_twice_or_in_two_splits(dataset):
     assert clashes == []
 
 
+def test_no_train_or_validation_post_echoes_the_wording_of_a_test_post():
+    """Word sets (words of 3+ letters, normalised) of a test post and any other post of its language share
+    under 40 % (Jaccard) or fewer than 3 words: a paraphrase of a test post would leak it into training."""
+    def words(text: str) -> set[str]:
+        return {w for w in normalise(text).split() if len(w) > 2}
+
+    test = [(row['lang'], row['id'], words(row['text'])) for row in SENTIMENT['test']]
+    echoes = []
+    for row in SENTIMENT['train'] + SENTIMENT['validation']:
+        mine = words(row['text'])
+        for lang, test_id, theirs in test:
+            shared = len(mine & theirs)
+            if lang == row['lang'] and shared >= 3 and shared / len(mine | theirs) >= 0.4:
+                echoes.append((row['id'], test_id))
+    assert echoes == []
+
+
 def test_no_post_is_shared_between_sentiment_and_stance():
     sentiment = {normalise(row['text']) for rows in SENTIMENT.values() for row in rows}
     shared = [row['id'] for rows in STANCE.values() for row in rows if normalise(row['text']) in sentiment]

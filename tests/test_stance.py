@@ -500,6 +500,26 @@ def test_training_examples_mark_each_target_and_keep_one_label_posts_both_ways()
                           "targets": [{"brand": "lyft", "span": "Lyft", "label": "negative"}]}])
 
 
+def test_training_without_marks_keeps_only_the_plain_posts(tmp_path):
+    import json
+
+    from models.train_head import handwritten_examples
+
+    (tmp_path / "sentiment").mkdir()
+    (tmp_path / "stance").mkdir()
+    (tmp_path / "sentiment" / "train.jsonl").write_text(json.dumps(
+        {"id": "p1", "lang": "hr", "brand": "Konzum", "label": "negative", "sarcasm": False,
+         "text": "u Konzumu opet gužva na blagajni"}, ensure_ascii=False) + "\n", encoding="utf-8")
+    (tmp_path / "stance" / "train.jsonl").write_text(json.dumps(
+        {"id": "s1", "lang": "hr", "text": "Konzum je skuplji od Lidla",
+         "targets": [{"brand": "konzum", "span": "Konzum", "label": "negative"},
+                     {"brand": "lidl", "span": "Lidla", "label": "positive"}]}, ensure_ascii=False) + "\n",
+        encoding="utf-8")
+    assert [e.task for e in handwritten_examples(tmp_path, "train")] == ["post", "target", "stance", "stance"]
+    plain = handwritten_examples(tmp_path, "train", marks=False)
+    assert [(e.text, e.task) for e in plain] == [("u Konzumu opet gužva na blagajni", "post")]
+
+
 # ---- the stance-only evaluation: the job's plan, figures per source, the wrong targets --------------------
 
 class _LexiconScorer:
