@@ -69,7 +69,7 @@ def test_a_killed_runs_lease_holds_until_it_expires_then_the_next_run_takes_over
                                                                                  tmp_path, capsys):
     out = tmp_path / "out"
     argv = ["--config", str(brands_file), "--input", str(mixed_jsonl), "--output_dir", str(out)]
-    killed = _job(brands_file, mixed_jsonl, out, "--lease_minutes", "0.25")
+    killed = _job(brands_file, mixed_jsonl, out, "--lease_minutes", "0.1")
     deadline = time.monotonic() + 300
     while (read_lease(str(out)) or {}).get("pid") != killed.pid and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -77,7 +77,7 @@ def test_a_killed_runs_lease_holds_until_it_expires_then_the_next_run_takes_over
     killed.wait(timeout=60)
     held = read_lease(str(out))
     assert held["pid"] == killed.pid
-    # Before its expiry (15 s after it took the lease, a moment ago) the killed run still holds the directory.
+    # Before its expiry (6 s after it took the lease, a moment ago) the killed run still holds the directory.
     assert fake_job.main(argv) == 2
     assert f"run {held['run_id']} (host " in capsys.readouterr().err
     expires = datetime.datetime.fromisoformat(held["expires_at"])
