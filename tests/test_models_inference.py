@@ -194,7 +194,8 @@ def test_shipped_model_records_how_it_was_trained(classifier):
     # With fine-tuned layers, the model id says so and the layers file it names ships beside the head, small.
     assert ("+layers-" in classifier.model_id) == bool(tuned)
     heads = pathlib.Path(__file__).resolve().parents[1] / "models" / "heads"
-    assert all((heads / t["file"]).stat().st_size < 4_000_000 for t in [tuned] if t)
+    # Rank-128 updates of 4 layers: ~7.1 MB (the 4 layers in full, in fp16, would be ~14 MB).
+    assert all((heads / t["file"]).stat().st_size < 8_000_000 for t in [tuned] if t)
 
 
 # ------------------------------------------------------------- fine-tuned layers
