@@ -43,10 +43,10 @@ queue: $(STAMP)  ## Write the response queue as CSV for helpdesk import: out/res
 # Two pytest-xdist workers; a test module stays on one worker, so that its shared runs are made once.
 # Bytecode is cached even where the environment says not to (PYTHONDONTWRITEBYTECODE, as on our machines):
 # without it every worker and every job the tests start compiles Beam, torch and the project again.
-TEST_WORKERS ?= 2
+TEST_WORKERS ?= 3
 PYTEST       := env -u PYTHONDONTWRITEBYTECODE $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
-test: $(STAMP)  ## Run every test, the slow ones included (what CI runs; TEST_WORKERS=2)
+test: $(STAMP)  ## Run every test, the slow ones included (what CI runs; TEST_WORKERS=3)
 	$(PYTEST) tests
 
 test-fast: $(STAMP)  ## Run the tests but those marked slow (crash injection, other runners, the real model)
