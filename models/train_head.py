@@ -609,13 +609,24 @@ def stance_examples(records: Sequence[dict[str, Any]]) -> list[Example]:
     """
     out = []
     for r in records:
-        for target in r["targets"]:
-            start = r["text"].find(target["span"])
-            if start < 0 or not target["span"] or target["label"] not in LABELS:
-                raise ValueError(f"stance row {r.get('id')!r}: target {target!r} is not in the text or unlabelled")
-            text = mark_target(r["text"], start, start + len(target["span"]))
-            out.append(Example(model_text(text), LABELS.index(target["label"]), r["lang"], "stance",
-                               bool(r.get("sarcasm"))))
+        for target, (start, end) in _target_spans(r):
+            out.append(Example(model_text(mark_target(r["text"], start, end)), LABELS.index(target["label"]),
+                               r["lang"], "stance", bool(r.get("sarcasm"))))
+    return out
+
+
+def _target_spans(record: dict[str, Any]) -> list[tuple[dict[str, Any], tuple[int, int]]]:
+    """Each target of a stance row with the ``(start, end)`` of its span in the text.
+
+    Raises:
+        ValueError: On a span the text does not contain or a label outside :data:`LABELS`.
+    """
+    out = []
+    for target in record["targets"]:
+        start = record["text"].find(target["span"])
+        if start < 0 or not target["span"] or target["label"] not in LABELS:
+            raise ValueError(f"stance row {record.get('id')!r}: target {target!r} is not in the text or unlabelled")
+        out.append((target, (start, start + len(target["span"]))))
     return out
 
 
@@ -627,12 +638,7 @@ def clause_examples(records: Sequence[dict[str, Any]]) -> list[Example]:
     """
     out = []
     for r in records:
-        spans = {}
-        for target in r["targets"]:
-            start = r["text"].find(target["span"])
-            if start < 0 or not target["span"] or target["label"] not in LABELS:
-                raise ValueError(f"stance row {r.get('id')!r}: target {target!r} is not in the text or unlabelled")
-            spans[target["brand"]] = (start, start + len(target["span"]))
+        spans = {target["brand"]: span for target, span in _target_spans(r)}
         labels = {t["brand"]: LABELS.index(t["label"]) for t in r["targets"]}
         for stance in plan(r["text"], spans, r.get("lang")):
             if stance.source == SEGMENT:
