@@ -40,7 +40,8 @@ report: $(STAMP)  ## Render out/report.html from the Parquet outputs
 queue: $(STAMP)  ## Write the response queue as CSV for helpdesk import: out/response_queue.csv (BRAND=id: one)
 	$(PY) -m report.queue_export --output_dir $(OUT) $(if $(BRAND),--brand $(BRAND))
 
-# Two pytest-xdist workers; a test module stays on one worker, so that its shared runs are made once.
+# Three pytest-xdist workers on two cores (docs/testing.md: part of the suite waits); a test module stays on one
+# worker, so that its shared runs are made once.
 # Bytecode is cached even where the environment says not to (PYTHONDONTWRITEBYTECODE, as on our machines):
 # without it every worker and every job the tests start compiles Beam, torch and the project again.
 TEST_WORKERS ?= 3
