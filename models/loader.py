@@ -68,7 +68,7 @@ def load_scorer(
             options refuse one).
         max_length: Maximum tokens per text.
         cache_dir: Cache root for the embedded model's conversion.
-        precision: ``auto`` (int8-mixed in ONNX Runtime, else fp32), ``fp32``, ``bf16``, ``int8`` or ``int8-mixed``.
+        precision: ``auto`` (fp32; see :data:`models.onnx_backend.DEFAULT_ONNX_PRECISION`), ``fp32``, ``bf16``, ``int8`` or ``int8-mixed``.
         num_threads: Torch intra-op threads; by default every CPU the process may use.
         batch_size: Texts per forward pass.
         topics: Taxonomy to score; empty scores no topics.

@@ -135,11 +135,11 @@ def test_int8_mixed_keeps_embeddings_and_feed_forward_outputs_in_fp32(tiny):
 
 
 def test_precision_auto_names_the_default_arithmetic(tiny):
-    assert onnx_backend.resolve_precision("auto", "onnx") == onnx_backend.DEFAULT_ONNX_PRECISION == "int8-mixed"
+    assert onnx_backend.resolve_precision("auto", "onnx") == onnx_backend.DEFAULT_ONNX_PRECISION == "fp32"
     assert onnx_backend.resolve_precision("auto", "torch") == "fp32"
     assert onnx_backend.resolve_precision("fp32", "onnx") == "fp32"
     auto = _classifier(tiny, "auto", "auto")
-    assert auto.backend == "onnx" and auto.precision == "int8-mixed" and "-ort-int8-mixed-" in auto.model_id
+    assert auto.backend == "onnx" and auto.precision == "fp32" and f"-ort-fp32-{cpu_arithmetic()}" in auto.model_id
     assert _classifier(tiny, "torch", "auto").precision == "fp32"
 
 
@@ -203,7 +203,7 @@ def test_backend_resolution_and_fallback(monkeypatch, brands_file, mixed_jsonl, 
     # The flags are checked once, at start, by `pipelines.options.validate`, naming the flag.
     assert flags("--backend", "onnx", "--precision", "int8").model.backend == "onnx"
     assert flags("--precision", "bf16").model.backend == "auto"  # auto falls back to torch for bf16
-    assert flags().model.precision == "auto"  # the default: int8-mixed in ONNX Runtime, fp32 in torch
+    assert flags().model.precision == "auto"  # the default: fp32, in ONNX Runtime where it runs
     assert resolve_backend("auto", "auto") == "onnx"
     with pytest.raises(ConfigError, match="--backend / --precision: precision int8-mixed is an ONNX Runtime graph"):
         flags("--backend", "torch", "--precision", "int8-mixed")

@@ -64,7 +64,7 @@ class Relevance:
 
         self.ambiguous, profiles = relevance_plan(config)
         self.judge = RelevanceJudge(config, self.ambiguous)
-        # The job's arithmetic by default (--precision auto: int8-mixed in ONNX Runtime), so that the
+        # The job's arithmetic by default (--precision auto: fp32 in ONNX Runtime), so that the
         # figures are those of what a run computes.
         self._handler = ScorerModelHandler(precision=precision).with_profiles(profiles)
         self._model = self._handler.load_model()
