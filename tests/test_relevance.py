@@ -314,3 +314,45 @@ def test_variant_tool_scores_only_matched_posts_and_chooses_a_separating_offset(
     assert precision_recall(split, kept) == (1.0, pytest.approx(2 / 3))
     assert precision_recall(split, np.ones(4, bool)) == (pytest.approx(2 / 3), pytest.approx(2 / 3))
     assert precision_recall(split, kept, upto=2) == (1.0, 1.0)
+
+
+# ---- the relevance projection's training posts -------------------------------------------------------
+
+def _words(text: str) -> set:
+    return {w for w in _normal(text).split() if len(w) > 2}
+
+
+def test_training_posts_are_about_other_brands_than_the_trap_set_and_echo_none_of_its_posts():
+    raw = yaml.safe_load((TRAPS / "train_brands.yaml").read_text(encoding="utf-8"))
+    config = parse_config(raw, "train_brands.yaml")
+    traps = parse_config(yaml.safe_load((TRAPS / "brands.yaml").read_text(encoding="utf-8")), "brands.yaml")
+    with open(TRAPS / "train.jsonl", encoding="utf-8") as fh:
+        posts = [json.loads(line) for line in fh if line.strip()]
+    assert not {b.id for b in config.brands} & {b.id for b in traps.brands}
+    assert not ({_normal(n) for b in config.brands for n in b.names}
+                & {_normal(n) for b in traps.brands for n in b.names})
+    assert not any("exclude" in b or " NOT " in (b.get("query") or "") for b in raw["brands"])
+    ambiguous = ambiguous_brands(config)
+    assert {p["brand"] for p in posts} <= set(ambiguous) and len({p["brand"] for p in posts}) >= 30
+    assert {p["lang"] for p in posts} == {"en", "ru", "uk", "hr", "sr"}
+    labels = collections.Counter(p["about_brand"] for p in posts)
+    assert len(posts) >= 600 and min(labels.values()) >= 0.4 * len(posts)
+    trap_posts = _traps("validation") + _traps("test")
+    assert not {_normal(p["text"]) for p in posts} & {_normal(p["text"]) for p in trap_posts}
+    trap_words = [_words(p["text"]) for p in trap_posts]
+    for post in posts:
+        mine = _words(post["text"])
+        close = [len(mine & t) / len(mine | t) for t in trap_words if len(mine & t) >= 3]
+        assert max(close, default=0.0) < 0.4, post["text"]
+
+
+def test_the_shipped_projection_comes_from_the_committed_posts_and_the_job_uses_its_calibration():
+    from models.embedded import file_sha1
+    from models.relevance import DEFAULT_OFFSET, load_projection
+
+    projection = load_projection()
+    train = projection.metadata["train"]
+    assert train["sha1"] == file_sha1(TRAPS / "train.jsonl")
+    assert train["brands_sha1"] == file_sha1(TRAPS / "train_brands.yaml")
+    assert projection.metadata["chosen_on"].endswith("traps_validation.jsonl")
+    assert (DEFAULT_OFFSET, CASE_LOGIT) == (projection.metadata["offset"], projection.metadata["case_logit"])
