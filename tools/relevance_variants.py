@@ -101,9 +101,13 @@ class Split(typing.NamedTuple):
     embeddings: np.ndarray
 
 
-def load_split(name: str, matcher: BrandMatcher, judge: RelevanceJudge, cache: CachedEmbeddings) -> Split:
-    """The split `name` ('validation' or 'test') with what the job knows of each post before the model."""
-    with open(TRAPS / f"traps_{name}.jsonl", encoding="utf-8") as fh:
+def load_split(name: str, matcher: BrandMatcher, judge: RelevanceJudge, cache: CachedEmbeddings,
+               path: pathlib.Path | None = None) -> Split:
+    """The split `name` ('validation' or 'test') with what the job knows of each post before the model.
+
+    `path` reads another file of the same fields instead (the relevance projection's training posts).
+    """
+    with open(path or TRAPS / f"traps_{name}.jsonl", encoding="utf-8") as fh:
         posts = [json.loads(line) for line in fh if line.strip()]
     found, cheap, case = [], [], []
     for post in posts:

@@ -30,10 +30,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import itertools
-import json
 import pathlib
 import sys
-import types
 import typing
 
 import numpy as np
@@ -43,7 +41,7 @@ from models.relevance import DEFAULT_PROJECTION_PATH, RelevanceScorer, load_proj
 from schemas.config import load_config
 from tools.relevance_variants import TRAPS, CachedEmbeddings, choose, kept_at, load_split, precision_recall
 from transforms.matching import BrandMatcher
-from transforms.relevance import RelevanceJudge, name_case, relevance_plan
+from transforms.relevance import RelevanceJudge, relevance_plan
 
 TRAIN_POSTS = TRAPS / "train.jsonl"
 TRAIN_BRANDS = TRAPS / "train_brands.yaml"
@@ -107,23 +105,12 @@ def read_train(cache: CachedEmbeddings, posts_path: pathlib.Path = TRAIN_POSTS,
     judge, matcher = RelevanceJudge(config, ambiguous), BrandMatcher(config)
     scorer = RelevanceScorer(profiles, cache.embed)
     column = {name: j for j, name in enumerate(scorer.names)}
-    with open(posts_path, encoding="utf-8") as fh:
-        posts = [json.loads(line) for line in fh if line.strip()]
-    kept, columns, case, truth = [], [], [], []
-    for post in posts:
-        matches = [m for m in matcher.match(post["text"], lang=post["lang"]) if m.brand_id == post["brand"]]
-        if not matches or post["brand"] not in column:
-            continue
-        row = types.SimpleNamespace(brand_id=post["brand"], match_kind=matches[0].kind, text=post["text"],
-                                    relevance=None)
-        if judge.judge(row)[1] not in ("", "not scored"):
-            continue  # a tag, competitor or product decides it: the model never sees it
-        kept.append(post["text"])
-        columns.append(column[post["brand"]])
-        case.append(name_case(post["text"], judge._signals[post["brand"]].names))
-        truth.append(bool(post["about_brand"]))
-    judged = Judged(cache.embed(kept), np.array(columns), np.array(case, np.float32), np.array(truth))
-    return judged, phrases_of(scorer), len(posts)
+    split = load_split("train", matcher, judge, cache, path=posts_path)
+    # What the model judges: the matcher finds the brand, and no tag, competitor or product decides it.
+    kept = split.found & ~split.cheap & np.array([p["brand"] in column for p in split.posts])
+    judged = Judged(split.embeddings[kept], np.array([column[p["brand"]] for p, k in zip(split.posts, kept) if k]),
+                    split.case[kept], np.array([bool(p["about_brand"]) for p in split.posts])[kept])
+    return judged, phrases_of(scorer), len(split.posts)
 
 
 def joined(parts: typing.Sequence[tuple[Judged, Phrases, int]]) -> tuple[Judged, Phrases, int]:
@@ -149,13 +136,19 @@ def trap_split(name: str, cache: CachedEmbeddings):
 
 
 def _torch_margins(torch, project, embeddings, columns, phrases: Phrases):
-    """Best cosine to the post's own profile minus best cosine to its own other senses, projected."""
+    """Best cosine to the post's own profile minus best cosine to its own other senses, projected.
+
+    Only the phrases of the brands among `columns` are projected (a batch names a few of the brands).
+    """
+    wanted = np.unique(columns)
+    profile_rows = np.isin(phrases.profile_owner, wanted)
+    sense_rows = np.isin(phrases.sense_owner, wanted)
     posts = project(torch.as_tensor(embeddings))
-    profile = project(torch.as_tensor(phrases.profile))
-    sense = project(torch.as_tensor(phrases.sense))
+    profile = project(torch.as_tensor(phrases.profile[profile_rows]))
+    sense = project(torch.as_tensor(phrases.sense[sense_rows]))
     columns = torch.as_tensor(columns)
-    own_p = columns[:, None] == torch.as_tensor(phrases.profile_owner)[None, :]
-    own_s = columns[:, None] == torch.as_tensor(phrases.sense_owner)[None, :]
+    own_p = columns[:, None] == torch.as_tensor(phrases.profile_owner[profile_rows])[None, :]
+    own_s = columns[:, None] == torch.as_tensor(phrases.sense_owner[sense_rows])[None, :]
     sim_p = (posts @ profile.T).masked_fill(~own_p, -2.0).max(dim=1).values
     sim_s = (posts @ sense.T).masked_fill(~own_s, -2.0).max(dim=1).values
     return sim_p - sim_s
