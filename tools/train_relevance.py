@@ -22,7 +22,7 @@ Usage::
 
 Embeddings are those of the job (the embedded model's relevance layers, fp32), cached per text
 (``--cache``); a first run embeds ~6,000 phrases and posts (about a minute on 2 cores), later runs
-take about 20 seconds, and 15 seconds per grid point.
+take about 15 seconds, and about as long per grid point.
 """
 
 from __future__ import annotations
