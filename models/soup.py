@@ -136,12 +136,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"members not found: {', '.join(missing)}")
 
     started = time.perf_counter()
-    layer_counts = set()
+    layer_counts, encoders = set(), set()
     for path in args.members:
         _, metadata = load_head(path)
         layer_counts.add(len(metadata.get("encoder", {}).get("fine_tuned", {}).get("layers", [])))
+        encoders.add(metadata.get("encoder", {}).get("source_sha1"))
     if len(layer_counts) != 1 or 0 in layer_counts:
         parser.error("the members must fine-tune the same number of layers")
+    if len(encoders) != 1:
+        parser.error("the members must be fine-tuned from the same encoder (encoder.source_sha1 differs)")
     prepared = prepare(args.data, "clauses", layer_counts.pop(), args.oversample)
     train_y = np.array([y for _, y in prepared.train])
     log_prior = np.log(np.bincount(train_y, minlength=len(LABELS)) / len(train_y))

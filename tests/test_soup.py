@@ -119,3 +119,27 @@ def test_members_must_tune_the_same_parameters(tiny_checkpoint, tmp_path):
         average([a, b])
     with pytest.raises(ValueError, match="needs members"):
         average([])
+
+
+def test_the_command_refuses_what_cannot_make_a_soup(tiny_checkpoint, tmp_path, capsys):
+    from models.soup import main
+
+    _, base = tiny_checkpoint
+    member = _write_member(tmp_path / "a", base, 1, 0.0)[0]
+    with pytest.raises(SystemExit) as one:
+        main([str(member), "--out", str(tmp_path / "out" / "head.safetensors")])
+    assert one.value.code == 2 and "at least two members" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as absent:
+        main([str(member), str(tmp_path / "nope.safetensors"), "--out", str(tmp_path / "out" / "head.safetensors")])
+    assert absent.value.code == 2 and "nope.safetensors" in capsys.readouterr().err
+    other = _write_member(tmp_path / "b", base, 2, 0.0)[0]
+    meta = other.with_suffix(".json")
+    import json
+
+    data = json.loads(meta.read_text())
+    data["encoder"]["fine_tuned"]["layers"] = [0, 1]
+    meta.write_text(json.dumps(data))
+    with pytest.raises(SystemExit) as layers:
+        main([str(member), str(other), "--out", str(tmp_path / "out" / "head.safetensors")])
+    assert layers.value.code == 2 and "same number of layers" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
