@@ -6,7 +6,9 @@ of patterns per language, en, ru, uk, hr and sr in both scripts) makes the winne
 "switched from X to Y", "лучше чем", "гірший за", "jeftiniji od", "прешао са X на Y" positive and
 the loser negative, gives both brands of "X is as bad as Y", "и X и Y" the post's label, and makes
 a brand that could not serve ("DoorDash didn't have the place", "Glovo bio zatvoren", "в Ozon не
-было размера") neutral, the others keeping the post's label. Where no word cue reads the post, a
+было размера") neutral, the others keeping the post's label; a brand not tried yet ("never tried
+Lyft", "Rocket я ще не пробувала") is neutral too, the others left to their clauses. Where no word
+cue reads the post, a
 comparison of figures (:func:`figures`: "HT 45 eura, A1 za 30") makes the lower positive and the
 higher negative (all :data:`COMPARISON`). Else the clause of the post naming the brand
 (:func:`segments`: sentence ends, commas, dashes, "vs", "but", "но", "а", "але", "ali", "dok",
@@ -244,6 +246,25 @@ _UNAVAILABLE = {
     "sr": r"^\s*(?:(?:je\s+)?bi[ol]\w* zatvoren\w*|nije radi\w*|nije imao|(?:је\s+)?би[ол]\w* затворен\w*"
           r"|није ради\w*|није имао)(?!\w)",
 }
+# "Verizon I don't know, never tried" (its clause: "Verizon I don't know"), "Rocket я ще не пробувала", "nisam probao Wolt": a brand the writer has not
+# tried gets no verdict (neutral); unlike a brand that could not serve, it says nothing about the other brands.
+_UNTRIED_POST = {
+    "en": r"^\W*(?:i\s+)?(?:(?:(?:don'?t|do not) know|dunno)|(?:(?:(?:don'?t|do not) know|dunno)\W*)?(?:i\s+)?"
+          r"(?:never|haven'?t|have not|didn'?t|not yet)\s+(?:tried|try|used)(?:\s+(?:it|them|yet))?)\W*$",
+    "ru": r"^\W*(?:я\s+)?(?:(?:ещё|еще|пока)\s+)?не\s+(?:пробовал|пользовал)\w*(?:\s+(?:ещё|еще))?\W*$",
+    "uk": r"^\W*(?:я\s+)?(?:(?:ще|поки)\s+)?не\s+(?:пробував|пробувал|користувал)\w*(?:\s+ще)?\W*$",
+    "hr": r"^\W*(?:(?:još|jos)\s+)?nisam\s+(?:(?:još|jos)\s+)?(?:proba|koristi)\w*(?:\s+(?:još|jos))?\W*$",
+    "sr": r"^\W*(?:(?:još|jos|још)\s+)?(?:nisam|нисам)\s+(?:(?:još|jos|још)\s+)?(?:proba|koristi|проба|користи)\w*"
+          r"(?:\s+(?:još|jos|још))?\W*$",
+}
+_UNTRIED_PRE = {
+    "en": r"\b(?:never|haven'?t|have not|not yet)\s+(?:tried|used)\s*$",
+    "ru": r"(?:^|\s)не\s+(?:пробовал|пользовал)\w*(?:\s+(?:ещё|еще))?\s*$",
+    "uk": r"(?:^|\s)не\s+(?:пробував|пробувал|користувал)\w*(?:\s+ще)?\s*$",
+    "hr": r"\bnisam\s+(?:(?:još|jos)\s+)?(?:probao|probala|koristio|koristila)\s*$",
+    "sr": r"(?:^|\s)(?:nisam|нисам)\s+(?:(?:još|jos|још)\s+)?(?:probao|probala|koristio|koristila|пробао|пробала"
+          r"|користио|користила)\s*$",
+}
 _LANG_TABLE = {"bs": "hr", "sh": "hr", "cnr": "sr", "me": "sr"}
 # A pair cue: (pre, mid, outcome); a target cue: (pre, post, label, relative).
 PAIR_CUES: dict[str, tuple[tuple[str | None, str | None, str], ...]] = {
@@ -260,6 +281,7 @@ _NEVER = {
 TARGET_CUES: dict[str, tuple[tuple[str | None, str | None, str, bool], ...]] = {
     lang: ((_LEFT[lang], None, "negative", False), (_JOINED[lang], None, "positive", False),
            (None, _UNAVAILABLE[lang], "neutral", True),
+           (None, _UNTRIED_POST[lang], "neutral", False), (_UNTRIED_PRE[lang], None, "neutral", False),
            (None, _NEVER[lang], "positive", True),
            (None, rf"^[^<>]*?(?:{_BETTER[lang]})", "positive", True),
            (None, rf"^[^<>]*?(?:{_WORSE[lang]})", "negative", True))

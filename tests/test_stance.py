@@ -580,3 +580,24 @@ def test_stance_evaluation_labels_brands_as_the_job_does_and_lists_the_wrong_one
     wrong = [line for line in capsys.readouterr().out.splitlines() if line.lstrip().startswith("wrong")]
     assert wrong == ["  wrong [post] ru-1 ozon: gold positive, got neutral | " + posts[2]["text"],
                      "  wrong [post] ru-1 wb: gold positive, got neutral | " + posts[2]["text"]]
+
+
+@pytest.mark.parametrize("lang, text, untried, other", [
+    ("en", "T-Mobile has been great. Verizon I don't know, never tried. AT&T was a nightmare", "Verizon", "T-Mobile"),
+    ("en", "never tried Lyft, Uber was fine tonight", "Lyft", "Uber"),
+    ("ru", "Самокат привёз быстро, Лавку пока не пробовал", "Лавку", "Самокат"),
+    ("uk", "Glovo привезли за 20 хвилин, Rocket я ще не пробувала, але поки нема причин", "Rocket", "Glovo"),
+    ("hr", "Wolt je super, nisam još probao Glovo", "Glovo", "Wolt"),
+    ("sr", "Волт је супер, Глово још нисам пробао", "Глово", "Волт"),
+    ("sr", "Wolt je super, Glovo jos nisam koristio", "Glovo", "Wolt"),
+])
+def test_a_brand_not_tried_yet_is_neutral_and_says_nothing_of_the_others(lang, text, untried, other):
+    # Unlike a brand that could not serve, the other brands are not given the post's label: their clauses decide.
+    assert comparison(text, _spans(text, untried, other), lang) == {untried.lower(): "neutral"}
+
+
+def test_a_verdict_after_the_brand_is_not_read_as_untried():
+    for lang, text, a, b in [("en", "Verizon I don't know why they charge so much, AT&T is fine", "Verizon", "AT&T"),
+                             ("en", "Wolt? never tried a faster app than Glovo", "Wolt", "Glovo"),
+                             ("ru", "Лавку не пробовал бы никому советовать, Самокат лучше", "Лавку", "Самокат")]:
+        assert "neutral" not in comparison(text, _spans(text, a, b), lang).values(), text
