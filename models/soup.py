@@ -1,15 +1,17 @@
 """Averages sentiment models fine-tuned from the same start into one (a "model soup").
 
-Models fine-tuned from one starting point with different data or seeds tend to sit in one basin of
-the loss, where the average of their weights is at least as good as each of them and often better
-(Wortsman et al., "Model soups", ICML 2022). The average costs nothing at inference: it is one model.
+Models fine-tuned from one starting point with different data or seeds often sit in one basin of
+the loss, where the average of their weights does as well as the best of them or better (Wortsman et
+al., "Model soups", ICML 2022). The average costs nothing at inference: it is one model. Measured
+here (docs/model.md): the best soup on validation matched the shipped model on the test split, no more.
 
 What is averaged, uniformly over the members:
 
 * the fine-tuned layers, merged onto the base encoder (``base + B_k A_k`` for member ``k``), then
   stored again as rank-``--rank`` updates (:func:`models.train_head.compress_layers`);
 * the linear heads, in the space of the raw pooled embedding (each head's input standardisation
-  folded into its weights) and with each member's prior correction undone; the soup's own prior
+  folded into its weights) and with each member's prior correction undone (with the prior of the
+  current training data: a member trained on other data had a prior a little different); the soup's own prior
   correction is then chosen on the validation splits (:func:`models.train_head.calibrate_priors`).
 
 The members must share the encoder and the fine-tuned layers. The soup is measured on the same
@@ -138,7 +140,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     layer_counts, encoders = set(), set()
     for path in args.members:
-        _, metadata = load_head(path)
+        try:
+            _, metadata = load_head(path)
+        except (OSError, ValueError, KeyError) as exc:
+            parser.error(f"{path} is not a head this project wrote: {exc}")
         layer_counts.add(len(metadata.get("encoder", {}).get("fine_tuned", {}).get("layers", [])))
         encoders.add(metadata.get("encoder", {}).get("source_sha1"))
     if len(layer_counts) != 1 or 0 in layer_counts:

@@ -132,6 +132,11 @@ def test_the_command_refuses_what_cannot_make_a_soup(tiny_checkpoint, tmp_path, 
     with pytest.raises(SystemExit) as absent:
         main([str(member), str(tmp_path / "nope.safetensors"), "--out", str(tmp_path / "out" / "head.safetensors")])
     assert absent.value.code == 2 and "nope.safetensors" in capsys.readouterr().err
+    stray = tmp_path / "stray.safetensors"
+    stray.write_bytes(b"not a head")
+    with pytest.raises(SystemExit) as not_a_head:
+        main([str(member), str(stray), "--out", str(tmp_path / "out" / "head.safetensors")])
+    assert not_a_head.value.code == 2 and "is not a head" in capsys.readouterr().err
     other = _write_member(tmp_path / "b", base, 2, 0.0)[0]
     meta = other.with_suffix(".json")
     import json
