@@ -4,7 +4,8 @@ Stance (what the job does, :mod:`transforms.scoring`): :func:`plan` decides for 
 its label comes from. A comparison cue (:data:`PAIR_CUES`, :data:`TARGET_CUES`: one small table
 of patterns per language, en, ru, uk, hr and sr in both scripts) makes the winner of "Bolt > Uber",
 "switched from X to Y", "лучше чем", "гірший за", "jeftiniji od", "прешао са X на Y" positive and
-the loser negative, gives both brands of "X is as bad as Y", "и X и Y" the post's label, and makes
+the loser negative, gives both brands of "X is as bad as Y", "и X и Y" the post's label (or, where
+both stand in one clause that says enough, that clause's, scored as below), and makes
 a brand that could not serve ("DoorDash didn't have the place", "Glovo bio zatvoren", "в Ozon не
 было размера") neutral, the others keeping the post's label; a brand not tried yet ("never tried
 Lyft", "Rocket я ще не пробувала") is neutral too, the others left to their clauses. Where no word
@@ -483,7 +484,14 @@ def plan(text: str, spans: Mapping[str, tuple[int, int]], lang: str | None = Non
     out = []
     for brand in sorted(spans):
         if brand in cues:
-            out.append(BrandStance(brand, COMPARISON, cues[brand]))
+            seg = brand_segment(text, spans, brand, lang) if cues[brand] is None else None
+            if seg and any(other != brand and other in cues and cues[other] is None
+                           and seg[0] <= spans[other][0] < seg[1] for other in spans):
+                # "i hz i zet danas kasne, što je bilo?": brands alike in one clause take that clause's label.
+                out.append(BrandStance(brand, SEGMENT, segment=text[seg[0]:seg[1]],
+                                       conceded=conceded(text, seg[1], lang)))
+            else:
+                out.append(BrandStance(brand, COMPARISON, cues[brand]))
             continue
         seg = brand_segment(text, spans, brand, lang)
         out.append(BrandStance(brand, SEGMENT, segment=text[seg[0]:seg[1]], conceded=conceded(text, seg[1], lang))

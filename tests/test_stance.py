@@ -259,6 +259,22 @@ def test_plan_takes_a_cue_then_the_brands_clause_then_the_post():
     assert [s.source for s in plan(text, _spans(text, "Bolt", "Uber"), "en")] == [POST, POST]
 
 
+def test_brands_alike_in_one_clause_take_that_clauses_label():
+    # The post is a question (read neutral); the clause naming both brands says they are late.
+    text = "i hz i zet danas kasne, sta je bilo s prometom u zagrebu?"
+    assert plan(text, _spans(text, "hz", "zet"), "hr") == (
+        BrandStance("hz", SEGMENT, segment="i hz i zet danas kasne"),
+        BrandStance("zet", SEGMENT, segment="i hz i zet danas kasne"))
+    # The alike cue spans the whole post: the post's label, as before.
+    text = "Uber is as bad as Bolt at the airport"
+    assert plan(text, _spans(text, "Uber", "Bolt"), "en") == (
+        BrandStance("bolt", COMPARISON, None), BrandStance("uber", COMPARISON, None))
+    # A brand that could not serve leaves the other brand to the post, even in one clause with it.
+    text = "ordered on Wolt because Glovo was closed, took an hour"
+    assert plan(text, _spans(text, "Glovo", "Wolt"), "en") == (
+        BrandStance("glovo", COMPARISON, "neutral"), BrandStance("wolt", COMPARISON, None))
+
+
 @pytest.mark.parametrize("lang, text, brand, expected", [
     ("en", "we keep Disney+ for the kids, but Netflix is what we actually watch", "Disney+", True),
     ("en", "we keep Disney+ for the kids, but Netflix is what we actually watch", "Netflix", False),
