@@ -247,8 +247,9 @@ _UNAVAILABLE = {
     "sr": r"^\s*(?:(?:je\s+)?bi[ol]\w* zatvoren\w*|nije radi\w*|nije imao|(?:је\s+)?би[ол]\w* затворен\w*"
           r"|није ради\w*|није имао)(?!\w)",
 }
-# "Verizon I don't know, never tried" (its clause: "Verizon I don't know"), "Rocket я ще не пробувала", "nisam probao Wolt": a brand the writer has not
-# tried gets no verdict (neutral); unlike a brand that could not serve, it says nothing about the other brands.
+# "Verizon I don't know, never tried" (its clause: "Verizon I don't know"), "Rocket я ще не пробувала",
+# "nisam probao Wolt": a brand the writer has not tried gets no verdict (neutral); unlike a brand that could
+# not serve, it says nothing about the other brands.
 _UNTRIED_POST = {
     "en": r"^\W*(?:i\s+)?(?:(?:(?:don'?t|do not) know|dunno)|(?:(?:(?:don'?t|do not) know|dunno)\W*)?(?:i\s+)?"
           r"(?:never|haven'?t|have not|didn'?t|not yet)\s+(?:tried|try|used)(?:\s+(?:it|them|yet))?)\W*$",
