@@ -34,15 +34,15 @@ N distinct tweets of buckets 0-7 instead of all of them (0, the default).
 
 Three methods (``--method``):
 
-* ``full`` (the default, what ships): the encoder's top ``--layers`` layers (4) are
+* ``full`` (the default, what ships): the encoder's top ``--layers`` layers (8) are
   fine-tuned in full together with a linear head on the mean-pooled output, for
   ``--epochs`` (1.5) with AdamW (layers 3e-5, head 1e-3), warm-up and linear decay. The
   lower layers stay frozen, so their outputs for every train/validation text are
   computed once and cached on disk (~1.1 GB for all tweets, ~4 minutes on 2 quiet cores);
-  1.5 epochs then take ~11 minutes on 2 quiet cores. The best checkpoint (checked every
-  half epoch) wins; the layers' weight changes are stored at rank ``--rank`` (128: ~7 MB,
-  see :mod:`models.finetune`), and the head's biases get a prior correction
-  (:func:`calibrate_priors`). It writes the head (safetensors + JSON) and
+  1.5 epochs then take ~20 minutes on 2 quiet cores (~11 with ``--layers 4``). The best
+  checkpoint (checked every half epoch) wins; the layers' weight changes are stored at rank
+  ``--rank`` (128: ~14 MB for 8 layers, see :mod:`models.finetune`), and the head's biases
+  get a prior correction (:func:`calibrate_priors`). It writes the head (safetensors + JSON) and
   ``e5_sentiment_layers.safetensors``.
 * ``lora``: the same, but the layers learn rank-``--rank`` adapters directly (learning
   rate 5e-4); slightly smaller files, measured slightly less accurate at equal time.
@@ -309,7 +309,7 @@ class FineTuneConfig:
     """Settings of the ``full`` and ``lora`` methods."""
 
     method: str = "full"
-    layers: int = 4
+    layers: int = 8
     rank: int = 128
     epochs: float = 1.5
     batch_size: int = 32
@@ -866,6 +866,9 @@ def train_finetune(args: argparse.Namespace) -> int:
                          f"language{' and stance accuracy' if marked else ''}, among those with bucket-8 "
                          f"(confidence >= {CONFIDENT}) macro-F1 >= {MIN_BUCKET8_F1}")
     data["init"] = args.init
+    if args.init == "shipped":
+        data["init_from"] = {"head": f"{file_sha1(args.init_from)[:8]}",
+                             "layers": f"{file_sha1(args.init_from.parent / LAYERS_FILE)[:8]}"}
     write_model(args.out, checkpoint, tensors, head, metrics, uncalibrated, tau, config, step, minutes, history, data)
     return 0
 

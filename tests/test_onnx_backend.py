@@ -81,13 +81,21 @@ def test_onnx_fp32_gives_torch_fp32_labels_and_scores(tiny):
     scores = onnx.score(TEXTS)
     assert (scores.probs.argmax(axis=1) == reference.probs.argmax(axis=1)).all()
     np.testing.assert_allclose(scores.probs, reference.probs, atol=1e-4)
-    # Topics are scored on the head's own input: one graph, one output, no second branch.
+    # Topics are scored on the original top layer, run beside the fine-tuned one: one graph, two outputs.
     np.testing.assert_allclose(scores.topic_scores, reference.topic_scores, atol=1e-4)
-    assert len(onnx.encoder.session.get_outputs()) == 1
+    assert len(onnx.encoder.session.get_outputs()) == 2
     assert f"-ort-fp32-{cpu_arithmetic()}" in onnx.model_id
     # The export was fused for ONNX Runtime's kernels: attention and layer norms as single ops.
     marker = json.loads((onnx.encoder.model_path.parent / "onnx_source.json").read_text())
     assert marker["fused"].get("Attention", 0) >= 2 and marker["fused"].get("SkipLayerNormalization", 0) >= 2
+
+
+def test_without_topics_or_relevance_the_graph_runs_no_second_branch(tiny):
+    checkpoint, head, cache = tiny
+    plain = EmbeddedScorer(checkpoint_dir=checkpoint, head_path=head, cache_dir=cache, topics=(), backend="onnx",
+                           precision="fp32", batch_size=4)
+    assert len(plain.encoder.session.get_outputs()) == 1
+    np.testing.assert_allclose(plain.score(TEXTS).probs, _classifier(tiny, "onnx").score(TEXTS).probs, atol=1e-5)
 
 
 def test_cached_graph_keeps_its_weights_beside_it(tiny):
@@ -126,10 +134,11 @@ def test_int8_mixed_keeps_embeddings_and_feed_forward_outputs_in_fp32(tiny):
     graph = onnx_lib.load(str(mixed.encoder.model_path), load_external_data=False).graph
     producer = {out: node for node in graph.node for out in node.output}
     ops = [node.op_type for node in graph.node]
-    # Attention and the other projections run int8; the two layers' feed-forward outputs and the embeddings do not.
-    assert ops.count("QAttention") == 2 and "EmbedLayerNormalization" in ops
+    # Attention and the other projections run int8; the feed-forward outputs of the three layers (the shared
+    # one, the fine-tuned top one and the original beside it, which topics read) and the embeddings do not.
+    assert ops.count("QAttention") == 3 and "EmbedLayerNormalization" in ops
     float_matmuls = [node for node in graph.node if node.op_type == "MatMul"]
-    assert len(float_matmuls) == 2 and all(producer[node.input[0]].op_type == "BiasGelu" for node in float_matmuls)
+    assert len(float_matmuls) == 3 and all(producer[node.input[0]].op_type == "BiasGelu" for node in float_matmuls)
     marker = json.loads((mixed.encoder.model_path.parent / "onnx_source.json").read_text())
     assert marker["kept_fp32"] == [node.name for node in float_matmuls]
 

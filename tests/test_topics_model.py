@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from models.embedded_scorer import EmbeddedScorer
+from models.encoder import BASE_LAST
 from models.taxonomy import DEFAULT_TOPICS, OTHER
 
 CASES = [
@@ -70,13 +71,17 @@ def test_leaving_is_churn_not_loyalty(labelled):
             assert "loyalty_advocacy" not in row, row
 
 
-def test_topics_are_scored_on_the_head_input_in_one_twelve_layer_pass(classifier, labelled):
+def test_topics_are_scored_on_the_original_top_layers_in_the_same_pass(classifier, labelled):
     scores, _ = labelled
-    assert classifier.encoder.base_top is None  # no second set of top layers
-    assert classifier.context_layer == classifier.head_layer  # the pass has one output layer
+    # The fine-tuned layers and the original ones beside them, from shared lower layers: one pass.
+    assert classifier.encoder.base_top is not None
+    assert classifier.context_layer == BASE_LAST
     assert scores.topic_scores.shape == (len(CASES), len(DEFAULT_TOPICS))
     assert scores.topic_scores.min() >= 0.0 and scores.topic_scores.max() <= 1.0
     assert classifier.topic_floor == classifier.topic_scorer.floor
     assert "+topics-" in classifier.model_id
     again = classifier.score([CASES[0][1]])
     np.testing.assert_allclose(again.topic_scores[0], scores.topic_scores[0], atol=1e-5)
+    # The same topics as the original encoder alone gives (what a Hugging Face sentiment model is paired with).
+    original = EmbeddedScorer(topics=DEFAULT_TOPICS, backend="torch", topics_only=True)
+    np.testing.assert_allclose(original.score([t for _, t, _ in CASES]).topic_scores, scores.topic_scores, atol=1e-4)
