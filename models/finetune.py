@@ -8,8 +8,9 @@ training low-rank adapters directly (LoRA, :func:`add_lora` / :func:`export_lora
 from fully fine-tuned layers whose weight changes are cut to their top singular
 directions (:func:`export_low_rank`; rank 64 keeps bucket-8 macro-F1 within 0.1 point of
 the uncut layers, but cost up to 4 points of one language's hand-written validation accuracy,
-so the model shipped on December 7 stores rank 128: 7.1 MB for 4 layers). At load the updates are merged into the weights, so inference costs
-exactly what the original encoder costs.
+so the models shipped since December 7 store rank 128: 7.1 MB for 4 layers, 14.3 MB for the 8 of
+the model shipped now). At load the updates are merged into the weights, so inference costs exactly
+what the original encoder costs.
 
 File format (safetensors, fp16): ``<param>.lora_A`` / ``<param>.lora_B`` for each
 adapted weight (``<param>`` the ``BertModel`` parameter name without ``.weight``), and
