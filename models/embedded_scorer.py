@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from models.embedded import ensure_embedded_checkpoint, file_sha1
-from models.encoder import BASE_LAST, E5Encoder
+from models.encoder import BASE_LAST, RELEVANCE_LAST, E5Encoder
 from models.head import load_head
 from models.onnx_backend import resolve_backend, resolve_precision
 from models.scorer import LABELS, Scores, TextScorer, TopicModel
@@ -54,6 +54,7 @@ class EmbeddedScorer(TextScorer):
         topics_only: bool = False,
         backend: str = "torch",
         context_embedding: bool = False,
+        relevance_layers: str | os.PathLike[str] | None = None,
     ) -> None:
         """Loads encoder, fine-tuned layers (if the head has them), head and topic phrases.
 
@@ -78,6 +79,11 @@ class EmbeddedScorer(TextScorer):
                 brand is a question of subject, which fine-tuning for sentiment blurs (measured on
                 the ambiguity trap set: docs/relevance.md). Topics read it too, so with topics it
                 is computed anyway. Costs the extra (original) layers it runs: 8 for the shipped model.
+            relevance_layers: With ``context_embedding``: a file of top layers fine-tuned for
+                relevance (:mod:`tools.train_relevance_layers`), run as a third branch from the
+                original states below them; ``Scores.embeddings`` is then their output (the post
+                side of relevance), while :meth:`embed_for_relevance` (the profile phrases) stays
+                the original layers' output. Costs the layers it runs: 8 for the shipped ones.
         """
         from models.finetune import load_encoder_overrides
 
@@ -102,6 +108,14 @@ class EmbeddedScorer(TextScorer):
         precision = resolve_precision(precision, self.backend)  # auto: fp32 (onnx_backend.DEFAULT_ONNX_PRECISION)
         tuned = None if topics_only else encoder_meta.get("fine_tuned")
         overrides_id = ""
+        self.relevance_layers = pathlib.Path(relevance_layers) if relevance_layers and wants_context else None
+        self.relevance_layer: int | str = RELEVANCE_LAST if self.relevance_layers else self.context_layer
+
+        def relevance_overrides() -> dict | None:  # read only when a graph is exported, or the torch encoder built
+            from models.finetune import load_layers_file
+
+            return load_layers_file(self.relevance_layers, checkpoint_dir)[0]
+
         if self.backend == "onnx":
             from models.onnx_backend import OnnxEncoder
 
@@ -113,13 +127,16 @@ class EmbeddedScorer(TextScorer):
                 return load_encoder_overrides(head_file, self.head_metadata, checkpoint_dir)[0]
 
             self.encoder: E5Encoder | OnnxEncoder = OnnxEncoder(
-                checkpoint_dir, (self.head_layer, self.context_layer), precision=precision, num_threads=num_threads,
-                overrides=overrides if tuned else None, layers_file=layers_file, cache_dir=cache_dir)
+                checkpoint_dir, self._layers(), precision=precision, num_threads=num_threads,
+                overrides=overrides if tuned else None, layers_file=layers_file, cache_dir=cache_dir,
+                relevance_overrides=relevance_overrides if self.relevance_layers else None,
+                relevance_file=self.relevance_layers)
         else:
             overrides, overrides_id = (None, "") if topics_only else load_encoder_overrides(
                 head_file, self.head_metadata, checkpoint_dir)
             self.encoder = E5Encoder(checkpoint_dir, num_threads=num_threads, precision=precision,
-                                     state_overrides=overrides, keep_base_top=self.context_layer == BASE_LAST)
+                                     state_overrides=overrides, keep_base_top=self.context_layer == BASE_LAST,
+                                     relevance_overrides=relevance_overrides() if self.relevance_layers else None)
         if self.encoder.dim != self.head.input_dim:
             raise ValueError(f"Head expects {self.head.input_dim}-d embeddings, encoder gives {self.encoder.dim}.")
         self.max_length = max_length
@@ -134,7 +151,7 @@ class EmbeddedScorer(TextScorer):
         self.topic_scorer: TopicScorer | None = None
         if topics:
             self.topic_scorer = TopicScorer(
-                topics, lambda phrases: self._embed(phrases)[1], threshold=topic_threshold
+                topics, lambda phrases: self._embed(phrases, (self.context_layer,))[0], threshold=topic_threshold
             )
             self.topic_names = self.topic_scorer.names
             self.topic_threshold = self.topic_scorer.threshold
@@ -142,18 +159,21 @@ class EmbeddedScorer(TextScorer):
             model_id += f"+topics-{self.topic_scorer.fingerprint}"
         self.model_id = model_id
 
-    def _embed(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Returns (head input, context embedding), both unit-norm, from one encoder pass.
+    def _layers(self) -> tuple:
+        """The encoder outputs a scoring pass asks for: head input, context, and the relevance branch's."""
+        return (self.head_layer, self.context_layer) + ((RELEVANCE_LAST,) if self.relevance_layers else ())
 
-        Topics and relevance read the context embedding: the original top layers' output when the
-        scorer was built with topics or ``context_embedding``, else the head input again.
+    def _embed(self, texts: Sequence[str], layers: Sequence | None = None) -> list[np.ndarray]:
+        """Returns [head input, context embedding(, relevance embedding)], unit-norm, from one encoder pass.
+
+        Topics and the relevance profiles read the context embedding: the original top layers' output
+        when the scorer was built with topics or ``context_embedding``, else the head input again.
+        With ``relevance_layers``, the third is the relevance branch's output (the posts' side).
         """
-        layers = (self.head_layer, self.context_layer)
-        head_in, context = self.encoder.embed_layers(
-            [model_text(t) for t in texts], layers, prefix=self.prefix, batch_size=self.batch_size,
-            max_length=self.max_length,
+        return self.encoder.embed_layers(
+            [model_text(t) for t in texts], layers or self._layers(), prefix=self.prefix,
+            batch_size=self.batch_size, max_length=self.max_length,
         )
-        return head_in, context
 
     def _probs(self, embeddings: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
@@ -162,17 +182,20 @@ class EmbeddedScorer(TextScorer):
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Returns probabilities ``[len(texts), 3]`` in :data:`LABELS` order (topics are not scored)."""
-        return self._probs(self._embed(texts)[0])
+        return self._probs(self._embed(texts, (self.head_layer,))[0])
 
     def score(self, texts: Sequence[str]) -> Scores:
-        """Returns sentiment probabilities and topic scores from one encoder pass."""
-        head_in, context = self._embed(texts)
+        """Returns sentiment probabilities, topic scores and the relevance embedding from one encoder pass."""
+        head_in, context, *relevance = self._embed(texts)
         topic_scores = self.topic_scorer.scores(context) if self.topic_scorer is not None else None
-        return Scores(self._probs(head_in), topic_scores, context)
+        return Scores(self._probs(head_in), topic_scores, relevance[0] if relevance else context)
 
     def embed_for_relevance(self, texts: Sequence[str]) -> np.ndarray:
-        """The embeddings relevance profiles are scored on (``Scores.embeddings``)."""
-        return self._embed(texts)[1]
+        """The embeddings of relevance profiles' phrases: the original top layers' output.
+
+        The posts' side is ``Scores.embeddings``: the same, or the relevance branch's output.
+        """
+        return self._embed(texts, (self.context_layer,))[0]
 
 
 class EmbeddedTopicModel(TopicModel):

@@ -34,6 +34,9 @@ QUERY_PREFIX = "query: "
 PRECISIONS = ("fp32", "bf16", "int8")
 # embed_layers() name for the last layer of the original (not fine-tuned) top layers.
 BASE_LAST = "base"
+# embed_layers() name for the last layer of the relevance branch: a copy of the original top layers
+# fine-tuned for relevance (tools/train_relevance_layers.py), run from the original states below it.
+RELEVANCE_LAST = "relevance"
 
 
 def available_cpus() -> int:
@@ -108,6 +111,27 @@ def set_precision(model: torch.nn.Module, precision: str) -> torch.nn.Module:
     return model
 
 
+def _branch(model: torch.nn.Module, overrides: dict[str, torch.Tensor]) -> tuple[int, torch.nn.ModuleList]:
+    """A copy of the original top layers from the lowest one ``overrides`` names, with its parameters.
+
+    Raises:
+        ValueError: When ``overrides`` names a parameter outside the encoder's layers.
+    """
+    prefix = "encoder.layer."
+    outside = sorted(k for k in overrides if not k.startswith(prefix))
+    if outside:
+        raise ValueError(f"relevance layers name parameters outside the encoder's layers: {outside[:3]}")
+    start = min(int(k.split(".")[2]) for k in overrides)
+    top = copy.deepcopy(model.encoder.layer[start:])
+    state = {k[len(prefix):]: v for k, v in overrides.items()}
+    local = {f"{int(k.split('.')[0]) - start}.{k.split('.', 1)[1]}": v for k, v in state.items()}
+    missing = sorted(set(local) - set(top.state_dict()))
+    if missing:
+        raise ValueError(f"relevance layers name parameters the encoder lacks: {missing[:3]}")
+    top.load_state_dict(local, strict=False)
+    return start, top.eval()
+
+
 class E5Encoder:
     """Embeds texts with an E5-style ``BertModel``/``XLMRobertaModel`` checkpoint.
 
@@ -126,6 +150,7 @@ class E5Encoder:
         precision: str = "fp32",
         state_overrides: dict[str, torch.Tensor] | None = None,
         keep_base_top: bool = False,
+        relevance_overrides: dict[str, torch.Tensor] | None = None,
     ) -> None:
         """Loads tokenizer and encoder.
 
@@ -139,6 +164,9 @@ class E5Encoder:
             keep_base_top: With ``state_overrides``, also keep the original copies of the
                 layers they change, so one pass can yield both the fine-tuned output and
                 the original one (:data:`BASE_LAST`): the layers below are shared.
+            relevance_overrides: Parameters of a third branch (:data:`RELEVANCE_LAST`): the
+                original layers they name, with these parameters, run from the original states
+                entering the lowest of them (the relevance layers; :mod:`models.relevance`).
         """
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
@@ -149,6 +177,12 @@ class E5Encoder:
         model = AutoModel.from_pretrained(self.checkpoint_dir, add_pooling_layer=False)
         self.branch_from: int | None = None
         self.base_top: torch.nn.ModuleList | None = None
+        self.relevance_from: int | None = None
+        self.relevance_top: torch.nn.ModuleList | None = None
+        if relevance_overrides:
+            self.relevance_from, self.relevance_top = _branch(model, relevance_overrides)
+            # The relevance branch starts from original states: above a fine-tuned layer, the original copies.
+            keep_base_top = True
         if state_overrides and keep_base_top:
             tuned = {int(k.split(".")[2]) for k in state_overrides if k.startswith("encoder.layer.")}
             self.branch_from = min(tuned)
@@ -163,6 +197,8 @@ class E5Encoder:
         self.model = set_precision(model, precision)
         if self.base_top is not None:
             self.base_top = set_precision(self.base_top, precision)
+        if self.relevance_top is not None:
+            self.relevance_top = set_precision(self.relevance_top, precision)
         self.dim = int(model.config.hidden_size)
         self.num_layers = int(model.config.num_hidden_layers)
 
@@ -214,9 +250,7 @@ class E5Encoder:
             raise TypeError("embed() takes a sequence of texts, not a single string.")
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}.")
-        if BASE_LAST in layers and self.base_top is None:
-            layers = [-1 if layer == BASE_LAST else layer for layer in layers]  # nothing was fine-tuned
-        wanted = [layer if layer == BASE_LAST else layer % (self.num_layers + 1) for layer in layers]
+        wanted = [self.resolve_layer(layer) for layer in layers]
         outs = [np.empty((len(texts), self.dim), dtype=np.float32) for _ in wanted]
         if not len(texts):
             return outs
@@ -231,19 +265,28 @@ class E5Encoder:
                     out[rows] = vectors.numpy()
         return outs
 
+    def resolve_layer(self, layer: int | str) -> int | str:
+        """A layer name as this encoder gives it: without a relevance branch :data:`RELEVANCE_LAST` is
+        :data:`BASE_LAST`, and without fine-tuned layers :data:`BASE_LAST` is the last layer."""
+        if layer == RELEVANCE_LAST and self.relevance_top is None:
+            layer = BASE_LAST
+        if layer == BASE_LAST and self.base_top is None:
+            layer = -1  # nothing was fine-tuned
+        return layer if isinstance(layer, str) else layer % (self.num_layers + 1)
+
     def pooled_batch(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, wanted: Sequence) -> list:
         """One forward pass over a padded batch: mean-pooled, unit-norm fp32 states per wanted layer.
 
         Args:
             input_ids: ``[b, L]`` token ids.
             attention_mask: ``[b, L]``, 1 for tokens, 0 for padding.
-            wanted: Layer indices in ``0..num_layers`` or :data:`BASE_LAST`.
+            wanted: Layer indices in ``0..num_layers``, :data:`BASE_LAST` or :data:`RELEVANCE_LAST`.
 
         Returns:
             One ``[b, dim]`` tensor per wanted layer.
         """
-        if BASE_LAST in wanted:
-            states = self._branched_forward(input_ids, attention_mask)
+        if BASE_LAST in wanted or RELEVANCE_LAST in wanted:
+            states = self._branched_forward(input_ids, attention_mask, wanted)
         else:
             only_last = all(layer == self.num_layers for layer in wanted)
             output = self.model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=not only_last)
@@ -255,9 +298,9 @@ class E5Encoder:
             out.append(torch.nn.functional.normalize(pooled, p=2.0, dim=1))
         return out
 
-    def _branched_forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict:
-        """One pass: shared lower layers, then the fine-tuned and the original top layers from the same states."""
-        assert self.base_top is not None and self.branch_from is not None
+    def _branched_forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, wanted: Sequence) -> dict:
+        """One pass: shared lower layers, then the fine-tuned, the original and the relevance top layers
+        from the same states (the relevance branch from the original states entering its first layer)."""
         embeddings = self.model.embeddings(input_ids=input_ids)
         additive = (1.0 - attention_mask[:, None, None, :].to(torch.float32)) * torch.finfo(torch.float32).min
         additive = additive.to(embeddings.dtype)
@@ -267,11 +310,23 @@ class E5Encoder:
             out = block(hidden, attention_mask=additive)
             hidden = out[0] if isinstance(out, tuple) else out
             states[index] = hidden
-        hidden = states[self.branch_from]
-        for block in self.base_top:
-            out = block(hidden, attention_mask=additive)
-            hidden = out[0] if isinstance(out, tuple) else out
-        states[BASE_LAST] = hidden
+        original = states  # the original encoder's states: the same as the model's below branch_from
+        needs_base = BASE_LAST in wanted or (RELEVANCE_LAST in wanted and self.branch_from is not None
+                                             and self.relevance_from > self.branch_from)
+        if self.base_top is not None and needs_base:
+            original = {i: states[i] for i in range(self.branch_from + 1)}
+            hidden = states[self.branch_from]
+            for index, block in enumerate(self.base_top, start=self.branch_from + 1):
+                out = block(hidden, attention_mask=additive)
+                hidden = out[0] if isinstance(out, tuple) else out
+                original[index] = hidden
+            states[BASE_LAST] = hidden
+        if RELEVANCE_LAST in wanted:
+            hidden = original[self.relevance_from]
+            for block in self.relevance_top:
+                out = block(hidden, attention_mask=additive)
+                hidden = out[0] if isinstance(out, tuple) else out
+            states[RELEVANCE_LAST] = hidden
         return states
 
     def embed(

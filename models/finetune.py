@@ -150,14 +150,22 @@ def load_encoder_overrides(
     spec = metadata.get("encoder", {}).get("fine_tuned")
     if not spec:
         return None, ""
-    path = head_file.parent / spec["file"]
+    return load_layers_file(head_file.parent / spec["file"], checkpoint_dir)
+
+
+def load_layers_file(path: pathlib.Path, checkpoint_dir: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], str]:
+    """Reads a file of fine-tuned layers (the module docstring's format), merged onto the checkpoint's weights.
+
+    Returns:
+        ``(parameters to override, "+layers-<first 8 hex of the file's sha1>")``.
+    """
+    import hashlib
+
     tensors = load_file(str(path))
     wanted = _base_names(tensors)
     with safe_open_state(pathlib.Path(checkpoint_dir) / "model.safetensors", wanted) as base:
         merged = merge_lora(base, tensors)
-    import hashlib
-
-    return merged, f"+layers-{hashlib.sha1(path.read_bytes()).hexdigest()[:8]}"
+    return merged, f"+layers-{hashlib.sha1(pathlib.Path(path).read_bytes()).hexdigest()[:8]}"
 
 
 def _base_names(tensors: Iterable[str]) -> set[str]:

@@ -154,6 +154,7 @@ class ScorerModelHandler(ModelHandler[str, PredictionResult, TextScorer]):
 
     def load_model(self) -> TextScorer:
         """Builds the scorer (called once per worker process by ``RunInference``)."""
+        projection = load_projection() if self._profiles else None
         scorer = load_scorer(
             self._model,
             label_map=self._label_map,
@@ -168,11 +169,13 @@ class ScorerModelHandler(ModelHandler[str, PredictionResult, TextScorer]):
             topic_threshold=self._topic_threshold,
             backend=self._backend,
             context_embedding=bool(self._profiles),
+            relevance_layers=projection.layers_path if projection is not None else None,
         )
-        if self._profiles and hasattr(scorer, "embed_for_relevance"):
-            # The shipped projection was learnt in the embedded model's relevance space (docs/relevance.md).
+        if projection is not None and hasattr(scorer, "embed_for_relevance"):
+            # The shipped projection and relevance layers were learnt in the embedded model's spaces
+            # (docs/relevance.md): the phrases in the original layers', the posts in the relevance layers'.
             scorer.relevance_scorer = RelevanceScorer(self._profiles, scorer.embed_for_relevance,
-                                                      projection=load_projection())
+                                                      projection=projection)
         return scorer
 
     def run_inference(

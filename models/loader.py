@@ -57,6 +57,7 @@ def load_scorer(
     topic_threshold: float = DEFAULT_THRESHOLD,
     backend: str = "auto",
     context_embedding: bool = False,
+    relevance_layers: str | os.PathLike[str] | None = None,
 ) -> TextScorer:
     """Builds a scorer from a model spec.
 
@@ -83,6 +84,8 @@ def load_scorer(
             precision, else torch), ``onnx`` or ``torch``. Hugging Face checkpoints run in torch.
         context_embedding: For the embedded model: also return the original top layers' output
             as ``Scores.embeddings`` (relevance; see :class:`models.embedded_scorer.EmbeddedScorer`).
+        relevance_layers: For the embedded model, with ``context_embedding``: top layers fine-tuned
+            for relevance, whose output is then ``Scores.embeddings``.
 
     Returns:
         A ready scorer.
@@ -101,7 +104,7 @@ def load_scorer(
         scorer: TextScorer = EmbeddedScorer(
             cache_dir=cache_dir, max_length=max_length, batch_size=batch_size, precision=precision,
             num_threads=num_threads, topics=topics if same_pass else (), topic_threshold=topic_threshold,
-            backend=backend, context_embedding=context_embedding,
+            backend=backend, context_embedding=context_embedding, relevance_layers=relevance_layers,
         )
         if not wants_topics or same_pass:
             return scorer

@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 
 from models.embedded import _exclusive_lock, default_cache_dir, file_sha1
-from models.encoder import BASE_LAST, QUERY_PREFIX, available_cpus
+from models.encoder import BASE_LAST, QUERY_PREFIX, RELEVANCE_LAST, available_cpus
 
 LOG = logging.getLogger(__name__)
 
@@ -225,6 +225,7 @@ def variant_key(
     wanted: Sequence[int | str],
     precision: str,
     full_range: bool,
+    relevance_file: pathlib.Path | None = None,
 ) -> str:
     """Hex key naming one cached graph: everything the exported, fused, quantised graph depends on."""
     import onnxruntime
@@ -240,6 +241,8 @@ def variant_key(
         "int8_full_range": full_range if precision.startswith("int8") else None,
         "versions": [torch.__version__, transformers.__version__, onnxruntime.__version__],
     }
+    if relevance_file is not None:  # (absent otherwise, so that the keys of graphs without it stay as they were)
+        parts["relevance_file"] = file_sha1(relevance_file)
     return hashlib.sha1(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
@@ -282,7 +285,7 @@ def _pooled_forward_module(encoder: Any, wanted: Sequence[int | str]) -> Any:
     """
     import torch
 
-    for module in (encoder.model, encoder.base_top):
+    for module in (encoder.model, encoder.base_top, encoder.relevance_top):
         if module is None:
             continue
         for sub in module.modules():
@@ -297,6 +300,8 @@ def _pooled_forward_module(encoder: Any, wanted: Sequence[int | str]) -> Any:
             self.layers = encoder.model.encoder.layer
             self.base_top = encoder.base_top
             self.branch_from = encoder.branch_from
+            self.relevance_top = encoder.relevance_top
+            self.relevance_from = encoder.relevance_from
 
         def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple:
             hidden = self.embeddings(input_ids=input_ids)
@@ -311,12 +316,23 @@ def _pooled_forward_module(encoder: Any, wanted: Sequence[int | str]) -> Any:
                 out = block(hidden, attention_mask=additive)
                 hidden = out[0] if isinstance(out, tuple) else out
                 states[index] = hidden
-            if BASE_LAST in wanted:
+            original = states  # the original encoder's states: the same as the model's below branch_from
+            needs_base = BASE_LAST in wanted or (RELEVANCE_LAST in wanted and self.branch_from is not None
+                                                 and self.relevance_from > self.branch_from)
+            if self.base_top is not None and needs_base:
+                original = {i: states[i] for i in range(self.branch_from + 1)}
                 hidden = states["branch"]
-                for block in self.base_top:
+                for index, block in enumerate(self.base_top, start=self.branch_from + 1):
                     out = block(hidden, attention_mask=additive)
                     hidden = out[0] if isinstance(out, tuple) else out
+                    original[index] = hidden
                 states[BASE_LAST] = hidden
+            if RELEVANCE_LAST in wanted:
+                hidden = original[self.relevance_from] * 1.0  # its own input node, as for "branch"
+                for block in self.relevance_top:
+                    out = block(hidden, attention_mask=additive)
+                    hidden = out[0] if isinstance(out, tuple) else out
+                states[RELEVANCE_LAST] = hidden
             weights = attention_mask.unsqueeze(-1).to(torch.float32)
             count = weights.sum(dim=1).clamp(min=1.0)
             return tuple(torch.nn.functional.normalize((states[w] * weights).sum(dim=1) / count, p=2.0, dim=1)
@@ -330,7 +346,7 @@ def export_onnx(encoder: Any, wanted: Sequence[int | str], path: pathlib.Path) -
 
     Args:
         encoder: A torch :class:`models.encoder.E5Encoder` in fp32.
-        wanted: Layer indices in ``0..num_layers``, or :data:`BASE_LAST`.
+        wanted: Layer indices in ``0..num_layers``, :data:`BASE_LAST` or :data:`RELEVANCE_LAST`.
         path: The ``.onnx`` file to write.
     """
     import torch
@@ -453,6 +469,8 @@ def ensure_onnx_model(
     layers_file: pathlib.Path | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     arithmetic: str | None = None,
+    relevance_overrides: Callable[[], dict | None] | None = None,
+    relevance_file: pathlib.Path | None = None,
 ) -> pathlib.Path:
     """Returns the cached ``.onnx`` file of a variant, exporting (and fusing, quantising) on first use.
 
@@ -464,6 +482,8 @@ def ensure_onnx_model(
         layers_file: The file the fine-tuned parameters come from (part of the cache key).
         cache_dir: Cache root; defaults to :func:`models.embedded.default_cache_dir`.
         arithmetic: From :func:`cpu_arithmetic` (detected when None).
+        relevance_overrides: Returns the relevance layers' parameters (called only when exporting).
+        relevance_file: The file they come from (part of the cache key).
 
     Returns:
         Path of the ``.onnx`` file.
@@ -474,14 +494,15 @@ def ensure_onnx_model(
     root = pathlib.Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     arithmetic = arithmetic or cpu_arithmetic()
     full_range = int8_full_range(arithmetic)
-    key = variant_key(checkpoint, layers_file, wanted, precision, full_range)
+    key = variant_key(checkpoint, layers_file, wanted, precision, full_range, relevance_file)
     name = f"{CACHE_PREFIX}-v{EXPORT_VERSION}-{precision}-{key[:12]}"
 
     def build(tmp: pathlib.Path) -> dict[str, Any]:
         info: dict[str, Any] = {"checkpoint": str(checkpoint), "wanted": [str(w) for w in wanted],
                                 "precision": precision, "key": key}
         if precision.startswith("int8"):
-            fp32 = ensure_onnx_model(checkpoint, wanted, "fp32", overrides, layers_file, root, arithmetic)
+            fp32 = ensure_onnx_model(checkpoint, wanted, "fp32", overrides, layers_file, root, arithmetic,
+                                     relevance_overrides, relevance_file)
             kept = quantize_graph(fp32, tmp / _MODEL_FILE, full_range, mixed=precision == "int8-mixed")
             info["int8_full_range"] = full_range
             info["kept_fp32"] = kept
@@ -489,13 +510,13 @@ def ensure_onnx_model(
         from models.encoder import E5Encoder
 
         state = overrides() if overrides is not None else None
+        relevance = relevance_overrides() if relevance_overrides is not None else None
         encoder = E5Encoder(checkpoint, precision="fp32", state_overrides=state,
-                            keep_base_top=BASE_LAST in wanted and bool(state))
+                            keep_base_top=BASE_LAST in wanted and bool(state), relevance_overrides=relevance)
         raw = tmp / "raw.onnx"
-        export_onnx(encoder, [BASE_LAST if w == BASE_LAST and encoder.base_top is not None else w for w in wanted],
-                    raw)
+        export_onnx(encoder, [encoder.resolve_layer(w) for w in wanted], raw)
         config = encoder.model.config
-        del encoder, state
+        del encoder, state, relevance
         gc.collect()
         info["fused"] = fuse_graph(raw, tmp / _MODEL_FILE, int(config.num_attention_heads), int(config.hidden_size))
         raw.unlink()
@@ -530,6 +551,8 @@ class OnnxEncoder:
         layers_file: pathlib.Path | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
         arithmetic: str | None = None,
+        relevance_overrides: Callable[[], dict | None] | None = None,
+        relevance_file: pathlib.Path | None = None,
     ) -> None:
         """Exports (first time) or finds the graph, then opens an ONNX Runtime session.
 
@@ -542,6 +565,8 @@ class OnnxEncoder:
             layers_file: Where they come from (part of the cache key).
             cache_dir: Cache root.
             arithmetic: CPU arithmetic; detected when None.
+            relevance_overrides: Returns the relevance layers' parameters (called only on export).
+            relevance_file: Where they come from (part of the cache key).
         """
         import onnxruntime as ort
         from transformers import AutoTokenizer
@@ -550,12 +575,15 @@ class OnnxEncoder:
         config = _read_config(checkpoint)
         self.dim = int(config["hidden_size"])
         self.num_layers = int(config["num_hidden_layers"])
-        self.wanted = self._normalise(layers, has_branch=overrides is not None)
+        self._has_branch = overrides is not None
+        self._has_relevance = relevance_overrides is not None
+        self.wanted = self._normalise(layers)
         self.precision = precision
         self.arithmetic = arithmetic or cpu_arithmetic()
         self.tokenizer = AutoTokenizer.from_pretrained(checkpoint)
         self.model_path = ensure_onnx_model(checkpoint, self.wanted, precision, overrides, layers_file, cache_dir,
-                                            self.arithmetic)
+                                            self.arithmetic, relevance_overrides if self._has_relevance else None,
+                                            relevance_file if self._has_relevance else None)
         cpus = available_cpus()
         self.threads = max(1, min(num_threads or cpus, cpus))
         options = ort.SessionOptions()
@@ -567,12 +595,14 @@ class OnnxEncoder:
         self.session = ort.InferenceSession(str(self.model_path), options, providers=["CPUExecutionProvider"])
         self._pad_id = int(self.tokenizer.pad_token_id or 0)
 
-    def _normalise(self, layers: Sequence[int | str], has_branch: bool) -> list[int | str]:
+    def _normalise(self, layers: Sequence[int | str]) -> list[int | str]:
         out: list[int | str] = []
         for layer in layers:
-            if layer == BASE_LAST and not has_branch:
+            if layer == RELEVANCE_LAST and not self._has_relevance:
+                layer = BASE_LAST  # no relevance layers: relevance reads the original top
+            if layer == BASE_LAST and not self._has_branch:
                 layer = -1  # nothing was fine-tuned: the original top is the top
-            value = layer if layer == BASE_LAST else int(layer) % (self.num_layers + 1)
+            value = layer if isinstance(layer, str) else int(layer) % (self.num_layers + 1)
             if value not in out:
                 out.append(value)
         return out
@@ -617,7 +647,7 @@ class OnnxEncoder:
             raise TypeError("embed_layers() takes a sequence of texts, not a single string.")
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}.")
-        normalised = [self._normalise([layer], has_branch=BASE_LAST in self.wanted)[0] for layer in layers]
+        normalised = [self._normalise([layer])[0] for layer in layers]
         missing = [layer for layer in normalised if layer not in self.wanted]
         if missing:
             raise ValueError(f"the ONNX graph gives layers {self.wanted}, not {missing}")

@@ -52,7 +52,7 @@ from models.validation import check_named_phrases
 # nudge (transforms.relevance.CASE_LOGIT) and for the shipped projection (tools/train_relevance.py prints
 # both and records them in the projection's .json): the offset and the nudge trade precision for recall together.
 DEFAULT_SCALE = 30.0
-DEFAULT_OFFSET = 0.0
+DEFAULT_OFFSET = 0.025
 # The learnt projection the job applies (tools/train_relevance.py writes it; its .json says from what).
 DEFAULT_PROJECTION_PATH = pathlib.Path(__file__).resolve().parent / "heads" / "relevance_projection.safetensors"
 PROJECTION_FORMAT_VERSION = 1
@@ -201,14 +201,18 @@ class Projection:
     Attributes:
         u: ``[dim, rank]``.
         v: ``[dim, rank]``.
-        sha1: The first 8 hex characters of the weights' hash (part of the relevance fingerprint).
+        sha1: The first 8 hex characters of the hash of the weights (and of the relevance layers'
+            file, when the metadata names one): part of the relevance fingerprint.
         metadata: What it was trained on and how (the ``.json`` beside the weights).
+        layers_path: The top layers fine-tuned for relevance that go with it (the metadata's
+            ``fine_tuned.file``, beside the weights; run on the posts' side only), or None.
     """
 
     u: np.ndarray
     v: np.ndarray
     sha1: str
     metadata: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    layers_path: pathlib.Path | None = None
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """Projects unit-norm rows ``[n, dim]``; returns unit-norm rows."""
@@ -253,7 +257,14 @@ def load_projection(path: str | os.PathLike[str] = DEFAULT_PROJECTION_PATH) -> P
     u, v = tensors["u"], tensors["v"]
     if u.shape != v.shape or u.ndim != 2:
         raise ValueError(f"{path}: u {u.shape} and v {v.shape} must both be [dim, rank]")
-    return Projection(u, v, hashlib.sha1(path.read_bytes()).hexdigest()[:8], metadata)
+    digest = hashlib.sha1(path.read_bytes())
+    layers_path = None
+    if metadata.get("fine_tuned"):
+        layers_path = path.parent / metadata["fine_tuned"]["file"]
+        if not layers_path.is_file():
+            raise ValueError(f"{path}: its relevance layers {layers_path.name} are missing")
+        digest.update(layers_path.read_bytes())
+    return Projection(u, v, digest.hexdigest()[:8], metadata, layers_path)
 
 
 def validate_profiles(profiles: Sequence[Profile]) -> None:

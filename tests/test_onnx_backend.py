@@ -112,6 +112,61 @@ def test_cached_graph_keeps_its_weights_beside_it(tiny):
     assert any("word_embeddings" in name for name in external)
 
 
+def _layers_file(path: pathlib.Path, checkpoint: pathlib.Path, layers: list[int], seed: int) -> pathlib.Path:
+    """Saves a perturbed copy of the checkpoint's `layers` (whole tensors) in the fine-tuned layers' format."""
+    base = BertModel.from_pretrained(checkpoint, add_pooling_layer=False).state_dict()
+    generator = torch.Generator().manual_seed(seed)
+    tuned = {name: tensor + 0.2 * torch.randn(tensor.shape, generator=generator) for name, tensor in base.items()
+             if any(name.startswith(f"encoder.layer.{i}.") for i in layers)}
+    save_file({k: v.contiguous() for k, v in tuned.items()}, str(path))
+    return path
+
+
+@pytest.mark.parametrize("sentiment_layers, relevance_layers", [([1], [1]), ([1], [0, 1]), ([0, 1], [1])])
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_relevance_layers_run_as_a_third_branch_from_the_original_states(tmp_path, backend, sentiment_layers,
+                                                                         relevance_layers):
+    """Posts get the relevance layers' output: the original encoder with those layers, whatever the
+    sentiment layers fine-tune (from the same, a higher or a lower layer); phrases and sentiment stay."""
+    from models.encoder import E5Encoder
+    from models.finetune import load_layers_file
+    from models.text import model_text
+
+    checkpoint, head = _tiny_embedded(tmp_path)
+    if sentiment_layers != [1]:
+        _layers_file(head.parent / "layers.safetensors", checkpoint, sentiment_layers, seed=3)
+    relevance = _layers_file(tmp_path / "relevance.safetensors", checkpoint, relevance_layers, seed=5)
+    kwargs = dict(checkpoint_dir=checkpoint, head_path=head, cache_dir=tmp_path / "cache", topics=TAXONOMY,
+                  backend=backend, precision="fp32", batch_size=4, context_embedding=True)
+    plain, judged = EmbeddedScorer(**kwargs), EmbeddedScorer(**kwargs, relevance_layers=relevance)
+    texts = [model_text(t) for t in TEXTS]
+    expected = E5Encoder(checkpoint, state_overrides=load_layers_file(relevance, checkpoint)[0]).embed(texts)
+    original = E5Encoder(checkpoint).embed(texts)
+    scores, before = judged.score(TEXTS), plain.score(TEXTS)
+    np.testing.assert_allclose(scores.embeddings, expected, atol=1e-4)
+    assert np.abs(scores.embeddings - original).max() > 0.05  # the layers changed something
+    np.testing.assert_allclose(before.embeddings, original, atol=1e-4)
+    np.testing.assert_allclose(judged.embed_for_relevance(TEXTS), original, atol=1e-4)
+    np.testing.assert_allclose(scores.probs, before.probs, atol=1e-5)
+    np.testing.assert_allclose(scores.topic_scores, before.topic_scores, atol=1e-5)
+    if backend == "onnx":
+        assert len(judged.encoder.session.get_outputs()) == 3
+        assert judged.encoder.model_path != plain.encoder.model_path
+
+
+def test_a_changed_relevance_layers_file_gets_a_graph_of_its_own(tmp_path):
+    checkpoint, head = _tiny_embedded(tmp_path)
+    relevance = _layers_file(tmp_path / "relevance.safetensors", checkpoint, [1], seed=5)
+    kwargs = dict(checkpoint_dir=checkpoint, head_path=head, cache_dir=tmp_path / "cache", backend="onnx",
+                  precision="fp32", batch_size=4, context_embedding=True, relevance_layers=relevance)
+    first = EmbeddedScorer(**kwargs)
+    before = first.score(TEXTS).embeddings
+    _layers_file(relevance, checkpoint, [1], seed=6)
+    second = EmbeddedScorer(**kwargs)
+    assert second.encoder.model_path != first.encoder.model_path
+    assert np.abs(second.score(TEXTS).embeddings - before).max() > 0.05
+
+
 def test_onnx_int8_runs_close_to_fp32(tiny):
     reference = _classifier(tiny, "torch").score(TEXTS)
     int8 = _classifier(tiny, "onnx", "int8")

@@ -181,3 +181,36 @@ def test_training_learns_a_direction_the_raw_margin_misses():
     u, v = train(seen, phrases, Recipe(rank=2, epochs=20, seeds=2))
     assert u.shape == (dim, 4) and v.shape == (dim, 4)
     assert auc(unseen, None, None) < 0.65 and auc(unseen, u, v) > 0.85
+
+
+def test_a_projection_names_its_relevance_layers_and_its_hash_covers_them(tmp_path):
+    """The layers fine-tuned for relevance go with the projection: named in its JSON, part of its hash."""
+    import numpy as np
+
+    from models.relevance import load_projection, save_projection
+
+    path = tmp_path / "p.safetensors"
+    u, v = np.eye(8, 2, dtype="float32"), np.eye(8, 2, dtype="float32")
+    save_projection(path, u, v, {})
+    alone = load_projection(path)
+    assert alone.layers_path is None
+    save_projection(path, u, v, {"fine_tuned": {"file": "relevance_layers.safetensors", "layers": [4]}})
+    with pytest.raises(ValueError, match="relevance layers relevance_layers.safetensors are missing"):
+        load_projection(path)
+    (tmp_path / "relevance_layers.safetensors").write_bytes(b"first")
+    first = load_projection(path)
+    assert first.layers_path == tmp_path / "relevance_layers.safetensors"
+    (tmp_path / "relevance_layers.safetensors").write_bytes(b"second")
+    second = load_projection(path)
+    assert len({alone.sha1, first.sha1, second.sha1}) == 3
+
+
+def test_the_shipped_projection_names_shipped_relevance_layers():
+    """The job's offset is the one chosen for the shipped layers (tools/train_relevance_layers.py records it)."""
+    from models.relevance import DEFAULT_OFFSET, load_projection
+    from transforms.relevance import CASE_LOGIT
+
+    shipped = load_projection()
+    assert shipped.layers_path is not None and shipped.layers_path.is_file()
+    assert shipped.metadata["fine_tuned"]["layers"] == list(range(4, 12))
+    assert (shipped.metadata["offset"], shipped.metadata["case_logit"]) == (pytest.approx(DEFAULT_OFFSET), CASE_LOGIT)
