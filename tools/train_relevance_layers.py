@@ -224,7 +224,7 @@ def main(argv: typing.Sequence[str] | None = None) -> int:
     metadata = json.loads(projection_metadata_path(DEFAULT_PROJECTION_PATH).read_text(encoding="utf-8"))
     metadata["fine_tuned"] = {
         "file": LAYERS_FILE, "layers": list(range(start, encoder.num_layers)), "recipe": dataclasses.asdict(recipe),
-        "train": [{"posts": str(p.relative_to(TRAIN_POSTS.parents[3])), "sha1": file_sha1(p)}
+        "train": [{"file": str(p.relative_to(TRAIN_POSTS.parents[3])), "sha1": file_sha1(p)}
                   for p in (TRAIN_POSTS, TRAIN_BRANDS, MORE_POSTS, MORE_BRANDS)],
         "judged": len(texts), "chosen_on": "data/handwritten/ambiguity/traps_validation.jsonl",
         "validation": {"precision": round(p, 4), "recall": round(r, 4)},

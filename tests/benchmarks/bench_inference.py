@@ -19,6 +19,9 @@ within a run: the machine's load moves between runs):
   matched posts; and once more on the input's first `--startup-records` records: the
   difference of the two runs is the pipeline's marginal texts/s, without the fixed start-up
   (imports, graph construction, model load, commit) that a small input cannot amortise;
+  A variant ending in ``+judged`` (say ``onnx-fp32+judged``) is the scorer of a job that judges an
+  ambiguous brand: its pass also runs the relevance layers (docs/relevance.md); it is timed raw
+  only, and compared with the same variant without it;
 - (c) **naive loop**: a transformers `pipeline("feature-extraction")` called once per text
   in torch fp32, then mean pooling and the same head (on a fixed random sample of
   `--naive-sample` texts: per-text cost does not depend on the order);
@@ -75,19 +78,24 @@ def matched_texts(input_path: pathlib.Path, config_path: pathlib.Path) -> list[s
 
 
 def _classifier(variant: str):
+    """The scorer of a variant: ``backend-precision``, with ``+judged`` as in a job that judges an ambiguous brand."""
     from models.embedded_scorer import EmbeddedScorer
+    from models.relevance import load_projection
     from models.taxonomy import DEFAULT_TOPICS
 
+    variant, judged, _ = variant.partition("+judged")
     backend, _, precision = variant.partition("-")
-    return EmbeddedScorer(precision=precision, topics=DEFAULT_TOPICS, backend=backend)
+    relevance = dict(context_embedding=True, relevance_layers=load_projection().layers_path) if judged else {}
+    return EmbeddedScorer(precision=precision, topics=DEFAULT_TOPICS, backend=backend, **relevance)
 
 
 def _wanted(clf) -> list:
-    """The encoder outputs the scorer reads: its head's and its context embedding's (see EmbeddedScorer)."""
-    from models.encoder import BASE_LAST
-
-    n = clf.encoder.num_layers
-    return [layer if layer == BASE_LAST else layer % (n + 1) for layer in (clf.head_layer, clf.context_layer)]
+    """The encoder outputs the scorer reads: its head's, its context embedding's and, judging brands, the
+    relevance branch's (see EmbeddedScorer)."""
+    enc = clf.encoder
+    if hasattr(enc, "resolve_layer"):  # torch
+        return [enc.resolve_layer(layer) for layer in clf._layers()]
+    return [enc._normalise([layer])[0] for layer in clf._layers()]
 
 
 def run_raw(texts: list[str], variant: str) -> dict:
@@ -118,7 +126,8 @@ def run_raw(texts: list[str], variant: str) -> dict:
                     clf._probs(pooled[columns[0]])
                     clf.topic_scorer.scores(pooled[columns[1]])
                 else:
-                    head_in, topic_in = enc.pooled_batch(batch["input_ids"], batch["attention_mask"], _wanted(clf))
+                    head_in, topic_in, *_ = enc.pooled_batch(batch["input_ids"], batch["attention_mask"],
+                                                             _wanted(clf))
                     torch.softmax(clf.head(head_in), dim=-1)
                     clf.topic_scorer.scores(topic_in.numpy())
         return time.perf_counter() - started
@@ -247,6 +256,11 @@ def _ratios(results: dict[str, dict], variants: list[str], small_texts: int) -> 
                 line += (f"; b/a = {rate[f'b {variant}'] / rate[f'a {variant}']:.2f}, marginal b/a = "
                          f"{marginal[variant] / rate[f'a {variant}']:.2f} (target >= 0.85)")
             print(line)
+    for variant in variants:
+        plain = variant.partition("+judged")[0]
+        if "+judged" in variant and f"a {variant}" in rate and f"a {plain}" in rate:
+            print(f"(a) {variant}: {rate[f'a {variant}'] / rate[f'a {plain}']:.2f}x the texts/s of (a) {plain} "
+                  "(a job judging an ambiguous brand runs the relevance layers too)")
     base = variants[0]
     for variant in variants:
         key = f"b {variant}"
@@ -322,10 +336,12 @@ def main(argv: typing.Sequence[str] | None = None) -> int:
     results: dict[str, dict] = {}
     for variant in variants:
         for role, label in (("a", "raw forward"), ("b", "pipeline")):
+            if role == "b" and "+judged" in variant:
+                continue  # the pipeline's config judges what it judges; a +judged variant is timed raw only
             if role not in skip:
                 print(f"running ({role}) {label}, {variant} ...", flush=True)
                 results[f"{role} {variant}"] = _child(role, args, texts_file, variant)
-        if "b" not in skip:
+        if "b" not in skip and "+judged" not in variant:
             print(f"running (b) {variant} again on the first {args.startup_records} records "
                   f"({len(small_texts)} matched posts) ...", flush=True)
             results[f"b0 {variant}"] = _child("b", small_args, texts_file, variant)
