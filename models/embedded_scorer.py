@@ -126,17 +126,23 @@ class EmbeddedScorer(TextScorer):
             def overrides() -> dict | None:  # read only when the graph is exported
                 return load_encoder_overrides(head_file, self.head_metadata, checkpoint_dir)[0]
 
-            self.encoder: E5Encoder | OnnxEncoder = OnnxEncoder(
-                checkpoint_dir, self._layers(), precision=precision, num_threads=num_threads,
-                overrides=overrides if tuned else None, layers_file=layers_file, cache_dir=cache_dir,
-                relevance_overrides=relevance_overrides if self.relevance_layers else None,
-                relevance_file=self.relevance_layers)
+            def onnx_encoder(layers: tuple, relevance: bool) -> OnnxEncoder:
+                return OnnxEncoder(
+                    checkpoint_dir, layers, precision=precision, num_threads=num_threads,
+                    overrides=overrides if tuned else None, layers_file=layers_file, cache_dir=cache_dir,
+                    relevance_overrides=relevance_overrides if relevance else None,
+                    relevance_file=self.relevance_layers if relevance else None)
+
+            self.encoder: E5Encoder | OnnxEncoder = onnx_encoder(self._layers(), bool(self.relevance_layers))
+            # Texts whose relevance nobody reads run a graph without the relevance layers (built on first use).
+            self._plain_encoder = lambda: onnx_encoder((self.head_layer, self.context_layer), False)
         else:
             overrides, overrides_id = (None, "") if topics_only else load_encoder_overrides(
                 head_file, self.head_metadata, checkpoint_dir)
             self.encoder = E5Encoder(checkpoint_dir, num_threads=num_threads, precision=precision,
                                      state_overrides=overrides, keep_base_top=self.context_layer == BASE_LAST,
                                      relevance_overrides=relevance_overrides() if self.relevance_layers else None)
+            self._plain_encoder = lambda: self.encoder  # the torch encoder runs the branches a call asks for
         if self.encoder.dim != self.head.input_dim:
             raise ValueError(f"Head expects {self.head.input_dim}-d embeddings, encoder gives {self.encoder.dim}.")
         self.max_length = max_length
@@ -148,6 +154,7 @@ class EmbeddedScorer(TextScorer):
             model_id += f"-ort-{precision}-{self.encoder.arithmetic}"
         elif precision != "fp32":
             model_id += f"-{precision}"
+        self._plain: E5Encoder | OnnxEncoder | None = None  # score_judged's encoder for texts not judged
         self.topic_scorer: TopicScorer | None = None
         if topics:
             self.topic_scorer = TopicScorer(
@@ -163,14 +170,14 @@ class EmbeddedScorer(TextScorer):
         """The encoder outputs a scoring pass asks for: head input, context, and the relevance branch's."""
         return (self.head_layer, self.context_layer) + ((RELEVANCE_LAST,) if self.relevance_layers else ())
 
-    def _embed(self, texts: Sequence[str], layers: Sequence | None = None) -> list[np.ndarray]:
+    def _embed(self, texts: Sequence[str], layers: Sequence | None = None, encoder=None) -> list[np.ndarray]:
         """Returns [head input, context embedding(, relevance embedding)], unit-norm, from one encoder pass.
 
         Topics and the relevance profiles read the context embedding: the original top layers' output
         when the scorer was built with topics or ``context_embedding``, else the head input again.
         With ``relevance_layers``, the third is the relevance branch's output (the posts' side).
         """
-        return self.encoder.embed_layers(
+        return (encoder or self.encoder).embed_layers(
             [model_text(t) for t in texts], layers or self._layers(), prefix=self.prefix,
             batch_size=self.batch_size, max_length=self.max_length,
         )
@@ -189,6 +196,30 @@ class EmbeddedScorer(TextScorer):
         head_in, context, *relevance = self._embed(texts)
         topic_scores = self.topic_scorer.scores(context) if self.topic_scorer is not None else None
         return Scores(self._probs(head_in), topic_scores, relevance[0] if relevance else context)
+
+    def score_judged(self, texts: Sequence[str], judged: Sequence[bool]) -> Scores:
+        """:meth:`score`, with the relevance layers run only for the texts where ``judged`` is True.
+
+        The other rows of ``Scores.embeddings`` hold the original top layers' output: relevance is
+        not read for them (:meth:`models.handler.ScorerModelHandler.run_inference`). Without
+        relevance layers, the same as :meth:`score`.
+        """
+        judged = np.asarray(judged, dtype=bool)
+        if self.relevance_layers is None or judged.all():
+            return self.score(texts)
+        if self._plain is None:
+            self._plain = self._plain_encoder()
+        head_in = np.empty((len(texts), self.encoder.dim), dtype=np.float32)
+        context, embeddings = np.empty_like(head_in), np.empty_like(head_in)
+        rows, rest = np.flatnonzero(judged), np.flatnonzero(~judged)
+        if len(rest):
+            h, c = self._embed([texts[i] for i in rest], (self.head_layer, self.context_layer), self._plain)
+            head_in[rest], context[rest], embeddings[rest] = h, c, c
+        if len(rows):
+            h, c, r = self._embed([texts[i] for i in rows])
+            head_in[rows], context[rows], embeddings[rows] = h, c, r
+        topic_scores = self.topic_scorer.scores(context) if self.topic_scorer is not None else None
+        return Scores(self._probs(head_in), topic_scores, embeddings)
 
     def embed_for_relevance(self, texts: Sequence[str]) -> np.ndarray:
         """The embeddings of relevance profiles' phrases: the original top layers' output.

@@ -27,13 +27,14 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 from models.hf_sentiment import resolve_label_mapping
 from models.hf_topics import check_topic_model
 from models.loader import load_scorer
 from models.relevance import Profile, RelevanceScorer, load_projection
-from models.scorer import EMBEDDED, LABELS, NONE, TextScorer, topic_model_spec
+from models.scorer import EMBEDDED, LABELS, NONE, JudgedText, TextScorer, topic_model_spec
 from models.taxonomy import DEFAULT_THRESHOLD, DEFAULT_TOPICS, Topic
 
 METRICS_NAMESPACE = "ScorerModelHandler"
@@ -187,17 +188,23 @@ class ScorerModelHandler(ModelHandler[str, PredictionResult, TextScorer]):
         """Scores a batch of texts.
 
         Args:
-            batch: Texts.
+            batch: Texts, or :class:`~models.scorer.JudgedText`: a text whose ``judged`` is False gets no
+                ``'relevance'`` (and, with the embedded model, does not run the relevance layers).
             model: The scorer from :meth:`load_model`.
             inference_args: Unused; accepted for the ``ModelHandler`` interface.
 
         Returns:
             One ``PredictionResult`` per text, in batch order.
         """
-        texts = list(batch)
-        scores = model.score(texts)
-        topic_lists = model.topic_labels(scores.topic_scores) if scores.topic_scores is not None else None
+        texts = [item.text if isinstance(item, JudgedText) else item for item in batch]
+        # A plain text is judged whenever the handler has profiles; a JudgedText says so itself.
+        judged = np.array([item.judged if isinstance(item, JudgedText) else True for item in batch], dtype=bool)
         scorer = getattr(model, "relevance_scorer", None)
+        if scorer is not None and not judged.all() and hasattr(model, "score_judged"):
+            scores = model.score_judged(texts, judged)  # the relevance layers run for the judged rows only
+        else:
+            scores = model.score(texts)
+        topic_lists = model.topic_labels(scores.topic_scores) if scores.topic_scores is not None else None
         relevance = scorer.scores(scores.embeddings) if scorer is not None and scores.embeddings is not None else None
         results = []
         for i, (text, row) in enumerate(zip(texts, scores.probs, strict=True)):
@@ -208,14 +215,14 @@ class ScorerModelHandler(ModelHandler[str, PredictionResult, TextScorer]):
                 inference["topic_scores"] = {
                     name: float(v) for name, v in zip(model.topic_names, scores.topic_scores[i], strict=True)
                 }
-            if relevance is not None:
+            if relevance is not None and judged[i]:
                 inference["relevance"] = {name: float(v) for name, v in zip(scorer.names, relevance[i], strict=True)}
             results.append(PredictionResult(example=text, inference=inference, model_id=model.model_id))
         return results
 
     def get_num_bytes(self, batch: Sequence[str]) -> int:
         """Returns the UTF-8 size of the batch (cheaper and truer than pickling it)."""
-        return sum(len(text.encode("utf-8")) for text in batch)
+        return sum(len((item.text if isinstance(item, JudgedText) else item).encode("utf-8")) for item in batch)
 
     def get_metrics_namespace(self) -> str:
         """Returns the namespace of the metrics ``RunInference`` reports."""

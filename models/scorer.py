@@ -43,6 +43,17 @@ def topic_model_spec(value: object) -> str:
     return value.strip()
 
 
+class JudgedText(typing.NamedTuple):
+    """A text to score, and whether its relevance is read: it names a brand whose name is judged.
+
+    :class:`transforms.scoring.ScoreTexts` sends these (instead of plain texts) when the job judges
+    some brand, so that the relevance layers run only for the texts that need them.
+    """
+
+    text: str
+    judged: bool
+
+
 class Scores(typing.NamedTuple):
     """What a scorer says about a batch of texts.
 
@@ -51,8 +62,10 @@ class Scores(typing.NamedTuple):
         topic_scores: ``float32 [n, len(topic_names)]`` scores in [0, 1], or None
             when the scorer scores no topics.
         embeddings: ``float32 [n, dim]`` unit-norm embeddings the relevance profiles are scored on
-            (:mod:`models.relevance`): the original top layers' output where the scorer was built
-            with ``context_embedding``, else the topics' embedding; None when the scorer has none.
+            (:mod:`models.relevance`): the relevance layers' output where the scorer has them (for
+            the rows asked for; the others hold the original top layers' output), else the original
+            top layers' output where the scorer was built with ``context_embedding``, else the
+            topics' embedding; None when the scorer has none.
     """
 
     probs: np.ndarray

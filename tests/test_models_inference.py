@@ -342,6 +342,47 @@ class CountingHandler(ModelHandler):
         return {"min_batch_size": 2, "max_batch_size": 2}
 
 
+class JudgedRecordingHandler(CountingHandler):
+    """Records each value as `text|judged` (JudgedText) or `text|plain`."""
+
+    def run_inference(self, batch, model, inference_args=None):
+        from models.scorer import JudgedText
+
+        with open(self._log, "a", encoding="utf-8") as handle:
+            handle.write("\x1e".join(f"{v.text}|{v.judged}" if isinstance(v, JudgedText) else f"{v}|plain"
+                                      for v in batch) + "\n")
+        for value in batch:
+            yield PredictionResult(value.text if isinstance(value, JudgedText) else value, {
+                "sentiment": "neutral", "p_negative": 0.1, "p_neutral": 0.8, "p_positive": 0.1, "topics": ["other"],
+                "topic_scores": {"other": 0.9}}, "recording")
+
+
+ORANGE_CLAUSE, SPRITE_CLAUSE = "Orange came in two minutes", "Sprite was awful again"
+BOTH = f"{ORANGE_CLAUSE}, but {SPRITE_CLAUSE}"
+
+
+@pytest.mark.parametrize("judged_brands, expected", [
+    ((), {"Orange bill is too high|plain", "Sprite is fine|plain", f"{BOTH}|plain", f"{ORANGE_CLAUSE}|plain",
+          f"{SPRITE_CLAUSE}|plain"}),
+    (("orange",), {"Orange bill is too high|True", "Sprite is fine|False", f"{BOTH}|True", f"{ORANGE_CLAUSE}|False",
+                   f"{SPRITE_CLAUSE}|False"}),
+])
+def test_texts_say_whether_their_relevance_is_read(tmp_path, judged_brands, expected):
+    """With judged brands, the handler learns per text whether one of its posts matches one of them (a
+    clause pass never: relevance is the post's); without, it gets plain texts as before."""
+    log = tmp_path / "calls.txt"
+    orange, sprite = Match("orange", "untagged", "Orange", "names"), Match("sprite", "untagged", "Sprite", "names")
+    posts = [(_mention("m1", "Orange bill is too high"), (orange,)), (_mention("m2", "Sprite is fine"), (sprite,)),
+             (_mention("m3", BOTH), (orange, sprite))]
+    with TestPipeline() as p:
+        out = p | beam.Create(posts) | ScoreTexts(JudgedRecordingHandler(log), judged_brands=judged_brands)
+        assert_that(out["brand_mentions"] | beam.Map(lambda r: r.mention_id),
+                    equal_to(["m1", "m2", "m3", "m3"]))
+    seen = {t for line in log.read_text(encoding="utf-8").splitlines() for t in line.split("\x1e")}
+    # m3's clauses, one toward each brand, are scored in passes of their own.
+    assert seen == expected
+
+
 def test_each_distinct_text_is_scored_once(tmp_path):
     log = tmp_path / "calls.txt"
     sprite = Match("sprite", "untagged", "Sprite", "names")

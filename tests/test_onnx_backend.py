@@ -149,7 +149,15 @@ def test_relevance_layers_run_as_a_third_branch_from_the_original_states(tmp_pat
     np.testing.assert_allclose(judged.embed_for_relevance(TEXTS), original, atol=1e-4)
     np.testing.assert_allclose(scores.probs, before.probs, atol=1e-5)
     np.testing.assert_allclose(scores.topic_scores, before.topic_scores, atol=1e-5)
+    # Only the texts whose relevance is read run the relevance layers; the rest read as without them.
+    mask = np.array([True, False, True, False, False, True])
+    part = judged.score_judged(TEXTS, mask)
+    np.testing.assert_allclose(part.embeddings[mask], expected[mask], atol=1e-4)
+    np.testing.assert_allclose(part.embeddings[~mask], original[~mask], atol=1e-4)
+    np.testing.assert_allclose(part.probs, before.probs, atol=1e-5)
+    np.testing.assert_allclose(part.topic_scores, before.topic_scores, atol=1e-5)
     if backend == "onnx":
+        assert len(judged._plain.session.get_outputs()) == 2  # a graph without the relevance layers
         assert len(judged.encoder.session.get_outputs()) == 3
         assert judged.encoder.model_path != plain.encoder.model_path
 

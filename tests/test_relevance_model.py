@@ -34,7 +34,7 @@ POSTS = [
 
 
 @pytest.fixture(scope="module")
-def judged():
+def loaded():
     config = load_config(str(TRAPS / "brands.yaml"))
     ambiguous, profiles = relevance_plan(config)
     # The profiles of the brands the posts are about only: each profile's phrases and other senses are
@@ -43,9 +43,31 @@ def judged():
     profiles = tuple(p for p in profiles if p.name in brands)
     assert {p.name for p in profiles} == brands
     handler = ScorerModelHandler().with_profiles(profiles)
-    model = handler.load_model()
+    return config, ambiguous, handler, handler.load_model()
+
+
+@pytest.fixture(scope="module")
+def judged(loaded):
+    config, ambiguous, handler, model = loaded
     results = handler.run_inference([text for _, text, _ in POSTS], model)
     return RelevanceJudge(config, ambiguous), [r.inference for r in results]
+
+
+def test_relevance_is_scored_for_the_texts_that_are_judged_only(loaded, judged):
+    """A JudgedText whose relevance is not read gets none; the judged ones get what plain texts get."""
+    from models.scorer import JudgedText
+
+    _config, _ambiguous, handler, model = loaded
+    texts = [text for _, text, _ in POSTS]
+    flags = [i % 2 == 0 for i in range(len(texts))]
+    results = list(handler.run_inference([JudgedText(t, f) for t, f in zip(texts, flags)], model))
+    for result, flag, text, before in zip(results, flags, texts, judged[1]):
+        assert result.example == text
+        assert ("relevance" in result.inference) == flag
+        if flag:
+            assert result.inference["relevance"] == pytest.approx(before["relevance"], abs=1e-4)
+        assert result.inference["p_negative"] == pytest.approx(before["p_negative"], abs=1e-5)
+        assert result.inference["topics"] == before["topics"]
 
 
 def test_every_post_gets_a_relevance_per_profile_beside_its_sentiment(judged):

@@ -113,7 +113,8 @@ class SocialListening(beam.PTransform):
             if profiles and hasattr(handler, "with_profiles"):
                 # The model scores the ambiguous brands' profiles in the same pass as the sentiment.
                 handler = handler.with_profiles(profiles)
-            scored = matched.matched | "ScoreTexts" >> ScoreTexts(handler)
+            judged_brands = [p.name for p in profiles] if handler is not job.model_handler else []
+            scored = matched.matched | "ScoreTexts" >> ScoreTexts(handler, judged_brands=judged_brands)
             judged = scored["brand_mentions"] | "JudgeRelevance" >> JudgeRelevance(job.brands, ambiguous)
             brand_mentions = out["brand_mentions"] = judged["brand_mentions"]
             out["rejected_matches"] = judged["rejected_matches"]

@@ -41,6 +41,7 @@ import apache_beam as beam
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
 from apache_beam.transforms.window import GlobalWindows
 
+from models.scorer import JudgedText
 from models.stance import LABELS, POST, BrandStance, find_target, resolve
 from models.stance import plan as stance_plan
 from models.text import model_text, text_key
@@ -205,12 +206,15 @@ def _key_by_text(pair: tuple[Mention, tuple]) -> tuple[str, bytes]:
     return text_key(pair[0].text), _PAIR_CODER.encode(pair)
 
 
-def _texts_per_group(keyed):
+def _texts_per_group(keyed, judged_brands: frozenset = frozenset()):
     """(text key, encoded posts) -> the texts to score; counts texts saved.
 
     Yields ``((key, '', posts, stances per post), normalised text)`` for the posts' own pass
     and, where a post's text names several brands and a brand's label comes from its clause,
     ``((key, clause, (), ()), normalised clause)`` once per distinct clause of the group.
+    With ``judged_brands``, each text comes as a :class:`~models.scorer.JudgedText` that says
+    whether its relevance is read: the posts' text when one of them matches a judged brand (a
+    clause, never: relevance is the post's).
     """
     key, encoded = keyed
     group = [_PAIR_CODER.decode(blob) for blob in encoded]
@@ -220,10 +224,18 @@ def _texts_per_group(keyed):
     # The group's order depends on the runner; pick the same representative every time.
     group.sort(key=lambda pair: (pair[0].platform, pair[0].id))
     stances = tuple(_planned(mention, matches) for mention, matches in group)
-    yield (key, "", group, stances), model_text(group[0][0].text)
+    text = model_text(group[0][0].text)
+    if judged_brands:
+        text = JudgedText(text, any(m.brand_id in judged_brands for _mention, matches in group for m in matches))
+    yield (key, "", group, stances), text
     for segment in sorted({s.segment for own in stances for s in own if s.segment}):
         _SEGMENT_TEXTS.inc()
-        yield (key, segment, (), ()), model_text(segment)
+        yield (key, segment, (), ()), JudgedText(model_text(segment), False) if judged_brands else model_text(segment)
+
+
+def _text_of(value) -> str:
+    """The text of what RunInference is given: a text or a :class:`~models.scorer.JudgedText`."""
+    return value.text if isinstance(value, JudgedText) else value
 
 
 def _is_joined(scored) -> int:
@@ -287,7 +299,7 @@ class SortBundleByLength(beam.DoFn):
 
     def _sorted(self):
         buffer, self._buffer = self._buffer, []
-        buffer.sort(key=lambda element: len(element[1]))
+        buffer.sort(key=lambda element: len(_text_of(element[1])))
         return buffer
 
     def process(self, element):
@@ -310,19 +322,24 @@ class ScoreTexts(beam.PTransform):
             optionally topics, topic_scores and relevance (`models.handler.ScorerModelHandler`).
         progress: Print progress lines in the worker processes too; default: as this
             process does (`transforms.progress.PROGRESS.enabled`, off with `--quiet`).
+        judged_brands: Brands whose matches relevance judges (the handler's profiles): the handler
+            is then given :class:`~models.scorer.JudgedText` values, and reads relevance only for
+            the texts that match one of them.
     """
 
-    def __init__(self, model_handler: ModelHandler, progress: bool | None = None):
+    def __init__(self, model_handler: ModelHandler, progress: bool | None = None,
+                 judged_brands: typing.Iterable[str] = ()):
         super().__init__()
         self._handler = model_handler
         self._progress = PROGRESS.enabled if progress is None else bool(progress)
+        self._judged = frozenset(judged_brands)
 
     def expand(self, matched):
         texts = (
             matched
             | "KeyByText" >> beam.Map(_key_by_text).with_output_types(tuple[str, bytes])
             | "GroupByText" >> beam.GroupByKey()
-            | "TextsPerGroup" >> beam.FlatMap(_texts_per_group)
+            | "TextsPerGroup" >> beam.FlatMap(_texts_per_group, self._judged)
         )
         if isinstance(matched.windowing.windowfn, GlobalWindows):
             texts = texts | "SortByLength" >> beam.ParDo(SortBundleByLength())

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
+from models.scorer import JudgedText
+
 NEGATIVE = ("bad", "hate", "broken", "awful", "worst", "ужас", "плох", "loš", "лош", "жах", "fail")
 TOPIC_WORDS = {
     "price_promotion": ("price", "discount", "promo", "cijena", "цена", "ціна", "скидк"),
@@ -50,9 +52,12 @@ class FakeSentimentHandler(ModelHandler):
         return _Lexicon()
 
     def run_inference(self, batch, model, inference_args=None):
+        # As the real handler: a JudgedText says whether its relevance is read.
+        judged = [item.judged if isinstance(item, JudgedText) else True for item in batch]
+        batch = [item.text if isinstance(item, JudgedText) else item for item in batch]
         if self._fail_on and any(self._fail_on in text for text in batch):
             raise RuntimeError(f"poisoned batch ({self._fail_on!r})")
-        for text in batch:
+        for text, judge in zip(batch, judged):
             neg, neu, pos = model.scores(text)
             label = max((neg, "negative"), (neu, "neutral"), (pos, "positive"))[1]
             low = text.lower()
@@ -60,7 +65,7 @@ class FakeSentimentHandler(ModelHandler):
             topics = sorted((t for t, v in scores.items() if v >= 0.5), key=lambda t: (-scores[t], t))
             inference = {"sentiment": label, "p_negative": neg, "p_neutral": neu, "p_positive": pos,
                          "topics": topics, "topic_scores": scores}
-            if self._profiles:
+            if self._profiles and judge:
                 relevance = 0.1 if any(w in low for w in OTHER_SENSE) else 0.9
                 inference["relevance"] = {name: relevance for name in self._profiles}
             yield PredictionResult(text, inference, model.model_id)
