@@ -83,7 +83,8 @@ class EmbeddedScorer(TextScorer):
                 relevance (:mod:`tools.train_relevance_layers`), run as a third branch from the
                 original states below them; ``Scores.embeddings`` is then their output (the post
                 side of relevance), while :meth:`embed_for_relevance` (the profile phrases) stays
-                the original layers' output. Costs the layers it runs: 8 for the shipped ones.
+                the original layers' output. Costs the layers it runs, 8 for the shipped ones, for
+                every text :meth:`score` is given; :meth:`score_judged` runs them for some only.
         """
         from models.finetune import load_encoder_overrides
 
@@ -109,7 +110,6 @@ class EmbeddedScorer(TextScorer):
         tuned = None if topics_only else encoder_meta.get("fine_tuned")
         overrides_id = ""
         self.relevance_layers = pathlib.Path(relevance_layers) if relevance_layers and wants_context else None
-        self.relevance_layer: int | str = RELEVANCE_LAST if self.relevance_layers else self.context_layer
 
         def relevance_overrides() -> dict | None:  # read only when a graph is exported, or the torch encoder built
             from models.finetune import load_layers_file
