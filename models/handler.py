@@ -177,6 +177,8 @@ class ScorerModelHandler(ModelHandler[str, PredictionResult, TextScorer]):
             # (docs/relevance.md): the phrases in the original layers', the posts in the relevance layers'.
             scorer.relevance_scorer = RelevanceScorer(self._profiles, scorer.embed_for_relevance,
                                                       projection=projection)
+            # Every row names what judged its relevance too: profiles, calibration, projection and layers.
+            scorer.model_id = f"{scorer.model_id}+relevance-{scorer.relevance_scorer.fingerprint}"
         return scorer
 
     def run_inference(

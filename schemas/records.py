@@ -111,7 +111,9 @@ BRAND_MENTION_FIELDS = (
       "label: a post naming one brand, a clause too short or read as neutral, a brand not found in the text, or "
       "a clause whose scoring failed). docs/model.md#stance-brand_mentionssentiment_target.",
       nullable=False),
-    f("model_id", str, pa.string(), "Id of the sentiment model that scored the text.", nullable=False),
+    f("model_id", str, pa.string(), "Id of the model that scored the text: sentiment, topics and, in a job that "
+      "judges an ambiguous brand, relevance (`+relevance-<hash of profiles, calibration, projection and layers>`).",
+      nullable=False),
     f("topics", list[str], pa.list_(pa.string()),
       "The primary topic first, then any other scoring at least the threshold, best first; `[\"other\"]` alone when "
       "no topic fits (docs/topics.md); empty when the model has no topics.",
@@ -149,7 +151,8 @@ REJECTED_MATCH_FIELDS = (
     f("text_excerpt", str, pa.string(), "The post's text, cut at 280 characters.", nullable=False),
     f("url", str, pa.string(), "Link to the post on its platform."),
     f("author_handle", str, pa.string(), "The author's handle, without '@'."),
-    f("model_id", str, pa.string(), "Id of the model that judged it.", nullable=False),
+    f("model_id", str, pa.string(), "Id of the model that judged it (its `+relevance-` part names the relevance "
+      "profiles, calibration, projection and layers).", nullable=False),
 )
 
 RejectedMatch = record_type("RejectedMatch", REJECTED_MATCH_FIELDS, __name__)

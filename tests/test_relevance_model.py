@@ -63,6 +63,7 @@ def test_relevance_is_scored_for_the_texts_that_are_judged_only(loaded, judged):
     results = list(handler.run_inference([JudgedText(t, f) for t, f in zip(texts, flags)], model))
     for result, flag, text, before in zip(results, flags, texts, judged[1]):
         assert result.example == text
+        assert result.model_id.endswith(f"+relevance-{model.relevance_scorer.fingerprint}")
         assert ("relevance" in result.inference) == flag
         if flag:
             assert result.inference["relevance"] == pytest.approx(before["relevance"], abs=1e-4)
