@@ -270,15 +270,21 @@ def _normal(text: str) -> str:
 
 
 def test_trap_set_is_large_diverse_and_its_splits_share_no_post():
-    validation, test = _traps("validation"), _traps("test")
-    posts = validation + test
-    assert len(posts) >= 300 and len({p["brand"] for p in posts}) >= 12
-    assert {p["lang"] for p in posts} == {"en", "ru", "uk", "hr", "sr"}
+    validation, test, test2 = _traps("validation"), _traps("test"), _traps("test2")
+    posts = validation + test + test2
+    assert len(posts) >= 500 and len({p["brand"] for p in posts}) >= 12
+    assert {p["lang"] for p in test2} == {p["lang"] for p in posts} == {"en", "ru", "uk", "hr", "sr"}
     assert all(set(p) == {"text", "lang", "brand", "about_brand"} for p in posts)
-    for split in (validation, test):
+    for split in (validation, test, test2):
         labels = collections.Counter(p["about_brand"] for p in split)
         assert min(labels.values()) >= 0.35 * len(split)
-    assert not {_normal(p["text"]) for p in validation} & {_normal(p["text"]) for p in test}
+    normal = [{_normal(p["text"]) for p in split} for split in (validation, test, test2)]
+    assert not normal[0] & normal[1] and not normal[2] & (normal[0] | normal[1])
+    # The second test split echoes no situation of the others: no post shares 40 % of its words with one.
+    earlier = [_words(p["text"]) for p in validation + test]
+    for post in test2:
+        mine = _words(post["text"])
+        assert max([len(mine & t) / len(mine | t) for t in earlier if len(mine & t) >= 3], default=0.0) < 0.4
 
 
 def test_validation_split_holds_brand_posts_written_in_lower_case():
@@ -296,7 +302,8 @@ def test_trap_brand_config_has_no_hand_written_exclusions():
     raw = yaml.safe_load((TRAPS / "brands.yaml").read_text(encoding="utf-8"))
     assert not any("exclude" in b or " NOT " in (b.get("query") or "") for b in raw["brands"])
     config = parse_config(raw, "brands.yaml")
-    assert {p["brand"] for p in _traps("validation") + _traps("test")} <= set(ambiguous_brands(config))
+    posts = _traps("validation") + _traps("test") + _traps("test2")
+    assert {p["brand"] for p in posts} <= set(ambiguous_brands(config))
 
 
 def test_variant_tool_scores_only_matched_posts_and_chooses_a_separating_offset():
@@ -340,7 +347,7 @@ def test_training_posts_are_about_other_brands_than_the_trap_set_and_echo_none_o
     labels = collections.Counter(p["about_brand"] for p in posts)
     assert len(posts) >= 15 * least_brands and min(labels.values()) >= 0.4 * len(posts)
     assert len({p["lang"] for p in posts}) >= 4
-    trap_posts = _traps("validation") + _traps("test")
+    trap_posts = _traps("validation") + _traps("test") + _traps("test2")
     assert not {_normal(p["text"]) for p in posts} & {_normal(p["text"]) for p in trap_posts}
     trap_words = [_words(p["text"]) for p in trap_posts]
     for post in posts:

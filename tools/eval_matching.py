@@ -2,9 +2,11 @@
 
 Two labelled sets, both hand-written:
 
-* the trap set, `data/handwritten/ambiguity/traps_{validation,test}.jsonl` (brands in `brands.yaml`
-  beside it, no exclusions): each post names one ambiguous brand, in its brand sense or another;
-  a post counts as predicted when the matcher finds its brand (and, with relevance, the match is kept);
+* the trap set, `data/handwritten/ambiguity/traps_{validation,test,test2}.jsonl` (brands in
+  `brands.yaml` beside it, no exclusions): each post names one ambiguous brand, in its brand sense or
+  another; a post counts as predicted when the matcher finds its brand (and, with relevance, the match
+  is kept). `test2` is a second held-out split, written later by another writer who read neither of
+  the others;
 * the matching set, `tests/data/matching_labelled.jsonl`, with its brands as a user would write them
   without exclusions (`data/handwritten/ambiguity/matching_brands.yaml`) and, for reference, as
   `tests/data/matching_brands.yaml` writes them (hand-written excludes and NOT clauses); a prediction
@@ -12,7 +14,7 @@ Two labelled sets, both hand-written:
 
 Relevance runs as the job runs it: the embedded model's handler with the brands' profiles
 (`ScorerModelHandler.with_profiles`), then `transforms.relevance.RelevanceJudge`. Thresholds were
-chosen on the validation split only; the test split is reported, never tuned on.
+chosen on the validation split only; the test splits are reported, never tuned on.
 
     python -m tools.eval_matching            # make eval-matching
     python -m tools.eval_matching --errors   # also list each wrong decision
@@ -141,7 +143,7 @@ def main(argv: typing.Sequence[str] | None = None) -> None:
     print(f"model: {relevance._model.model_id}")
     matcher = BrandMatcher(config)
     print(f"  {'set / variant':<52} {'TP':>4} {'FP':>4} {'FN':>4}   {'prec.':>6}  {'recall':>6}")
-    for split in ("validation", "test"):
+    for split in ("validation", "test", "test2"):
         plain, judged, n = eval_traps(split, relevance, matcher, args.errors)
         print(_line(f"traps {split} ({n} posts): plain matcher", plain))
         print(_line(f"traps {split}: with relevance", judged))

@@ -182,7 +182,8 @@ def main(argv: typing.Sequence[str] | None = None) -> int:
                                  seed=args.seed, rank=args.rank)
     cache = CachedEmbeddings(default_cache_dir() / "relevance-embeddings.pkl")
     projection = load_projection(DEFAULT_PROJECTION_PATH)
-    judged, phrases, read = joined([read_train(cache, TRAIN_POSTS, TRAIN_BRANDS), read_train(cache, MORE_POSTS, MORE_BRANDS)])
+    judged, phrases, read = joined([read_train(cache, TRAIN_POSTS, TRAIN_BRANDS),
+                                    read_train(cache, MORE_POSTS, MORE_BRANDS)])
     texts = judged_texts(TRAIN_POSTS, TRAIN_BRANDS, cache) + judged_texts(MORE_POSTS, MORE_BRANDS, cache)
     assert len(texts) == len(judged.truth)
     # The phrases keep the original layers' embeddings, projected once.
