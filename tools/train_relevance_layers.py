@@ -67,6 +67,7 @@ class Recipe:
     seed: int = 0
     max_length: int = 128
     rank: int = 32  # singular directions stored per weight (the cut is checked on validation)
+    lowercase_copies: bool = False  # also train on each post written all in lower case (name case -1)
 
 
 def judged_texts(posts_path: pathlib.Path, brands_path: pathlib.Path, cache: CachedEmbeddings) -> list[str]:
@@ -173,19 +174,29 @@ def main(argv: typing.Sequence[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=recipe.learning_rate)
     parser.add_argument("--seed", type=int, default=recipe.seed)
     parser.add_argument("--rank", type=int, default=recipe.rank, help="singular directions stored per weight")
+    parser.add_argument("--lowercase-copies", action="store_true", default=recipe.lowercase_copies,
+                        help="also train on a lower-case copy of each post whose text has capitals")
     parser.add_argument("--ranks", type=int, nargs="*", default=(), help="also print validation at these ranks")
     parser.add_argument("--test", action="store_true", help="also read the test split (once, for the chosen one)")
     parser.add_argument("--out", type=pathlib.Path, default=DEFAULT_PROJECTION_PATH.parent,
                         help="folder to write the layers and the projection (with its metadata) to")
     args = parser.parse_args(argv)
     recipe = dataclasses.replace(recipe, layers=args.layers, epochs=args.epochs, learning_rate=args.lr,
-                                 seed=args.seed, rank=args.rank)
+                                 seed=args.seed, rank=args.rank, lowercase_copies=args.lowercase_copies)
     cache = CachedEmbeddings(default_cache_dir() / "relevance-embeddings.pkl")
     projection = load_projection(DEFAULT_PROJECTION_PATH)
     judged, phrases, read = joined([read_train(cache, TRAIN_POSTS, TRAIN_BRANDS),
                                     read_train(cache, MORE_POSTS, MORE_BRANDS)])
     texts = judged_texts(TRAIN_POSTS, TRAIN_BRANDS, cache) + judged_texts(MORE_POSTS, MORE_BRANDS, cache)
     assert len(texts) == len(judged.truth)
+    if recipe.lowercase_copies:
+        # Real posts often write a brand's name in lower case; the hand-written ones mostly capitalise it.
+        copies = [i for i, text in enumerate(texts) if text.lower() != text]
+        texts = texts + [texts[i].lower() for i in copies]
+        judged = judged._replace(embeddings=np.concatenate([judged.embeddings, judged.embeddings[copies]]),
+                                 columns=np.concatenate([judged.columns, judged.columns[copies]]),
+                                 case=np.concatenate([judged.case, -np.ones(len(copies), judged.case.dtype)]),
+                                 truth=np.concatenate([judged.truth, judged.truth[copies]]))
     # The phrases keep the original layers' embeddings, projected once.
     phrases = phrases._replace(profile=projection(phrases.profile), sense=projection(phrases.sense))
     print(f"train: {read} posts, {len(texts)} judged by the model ({int(judged.truth.sum())} about the brand)")
