@@ -53,6 +53,12 @@ from transforms.matching import BrandMatcher
 from transforms.relevance import RelevanceJudge, relevance_plan
 
 LAYERS_FILE = "relevance_layers.safetensors"
+# Hand-written training posts and their brand configs (data/handwritten/ambiguity/README.md), by name.
+TRAINING_SETS = {
+    "train": (TRAIN_POSTS, TRAIN_BRANDS),
+    "train_more": (MORE_POSTS, MORE_BRANDS),
+    "train_lower": (TRAIN_POSTS.parent / "train_lower.jsonl", TRAIN_BRANDS),  # brand names mostly in lower case
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +74,7 @@ class Recipe:
     max_length: int = 128
     rank: int = 32  # singular directions stored per weight (the cut is checked on validation)
     lowercase_copies: bool = False  # also train on each post written all in lower case (name case -1)
+    sets: tuple[str, ...] = ("train", "train_more")  # training sets, by name (TRAINING_SETS)
 
 
 def judged_texts(posts_path: pathlib.Path, brands_path: pathlib.Path, cache: CachedEmbeddings) -> list[str]:
@@ -174,6 +181,8 @@ def main(argv: typing.Sequence[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=recipe.learning_rate)
     parser.add_argument("--seed", type=int, default=recipe.seed)
     parser.add_argument("--rank", type=int, default=recipe.rank, help="singular directions stored per weight")
+    parser.add_argument("--sets", default=",".join(recipe.sets),
+                        help=f"training sets, comma-separated, of {', '.join(TRAINING_SETS)}")
     parser.add_argument("--lowercase-copies", action="store_true", default=recipe.lowercase_copies,
                         help="also train on a lower-case copy of each post whose text has capitals")
     parser.add_argument("--ranks", type=int, nargs="*", default=(), help="also print validation at these ranks")
@@ -182,12 +191,16 @@ def main(argv: typing.Sequence[str] | None = None) -> int:
                         help="folder to write the layers and the projection (with its metadata) to")
     args = parser.parse_args(argv)
     recipe = dataclasses.replace(recipe, layers=args.layers, epochs=args.epochs, learning_rate=args.lr,
-                                 seed=args.seed, rank=args.rank, lowercase_copies=args.lowercase_copies)
+                                 seed=args.seed, rank=args.rank, lowercase_copies=args.lowercase_copies,
+                                 sets=tuple(name.strip() for name in args.sets.split(",") if name.strip()))
+    unknown = [name for name in recipe.sets if name not in TRAINING_SETS]
+    if unknown or not recipe.sets:
+        parser.error(f"--sets: {unknown or 'none'}; choose among {', '.join(TRAINING_SETS)}")
     cache = CachedEmbeddings(default_cache_dir() / "relevance-embeddings.pkl")
     projection = load_projection(DEFAULT_PROJECTION_PATH)
-    judged, phrases, read = joined([read_train(cache, TRAIN_POSTS, TRAIN_BRANDS),
-                                    read_train(cache, MORE_POSTS, MORE_BRANDS)])
-    texts = judged_texts(TRAIN_POSTS, TRAIN_BRANDS, cache) + judged_texts(MORE_POSTS, MORE_BRANDS, cache)
+    files = [TRAINING_SETS[name] for name in recipe.sets]
+    judged, phrases, read = joined([read_train(cache, posts, brands) for posts, brands in files])
+    texts = [text for posts, brands in files for text in judged_texts(posts, brands, cache)]
     assert len(texts) == len(judged.truth)
     if recipe.lowercase_copies:
         # Real posts often write a brand's name in lower case; the hand-written ones mostly capitalise it.
@@ -237,7 +250,7 @@ def main(argv: typing.Sequence[str] | None = None) -> int:
     metadata["fine_tuned"] = {
         "file": LAYERS_FILE, "layers": list(range(start, encoder.num_layers)), "recipe": dataclasses.asdict(recipe),
         "train": [{"file": str(p.relative_to(TRAIN_POSTS.parents[3])), "sha1": file_sha1(p)}
-                  for p in (TRAIN_POSTS, TRAIN_BRANDS, MORE_POSTS, MORE_BRANDS)],
+                  for p in dict.fromkeys(path for pair in files for path in pair)],
         "judged": len(texts), "chosen_on": "data/handwritten/ambiguity/traps_validation.jsonl",
         "validation": {"precision": round(p, 4), "recall": round(r, 4)},
     }
