@@ -132,6 +132,45 @@ def _branch(model: torch.nn.Module, overrides: dict[str, torch.Tensor]) -> tuple
     return start, top.eval()
 
 
+def _run(blocks: Sequence[torch.nn.Module], hidden: torch.Tensor, additive: torch.Tensor, first: int,
+         states: dict) -> torch.Tensor:
+    """Runs ``blocks`` from ``hidden``, storing each output in ``states`` under its layer number."""
+    for index, block in enumerate(blocks, start=first):
+        out = block(hidden, attention_mask=additive)
+        hidden = out[0] if isinstance(out, tuple) else out
+        states[index] = hidden
+    return hidden
+
+
+def branched_states(encoder: E5Encoder, embeddings: torch.Tensor, additive: torch.Tensor, wanted: Sequence,
+                    fork=lambda hidden: hidden) -> dict:
+    """Hidden states of one pass with branches: layer number -> state, plus :data:`BASE_LAST` and
+    :data:`RELEVANCE_LAST` when ``wanted`` names them (the ONNX export runs the same code).
+
+    Args:
+        encoder: Gives the layers: ``model.encoder.layer`` (fine-tuned ones included), ``base_top`` from
+            ``branch_from``, ``relevance_top`` from ``relevance_from``.
+        embeddings: The embedding layer's output ``[b, L, dim]``.
+        additive: The attention mask as an additive bias ``[b, 1, 1, L]``.
+        wanted: The outputs asked for.
+        fork: Applied to a branch's input (the export gives each branch's first attention an input
+            node of its own, which ONNX Runtime's fuser needs).
+    """
+    states: dict = {0: embeddings}
+    _run(encoder.model.encoder.layer, embeddings, additive, 1, states)
+    original = states  # the original encoder's states: the same as the model's up to branch_from
+    needs_base = BASE_LAST in wanted or (RELEVANCE_LAST in wanted and encoder.branch_from is not None
+                                         and encoder.relevance_from > encoder.branch_from)
+    if encoder.base_top is not None and needs_base:
+        original = {i: states[i] for i in range(encoder.branch_from + 1)}
+        start = encoder.branch_from
+        states[BASE_LAST] = _run(encoder.base_top, fork(states[start]), additive, start + 1, original)
+    if RELEVANCE_LAST in wanted:
+        start = encoder.relevance_from
+        states[RELEVANCE_LAST] = _run(encoder.relevance_top, fork(original[start]), additive, start + 1, {})
+    return states
+
+
 class E5Encoder:
     """Embeds texts with an E5-style ``BertModel``/``XLMRobertaModel`` checkpoint.
 
@@ -303,31 +342,7 @@ class E5Encoder:
         from the same states (the relevance branch from the original states entering its first layer)."""
         embeddings = self.model.embeddings(input_ids=input_ids)
         additive = (1.0 - attention_mask[:, None, None, :].to(torch.float32)) * torch.finfo(torch.float32).min
-        additive = additive.to(embeddings.dtype)
-        states: dict = {0: embeddings}
-        hidden = embeddings
-        for index, block in enumerate(self.model.encoder.layer, start=1):
-            out = block(hidden, attention_mask=additive)
-            hidden = out[0] if isinstance(out, tuple) else out
-            states[index] = hidden
-        original = states  # the original encoder's states: the same as the model's below branch_from
-        needs_base = BASE_LAST in wanted or (RELEVANCE_LAST in wanted and self.branch_from is not None
-                                             and self.relevance_from > self.branch_from)
-        if self.base_top is not None and needs_base:
-            original = {i: states[i] for i in range(self.branch_from + 1)}
-            hidden = states[self.branch_from]
-            for index, block in enumerate(self.base_top, start=self.branch_from + 1):
-                out = block(hidden, attention_mask=additive)
-                hidden = out[0] if isinstance(out, tuple) else out
-                original[index] = hidden
-            states[BASE_LAST] = hidden
-        if RELEVANCE_LAST in wanted:
-            hidden = original[self.relevance_from]
-            for block in self.relevance_top:
-                out = block(hidden, attention_mask=additive)
-                hidden = out[0] if isinstance(out, tuple) else out
-            states[RELEVANCE_LAST] = hidden
-        return states
+        return branched_states(self, embeddings, additive.to(embeddings.dtype), wanted)
 
     def embed(
         self,

@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 
 from models.embedded import _exclusive_lock, default_cache_dir, file_sha1
-from models.encoder import BASE_LAST, QUERY_PREFIX, RELEVANCE_LAST, available_cpus
+from models.encoder import BASE_LAST, QUERY_PREFIX, RELEVANCE_LAST, available_cpus, branched_states
 
 LOG = logging.getLogger(__name__)
 
@@ -307,32 +307,9 @@ def _pooled_forward_module(encoder: Any, wanted: Sequence[int | str]) -> Any:
             hidden = self.embeddings(input_ids=input_ids)
             mask = attention_mask[:, None, None, :].to(torch.float32)
             additive = (1.0 - mask) * torch.finfo(torch.float32).min
-            states = {0: hidden}
-            for index, block in enumerate(self.layers, start=1):
-                if self.base_top is not None and index - 1 == self.branch_from:
-                    # A separate node for the branch's input, so each branch's first attention has
-                    # its own input and fuses (the fuser wants exactly 3 MatMuls on an input).
-                    states["branch"] = hidden * 1.0
-                out = block(hidden, attention_mask=additive)
-                hidden = out[0] if isinstance(out, tuple) else out
-                states[index] = hidden
-            original = states  # the original encoder's states: the same as the model's below branch_from
-            needs_base = BASE_LAST in wanted or (RELEVANCE_LAST in wanted and self.branch_from is not None
-                                                 and self.relevance_from > self.branch_from)
-            if self.base_top is not None and needs_base:
-                original = {i: states[i] for i in range(self.branch_from + 1)}
-                hidden = states["branch"]
-                for index, block in enumerate(self.base_top, start=self.branch_from + 1):
-                    out = block(hidden, attention_mask=additive)
-                    hidden = out[0] if isinstance(out, tuple) else out
-                    original[index] = hidden
-                states[BASE_LAST] = hidden
-            if RELEVANCE_LAST in wanted:
-                hidden = original[self.relevance_from] * 1.0  # its own input node, as for "branch"
-                for block in self.relevance_top:
-                    out = block(hidden, attention_mask=additive)
-                    hidden = out[0] if isinstance(out, tuple) else out
-                states[RELEVANCE_LAST] = hidden
+            # A separate node for each branch's input, so each branch's first attention has its own
+            # input and fuses (the fuser wants exactly 3 MatMuls on an input).
+            states = branched_states(encoder, hidden, additive, wanted, fork=lambda h: h * 1.0)
             weights = attention_mask.unsqueeze(-1).to(torch.float32)
             count = weights.sum(dim=1).clamp(min=1.0)
             return tuple(torch.nn.functional.normalize((states[w] * weights).sum(dim=1) / count, p=2.0, dim=1)
