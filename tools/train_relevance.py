@@ -72,12 +72,13 @@ GRID = {"rank": (4, 8), "weight_decay": (0.003, 0.01, 0.03), "epochs": (3, 5)}
 
 
 class Judged(typing.NamedTuple):
-    """Posts the model judges, with what the loss needs: embedding, brand column, case, truth."""
+    """Posts the model judges, with what the loss needs: embedding, brand column, case, truth (and the text)."""
 
     embeddings: np.ndarray  # [n, dim], unit norm, the encoder's space
     columns: np.ndarray  # [n] index into the scorer's profiles
     case: np.ndarray  # [n] +1 capitalised mid-sentence, -1 lower case, 0 neither
     truth: np.ndarray  # [n] about the brand
+    texts: np.ndarray | None = None  # [n] the posts' texts (object; read_train fills it)
 
 
 class Phrases(typing.NamedTuple):
@@ -109,7 +110,8 @@ def read_train(cache: CachedEmbeddings, posts_path: pathlib.Path = TRAIN_POSTS,
     # What the model judges: the matcher finds the brand, and no tag, competitor or product decides it.
     kept = split.found & ~split.cheap & np.array([p["brand"] in column for p in split.posts])
     judged = Judged(split.embeddings[kept], np.array([column[p["brand"]] for p, k in zip(split.posts, kept) if k]),
-                    split.case[kept], np.array([bool(p["about_brand"]) for p in split.posts])[kept])
+                    split.case[kept], np.array([bool(p["about_brand"]) for p in split.posts])[kept],
+                    np.array([p["text"] for p in split.posts], dtype=object)[kept])
     return judged, phrases_of(scorer), len(split.posts)
 
 

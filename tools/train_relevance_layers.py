@@ -45,12 +45,9 @@ from models.encoder import E5Encoder
 from models.finetune import LayerStates, compute_layer_states, export_low_rank, merge_lora, top_forward
 from models.relevance import DEFAULT_PROJECTION_PATH, Projection, load_projection, projection_metadata_path
 from models.text import model_text
-from schemas.config import load_config
-from tools.relevance_variants import CachedEmbeddings, Split, choose, kept_at, load_split, precision_recall
+from tools.relevance_variants import CachedEmbeddings, Split, choose, kept_at, precision_recall
 from tools.train_relevance import (MORE_BRANDS, MORE_POSTS, OFFSETS, SCALE, TRAIN_BRANDS, TRAIN_POSTS, Phrases,
                                    joined, margins_with, read_train, trap_split)
-from transforms.matching import BrandMatcher
-from transforms.relevance import RelevanceJudge, relevance_plan
 
 LAYERS_FILE = "relevance_layers.safetensors"
 # Hand-written training posts and their brand configs (data/handwritten/ambiguity/README.md), by name.
@@ -75,16 +72,6 @@ class Recipe:
     rank: int = 32  # singular directions stored per weight (the cut is checked on validation)
     lowercase_copies: bool = False  # also train on each post written all in lower case (name case -1)
     sets: tuple[str, ...] = ("train", "train_more")  # training sets, by name (TRAINING_SETS)
-
-
-def judged_texts(posts_path: pathlib.Path, brands_path: pathlib.Path, cache: CachedEmbeddings) -> list[str]:
-    """The texts of the posts :func:`tools.train_relevance.read_train` keeps, in its order."""
-    config = load_config(str(brands_path))
-    ambiguous, profiles = relevance_plan(config)
-    split = load_split("train", BrandMatcher(config), RelevanceJudge(config, ambiguous), cache, path=posts_path)
-    names = {p.name for p in profiles}
-    kept = split.found & ~split.cheap & np.array([p["brand"] in names for p in split.posts])
-    return [p["text"] for p, k in zip(split.posts, kept) if k]
 
 
 def states_of(encoder: E5Encoder, texts: typing.Sequence[str], start: int, max_length: int) -> LayerStates:
@@ -200,8 +187,7 @@ def main(argv: typing.Sequence[str] | None = None) -> int:
     projection = load_projection(DEFAULT_PROJECTION_PATH)
     files = [TRAINING_SETS[name] for name in recipe.sets]
     judged, phrases, read = joined([read_train(cache, posts, brands) for posts, brands in files])
-    texts = [text for posts, brands in files for text in judged_texts(posts, brands, cache)]
-    assert len(texts) == len(judged.truth)
+    texts = list(judged.texts)
     if recipe.lowercase_copies:
         # Real posts often write a brand's name in lower case; the hand-written ones mostly capitalise it.
         copies = [i for i, text in enumerate(texts) if text.lower() != text]
@@ -209,7 +195,8 @@ def main(argv: typing.Sequence[str] | None = None) -> int:
         judged = judged._replace(embeddings=np.concatenate([judged.embeddings, judged.embeddings[copies]]),
                                  columns=np.concatenate([judged.columns, judged.columns[copies]]),
                                  case=np.concatenate([judged.case, -np.ones(len(copies), judged.case.dtype)]),
-                                 truth=np.concatenate([judged.truth, judged.truth[copies]]))
+                                 truth=np.concatenate([judged.truth, judged.truth[copies]]),
+                                 texts=np.array(texts, dtype=object))
     # The phrases keep the original layers' embeddings, projected once.
     phrases = phrases._replace(profile=projection(phrases.profile), sense=projection(phrases.sense))
     print(f"train: {read} posts, {len(texts)} judged by the model ({int(judged.truth.sum())} about the brand)")

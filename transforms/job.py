@@ -109,11 +109,11 @@ class SocialListening(beam.PTransform):
             dead.append(detected["dead_letters"])
             matched = detected["mentions"] | "MatchBrands" >> MatchBrands(job.brands)
             ambiguous, profiles = relevance_plan(job.brands)
-            handler = job.model_handler
+            handler, judged_brands = job.model_handler, []
             if profiles and hasattr(handler, "with_profiles"):
                 # The model scores the ambiguous brands' profiles in the same pass as the sentiment.
                 handler = handler.with_profiles(profiles)
-            judged_brands = [p.name for p in profiles] if handler is not job.model_handler else []
+                judged_brands = [p.name for p in profiles]
             scored = matched.matched | "ScoreTexts" >> ScoreTexts(handler, judged_brands=judged_brands)
             judged = scored["brand_mentions"] | "JudgeRelevance" >> JudgeRelevance(job.brands, ambiguous)
             brand_mentions = out["brand_mentions"] = judged["brand_mentions"]
