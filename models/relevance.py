@@ -52,7 +52,7 @@ from models.validation import check_named_phrases
 # nudge (transforms.relevance.CASE_LOGIT) and for the shipped projection (tools/train_relevance.py prints
 # both and records them in the projection's .json): the offset and the nudge trade precision for recall together.
 DEFAULT_SCALE = 30.0
-DEFAULT_OFFSET = 0.025
+DEFAULT_OFFSET = 0.035
 # The learnt projection the job applies (tools/train_relevance.py writes it; its .json says from what).
 DEFAULT_PROJECTION_PATH = pathlib.Path(__file__).resolve().parent / "heads" / "relevance_projection.safetensors"
 PROJECTION_FORMAT_VERSION = 1

@@ -225,7 +225,8 @@ class RelevanceConfig:
         min_zipf: How frequent a word must be to count as common (Zipf scale of `wordfreq`: 3 = once per
             million words).
         case_prior: Let the name's case nudge the model's judgement: capitalised inside a sentence (a
-            proper noun) counts a little for the brand, written in lower case a little against it.
+            proper noun) counts a little for the brand, written in lower case a little against it (not in
+            a text with no capital letter at all).
     """
 
     threshold: float = 0.5

@@ -12,6 +12,7 @@ import datetime
 import json
 import math
 import pathlib
+import re
 import types
 
 import apache_beam as beam
@@ -162,8 +163,11 @@ def test_judge_uses_cheap_signals_first_then_the_model(kind, text, model, expect
 
 
 @pytest.mark.parametrize("text, case", [
-    ("peeled an orange for the kids", -1), ("Orange network down again", 0), ("thanks Orange, great signal", 1),
-    ("Wow. Orange is down", 0), ("в Магните нет молока", 1), ("магнит на холодильник", -1), ("no name here", 0),
+    ("Peeled an orange for the kids", -1), ("Orange network down again", 0), ("thanks Orange, great signal", 1),
+    ("Wow. Orange is down", 0), ("в Магните нет молока", 1), ("Магнит? Нет, магнит на холодильник", 0),
+    ("Купила магнит на холодильник", -1), ("no name here", 0),
+    # A text with no capital letter at all: its writer capitalises nothing, so lower case says nothing.
+    ("peeled an orange for the kids", 0), ("магнит на холодильник", 0), ("thanks orange, great signal!!", 0),
 ])
 def test_name_case_reads_the_first_occurrence(text, case):
     assert name_case(text, ["Orange", "Магнит"]) == case
@@ -172,7 +176,7 @@ def test_name_case_reads_the_first_occurrence(text, case):
 def test_case_prior_nudges_the_models_relevance_and_can_be_turned_off():
     on = parse_config(CONFIG, "b.yaml")
     off = parse_config({**CONFIG, "relevance": {"case_prior": False}}, "b.yaml")
-    row = types.SimpleNamespace(brand_id="mars", match_kind="untagged", text="the red dot of mars tonight",
+    row = types.SimpleNamespace(brand_id="mars", match_kind="untagged", text="The red dot of mars tonight",
                                 relevance=0.55)
     lowered, _ = RelevanceJudge(on, ambiguous_brands(on)).judge(row)
     assert lowered == pytest.approx(1.0 / (1.0 + math.exp(-(math.log(0.55 / 0.45) - CASE_LOGIT))))
@@ -287,13 +291,19 @@ def test_trap_set_is_large_diverse_and_its_splits_share_no_post():
         assert max([len(mine & t) / len(mine | t) for t in earlier if len(mine & t) >= 3], default=0.0) < 0.4
 
 
+def _name_in_lower_case(text: str, names) -> bool:
+    """Whether the first occurrence of one of `names` is written in lower case."""
+    found = [m.start() for n in names for m in re.finditer(r"(?<!\w)" + re.escape(n), text, re.IGNORECASE)]
+    return bool(found) and text[min(found)].islower()
+
+
 def test_validation_split_holds_brand_posts_written_in_lower_case():
     # The case prior is chosen on this split: without such posts it learns one author's habit of
     # capitalising brand names, which real posts often do not share.
     config = parse_config(yaml.safe_load((TRAPS / "brands.yaml").read_text(encoding="utf-8")), "brands.yaml")
     names = {b.id: b.search_terms()[0] for b in config.brands}
     brand_posts = [p for p in _traps("validation") if p["about_brand"]]
-    lower = [p for p in brand_posts if name_case(p["text"], names[p["brand"]]) == -1]
+    lower = [p for p in brand_posts if _name_in_lower_case(p["text"], names[p["brand"]])]
     assert len(lower) >= 15 and len(lower) >= 0.1 * len(brand_posts)
     assert len({p["brand"] for p in lower}) >= 8 and len({p["lang"] for p in lower}) >= 4
 
@@ -321,6 +331,19 @@ def test_variant_tool_scores_only_matched_posts_and_chooses_a_separating_offset(
     assert precision_recall(split, kept) == (1.0, pytest.approx(2 / 3))
     assert precision_recall(split, np.ones(4, bool)) == (pytest.approx(2 / 3), pytest.approx(2 / 3))
     assert precision_recall(split, kept, upto=2) == (1.0, 1.0)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("взял симку orange в аэропорту", "взял симку Orange в аэропорту"),
+    ("ORANGE tariffs up again, orange.fr says nothing", "Orange tariffs up again, Orange.fr says nothing"),
+    ("в магните и у Магнита", "в Магните и у Магнита"),  # the ending stays
+    ("oranges and a magnitude", "Oranges and a Magnitude"),  # a word that starts with a name, as the matcher reads it
+    ("the rangers won", "the rangers won"),  # inside a word: untouched
+])
+def test_named_variant_spells_the_name_as_the_config_does(text, expected):
+    from tools.relevance_variants import as_named
+
+    assert as_named(text, ["Orange", "Магнит", "magnit*", "Magnit"]) == expected
 
 
 # ---- the relevance projection's training posts -------------------------------------------------------

@@ -22,6 +22,7 @@ import json
 import os
 import pathlib
 import pickle
+import re
 import types
 import typing
 
@@ -38,7 +39,7 @@ TRAPS = ROOT / "data" / "handwritten" / "ambiguity"
 FIRST_VALIDATION_POSTS = 168  # the split as first written; the 74 later posts follow them
 SCALE = 30.0
 OFFSETS = np.round(np.arange(-0.04, 0.0401, 0.0025), 4)
-CASE_WEIGHTS = (0.0, 0.3, 0.6, 0.9)
+CASE_WEIGHTS = (0.0, 0.3, 0.6, 0.9, 1.2, 1.5, 2.0)
 # "What a company is to its customers", in the five languages served: a variant's extra profile phrases.
 GENERIC_COMPANY = (
     "{n}: customers, prices, shops, the app, orders, delivery, customer service",
@@ -91,6 +92,19 @@ class CachedEmbeddings:
         return np.stack([self._store[k] for k in keys]).astype(np.float32)
 
 
+def as_named(text: str, names: typing.Iterable[str]) -> str:
+    """`text` with each of `names` written as the config spells it, whatever its case in the post.
+
+    A word that starts with a name keeps its ending ("магните" -> "Магните" for the name "Магнит"). The
+    relevance model then reads the name in one spelling and judges the post's context, not its case (the
+    case prior weighs the case, once). A variant, measured and not built (docs/relevance.md).
+    """
+    for name in sorted({n.rstrip("*").strip() for n in names} - {""}, key=len, reverse=True):
+        if name.lower() != name:
+            text = re.sub(r"(?<!\w)" + re.escape(name), lambda m: name, text, flags=re.IGNORECASE)
+    return text
+
+
 class Split(typing.NamedTuple):
     """One split's posts: truth, whether the matcher finds the brand, the cheap signals' verdict, case."""
 
@@ -102,10 +116,12 @@ class Split(typing.NamedTuple):
 
 
 def load_split(name: str, matcher: BrandMatcher, judge: RelevanceJudge, cache: CachedEmbeddings,
-               path: pathlib.Path | None = None) -> Split:
+               path: pathlib.Path | None = None, named: bool = False) -> Split:
     """The split `name` ('validation' or 'test') with what the job knows of each post before the model.
 
     `path` reads another file of the same fields instead (the relevance projection's training posts).
+    `named`: the posts' texts (and embeddings) with the brand's name spelt as the config spells it
+    (:func:`transforms.relevance.as_named`); the case is that of the post as written.
     """
     with open(path or TRAPS / f"traps_{name}.jsonl", encoding="utf-8") as fh:
         posts = [json.loads(line) for line in fh if line.strip()]
@@ -118,6 +134,8 @@ def load_split(name: str, matcher: BrandMatcher, judge: RelevanceJudge, cache: C
         found.append(bool(matches))
         cheap.append(why not in ("", "not scored"))
         case.append(name_case(post["text"], judge._signals[post["brand"]].names) if matches else 0)
+    if named:
+        posts = [dict(p, text=as_named(p["text"], judge._signals[p["brand"]].names)) for p in posts]
     return Split(posts, np.array(found), np.array(cheap), np.array(case, dtype=np.float32),
                  cache.embed([p["text"] for p in posts]))
 

@@ -99,14 +99,14 @@ def phrases_of(scorer: RelevanceScorer) -> Phrases:
 
 
 def read_train(cache: CachedEmbeddings, posts_path: pathlib.Path = TRAIN_POSTS,
-               brands_path: pathlib.Path = TRAIN_BRANDS) -> tuple[Judged, Phrases, int]:
+               brands_path: pathlib.Path = TRAIN_BRANDS, named: bool = False) -> tuple[Judged, Phrases, int]:
     """The training posts the model judges, and their brands' phrases. Also returns the posts read."""
     config = load_config(str(brands_path))
     ambiguous, profiles = relevance_plan(config)
     judge, matcher = RelevanceJudge(config, ambiguous), BrandMatcher(config)
     scorer = RelevanceScorer(profiles, cache.embed)
     column = {name: j for j, name in enumerate(scorer.names)}
-    split = load_split("train", matcher, judge, cache, path=posts_path)
+    split = load_split("train", matcher, judge, cache, path=posts_path, named=named)
     # What the model judges: the matcher finds the brand, and no tag, competitor or product decides it.
     kept = split.found & ~split.cheap & np.array([p["brand"] in column for p in split.posts])
     judged = Judged(split.embeddings[kept], np.array([column[p["brand"]] for p, k in zip(split.posts, kept) if k]),
@@ -127,12 +127,12 @@ def joined(parts: typing.Sequence[tuple[Judged, Phrases, int]]) -> tuple[Judged,
             Phrases(*(np.concatenate(x) for x in zip(*phrases))), read)
 
 
-def trap_split(name: str, cache: CachedEmbeddings):
+def trap_split(name: str, cache: CachedEmbeddings, named: bool = False):
     """A trap split as :mod:`tools.relevance_variants` reads it, and its brands' phrases."""
     config = load_config(str(TRAPS / "brands.yaml"))
     ambiguous, profiles = relevance_plan(config)
     scorer = RelevanceScorer(profiles, cache.embed)
-    split = load_split(name, BrandMatcher(config), RelevanceJudge(config, ambiguous), cache)
+    split = load_split(name, BrandMatcher(config), RelevanceJudge(config, ambiguous), cache, named=named)
     column = {n: j for j, n in enumerate(scorer.names)}
     return split, np.array([column[p["brand"]] for p in split.posts]), phrases_of(scorer)
 

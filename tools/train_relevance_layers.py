@@ -24,6 +24,7 @@ Usage::
     python -m tools.train_relevance_layers            # the shipped recipe (about 3 minutes on 2 cores)
     python -m tools.train_relevance_layers --test     # also the test split's figures (read once)
     python -m tools.train_relevance_layers --out /tmp/rel --layers 4 --epochs 5   # a variant
+    python -m tools.train_relevance_layers --out /tmp/rel --named    # names spelt as configured (not shipped)
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ class Recipe:
     rank: int = 32  # singular directions stored per weight (the cut is checked on validation)
     lowercase_copies: bool = False  # also train on each post written all in lower case (name case -1)
     sets: tuple[str, ...] = ("train", "train_more")  # training sets, by name (TRAINING_SETS)
+    named: bool = False  # posts read with the brand's name spelt as the config spells it (as_named)
 
 
 def states_of(encoder: E5Encoder, texts: typing.Sequence[str], start: int, max_length: int) -> LayerStates:
@@ -172,13 +174,15 @@ def main(argv: typing.Sequence[str] | None = None) -> int:
                         help=f"training sets, comma-separated, of {', '.join(TRAINING_SETS)}")
     parser.add_argument("--lowercase-copies", action="store_true", default=recipe.lowercase_copies,
                         help="also train on a lower-case copy of each post whose text has capitals")
+    parser.add_argument("--named", action="store_true", default=recipe.named,
+                        help="read every post with the brand's name spelt as the config spells it")
     parser.add_argument("--ranks", type=int, nargs="*", default=(), help="also print validation at these ranks")
     parser.add_argument("--test", action="store_true", help="also read the test split (once, for the chosen one)")
     parser.add_argument("--out", type=pathlib.Path, default=DEFAULT_PROJECTION_PATH.parent,
                         help="folder to write the layers and the projection (with its metadata) to")
     args = parser.parse_args(argv)
     recipe = dataclasses.replace(recipe, layers=args.layers, epochs=args.epochs, learning_rate=args.lr,
-                                 seed=args.seed, rank=args.rank, lowercase_copies=args.lowercase_copies,
+                                 seed=args.seed, rank=args.rank, lowercase_copies=args.lowercase_copies, named=args.named,
                                  sets=tuple(name.strip() for name in args.sets.split(",") if name.strip()))
     unknown = [name for name in recipe.sets if name not in TRAINING_SETS]
     if unknown or not recipe.sets:
@@ -186,7 +190,7 @@ def main(argv: typing.Sequence[str] | None = None) -> int:
     cache = CachedEmbeddings(default_cache_dir() / "relevance-embeddings.pkl")
     projection = load_projection(DEFAULT_PROJECTION_PATH)
     files = [TRAINING_SETS[name] for name in recipe.sets]
-    judged, phrases, read = joined([read_train(cache, posts, brands) for posts, brands in files])
+    judged, phrases, read = joined([read_train(cache, posts, brands, recipe.named) for posts, brands in files])
     texts = list(judged.texts)
     if recipe.lowercase_copies:
         # Real posts often write a brand's name in lower case; the hand-written ones mostly capitalise it.
@@ -200,7 +204,7 @@ def main(argv: typing.Sequence[str] | None = None) -> int:
     # The phrases keep the original layers' embeddings, projected once.
     phrases = phrases._replace(profile=projection(phrases.profile), sense=projection(phrases.sense))
     print(f"train: {read} posts, {len(texts)} judged by the model ({int(judged.truth.sum())} about the brand)")
-    validation, val_columns, val_phrases = trap_split("validation", cache)
+    validation, val_columns, val_phrases = trap_split("validation", cache, recipe.named)
     offset, weight, p, r = figures(validation, val_columns, val_phrases, validation.embeddings, projection)
     print(f"projection alone: validation {p:.3f} / {r:.3f} (offset {offset:+.4f}, case {weight})")
 
@@ -223,7 +227,7 @@ def main(argv: typing.Sequence[str] | None = None) -> int:
     offset, weight, p, r = figures(validation, val_columns, val_phrases, embed(stored, val_states), projection)
     print(f"stored at rank {recipe.rank}: validation {p:.3f} / {r:.3f} (offset {offset:+.4f}, case {weight})")
     if args.test:
-        test, test_columns, test_phrases = trap_split("test", cache)
+        test, test_columns, test_phrases = trap_split("test", cache, recipe.named)
         test_states = states_of(encoder, [p["text"] for p in test.posts], start, recipe.max_length)
         *_, tp, tr = figures(test, test_columns, test_phrases, embed(stored, test_states), projection,
                              (offset, weight))

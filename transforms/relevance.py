@@ -18,8 +18,9 @@ brand mention, first on cheap signals:
 * a competitor or one of its products named in the post -> relevance 1.0, kept;
 * else the model's relevance, nudged by the name's case (`relevance.case_prior`: capitalised
   inside a sentence, a proper noun, adds CASE_LOGIT to its logit; written in lower case takes
-  it away; at a sentence's start it says nothing); below `relevance.threshold` the match goes
-  to the `rejected_matches` table with the reason, not to `brand_mentions`.
+  it away; at a sentence's start, or in a post with no capital letter at all, it says nothing);
+  below `relevance.threshold` the match goes to the `rejected_matches` table with the reason,
+  not to `brand_mentions`.
 
 `relevance` is null on the rows of brands that are not ambiguous (not judged) and on those of
 an ambiguous brand when the model scores no profiles (a Hugging Face --model: only the cheap
@@ -166,7 +167,8 @@ def _terms_pattern(terms: typing.Iterable[str]) -> typing.Pattern | None:
 
 
 def name_case(text: str, names: typing.Iterable[str]) -> int:
-    """+1: a name is written capitalised inside a sentence; -1: in lower case; 0: only at a sentence's start.
+    """+1: a name is written capitalised inside a sentence; -1: in lower case; 0: only at a sentence's start,
+    or in lower case in a text with no capital letter at all.
 
     The first occurrence decides (a name followed by any ending: "Магните", "Marsu").
     """
@@ -179,7 +181,8 @@ def name_case(text: str, names: typing.Iterable[str]) -> int:
         return 0
     first = min(starts)
     if text[first].islower():
-        return -1
+        # A writer who capitalises nothing says nothing by writing the name in lower case.
+        return -1 if any(ch.isupper() for ch in text) else 0
     return 0 if first == 0 or _SENTENCE_END.search(text[:first]) else 1
 
 

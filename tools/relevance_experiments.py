@@ -1,0 +1,186 @@
+"""Relevance variants that were measured on the validation split and not built (docs/relevance.md).
+
+Each prints validation precision / recall with its own offset and case nudge chosen on the split
+(:func:`tools.relevance_variants.choose`), like every row of the tables in docs/relevance.md, so
+that the table can be rebuilt. No test split is read here.
+
+* ``sense-languages``: the shipped model (projection and relevance layers), with each brand's posts
+  compared only with the other-sense phrases written in the languages of the brand's own profile
+  phrases (lingua tells them), so that a profile written in English alone meets English senses alone;
+* ``cross-encoder``: instead of comparing embeddings, the top layers read the post and the brand's
+  profile phrases together (``post || phrase; phrase; ...``) and a linear head on the pooled output
+  gives the logit; trained like the relevance layers (same posts, optimiser and schedule), alone and
+  averaged with the shipped model's margin.
+
+Usage::
+
+    python -m tools.relevance_experiments sense-languages     # about a minute
+    python -m tools.relevance_experiments cross-encoder       # about 10 minutes on 2 cores
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import pathlib
+import sys
+import time
+import typing
+
+import numpy as np
+import torch
+
+from models.embedded import default_cache_dir, ensure_embedded_checkpoint
+from models.encoder import E5Encoder
+from models.finetune import compute_layer_states, load_layers_file, top_forward
+from models.relevance import DEFAULT_PROJECTION_PATH, OTHER_SENSES, load_projection
+from models.text import model_text
+from schemas.config import load_config
+from tools.relevance_variants import TRAPS, CachedEmbeddings, Split, choose, kept_at, load_split, precision_recall
+from tools.train_relevance import OFFSETS, trap_split
+from tools.train_relevance_layers import LAYERS_FILE, TRAINING_SETS, Recipe, embed, states_of
+from transforms.matching import BrandMatcher
+from transforms.relevance import RelevanceJudge, relevance_plan
+
+WIDE_OFFSETS = np.round(np.arange(-0.2, 0.2001, 0.0025), 4)
+
+
+def report(label: str, split: Split, margin: np.ndarray, offsets: np.ndarray = OFFSETS) -> None:
+    """Prints one variant's validation figures, offset and case nudge chosen on the split."""
+    offset, weight = choose(split, margin, offsets)
+    p, r = precision_recall(split, kept_at(split, margin, offset, weight))
+    print(f"{label}: validation {p:.3f} / {r:.3f} (offset {offset:+.4f}, case {weight})", flush=True)
+
+
+def shipped_layers(encoder: E5Encoder) -> tuple[torch.nn.ModuleList, int]:
+    """The shipped relevance layers as modules, and the first layer they replace."""
+    merged, _ = load_layers_file(DEFAULT_PROJECTION_PATH.parent / LAYERS_FILE, ensure_embedded_checkpoint())
+    start = min(int(name.split(".")[2]) for name in merged)
+    layers = torch.nn.ModuleList([copy.deepcopy(b).eval() for b in encoder.model.encoder.layer[start:]])
+    for offset, block in enumerate(layers):
+        prefix = f"encoder.layer.{start + offset}."
+        block.load_state_dict({k[len(prefix):]: v for k, v in merged.items() if k.startswith(prefix)}, strict=False)
+    return layers, start
+
+
+def shipped_margins(cache: CachedEmbeddings, encoder: E5Encoder, sense_languages: bool = False
+                    ) -> tuple[Split, np.ndarray]:
+    """The validation split and the shipped model's margin per post (senses filtered by language if asked)."""
+    from transforms.language import LanguageDetector
+
+    projection = load_projection(DEFAULT_PROJECTION_PATH)
+    split, columns, phrases = trap_split("validation", cache)
+    layers, start = shipped_layers(encoder)
+    posts = projection(embed(layers, states_of(encoder, [p["text"] for p in split.posts], start, Recipe.max_length)))
+    profile, sense = projection(phrases.profile), projection(phrases.sense)
+    if sense_languages:
+        detector = LanguageDetector()
+        senses = [t for cluster in OTHER_SENSES.values() for t in cluster]
+        sense_lang = np.tile([detector.resolve(t).lang or "und" for t in senses], int(phrases.sense_owner.max()) + 1)
+        _, profiles = relevance_plan(load_config(str(TRAPS / "brands.yaml")))
+        profile_lang = np.array([detector.resolve(t).lang or "und" for p in profiles for t in p.phrases])
+    margin = np.zeros(len(posts), np.float32)
+    for i, column in enumerate(columns):
+        own_p, own_s = phrases.profile_owner == column, phrases.sense_owner == column
+        if sense_languages:
+            own_s &= np.isin(sense_lang, np.unique(profile_lang[own_p]))
+        margin[i] = (profile[own_p] @ posts[i]).max() - (sense[own_s] @ posts[i]).max()
+    return split, margin
+
+
+def sense_languages(cache: CachedEmbeddings) -> None:
+    """The shipped model with and without the other senses filtered by the profile's languages."""
+    encoder = E5Encoder(ensure_embedded_checkpoint())
+    for label, filtered in (("shipped model", False), ("other senses in the profile's languages only", True)):
+        split, margin = shipped_margins(cache, encoder, filtered)
+        report(label, split, margin)
+
+
+def profile_pairs(posts_path: pathlib.Path | None, brands_path: pathlib.Path, cache: CachedEmbeddings,
+                  name: str = "train") -> tuple[Split, np.ndarray, list[str]]:
+    """A split, which posts the model judges, and each post's text joined with its brand's profile phrases."""
+    config = load_config(str(brands_path))
+    ambiguous, profiles = relevance_plan(config)
+    by_name = {p.name: p for p in profiles}
+    split = load_split(name, BrandMatcher(config), RelevanceJudge(config, ambiguous), cache, path=posts_path)
+    judged = split.found & ~split.cheap & np.array([p["brand"] in by_name for p in split.posts])
+    pairs = [model_text(p["text"]) + " || " + "; ".join(by_name[p["brand"]].phrases) if p["brand"] in by_name
+             else model_text(p["text"]) for p in split.posts]
+    return split, judged, pairs
+
+
+def cross_encoder(cache: CachedEmbeddings, seed: int, max_length: int) -> None:
+    """Trains the cross-encoder on the relevance layers' training posts; prints its validation figures."""
+    recipe = Recipe(seed=seed)
+    texts, case, truth = [], [], []
+    for name in recipe.sets:
+        split, judged, pairs = profile_pairs(*TRAINING_SETS[name], cache)
+        for i in np.flatnonzero(judged):
+            texts.append(pairs[i])
+            case.append(split.case[i])
+            truth.append(bool(split.posts[i]["about_brand"]))
+    encoder = E5Encoder(ensure_embedded_checkpoint())
+    start = encoder.num_layers - recipe.layers
+    states = compute_layer_states(encoder, texts, start, "query: ", max_length)
+    layers = torch.nn.ModuleList([copy.deepcopy(b) for b in encoder.model.encoder.layer[start:]])
+    torch.manual_seed(recipe.seed)
+    head = torch.nn.Linear(encoder.dim, 1)
+    torch.nn.init.zeros_(head.weight)
+    torch.nn.init.zeros_(head.bias)
+    case_weight = torch.nn.Parameter(torch.tensor(0.3))
+    optimiser = torch.optim.AdamW([{"params": layers.parameters(), "lr": recipe.learning_rate},
+                                   {"params": [*head.parameters(), case_weight], "lr": 1e-3, "weight_decay": 0.0}],
+                                  weight_decay=recipe.weight_decay)
+    n = len(truth)
+    steps = int(recipe.epochs * n / recipe.batch_size)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda s: min(1.0, (s + 1) / max(1.0, 0.1 * steps)) * max(0.0, (steps - s) / steps))
+    rng = np.random.default_rng(recipe.seed)
+    order = np.concatenate([rng.permutation(n) for _ in range(int(np.ceil(recipe.epochs)) + 1)])
+    truth_t, case_t = torch.as_tensor(truth, dtype=torch.float32), torch.as_tensor(np.array(case))
+    started = time.time()
+    layers.train()
+    for step in range(steps):
+        batch = order[step * recipe.batch_size:(step + 1) * recipe.batch_size]
+        x, mask = states.batch(list(batch))
+        logits = head(10.0 * top_forward(layers, x, mask)).squeeze(-1) + case_weight * case_t[batch]
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, truth_t[batch])
+        optimiser.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(layers.parameters(), 1.0)
+        optimiser.step()
+        schedule.step()
+    layers.eval()
+    print(f"cross-encoder: {n} pairs, trained in {time.time() - started:.0f} s", flush=True)
+    split, _, pairs = profile_pairs(None, TRAPS / "brands.yaml", cache, "validation")
+    val_states = compute_layer_states(encoder, pairs, start, "query: ", max_length)
+    with torch.no_grad():
+        logits = np.concatenate([
+            head(10.0 * top_forward(layers, *val_states.batch(list(range(i, min(i + 64, len(pairs))))))).squeeze(-1)
+            .numpy() for i in range(0, len(pairs), 64)])
+    cross = logits / 30.0  # on the margin's scale: kept_at multiplies by 30
+    report(f"cross-encoder (seed {seed})", split, cross, WIDE_OFFSETS)
+    _, shipped = shipped_margins(cache, encoder)
+    report("shipped model", split, shipped)
+    for share in (0.3, 0.5, 0.7):
+        report(f"{share} x shipped margin + {1 - share:.1f} x cross-encoder", split,
+               share * shipped + (1 - share) * cross, WIDE_OFFSETS)
+
+
+def main(argv: typing.Sequence[str] | None = None) -> int:
+    """Runs one experiment; exit code 0."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("experiment", choices=("sense-languages", "cross-encoder"))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-length", type=int, default=192, help="tokens of a post and its profile together")
+    args = parser.parse_args(argv)
+    cache = CachedEmbeddings(default_cache_dir() / "relevance-embeddings.pkl")
+    if args.experiment == "sense-languages":
+        sense_languages(cache)
+    else:
+        cross_encoder(cache, args.seed, args.max_length)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
