@@ -10,18 +10,23 @@ that the table can be rebuilt. No test split is read here.
 * ``cross-encoder``: instead of comparing embeddings, the top layers read the post and the brand's
   profile phrases together (``post || phrase; phrase; ...``) and a linear head on the pooled output
   gives the logit; trained like the relevance layers (same posts, optimiser and schedule), alone and
-  averaged with the shipped model's margin.
+  averaged with the shipped model's margin;
+* ``neighbours``: a prior learnt from the job's own mentions. Each post's margin moves towards those of
+  the k posts most like it among the other posts that name the same brand (a post a tag, competitor
+  or product decides counts as a sure brand post), as a job would see its mentions of one brand.
 
 Usage::
 
     python -m tools.relevance_experiments sense-languages     # about a minute
     python -m tools.relevance_experiments cross-encoder       # about 10 minutes on 2 cores
+    python -m tools.relevance_experiments neighbours          # about a minute
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import itertools
 import pathlib
 import sys
 import time
@@ -64,8 +69,9 @@ def shipped_layers(encoder: E5Encoder) -> tuple[torch.nn.ModuleList, int]:
 
 
 def shipped_margins(cache: CachedEmbeddings, encoder: E5Encoder, sense_languages: bool = False
-                    ) -> tuple[Split, np.ndarray]:
-    """The validation split and the shipped model's margin per post (senses filtered by language if asked)."""
+                    ) -> tuple[Split, np.ndarray, np.ndarray, np.ndarray]:
+    """The validation split, the shipped model's margin per post (senses filtered by language if asked),
+    the posts' projected embeddings and their brand columns."""
     from transforms.language import LanguageDetector
 
     projection = load_projection(DEFAULT_PROJECTION_PATH)
@@ -85,14 +91,14 @@ def shipped_margins(cache: CachedEmbeddings, encoder: E5Encoder, sense_languages
         if sense_languages:
             own_s &= np.isin(sense_lang, np.unique(profile_lang[own_p]))
         margin[i] = (profile[own_p] @ posts[i]).max() - (sense[own_s] @ posts[i]).max()
-    return split, margin
+    return split, margin, posts, columns
 
 
 def sense_languages(cache: CachedEmbeddings) -> None:
     """The shipped model with and without the other senses filtered by the profile's languages."""
     encoder = E5Encoder(ensure_embedded_checkpoint())
     for label, filtered in (("shipped model", False), ("other senses in the profile's languages only", True)):
-        split, margin = shipped_margins(cache, encoder, filtered)
+        split, margin, _, _ = shipped_margins(cache, encoder, filtered)
         report(label, split, margin)
 
 
@@ -160,23 +166,42 @@ def cross_encoder(cache: CachedEmbeddings, seed: int, max_length: int) -> None:
             .numpy() for i in range(0, len(pairs), 64)])
     cross = logits / 30.0  # on the margin's scale: kept_at multiplies by 30
     report(f"cross-encoder (seed {seed})", split, cross, WIDE_OFFSETS)
-    _, shipped = shipped_margins(cache, encoder)
+    _, shipped, _, _ = shipped_margins(cache, encoder)
     report("shipped model", split, shipped)
     for share in (0.3, 0.5, 0.7):
         report(f"{share} x shipped margin + {1 - share:.1f} x cross-encoder", split,
                share * shipped + (1 - share) * cross, WIDE_OFFSETS)
 
 
+def neighbours(cache: CachedEmbeddings, sure_margin: float = 0.1, temperature: float = 0.05) -> None:
+    """The shipped margin moved towards the margins of each post's nearest posts about the same brand name."""
+    split, margin, posts, columns = shipped_margins(cache, E5Encoder(ensure_embedded_checkpoint()))
+    report("shipped model", split, margin)
+    similarity = posts @ posts.T
+    evidence = np.where(split.cheap, sure_margin, margin)
+    for k, weight in itertools.product((3, 5, 10), (0.3, 0.5, 1.0)):
+        moved = margin.copy()
+        for i in range(len(margin)):
+            same = np.flatnonzero((columns == columns[i]) & split.found & (np.arange(len(margin)) != i))
+            if len(same):
+                near = same[np.argsort(-similarity[i, same])[:k]]
+                w = np.exp(similarity[i, near] / temperature)
+                moved[i] = margin[i] + weight * float((evidence[near] * w).sum() / w.sum())
+        report(f"{k} nearest posts, weight {weight}", split, moved, WIDE_OFFSETS)
+
+
 def main(argv: typing.Sequence[str] | None = None) -> int:
     """Runs one experiment; exit code 0."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("experiment", choices=("sense-languages", "cross-encoder"))
+    parser.add_argument("experiment", choices=("sense-languages", "cross-encoder", "neighbours"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-length", type=int, default=192, help="tokens of a post and its profile together")
     args = parser.parse_args(argv)
     cache = CachedEmbeddings(default_cache_dir() / "relevance-embeddings.pkl")
     if args.experiment == "sense-languages":
         sense_languages(cache)
+    elif args.experiment == "neighbours":
+        neighbours(cache)
     else:
         cross_encoder(cache, args.seed, args.max_length)
     return 0
