@@ -121,7 +121,7 @@ def load_split(name: str, matcher: BrandMatcher, judge: RelevanceJudge, cache: C
 
     `path` reads another file of the same fields instead (the relevance projection's training posts).
     `named`: the posts' texts (and embeddings) with the brand's name spelt as the config spells it
-    (:func:`transforms.relevance.as_named`); the case is that of the post as written.
+    (:func:`as_named`); the case is that of the post as written.
     """
     with open(path or TRAPS / f"traps_{name}.jsonl", encoding="utf-8") as fh:
         posts = [json.loads(line) for line in fh if line.strip()]

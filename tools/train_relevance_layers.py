@@ -182,7 +182,8 @@ def main(argv: typing.Sequence[str] | None = None) -> int:
                         help="folder to write the layers and the projection (with its metadata) to")
     args = parser.parse_args(argv)
     recipe = dataclasses.replace(recipe, layers=args.layers, epochs=args.epochs, learning_rate=args.lr,
-                                 seed=args.seed, rank=args.rank, lowercase_copies=args.lowercase_copies, named=args.named,
+                                 seed=args.seed, rank=args.rank, lowercase_copies=args.lowercase_copies,
+                                 named=args.named,
                                  sets=tuple(name.strip() for name in args.sets.split(",") if name.strip()))
     unknown = [name for name in recipe.sets if name not in TRAINING_SETS]
     if unknown or not recipe.sets:
