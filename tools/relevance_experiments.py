@@ -43,7 +43,7 @@ from models.text import model_text
 from schemas.config import load_config
 from tools.relevance_variants import TRAPS, CachedEmbeddings, Split, choose, kept_at, load_split, precision_recall
 from tools.train_relevance import OFFSETS, trap_split
-from tools.train_relevance_layers import LAYERS_FILE, TRAINING_SETS, Recipe, embed, states_of
+from tools.train_relevance_layers import LAYERS_FILE, TRAINING_SETS, Recipe, embed, fit, states_of
 from transforms.matching import BrandMatcher
 from transforms.relevance import RelevanceJudge, relevance_plan
 
@@ -133,31 +133,10 @@ def cross_encoder(cache: CachedEmbeddings, seed: int, max_length: int) -> None:
     head = torch.nn.Linear(encoder.dim, 1)
     torch.nn.init.zeros_(head.weight)
     torch.nn.init.zeros_(head.bias)
-    case_weight = torch.nn.Parameter(torch.tensor(0.3))
-    optimiser = torch.optim.AdamW([{"params": layers.parameters(), "lr": recipe.learning_rate},
-                                   {"params": [*head.parameters(), case_weight], "lr": 1e-3, "weight_decay": 0.0}],
-                                  weight_decay=recipe.weight_decay)
-    n = len(truth)
-    steps = int(recipe.epochs * n / recipe.batch_size)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimiser, lambda s: min(1.0, (s + 1) / max(1.0, 0.1 * steps)) * max(0.0, (steps - s) / steps))
-    rng = np.random.default_rng(recipe.seed)
-    order = np.concatenate([rng.permutation(n) for _ in range(int(np.ceil(recipe.epochs)) + 1)])
-    truth_t, case_t = torch.as_tensor(truth, dtype=torch.float32), torch.as_tensor(np.array(case))
     started = time.time()
-    layers.train()
-    for step in range(steps):
-        batch = order[step * recipe.batch_size:(step + 1) * recipe.batch_size]
-        x, mask = states.batch(list(batch))
-        logits = head(10.0 * top_forward(layers, x, mask)).squeeze(-1) + case_weight * case_t[batch]
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, truth_t[batch])
-        optimiser.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(layers.parameters(), 1.0)
-        optimiser.step()
-        schedule.step()
-    layers.eval()
-    print(f"cross-encoder: {n} pairs, trained in {time.time() - started:.0f} s", flush=True)
+    fit(layers, states, np.array(case), np.array(truth), recipe, list(head.parameters()), 1e-3,
+        lambda pooled, batch: head(10.0 * pooled).squeeze(-1))
+    print(f"cross-encoder: {len(truth)} pairs, trained in {time.time() - started:.0f} s", flush=True)
     split, _, pairs = profile_pairs(None, TRAPS / "brands.yaml", cache, "validation")
     val_states = compute_layer_states(encoder, pairs, start, "query: ", max_length)
     with torch.no_grad():

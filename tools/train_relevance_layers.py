@@ -104,7 +104,7 @@ def torch_margins(posts: torch.Tensor, columns: np.ndarray, phrases: Phrases) ->
 
 def train(layers: torch.nn.ModuleList, states: LayerStates, columns: np.ndarray, case: np.ndarray,
           truth: np.ndarray, phrases: Phrases, projection: Projection, recipe: Recipe) -> None:
-    """Fine-tunes ``layers`` in place (AdamW, warm-up over a tenth of the steps, then linear decay)."""
+    """Fine-tunes ``layers`` in place on the projected margin (with a learnt offset and case weight)."""
     torch.manual_seed(recipe.seed)
     pu, pv = torch.as_tensor(projection.u), torch.as_tensor(projection.v)
 
@@ -113,9 +113,22 @@ def train(layers: torch.nn.ModuleList, states: LayerStates, columns: np.ndarray,
         return y / y.norm(dim=-1, keepdim=True)
 
     bias = torch.nn.Parameter(torch.zeros(()))
+    fit(layers, states, case, truth, recipe, [bias], 1e-2,
+        lambda pooled, batch: SCALE * (torch_margins(project(pooled), columns[batch], phrases) + bias))
+
+
+def fit(layers: torch.nn.ModuleList, states: LayerStates, case: np.ndarray, truth: np.ndarray, recipe: Recipe,
+        head: typing.Sequence[torch.nn.Parameter], head_lr: float,
+        logits_of: typing.Callable[[torch.Tensor, np.ndarray], torch.Tensor]) -> None:
+    """The training loop: logistic loss on ``logits_of(pooled output, batch rows) + case weight * case``.
+
+    AdamW on ``layers`` (the recipe's rate and weight decay) and on ``head`` plus the case weight
+    (``head_lr``, no decay); warm-up over a tenth of the steps, then linear decay; the recipe's seed
+    orders the batches (the caller seeds torch). ``layers`` are left in eval mode.
+    """
     case_weight = torch.nn.Parameter(torch.tensor(0.3))
     optimiser = torch.optim.AdamW([{"params": layers.parameters(), "lr": recipe.learning_rate},
-                                   {"params": [bias, case_weight], "lr": 1e-2, "weight_decay": 0.0}],
+                                   {"params": [*head, case_weight], "lr": head_lr, "weight_decay": 0.0}],
                                   weight_decay=recipe.weight_decay)
     n = len(truth)
     steps = int(recipe.epochs * n / recipe.batch_size)
@@ -128,8 +141,7 @@ def train(layers: torch.nn.ModuleList, states: LayerStates, columns: np.ndarray,
     for step in range(steps):
         batch = order[step * recipe.batch_size:(step + 1) * recipe.batch_size]
         x, mask = states.batch(list(batch))
-        margin = torch_margins(project(top_forward(layers, x, mask)), columns[batch], phrases)
-        logits = SCALE * (margin + bias) + case_weight * case_t[batch]
+        logits = logits_of(top_forward(layers, x, mask), batch) + case_weight * case_t[batch]
         loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, truth_t[batch])
         optimiser.zero_grad()
         loss.backward()
