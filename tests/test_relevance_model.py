@@ -80,8 +80,8 @@ def test_every_post_gets_a_relevance_per_profile_beside_its_sentiment(judged):
 
 
 def test_the_judge_lets_no_other_sense_through_and_keeps_most_brand_posts(judged):
-    # Per post, a retrained model moves single decisions (the shipped one keeps "ate a Mars bar on the
-    # hike" at 0.43, below the threshold: docs/relevance.md); the figures live in tools.eval_matching.
+    # Per post, a retrained model moves single decisions (the shipped one scores "ate a Mars bar on the
+    # hike" 0.43, below the threshold: docs/relevance.md); the figures live in tools.eval_matching.
     # Here: no other-sense post is kept, and at most one brand post is lost.
     judge, inferences = judged
     decisions = []
