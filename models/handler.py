@@ -34,7 +34,7 @@ from models.hf_sentiment import resolve_label_mapping
 from models.hf_topics import check_topic_model
 from models.loader import load_scorer
 from models.relevance import Profile, RelevanceScorer, load_projection
-from models.scorer import EMBEDDED, LABELS, NONE, JudgedText, TextScorer, topic_model_spec
+from models.scorer import EMBEDDED, LABELS, NONE, JudgedText, TextScorer, text_of, topic_model_spec
 from models.taxonomy import DEFAULT_THRESHOLD, DEFAULT_TOPICS, Topic
 
 METRICS_NAMESPACE = "ScorerModelHandler"
@@ -198,7 +198,7 @@ class ScorerModelHandler(ModelHandler[str, PredictionResult, TextScorer]):
         Returns:
             One ``PredictionResult`` per text, in batch order.
         """
-        texts = [item.text if isinstance(item, JudgedText) else item for item in batch]
+        texts = [text_of(item) for item in batch]
         # A plain text is judged whenever the handler has profiles; a JudgedText says so itself.
         judged = np.array([item.judged if isinstance(item, JudgedText) else True for item in batch], dtype=bool)
         scorer = getattr(model, "relevance_scorer", None)
@@ -224,7 +224,7 @@ class ScorerModelHandler(ModelHandler[str, PredictionResult, TextScorer]):
 
     def get_num_bytes(self, batch: Sequence[str]) -> int:
         """Returns the UTF-8 size of the batch (cheaper and truer than pickling it)."""
-        return sum(len((item.text if isinstance(item, JudgedText) else item).encode("utf-8")) for item in batch)
+        return sum(len(text_of(item).encode("utf-8")) for item in batch)
 
     def get_metrics_namespace(self) -> str:
         """Returns the namespace of the metrics ``RunInference`` reports."""

@@ -54,6 +54,11 @@ class JudgedText(typing.NamedTuple):
     judged: bool
 
 
+def text_of(item: str | JudgedText) -> str:
+    """The text of what a scorer is given: a text or a :class:`JudgedText`."""
+    return item.text if isinstance(item, JudgedText) else item
+
+
 class Scores(typing.NamedTuple):
     """What a scorer says about a batch of texts.
 

@@ -57,27 +57,24 @@ def report(label: str, split: Split, margin: np.ndarray, offsets: np.ndarray = O
     print(f"{label}: validation {p:.3f} / {r:.3f} (offset {offset:+.4f}, case {weight})", flush=True)
 
 
-def shipped_layers(encoder: E5Encoder) -> tuple[torch.nn.ModuleList, int]:
-    """The shipped relevance layers as modules, and the first layer they replace."""
-    merged, _ = load_layers_file(DEFAULT_PROJECTION_PATH.parent / LAYERS_FILE, ensure_embedded_checkpoint())
-    start = min(int(name.split(".")[2]) for name in merged)
-    layers = torch.nn.ModuleList([copy.deepcopy(b).eval() for b in encoder.model.encoder.layer[start:]])
-    for offset, block in enumerate(layers):
-        prefix = f"encoder.layer.{start + offset}."
-        block.load_state_dict({k[len(prefix):]: v for k, v in merged.items() if k.startswith(prefix)}, strict=False)
-    return layers, start
+def shipped_encoder() -> E5Encoder:
+    """The embedded encoder with the shipped relevance layers as its relevance branch (as the job loads it)."""
+    checkpoint = ensure_embedded_checkpoint()
+    merged, _ = load_layers_file(DEFAULT_PROJECTION_PATH.parent / LAYERS_FILE, checkpoint)
+    return E5Encoder(checkpoint, relevance_overrides=merged)
 
 
 def shipped_margins(cache: CachedEmbeddings, encoder: E5Encoder, sense_languages: bool = False
                     ) -> tuple[Split, np.ndarray, np.ndarray, np.ndarray]:
     """The validation split, the shipped model's margin per post (senses filtered by language if asked),
-    the posts' projected embeddings and their brand columns."""
+    the posts' projected embeddings and their brand columns; ``encoder`` from :func:`shipped_encoder`."""
     from transforms.language import LanguageDetector
 
     projection = load_projection(DEFAULT_PROJECTION_PATH)
     split, columns, phrases = trap_split("validation", cache)
-    layers, start = shipped_layers(encoder)
-    posts = projection(embed(layers, states_of(encoder, [p["text"] for p in split.posts], start, Recipe.max_length)))
+    start = encoder.relevance_from
+    posts = projection(embed(encoder.relevance_top,
+                             states_of(encoder, [p["text"] for p in split.posts], start, Recipe.max_length)))
     profile, sense = projection(phrases.profile), projection(phrases.sense)
     if sense_languages:
         detector = LanguageDetector()
@@ -96,7 +93,7 @@ def shipped_margins(cache: CachedEmbeddings, encoder: E5Encoder, sense_languages
 
 def sense_languages(cache: CachedEmbeddings) -> None:
     """The shipped model with and without the other senses filtered by the profile's languages."""
-    encoder = E5Encoder(ensure_embedded_checkpoint())
+    encoder = shipped_encoder()
     for label, filtered in (("shipped model", False), ("other senses in the profile's languages only", True)):
         split, margin, _, _ = shipped_margins(cache, encoder, filtered)
         report(label, split, margin)
@@ -125,7 +122,7 @@ def cross_encoder(cache: CachedEmbeddings, seed: int, max_length: int) -> None:
             texts.append(pairs[i])
             case.append(split.case[i])
             truth.append(bool(split.posts[i]["about_brand"]))
-    encoder = E5Encoder(ensure_embedded_checkpoint())
+    encoder = shipped_encoder()  # its own layers are the original ones; the shipped margin needs the branch
     start = encoder.num_layers - recipe.layers
     states = compute_layer_states(encoder, texts, start, "query: ", max_length)
     layers = torch.nn.ModuleList([copy.deepcopy(b) for b in encoder.model.encoder.layer[start:]])
@@ -154,7 +151,7 @@ def cross_encoder(cache: CachedEmbeddings, seed: int, max_length: int) -> None:
 
 def neighbours(cache: CachedEmbeddings, sure_margin: float = 0.1, temperature: float = 0.05) -> None:
     """The shipped margin moved towards the margins of each post's nearest posts about the same brand name."""
-    split, margin, posts, columns = shipped_margins(cache, E5Encoder(ensure_embedded_checkpoint()))
+    split, margin, posts, columns = shipped_margins(cache, shipped_encoder())
     report("shipped model", split, margin)
     similarity = posts @ posts.T
     evidence = np.where(split.cheap, sure_margin, margin)

@@ -41,7 +41,7 @@ import apache_beam as beam
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
 from apache_beam.transforms.window import GlobalWindows
 
-from models.scorer import JudgedText
+from models.scorer import JudgedText, text_of
 from models.stance import LABELS, POST, BrandStance, find_target, resolve
 from models.stance import plan as stance_plan
 from models.text import model_text, text_key
@@ -233,11 +233,6 @@ def _texts_per_group(keyed, judged_brands: frozenset = frozenset()):
         yield (key, segment, (), ()), JudgedText(model_text(segment), False) if judged_brands else model_text(segment)
 
 
-def _text_of(value) -> str:
-    """The text of what RunInference is given: a text or a :class:`~models.scorer.JudgedText`."""
-    return value.text if isinstance(value, JudgedText) else value
-
-
 def _is_joined(scored) -> int:
     """Partition: 1 for the predictions of groups with clause passes, 0 for the rest."""
     (_key, segment, _group, stances), _result = scored
@@ -299,7 +294,7 @@ class SortBundleByLength(beam.DoFn):
 
     def _sorted(self):
         buffer, self._buffer = self._buffer, []
-        buffer.sort(key=lambda element: len(_text_of(element[1])))
+        buffer.sort(key=lambda element: len(text_of(element[1])))
         return buffer
 
     def process(self, element):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
-from models.scorer import JudgedText
+from models.scorer import JudgedText, text_of
 
 NEGATIVE = ("bad", "hate", "broken", "awful", "worst", "ужас", "плох", "loš", "лош", "жах", "fail")
 TOPIC_WORDS = {
@@ -54,7 +54,7 @@ class FakeSentimentHandler(ModelHandler):
     def run_inference(self, batch, model, inference_args=None):
         # As the real handler: a JudgedText says whether its relevance is read.
         judged = [item.judged if isinstance(item, JudgedText) else True for item in batch]
-        batch = [item.text if isinstance(item, JudgedText) else item for item in batch]
+        batch = [text_of(item) for item in batch]
         if self._fail_on and any(self._fail_on in text for text in batch):
             raise RuntimeError(f"poisoned batch ({self._fail_on!r})")
         for text, judge in zip(batch, judged):
